@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, HTTPException, Query, Request, status
+from fastapi import APIRouter, HTTPException, Path, Query, Request, status
 from fastapi.responses import StreamingResponse
 
 from services.reporting.adapters.repository import EXPORT_COLUMNS
@@ -205,7 +205,12 @@ async def list_sites(_: Reader, repo: Repo) -> list[SiteOut]:
 
 
 @router.put("/sites/{site_id}", response_model=SiteOut, summary="Set a site's time zone (admin)")
-async def put_site(site_id: str, body: SiteIn, _: Writer, repo: Repo) -> SiteOut:
+async def put_site(
+    site_id: Annotated[str, Path(min_length=1, max_length=128, description="Site id as cameras report it.")],
+    body: SiteIn,
+    _: Writer,
+    repo: Repo,
+) -> SiteOut:
     try:
         await repo.set_site_timezone(site_id=site_id, timezone=body.timezone)
     except InvalidQuery as exc:
