@@ -56,7 +56,7 @@ function renderTrend(trend) {
   if (trendChart) trendChart.destroy();
   trendChart = new Chart($("trend-chart"), {
     type: "line",
-    data: { labels, datasets: [{ label: "Compliance %", data, borderColor: "#1f6feb", backgroundColor: "#1f6feb33", fill: true, spanGaps: true, tension: 0.2 }] },
+    data: { labels, datasets: [{ label: "Compliance %", data, borderColor: "#1f6feb", backgroundColor: "#1f6feb33", fill: true, spanGaps: true, tension: 0 }] },
     options: { animation: false, maintainAspectRatio: false, scales: { y: { min: 0, max: 100, title: { display: true, text: "%" } } } },
   });
 }
