@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import sys
 from pathlib import Path
 
+from shared.logging import configure_logging
 from services.detector.local_engine.training.data import DatasetError, Split, folder_samples, yolo_samples
 from services.detector.local_engine.training.trainer import TrainConfig, train_crop_classifier
 
@@ -70,7 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    configure_logging("classifier-training", fmt="console")
     mapping = _parse_map(args.map)
     try:
         if args.classes:

@@ -9,12 +9,12 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import logging
 import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from shared.logging import configure_logging
 from services.detector.local_engine.training.data import (
     CropSample,
     Split,
@@ -26,7 +26,6 @@ from services.detector.local_engine.training.model import Augment
 from services.detector.local_engine.training.trainer import TrainConfig, TrainResult, runtime_probs, train_crop_classifier
 from services.detector.local_engine.training.metrics import evaluate_probs
 
-log = logging.getLogger(__name__)
 
 WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights"
 REPO_ROOT = Path(__file__).resolve().parents[4]
@@ -95,7 +94,7 @@ def _add_to_card(result: TrainResult, key: str, value: Any) -> None:
 def train_head_cover(data: Path, out: Path, split: Split, epochs: int) -> TrainResult:
     classes = ["no_helmet", "helmet"]
     samples = yolo_samples(data / "helmet_vest", {"no_helmet": "no_helmet", "helmet": "helmet"}, classes)
-    config = TrainConfig(epochs=epochs, crop_margin=0.15, context_margin=0.6)
+    config = TrainConfig(epochs=epochs, crop_margin=0.15, context_margin=0.6, epoch_per_class=1000)
     return train_crop_classifier(
         samples, classes, out, "head_cover", positive_class="helmet", split=split, config=config,
         data_source=PANLY_SOURCE + "; head boxes (classes helmet / no_helmet)", license_status=PANLY_LICENSE,
@@ -107,7 +106,7 @@ def train_vest(data: Path, out: Path, split: Split, epochs: int) -> TrainResult:
     samples = yolo_samples(data / "helmet_vest", {"no_wear": "no_wear", "wear": "wear"}, classes)
     # Strong box jitter: at inference the torso comes from a person box by proportions, not from a label.
     augment = Augment(shift=0.25, scale=(0.7, 1.6), aspect=0.35, rotate_deg=8.0, hue=0.04, gray_prob=0.0)
-    config = TrainConfig(epochs=epochs, crop_margin=0.1, context_margin=0.8, augment=augment)
+    config = TrainConfig(epochs=epochs, crop_margin=0.1, context_margin=0.8, augment=augment, epoch_per_class=900)
     return train_crop_classifier(
         samples, classes, out, "vest", positive_class="wear", split=split, config=config,
         data_source=PANLY_SOURCE + "; torso boxes (classes no_wear / wear = hi-vis vest or reflective workwear)",
@@ -120,7 +119,7 @@ def train_face_cover(data: Path, out: Path, epochs: int) -> TrainResult:
     classes = ["without_mask", "with_mask"]
     samples = folder_samples(data / "masks", classes)
     augment = Augment(shift=0.1, scale=(0.7, 1.3))
-    config = TrainConfig(epochs=epochs, crop_margin=0.05, context_margin=0.5, augment=augment)
+    config = TrainConfig(epochs=epochs, crop_margin=0.05, context_margin=0.5, augment=augment, epoch_per_class=800)
     return train_crop_classifier(
         samples, classes, out, "face_cover", positive_class="with_mask", config=config,
         data_source="shared/data/masks (source key 'fmd': chandrikadeb7/Face-Mask-Detection @7e50074940); "
@@ -134,7 +133,7 @@ def train_hand_cover(data: Path, out: Path, epochs: int) -> TrainResult:
     classes = ["bare_hand", "gloved_hand"]
     samples = yolo_samples(data / "gloves", {"bare_hand": "bare_hand", "gloved_hand": "gloved_hand"}, classes)
     augment = Augment(small_prob=0.35, small_min_px=10)
-    config = TrainConfig(epochs=epochs, crop_margin=0.15, context_margin=0.6, augment=augment)
+    config = TrainConfig(epochs=epochs + 5, crop_margin=0.15, context_margin=0.6, augment=augment)
     result = train_crop_classifier(
         samples, classes, out, "hand_cover", positive_class="gloved_hand", config=config,
         data_source="shared/data/gloves (Roboflow Universe exports 'gloved_hand vs bare_hand' (assessment-ftrxw) "
@@ -157,10 +156,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--data", type=Path, default=None, help="shared data root (default: $PPE_SHARED_DATA)")
     parser.add_argument("--out", type=Path, default=WEIGHTS_DIR)
-    parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument("--epochs", type=int, default=15)
     parser.add_argument("--only", nargs="*", default=["head_cover", "vest", "face_cover", "hand_cover"])
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    configure_logging("classifier-training", fmt="console")
     data = args.data or shared_data_root()
     split = helmet_vest_split(data)
     results: dict[str, TrainResult] = {}

@@ -62,8 +62,12 @@ class TrainConfig:
     class_balance: float = 0.5
     threshold: float = 0.5
     min_box_px: int = 8
-    threads: int = 2
+    threads: int = 1  # under CPU contention one thread trains faster than two
     seed: int = 0
+    max_train_per_class: int | None = None
+    # Per epoch, at most this many crops of each class (a fresh random draw each epoch): bounds CPU time
+    # on big classes and balances the classes a little.
+    epoch_per_class: int | None = None
     augment: Augment = field(default_factory=Augment)
 
 
@@ -74,6 +78,9 @@ class TrainResult:
     split_path: Path
     data_manifest_path: Path
     card: dict[str, Any]
+    held_back: list[CropSample]
+    held_back_labels: np.ndarray
+    held_back_probs: np.ndarray  # [N, C], clean boxes through the inference path
 
     @property
     def metrics(self) -> dict[str, Any]:
@@ -200,10 +207,20 @@ def _train_net(
         weight=torch.tensor(weights, dtype=torch.float32), label_smoothing=config.label_smoothing
     )
     optimizer = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    steps_per_epoch = max(1, math.ceil(len(labels) / config.batch_size))
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(
-        optimizer, max_lr=config.lr, total_steps=config.epochs * steps_per_epoch, pct_start=0.2
-    )
+    per_epoch = len(labels)
+    if config.epoch_per_class is not None:
+        per_epoch = int(np.minimum(np.bincount(labels), config.epoch_per_class).sum())
+    steps_per_epoch = max(1, math.ceil(per_epoch / config.batch_size))
+    total_steps = max(1, config.epochs * steps_per_epoch)
+    warmup = max(1, total_steps // 10)
+
+    def schedule(step: int) -> float:  # linear warm-up, then cosine decay to 2 %
+        if step < warmup:
+            return (step + 1) / warmup
+        progress = (step - warmup) / max(1, total_steps - warmup)
+        return 0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
     data = torch.from_numpy(contexts).permute(0, 3, 1, 2).contiguous()
     targets = torch.from_numpy(labels.astype(np.int64))
     crop_fraction = (1 + 2 * config.crop_margin) / (1 + 2 * config.context_margin)
@@ -212,7 +229,7 @@ def _train_net(
     bar = tqdm(range(config.epochs), desc="training", unit="epoch", disable=not progress)
     for _ in bar:
         net.train()
-        order = torch.randperm(len(targets), generator=generator)
+        order = _epoch_order(labels, config.epoch_per_class, generator)
         total, correct, loss_sum = 0, 0, 0.0
         for start in range(0, len(order), config.batch_size):
             idx = order[start : start + config.batch_size]
@@ -231,6 +248,17 @@ def _train_net(
         losses.append(loss_sum / max(total, 1))
         bar.set_postfix(loss=f"{losses[-1]:.3f}", acc=f"{correct / max(total, 1):.3f}")
     return net.eval(), losses
+
+
+def _epoch_order(labels: np.ndarray, per_class: int | None, generator: torch.Generator) -> torch.Tensor:
+    if per_class is None:
+        return torch.randperm(len(labels), generator=generator)
+    picked = []
+    for label in np.unique(labels):
+        members = torch.from_numpy(np.flatnonzero(labels == label))
+        picked.append(members[torch.randperm(len(members), generator=generator)[:per_class]])
+    chosen = torch.cat(picked)
+    return chosen[torch.randperm(len(chosen), generator=generator)]
 
 
 def _select(samples: Sequence[CropSample], files: frozenset[str]) -> list[CropSample]:
@@ -281,6 +309,16 @@ def train_crop_classifier(
         if split is None:
             split = make_split(samples, test_fraction=test_fraction, seed=config.seed)
         train_samples, held_back = _select(samples, split.train), _select(samples, split.test)
+    if config.max_train_per_class is not None:
+        rng = random.Random(config.seed)
+        by_class: dict[int, list[CropSample]] = defaultdict(list)
+        for s in train_samples:
+            by_class[s.label].append(s)
+        train_samples = []
+        for label in sorted(by_class):
+            group = by_class[label]
+            rng.shuffle(group)
+            train_samples.extend(group[: config.max_train_per_class])
     if not train_samples or not held_back:
         raise DatasetError(f"need samples on both sides of the split; got {len(train_samples)} train, "
                            f"{len(held_back)} held back")
@@ -317,11 +355,9 @@ def train_crop_classifier(
     positive_index = classes.index(positive_class) if positive_class is not None else None
     held_keep = [s for s in held_back if _long_side_ok(s, config.min_box_px)]
     held_labels = np.array([s.label for s in held_keep], dtype=np.int64)
+    held_probs = runtime_probs(classifier, held_keep, progress=progress)
     metrics: dict[str, Any] = {
-        "held_back_clean": evaluate_probs(
-            held_labels, runtime_probs(classifier, held_keep, progress=progress), classes, positive_index,
-            config.threshold,
-        ),
+        "held_back_clean": evaluate_probs(held_labels, held_probs, classes, positive_index, config.threshold),
     }
     if any(s.box is not None for s in held_keep):
         metrics["held_back_jittered"] = evaluate_probs(
@@ -373,7 +409,8 @@ def train_crop_classifier(
         }
     )
     card_path.write_text(json.dumps(card, indent=1) + "\n")
-    return TrainResult(model_path, card_path, split_path, data_manifest_path, card)
+    log.info("trained %s: %s", name, json.dumps(metrics["held_back_clean"]))
+    return TrainResult(model_path, card_path, split_path, data_manifest_path, card, held_keep, held_labels, held_probs)
 
 
 def _long_side_ok(sample: CropSample, min_box_px: int) -> bool:
