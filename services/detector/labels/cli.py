@@ -57,8 +57,7 @@ def cmd_export_yolo(args: argparse.Namespace) -> int:
     from services.detector.labels.yolo import export_yolo
 
     dataset = open_dataset(args.dataset)
-    boxes = export_yolo(dataset, args.out, link=args.link)
-    print(f"{len(dataset.images)} label files, {boxes} boxes, {len(dataset.classes)} classes -> {args.out}")
+    print(export_yolo(dataset, args.out, link=args.link).render(args.out))
     return 0
 
 
@@ -67,8 +66,7 @@ def cmd_export_coco(args: argparse.Namespace) -> int:
     from services.detector.labels.sources import open_dataset
 
     dataset = open_dataset(args.dataset)
-    annotations = export_coco(dataset, args.out)
-    print(f"{len(dataset.images)} images, {annotations} annotations -> {args.out}")
+    print(export_coco(dataset, args.out).render(args.out))
     return 0
 
 
@@ -115,6 +113,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     from services.detector.labels.train import TrainOptions, train_custom_labels
 
     options = TrainOptions(
+        name=args.name,
+        positive_class=args.positive,
+        region=args.region,
+        cache_dir=args.cache_dir,
+        data_source=args.data_source,
         epochs=args.epochs,
         threshold=args.threshold,
         margin=args.margin,
@@ -234,7 +237,7 @@ def build_parser() -> argparse.ArgumentParser:
         sub, "train", cmd_train,
         "Train a custom-label crop classifier (box crops, or whole images for classification data), evaluate "
         "it per class, and write model.onnx + model_card.json for the detector's custom-label engine.",
-        "labels train ../shared/data/helmet_vest --classes wear,no_wear -o models/vest --epochs 8",
+        "labels train ../shared/data/helmet_vest --classes no_wear,wear --region torso -o models/vest --epochs 8",
     )  # fmt: skip
     p.add_argument("dataset", type=Path, help=dataset_help)
     p.add_argument("-o", "--out", type=Path, required=True, help="folder for model.onnx and model_card.json")
@@ -247,6 +250,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--input-size", type=int, default=64, help="crop side in pixels fed to the model (default 64)")
     p.add_argument("--max-per-class", type=int, help="cap crops per class (quick experiments)")
     p.add_argument("--seed", type=int, default=0, help="random seed for the split and training")
+    p.add_argument("--name", default="custom_labels", help="model name: OUT/<name>.onnx + <name>.card.json")
+    p.add_argument("--positive", help="binary models: the class the threshold applies to (e.g. wear)")
+    p.add_argument(
+        "--region", choices=["torso", "person", "image"],
+        help="what the engine crops from each detected person at run time (default: person = the box itself "
+        "for box data, image for classification data); use torso for vests labelled on torsos",
+    )  # fmt: skip
+    p.add_argument("--cache-dir", type=Path, help="cache the cut crops here to speed up re-runs")
+    p.add_argument("--data-source", default="", help="where the data came from and its license (goes in the card)")
     return parser
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -94,10 +95,27 @@ def yolo_line(class_id: int, box: Box, width: int, height: int) -> str:
     return f"{class_id} {cx:.6f} {cy:.6f} {box.width / width:.6f} {box.height / height:.6f}"
 
 
-def image_dimensions(image: ImageRecord) -> tuple[int, int]:
+@dataclass(frozen=True)
+class ExportSummary:
+    images: int
+    boxes: int
+    skipped: tuple[str, ...]  # images with no boxes whose size is unknown (no local file): nothing to write
+
+    def render(self, out: Path) -> str:
+        text = f"{self.images} images, {self.boxes} boxes -> {out}"
+        if self.skipped:
+            text += f" (skipped {len(self.skipped)} unlabelled images with no local file, e.g. {self.skipped[0]})"
+        return text
+
+
+def known_dimensions(image: ImageRecord) -> tuple[int, int] | None:
     if image.width is not None and image.height is not None:
         return image.width, image.height
-    size = image_size(Path(image.path)) if image.path else None
+    return image_size(Path(image.path)) if image.path else None
+
+
+def image_dimensions(image: ImageRecord) -> tuple[int, int]:
+    size = known_dimensions(image)
     if size is None:
         raise DatasetError(
             f"image {image.key!r}: size unknown and no readable local file; "
@@ -116,16 +134,20 @@ def _place_image(source: str, target: Path, link: bool) -> None:
         shutil.copy2(source, target)
 
 
-def export_yolo(dataset: Dataset, out: Path, *, link: bool = False) -> int:
-    """Write images/, labels/, classes.txt and data.yaml under `out`; returns the number of boxes written."""
+def export_yolo(dataset: Dataset, out: Path, *, link: bool = False) -> ExportSummary:
+    """Write images/, labels/, classes.txt and data.yaml under `out`."""
     if dataset.kind == "classification":
         raise DatasetError(
             "this dataset holds whole-image classes, no boxes: YOLO detection needs boxes. "
             "Train on it directly with `labels train`, or export COCO"
         )
-    written = 0
+    written, images, skipped = 0, 0, []
     for image in tqdm(dataset.images, desc="export yolo", unit="img", leave=False):
+        if not image.boxes and known_dimensions(image) is None:
+            skipped.append(image.key)
+            continue
         width, height = image_dimensions(image)
+        images += 1
         relative = Path(image.key)
         lines = [yolo_line(dataset.class_id(box.class_name), box, width, height) for box in image.boxes]
         label_file = (out / "labels" / relative).with_suffix(".txt")
@@ -143,4 +165,4 @@ def export_yolo(dataset: Dataset, out: Path, *, link: bool = False) -> int:
         "names": list(dataset.classes),
     }
     (out / "data.yaml").write_text(yaml.safe_dump(data_yaml, sort_keys=False))
-    return written
+    return ExportSummary(images=images, boxes=written, skipped=tuple(skipped))
