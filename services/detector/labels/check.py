@@ -131,7 +131,9 @@ def check_dataset(dataset: Dataset, *, min_per_class: int = 10) -> CheckReport:
             report.issues.append(Issue(IssueKind.UNLABELLED, image.key, "no boxes and no image class"))
         width, height = image.width, image.height
         if image.path is None or not Path(image.path).is_file():
-            report.issues.append(Issue(IssueKind.MISSING_FILE, image.key, f"no local file ({image.path or image.source_ref})"))
+            report.issues.append(
+                Issue(IssueKind.MISSING_FILE, image.key, f"no local file ({image.path or image.source_ref})")
+            )
         else:
             size = image_size(Path(image.path))
             if size is None:
@@ -139,7 +141,11 @@ def check_dataset(dataset: Dataset, *, min_per_class: int = 10) -> CheckReport:
             else:
                 if width is not None and height is not None and (width, height) != size:
                     report.issues.append(
-                        Issue(IssueKind.SIZE_MISMATCH, image.key, f"labelled at {width}x{height}, file is {size[0]}x{size[1]}")
+                        Issue(
+                            IssueKind.SIZE_MISMATCH,
+                            image.key,
+                            f"labelled at {width}x{height}, file is {size[0]}x{size[1]}",
+                        )
                     )
                 width, height = size
                 by_hash[sha256_file(Path(image.path))].append(image.key)
@@ -150,5 +156,7 @@ def check_dataset(dataset: Dataset, *, min_per_class: int = 10) -> CheckReport:
     for name in dataset.classes:
         examples = report.box_counts[name] if dataset.kind == "detection" else report.image_counts[name]
         if examples < min_per_class:
-            report.issues.append(Issue(IssueKind.FEW_EXAMPLES, f"class {name}", f"{examples} examples (< {min_per_class})"))
+            report.issues.append(
+                Issue(IssueKind.FEW_EXAMPLES, f"class {name}", f"{examples} examples (< {min_per_class})")
+            )
     return report

@@ -116,6 +116,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         name=args.name,
         positive_class=args.positive,
         region=args.region,
+        adopt_best_threshold=args.adopt_best_threshold,
         cache_dir=args.cache_dir,
         data_source=args.data_source,
         epochs=args.epochs,
@@ -152,7 +153,10 @@ def build_parser() -> argparse.ArgumentParser:
         prog="labels",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="example:\n  labels import-yolo ../shared/data/helmet_vest -o work/dataset.json && labels check work/dataset.json",
+        epilog=(
+            "example:\n  labels import-yolo ../shared/data/helmet_vest -o work/dataset.json\n"
+            "  labels check work/dataset.json"
+        ),
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="command")
     dataset_help = "a dataset.json from an import command, a YOLO folder (images/ + labels/), or a folder per class"
@@ -195,7 +199,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--link", action="store_true", help="symlink images instead of copying them")
 
     p = _command(
-        sub, "export-coco", cmd_export_coco, "Write COCO detection JSON (bbox [x, y, w, h] in pixels; category id = class index + 1).",
+        sub, "export-coco", cmd_export_coco,
+        "Write COCO detection JSON (bbox [x, y, w, h] in pixels; category id = class index + 1).",
         "labels export-coco work/dataset.json -o work/coco.json",
     )  # fmt: skip
     p.add_argument("dataset", type=Path, help=dataset_help)
@@ -224,7 +229,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--show", type=int, default=10, help="examples listed per problem kind (default 10)")
 
     p = _command(
-        sub, "visualize", cmd_visualize, "Draw boxes and class names on the images, and/or tile them into a contact sheet PNG.",
+        sub, "visualize", cmd_visualize,
+        "Draw boxes and class names on the images, and/or tile them into a contact sheet PNG.",
         "labels visualize work/dataset.json -o work/drawn --contact-sheet work/sheet.png --limit 64",
     )  # fmt: skip
     p.add_argument("dataset", type=Path, help=dataset_help)
@@ -251,7 +257,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-per-class", type=int, help="cap crops per class (quick experiments)")
     p.add_argument("--seed", type=int, default=0, help="random seed for the split and training")
     p.add_argument("--name", default="custom_labels", help="model name: OUT/<name>.onnx + <name>.card.json")
-    p.add_argument("--positive", help="binary models: the class the threshold applies to (e.g. wear)")
+    p.add_argument("--positive", help="binary models: the class the threshold applies to (default: the second class)")
+    p.add_argument(
+        "--adopt-best-threshold", action="store_true",
+        help="write the F1-maximising threshold into the card (tuned on the held-back data: optimistic)",
+    )  # fmt: skip
     p.add_argument(
         "--region", choices=["torso", "person", "image"],
         help="what the engine crops from each detected person at run time (default: person = the box itself "

@@ -78,7 +78,7 @@ def _label_attributes(line: Mapping[str, Any], wanted: list[str] | None) -> list
 def _class_map(metadata: Mapping[str, Any], where: str) -> dict[int, str]:
     raw = metadata.get("class-map", {})
     if not isinstance(raw, dict):
-        raise ManifestError(f"{where}: class-map must be an object like {{\"0\": \"vest\"}}, got {raw!r}")
+        raise ManifestError(f'{where}: class-map must be an object like {{"0": "vest"}}, got {raw!r}')
     try:
         return {int(k): str(v) for k, v in raw.items()}
     except ValueError as exc:

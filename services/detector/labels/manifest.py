@@ -97,7 +97,8 @@ async def make_manifest(source: str, out: Path, *, s3_prefix: str | None = None,
     else:
         if s3_prefix is None:
             raise LabelsError(
-                "a local folder needs --s3-prefix s3://bucket/path/ saying where its images live (or will, with --upload)"
+                "a local folder needs --s3-prefix s3://bucket/path/ saying where its images live "
+                "(or will live, with --upload)"
             )
         pairs = refs_for_folder(Path(source), s3_prefix)
         if do_upload:

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from services.detector.labels.errors import DatasetError
 
-SCHEMA = "ppe-labels/1"
+SCHEMA: Literal["ppe-labels/1"] = "ppe-labels/1"
 
 
 class _Frozen(BaseModel):
@@ -76,7 +76,8 @@ class Dataset(_Frozen):
             unknown = used - known
             if unknown:
                 raise DatasetError(
-                    f"image {image.key!r} uses classes {sorted(unknown)} missing from the class list {list(self.classes)}"
+                    f"image {image.key!r} uses classes {sorted(unknown)} "
+                    f"missing from the class list {list(self.classes)}"
                 )
         keys = Counter(image.key for image in self.images)
         repeated = [key for key, n in keys.items() if n > 1]

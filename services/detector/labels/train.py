@@ -40,6 +40,7 @@ class TrainOptions:
     input_size: int = 64
     max_per_class: int | None = None
     region: Region | None = None
+    adopt_best_threshold: bool = False
     cache_dir: Path | None = None
     threads: int = 2
     data_source: str = ""
@@ -57,9 +58,15 @@ class ClassScores:
 
 @dataclass(frozen=True)
 class ThresholdReport:
-    """Scores when a label is returned only if its top probability reaches `threshold` (else: no label)."""
+    """Scores at one decision threshold.
+
+    Binary models: the positive class when P(positive) >= threshold, else the other class (what the engine does
+    with the card's `positive_class` and `threshold`). Models with more classes: the top class when its probability
+    >= threshold, else no label (a miss for the true class), as a minimum confidence would do.
+    """
 
     threshold: float
+    rule: str
     per_class: dict[str, ClassScores]
     macro_f1: float
     abstained: int
@@ -79,15 +86,17 @@ class TrainOutcome:
     def render(self) -> str:
         lines = [
             f"model  {self.model_path}",
-            f"card   {self.card_path}",
+            f"card   {self.card_path} (decision threshold {self.card['threshold']})",
             f"region {self.region}; held-back crops/images: {self.held_back}",
+            f"rule   {self.at_threshold.rule}",
             "",
         ]
         for title, report in (
             (f"at the chosen threshold {self.at_threshold.threshold:.2f}", self.at_threshold),
             (f"at the F1-maximising threshold {self.best.threshold:.2f}", self.best),
         ):
-            lines.append(f"{title} (macro F1 {report.macro_f1:.3f}, no label for {report.abstained}):")
+            abstained = f", no label for {report.abstained}" if report.abstained else ""
+            lines.append(f"{title} (macro F1 {report.macro_f1:.3f}{abstained}):")
             lines.append(f"  {'class':<24}{'precision':>10}{'recall':>8}{'F1':>8}{'support':>9}")
             for name, s in report.per_class.items():
                 lines.append(f"  {name:<24}{s.precision:>10.3f}{s.recall:>8.3f}{s.f1:>8.3f}{s.support:>9}")
@@ -95,11 +104,16 @@ class TrainOutcome:
         return "\n".join(lines).rstrip()
 
 
-def threshold_report(labels: np.ndarray, probs: np.ndarray, classes: Sequence[str], threshold: float) -> ThresholdReport:
-    """Top class when its probability >= threshold, else no label (a miss for the true class)."""
-    top = probs.argmax(axis=1)
-    confident = probs.max(axis=1) >= threshold
-    predicted = np.where(confident, top, -1)
+def _predict(probs: np.ndarray, threshold: float, positive_index: int | None) -> np.ndarray:
+    if positive_index is not None and probs.shape[1] == 2:
+        return np.where(probs[:, positive_index] >= threshold, positive_index, 1 - positive_index)
+    return np.where(probs.max(axis=1) >= threshold, probs.argmax(axis=1), -1)
+
+
+def threshold_report(
+    labels: np.ndarray, probs: np.ndarray, classes: Sequence[str], threshold: float, positive_index: int | None = None
+) -> ThresholdReport:
+    predicted = _predict(probs, threshold, positive_index)
     per_class = {}
     for index, name in enumerate(classes):
         tp = int(np.sum((predicted == index) & (labels == index)))
@@ -110,13 +124,20 @@ def threshold_report(labels: np.ndarray, probs: np.ndarray, classes: Sequence[st
         f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
         per_class[name] = ClassScores(round(precision, 4), round(recall, 4), round(f1, 4), int(np.sum(labels == index)))
     macro = float(np.mean([s.f1 for s in per_class.values() if s.support])) if len(labels) else 0.0
-    return ThresholdReport(float(threshold), per_class, round(macro, 4), int(np.sum(~confident)))
+    if positive_index is not None and probs.shape[1] == 2:
+        positive, other = classes[positive_index], classes[1 - positive_index]
+        rule = f"{positive} when P({positive}) >= threshold, else {other}"
+    else:
+        rule = "top class when its probability >= threshold, else no label"
+    return ThresholdReport(float(threshold), rule, per_class, round(macro, 4), int(np.sum(predicted < 0)))
 
 
-def best_threshold(labels: np.ndarray, probs: np.ndarray, classes: Sequence[str]) -> ThresholdReport:
-    """The threshold (0.05..0.95) with the highest macro F1; the lowest such threshold on ties."""
-    reports = [threshold_report(labels, probs, classes, float(t)) for t in THRESHOLD_GRID]
-    return max(reports, key=lambda r: (r.macro_f1, -r.threshold))
+def best_threshold(
+    labels: np.ndarray, probs: np.ndarray, classes: Sequence[str], positive_index: int | None = None
+) -> ThresholdReport:
+    """The threshold (0.05..0.95) with the highest macro F1; on ties the one closest to 0.5."""
+    reports = [threshold_report(labels, probs, classes, float(t), positive_index) for t in THRESHOLD_GRID]
+    return max(reports, key=lambda r: (r.macro_f1, -abs(r.threshold - 0.5)))
 
 
 def _groups(records: Sequence[ImageRecord]) -> dict[str, str]:
@@ -139,7 +160,9 @@ def _groups(records: Sequence[ImageRecord]) -> dict[str, str]:
     return groups
 
 
-def to_samples(dataset: Dataset, classes: Sequence[str], *, max_per_class: int | None = None, seed: int = 0) -> list[CropSample]:
+def to_samples(
+    dataset: Dataset, classes: Sequence[str], *, max_per_class: int | None = None, seed: int = 0
+) -> list[CropSample]:
     """One sample per box of a selected class (detection data) or per labelled image (classification data)."""
     from services.detector.local_engine.training import CropSample
 
@@ -195,9 +218,10 @@ def _import_trainer() -> Any:
 
 
 def train_custom_labels(
-    dataset: Dataset, out: Path, *, options: TrainOptions = TrainOptions(), test: Dataset | None = None
+    dataset: Dataset, out: Path, *, options: TrainOptions | None = None, test: Dataset | None = None
 ) -> TrainOutcome:
     """Train, evaluate on held-back data (`test`, else a group-aware 80/20 split), write ONNX + card."""
+    options = options or TrainOptions()
     training = _import_trainer()
     from services.detector.local_engine.classifiers import CropClassifier
 
@@ -210,6 +234,11 @@ def train_custom_labels(
     if len(classes) < 2:
         raise DatasetError("a custom-label model needs at least two classes (e.g. vest,no_vest)")
     region: str = options.region or ("image" if dataset.kind == "classification" else "person")
+    positive = options.positive_class
+    if positive is None and len(classes) == 2:
+        positive = classes[1]  # binary: the threshold applies to P(second class); --positive picks another
+    if positive is not None and positive not in classes:
+        raise DatasetError(f"--positive {positive!r} is not one of the classes {classes}")
     samples = to_samples(dataset, classes, max_per_class=options.max_per_class, seed=options.seed)
     test_samples = to_samples(test, classes, seed=options.seed) if test is not None else None
     config = training.TrainConfig(
@@ -225,7 +254,7 @@ def train_custom_labels(
         classes,
         out,
         options.name,
-        positive_class=options.positive_class,
+        positive_class=positive,
         test_samples=test_samples,
         test_fraction=options.test_fraction,
         config=config,
@@ -239,11 +268,15 @@ def train_custom_labels(
     held = test_samples if test_samples is not None else [s for s in samples if s.file in set(split["test"])]
     probs = training.runtime_probs(CropClassifier(result.model_path, threads=options.threads), held)
     labels = np.array([s.label for s in held], dtype=np.int64)
-    at_threshold = threshold_report(labels, probs, classes, options.threshold)
-    best = best_threshold(labels, probs, classes)
+    positive_index = classes.index(positive) if positive is not None and len(classes) == 2 else None
+    at_threshold = threshold_report(labels, probs, classes, options.threshold, positive_index)
+    best = best_threshold(labels, probs, classes, positive_index)
     card = dict(result.card)
+    if options.adopt_best_threshold:
+        # chosen on the held-back data itself: the reported scores at it are optimistic
+        card["threshold"] = best.threshold
     card["metrics"]["custom_labels"] = {
-        "rule": "label = top class if its probability >= threshold, else no label",
+        "rule": at_threshold.rule,
         "at_threshold": _as_dict(at_threshold),
         "f1_max": _as_dict(best),
     }
@@ -256,5 +289,6 @@ def _as_dict(report: ThresholdReport) -> dict[str, Any]:
         "threshold": report.threshold,
         "macro_f1": report.macro_f1,
         "abstained": report.abstained,
+        "rule": report.rule,
         "per_class": {name: vars(scores) for name, scores in report.per_class.items()},
     }

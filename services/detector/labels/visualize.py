@@ -83,7 +83,8 @@ def contact_sheet(dataset: Dataset, out: Path, *, tile: int = 256, limit: int = 
         drawn = draw(dataset, image)
         height, width = drawn.shape[:2]
         factor = tile / max(height, width)
-        thumb = cv2.resize(drawn, (max(1, round(width * factor)), max(1, round(height * factor))), cv2.INTER_AREA)
+        size = (max(1, round(width * factor)), max(1, round(height * factor)))
+        thumb = cv2.resize(drawn, size, interpolation=cv2.INTER_AREA)
         row, column = divmod(index, columns)
         y0, x0 = row * (tile + caption), column * tile
         sheet[y0 : y0 + thumb.shape[0], x0 : x0 + thumb.shape[1]] = thumb

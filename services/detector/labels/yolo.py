@@ -34,8 +34,7 @@ def read_names(folder: Path, names_file: Path | None = None) -> list[str]:
             raise DatasetError(f"{candidate} has no 'names:' list; add one, e.g. names: ['vest', 'no_vest']")
         return [line.strip() for line in candidate.read_text().splitlines() if line.strip()]
     raise DatasetError(
-        f"no class names found in {folder}: add a data.yaml with `names: [...]` or a classes.txt, "
-        "or pass --names FILE"
+        f"no class names found in {folder}: add a data.yaml with `names: [...]` or a classes.txt, or pass --names FILE"
     )
 
 
@@ -82,9 +81,7 @@ def import_yolo(folder: Path, *, names_file: Path | None = None) -> Dataset:
         label_file = (labels_dir / relative).with_suffix(".txt")
         boxes = _parse_label_file(label_file, names, *size) if label_file.is_file() else []
         records.append(
-            ImageRecord(
-                key=relative.as_posix(), path=str(path), width=size[0], height=size[1], boxes=tuple(boxes)
-            )
+            ImageRecord(key=relative.as_posix(), path=str(path), width=size[0], height=size[1], boxes=tuple(boxes))
         )
     return Dataset(classes=tuple(names), images=tuple(records))
 

@@ -24,7 +24,9 @@ def _box(name: str, left: float, top: float, width: float, height: float) -> Box
     return Box(class_name=name, left=left, top=top, width=width, height=height)
 
 
-def _record(key: str, path: str | None, boxes: list[Box], width: int | None = None, height: int | None = None) -> ImageRecord:
+def _record(
+    key: str, path: str | None, boxes: list[Box], width: int | None = None, height: int | None = None
+) -> ImageRecord:
     return ImageRecord(key=key, path=path, width=width, height=height, boxes=tuple(boxes))
 
 
@@ -54,13 +56,27 @@ def test_clean_dataset_has_no_issues(clean: Dataset) -> None:
         (IssueKind.UNREADABLE, lambda d: _record("text.jpg", _text(d / "text.jpg"), [_box("vest", 1, 1, 5, 5)])),
         (
             IssueKind.SIZE_MISMATCH,
-            lambda d: _record("resized.jpg", _jpeg(d / "resized.jpg", 100, 50, 99), [_box("vest", 1, 1, 5, 5)], 200, 100),
+            lambda d: _record(
+                "resized.jpg", _jpeg(d / "resized.jpg", 100, 50, 99), [_box("vest", 1, 1, 5, 5)], 200, 100
+            ),
         ),
         # 200x100 image; box right edge at 150+60=210 > 200 + 1 px tolerance
-        (IssueKind.OUTSIDE_IMAGE, lambda d: _record("out.jpg", _jpeg(d / "out.jpg", 200, 100, 77), [_box("vest", 150, 10, 60, 20)])),
-        (IssueKind.OUTSIDE_IMAGE, lambda d: _record("neg.jpg", _jpeg(d / "neg.jpg", 200, 100, 78), [_box("vest", -5, 10, 20, 20)])),
-        (IssueKind.ZERO_AREA, lambda d: _record("flat.jpg", _jpeg(d / "flat.jpg", 200, 100, 79), [_box("vest", 10, 10, 30, 0)])),
-        (IssueKind.DUPLICATE, lambda d: _record("copy.jpg", _copy(d / "ok0.jpg", d / "copy.jpg"), [_box("vest", 1, 1, 5, 5)])),
+        (
+            IssueKind.OUTSIDE_IMAGE,
+            lambda d: _record("out.jpg", _jpeg(d / "out.jpg", 200, 100, 77), [_box("vest", 150, 10, 60, 20)]),
+        ),
+        (
+            IssueKind.OUTSIDE_IMAGE,
+            lambda d: _record("neg.jpg", _jpeg(d / "neg.jpg", 200, 100, 78), [_box("vest", -5, 10, 20, 20)]),
+        ),
+        (
+            IssueKind.ZERO_AREA,
+            lambda d: _record("flat.jpg", _jpeg(d / "flat.jpg", 200, 100, 79), [_box("vest", 10, 10, 30, 0)]),
+        ),
+        (
+            IssueKind.DUPLICATE,
+            lambda d: _record("copy.jpg", _copy(d / "ok0.jpg", d / "copy.jpg"), [_box("vest", 1, 1, 5, 5)]),
+        ),
         (IssueKind.UNLABELLED, lambda d: _record("empty.jpg", _jpeg(d / "empty.jpg", 200, 100, 80), [])),
     ],
 )

@@ -144,8 +144,10 @@ def test_classification_jobs_with_conflicting_ids_merge_by_name(tmp_path: Path) 
 
 def test_disagreeing_classification_jobs_are_refused(tmp_path: Path) -> None:
     first = write_manifest(tmp_path / "compliance.manifest", COMPLIANCE)
-    flipped = COMPLIANCE_RECHECK[1].replace('"ppe-compliance-recheck":0', '"ppe-compliance-recheck":1').replace(
-        '"class-name":"non_compliant"', '"class-name":"compliant"'
+    flipped = (
+        COMPLIANCE_RECHECK[1]
+        .replace('"ppe-compliance-recheck":0', '"ppe-compliance-recheck":1')
+        .replace('"class-name":"non_compliant"', '"class-name":"compliant"')
     )
     recheck = write_manifest(tmp_path / "recheck.manifest", [flipped])
     with pytest.raises(ManifestError, match=r"labelled 'compliant' here but 'non_compliant'"):

@@ -100,7 +100,12 @@ def test_cli_chain_import_check_visualize_export(tmp_path: Path, capsys: pytest.
     assert Dataset.load(dataset_file).classes == ("no_wear", "wear")
     assert main(["check", str(dataset_file), "--min-per-class", "1"]) == 0
     assert "1 warnings" in capsys.readouterr().out  # b.png is unlabelled
-    assert main(["visualize", str(dataset_file), "-o", str(tmp_path / "drawn"), "--contact-sheet", str(tmp_path / "s.png")]) == 0
+    assert (
+        main(
+            ["visualize", str(dataset_file), "-o", str(tmp_path / "drawn"), "--contact-sheet", str(tmp_path / "s.png")]
+        )
+        == 0
+    )
     assert cv2.imread(str(tmp_path / "drawn/a.jpg")) is not None
     assert main(["export-coco", str(source), "-o", str(tmp_path / "coco.json")]) == 0  # a YOLO folder works directly
 
