@@ -13,7 +13,7 @@ from typing import Literal
 from pydantic import SecretStr
 from pydantic.fields import FieldInfo
 
-from shared.config import PlatformSettings
+from shared.config import PLACEHOLDER_SECRETS, PlatformSettings
 
 ScalingKind = Literal["queue-depth", "request-count", "cpu"]
 
@@ -56,7 +56,7 @@ SECRET_NAME = re.compile(r"(token|secret|password|api_key)$")
 class EnvSetting:
     env: str  # the environment variable name
     field: str
-    required: bool
+    required: bool  # must be given a value: no default, or a secret whose default is a placeholder ("")
     secret: bool
 
 
@@ -108,12 +108,20 @@ def _is_secret(name: str, field: FieldInfo) -> bool:
     return field.annotation is SecretStr or bool(SECRET_NAME.search(name))
 
 
+def _needs_value(field: FieldInfo, secret: bool) -> bool:
+    if field.is_required():
+        return True
+    # A secret defaulting to "" is refused at start (shared.config.require_secret): it must be set.
+    return secret and isinstance(field.default, str) and field.default.strip().lower() in PLACEHOLDER_SECRETS
+
+
 def env_settings(cls: type[PlatformSettings]) -> list[EnvSetting]:
     prefix = str(cls.model_config.get("env_prefix", ""))
-    return [
-        EnvSetting(_env_name(prefix, name, field), name, field.is_required(), _is_secret(name, field))
-        for name, field in cls.model_fields.items()
-    ]
+    settings = []
+    for name, field in cls.model_fields.items():
+        secret = _is_secret(name, field)
+        settings.append(EnvSetting(_env_name(prefix, name, field), name, _needs_value(field, secret), secret))
+    return settings
 
 
 def service_env_settings(name: str) -> tuple[list[EnvSetting], bool]:
