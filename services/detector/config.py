@@ -8,7 +8,8 @@ Environment the local stack sets for the detector (all optional except the share
 - DETECTOR_MODEL_DIR: cache dir of the local engine's fetched models (default: the engine's own default).
 - DETECTOR_WORKERS: model worker processes of the local engine (default 2, one per core).
 - DETECTOR_CONCURRENCY: frames in flight per detector process (the consumer's cap, i.e. the backpressure).
-- DETECTOR_CUSTOM_LABEL_MODELS: JSON {"name": {"engine": "crop", "model_path": "..."}} of custom-label models.
+- DETECTOR_CUSTOM_LABEL_MODELS: JSON {"name": {"engine": "crop", "model_path": "...", "label_names": {...}}} of
+  custom-label models (fields: CustomLabelModel).
 - DETECTOR_CUSTOM_LABEL_SITES: JSON {"<site id or camera id or *>": ["name", ...]}: which frames use which.
 - DETECTOR_REKOGNITION_ENDPOINT_URL: endpoint of Rekognition for the `rekognition` engine (unset on AWS; it does
   NOT follow AWS_ENDPOINT_URL, which points at the SQS/S3 emulator locally).
@@ -36,6 +37,12 @@ class CustomLabelModel(BaseModel):
     model_path: Path | None = Field(default=None, description="ONNX file of a `crop` model.")
     project_version_arn: str | None = Field(default=None, description="Rekognition Custom Labels model (rekognition).")
     min_confidence: float = Field(default=50.0, ge=0, le=100, description="Labels under this are dropped.")
+    region: Literal["torso", "person", "image"] | None = Field(
+        default=None, description="`crop`: what is classified per person (default: the model card's region)."
+    )
+    label_names: dict[str, str] = Field(
+        default_factory=dict, description="`crop`: class -> label name; a class mapped to '' is never returned."
+    )
 
     @model_validator(mode="after")
     def _needs_its_model(self) -> "CustomLabelModel":

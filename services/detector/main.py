@@ -16,6 +16,7 @@ import uvicorn
 from services.detector.adapters.results import ResultStore
 from services.detector.api import build_app
 from services.detector.config import DetectorSettings
+from services.detector.engines.base import EngineUnavailable
 from services.detector.engines.registry import EngineSet, build_engines
 from services.detector.handlers import FrameHandler
 from shared.aws import aws_clients
@@ -115,7 +116,11 @@ async def run(
 def main() -> None:
     settings = DetectorSettings()
     configure_logging("detector", fmt=settings.log_format, level=settings.log_level)
-    asyncio.run(run(settings))
+    try:
+        asyncio.run(run(settings))
+    except EngineUnavailable as exc:
+        log.error("detector cannot start", error=str(exc))
+        raise SystemExit(2) from exc
 
 
 if __name__ == "__main__":
