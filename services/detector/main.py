@@ -23,7 +23,7 @@ from shared.aws import aws_clients
 from shared.contracts import FrameReceived
 from shared.logging import configure_logging, get_logger
 from shared.s3 import FrameStore
-from shared.sqs import Consumer, Publisher, QueueResolver, install_stop_signals
+from shared.sqs import Consumer, Handler, Publisher, QueueResolver, install_stop_signals
 
 log = get_logger(__name__)
 QUEUE = "frames-received"
@@ -48,6 +48,33 @@ def readiness(consumer: Consumer[Any] | None, *, wait_time_s: int = 20) -> tuple
     return True, f"consumer polled {age:.1f}s ago, {consumer.in_flight} in flight"
 
 
+def build_handler(
+    settings: DetectorSettings, engines: EngineSet, *, sqs: Any, s3: Any, resolver: QueueResolver
+) -> FrameHandler:
+    return FrameHandler(
+        settings=settings,
+        engines=engines,
+        frames=FrameStore(s3, settings.frames_bucket),
+        results=ResultStore(s3, settings.frames_bucket, prefix=settings.results_prefix),
+        publisher=Publisher(sqs, resolver, producer="detector"),
+    )
+
+
+def build_consumer(
+    settings: DetectorSettings, handler: Handler, *, sqs: Any, resolver: QueueResolver
+) -> Consumer[FrameReceived]:
+    return Consumer(
+        sqs,
+        resolver,
+        QUEUE,
+        FrameReceived,
+        handler,
+        concurrency=settings.concurrency,
+        batch_size=min(10, settings.concurrency),
+        handler_timeout_s=settings.handler_timeout_s,
+    )
+
+
 async def run(
     settings: DetectorSettings,
     *,
@@ -56,33 +83,19 @@ async def run(
     engines: EngineSet | None = None,
     started: asyncio.Event | None = None,
 ) -> None:
-    """Run the detector until stopped (or, with until_idle, until the queue is empty: tests)."""
+    """Run the detector until stopped (or, with until_idle, until the queue is empty: tests).
+
+    `engines`: already started engines the caller keeps (tests reuse one model pool across runs).
+    """
+    owned = engines is None
     engines = engines or build_engines(settings)
-    await engines.start()  # fails fast (EngineUnavailable) when models are missing
+    if owned:
+        await engines.start()  # fails fast (EngineUnavailable) when models are missing
     try:
         async with aws_clients(settings, "sqs", "s3") as (sqs, s3):
             resolver = QueueResolver(sqs, prefix=settings.queue_prefix)
-            handler = FrameHandler(
-                settings=settings,
-                engines=engines,
-                frames=FrameStore(s3, settings.frames_bucket),
-                results=ResultStore(s3, settings.frames_bucket, prefix=settings.results_prefix),
-                publisher=Publisher(sqs, resolver, producer="detector"),
-            )
-            consumer: Consumer[FrameReceived] | None = (
-                Consumer(
-                    sqs,
-                    resolver,
-                    QUEUE,
-                    FrameReceived,
-                    handler,
-                    concurrency=settings.concurrency,
-                    batch_size=min(10, settings.concurrency),
-                    handler_timeout_s=settings.handler_timeout_s,
-                )
-                if settings.consume
-                else None
-            )
+            handler = build_handler(settings, engines, sqs=sqs, s3=s3, resolver=resolver)
+            consumer = build_consumer(settings, handler, sqs=sqs, resolver=resolver) if settings.consume else None
             server: _Server | None = None
             if serve_http:
                 app = build_app(settings, engines=engines, s3=s3, ready=lambda: readiness(consumer))
@@ -109,7 +122,8 @@ async def run(
             if server_task is not None:
                 await server_task
     finally:
-        await engines.close()
+        if owned:
+            await engines.close()
     log.info("detector stopped")
 
 

@@ -68,8 +68,12 @@ def detect_ppe(data: bytes, attributes_json: str | None) -> tuple[str, float, fl
     image = decode_image(data)
     decoded = time.perf_counter()
     attributes = SummarizationAttributes.model_validate_json(attributes_json) if attributes_json else None
+    from services.detector.local_engine.pipeline import InvalidImageError
+
     try:
         response = engine.detect(image, attributes)
+    except InvalidImageError as exc:
+        raise InvalidImage(str(exc)) from None
     except (InvalidImage, EngineUnavailable):
         raise
     except Exception as exc:  # noqa: BLE001 - crosses the process boundary as a picklable EngineError
