@@ -89,6 +89,8 @@ class _Builder:
     initializers: dict[str, onnx.TensorProto] = field(default_factory=dict)
     dtypes: dict[str, np.dtype[Any]] = field(default_factory=dict)
     counter: int = 0
+    # Set when the input's H and W are made dynamic: (input name, [H axis, W axis], declared [H, W]).
+    dynamic_hw: tuple[str, list[int], list[int]] | None = None
 
     def fresh(self, base: str) -> str:
         self.counter += 1
@@ -295,10 +297,27 @@ def _resize_bilinear(b: _Builder, node: dict[str, Any], inp: list[str]) -> None:
     shape = b.add("Shape", [x], b.fresh(x + "_shape"), np.dtype(np.int64))
     gather_nc = b.literal(np.array([0, 3], dtype=np.int64), "nc")
     nc = b.add("Gather", [shape, gather_nc], b.fresh(x + "_nc"), np.dtype(np.int64), axis=0)
-    size = _int64(b, inp[1])
+    if b.dynamic_hw is not None and inp[1] in b.consts:
+        size = _scaled_size(b, b.consts[inp[1]], node["name"])
+    else:
+        size = _int64(b, inp[1])
     sizes = b.add("Concat", [nc, size], b.fresh(node["name"] + "_sizes"), np.dtype(np.int64), axis=0)
     b.nchw(x, "Resize", node["name"], np.dtype(np.float32), ["", "", sizes], mode="linear",
            coordinate_transformation_mode=mode)
+
+
+def _scaled_size(b: _Builder, declared: np.ndarray, base: str) -> str:
+    """A resize size fixed for the declared input, scaled to the actual input: round(size * actual / declared)."""
+    assert b.dynamic_hw is not None
+    name, axes, declared_hw = b.dynamic_hw
+    i64, f32 = np.dtype(np.int64), np.dtype(np.float32)
+    shape = b.add("Shape", [name], b.fresh(base + "_in_shape"), i64)
+    hw = b.add("Gather", [shape, b.literal(np.array(axes, np.int64), "hw")], b.fresh(base + "_hw"), i64, axis=0)
+    hw_f = b.add("Cast", [hw], b.fresh(base + "_hw_f"), f32, to=TensorProto.FLOAT)
+    ratio = np.asarray(declared, np.float32) / np.asarray(declared_hw, np.float32)
+    scaled = b.add("Mul", [hw_f, b.literal(ratio, "ratio")], b.fresh(base + "_scaled"), f32)
+    rounded = b.add("Round", [scaled], b.fresh(base + "_round"), f32)
+    return b.add("Cast", [rounded], b.fresh(base + "_size"), i64, to=TensorProto.INT64)
 
 
 def _split_v(b: _Builder, node: dict[str, Any], inp: list[str]) -> None:
@@ -404,8 +423,13 @@ def _dims(shape: dict[str, Any]) -> list[int | str]:
     return [int(d["size"]) if int(d.get("size", -1)) >= 0 else f"d{i}" for i, d in enumerate(shape.get("dim", []))]
 
 
-def convert(model_json_path: Path) -> onnx.ModelProto:
-    """Convert one TFJS graph model to an ONNX model whose inputs / outputs keep the TFJS names (no ":0")."""
+def convert(model_json_path: Path, *, dynamic_hw: tuple[int, int] | None = None) -> onnx.ModelProto:
+    """Convert one TFJS graph model to an ONNX model whose inputs / outputs keep the TFJS names (no ":0").
+
+    dynamic_hw: the input's (H, W) axes to make dynamic. Constant resize sizes inside the graph (FPN
+    up/down-sampling) are then scaled with the input, which is exact for sides that are multiples of the
+    largest stride (32 for nanodet).
+    """
     try:
         model_json = json.loads(model_json_path.read_text())
         topology = model_json["modelTopology"]
@@ -429,6 +453,11 @@ def convert(model_json_path: Path) -> onnx.ModelProto:
         if op == "Placeholder":
             dtype = _TF_DTYPES[_attr(node, "dtype", "type", "DT_FLOAT")]
             shape = _dims(node["attr"].get("shape", {}).get("shape", {}))
+            if dynamic_hw is not None:
+                declared = [int(shape[a]) for a in dynamic_hw]
+                b.dynamic_hw = (name, list(dynamic_hw), declared)
+                shape = [f"{('height', 'width')[dynamic_hw.index(i)]}" if i in dynamic_hw else d
+                         for i, d in enumerate(shape)]
             graph_inputs.append(helper.make_tensor_value_info(name, helper.np_dtype_to_tensor_dtype(dtype), shape))
             b.dtypes[name] = dtype
             continue
@@ -440,6 +469,8 @@ def convert(model_json_path: Path) -> onnx.ModelProto:
     outputs_sig = model_json.get("signature", {}).get("outputs", {})
     output_names = [_src(k) for k in outputs_sig] or [topology["node"][-1]["name"]]
     shapes = {_src(k): _dims(v.get("tensorShape", {})) for k, v in outputs_sig.items()}
+    if dynamic_hw is not None:
+        shapes = {k: [d if i != 1 else f"cells{i}" for i, d in enumerate(v)] for k, v in shapes.items()}
     graph_outputs = [
         helper.make_tensor_value_info(o, helper.np_dtype_to_tensor_dtype(b.dtypes[o]), shapes.get(o, ["d0"]))
         for o in output_names
