@@ -1,0 +1,63 @@
+"""Settings every service shares. Each service subclasses `ServiceSettings` with its own env prefix.
+
+Endpoints are chosen only here: `AWS_ENDPOINT_URL` (botocore reads it natively) points every AWS client at
+AWS, LocalStack or the moto emulator; `DATABASE_URL` points at any PostgreSQL. Service code never branches
+on which one it talks to.
+"""
+
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PLACEHOLDER_SECRETS = frozenset({"", "changeme", "change-me", "secret", "password", "xxx", "todo"})
+
+
+class PlatformSettings(BaseSettings):
+    """Shared, unprefixed settings: names are the conventional ones (AWS_REGION, DATABASE_URL, ...)."""
+
+    model_config = SettingsConfigDict(extra="ignore", env_file=None)
+
+    aws_region: str = Field(default="us-east-1", validation_alias="AWS_REGION", description="AWS region.")
+    aws_endpoint_url: str | None = Field(
+        default=None,
+        validation_alias="AWS_ENDPOINT_URL",
+        description="Override for every AWS service endpoint (LocalStack, moto). Unset on AWS.",
+    )
+    database_url: str | None = Field(
+        default=None,
+        validation_alias="DATABASE_URL",
+        description="SQLAlchemy URL of PostgreSQL, e.g. postgresql+psycopg://user:pw@host/db.",
+    )
+    queue_prefix: str = Field(
+        default="ppe-",
+        validation_alias="PPE_QUEUE_PREFIX",
+        description="Prefix of every queue name, so several deployments can share one account.",
+    )
+    frames_bucket: str = Field(
+        default="ppe-frames", validation_alias="PPE_FRAMES_BUCKET", description="S3 bucket holding frames."
+    )
+    log_format: Literal["json", "console"] = Field(
+        default="json", validation_alias="PPE_LOG_FORMAT", description="json in production, console on a terminal."
+    )
+    log_level: str = Field(default="INFO", validation_alias="PPE_LOG_LEVEL", description="Python log level name.")
+
+    @field_validator("database_url")
+    @classmethod
+    def _normalise_database_url(cls, value: str | None) -> str | None:
+        return normalise_database_url(value) if value else value
+
+
+def normalise_database_url(url: str) -> str:
+    """One driver everywhere (psycopg 3, sync and async): accept the plain postgres:// forms too."""
+    for prefix in ("postgresql+asyncpg://", "postgresql+psycopg2://", "postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def require_secret(name: str, value: str) -> str:
+    """Fail fast on a missing or placeholder secret, naming the variable to set."""
+    if value.strip().lower() in PLACEHOLDER_SECRETS or len(value) < 16:
+        raise ValueError(f"{name} must be set to a real secret of at least 16 characters (got a placeholder)")
+    return value

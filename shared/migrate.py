@@ -1,0 +1,42 @@
+"""Apply (or roll back) the database migrations of every service: `python -m shared.migrate [upgrade|downgrade REV]`."""
+
+import sys
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+
+from shared.config import PlatformSettings, normalise_database_url
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def alembic_config(database_url: str) -> Config:
+    config = Config(str(ROOT / "alembic.ini"))
+    config.set_main_option("script_location", str(ROOT / "migrations"))
+    config.set_main_option("sqlalchemy.url", normalise_database_url(database_url).replace("%", "%%"))
+    return config
+
+
+def upgrade(database_url: str, revision: str = "heads") -> None:
+    command.upgrade(alembic_config(database_url), revision)
+
+
+def downgrade(database_url: str, revision: str) -> None:
+    command.downgrade(alembic_config(database_url), revision)
+
+
+def main(argv: list[str]) -> int:
+    url = PlatformSettings().database_url
+    if not url:
+        print("DATABASE_URL is not set; nothing to migrate", file=sys.stderr)
+        return 2
+    if argv[:1] == ["downgrade"]:
+        downgrade(url, argv[1] if len(argv) > 1 else "base")
+    else:
+        upgrade(url)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
