@@ -73,8 +73,9 @@ def head_box(kps: np.ndarray, person: np.ndarray) -> PartBox:
         cx = float(kps[visible, 0].mean())
         eye_level = float(kps[visible, 1].mean())
         score = keypoint_confidence(float(kps[visible, 2].max()))
-        # Eyes sit at about mid-head; a helmet adds height above.
-        return PartBox(BodyPartName.HEAD, (cx - 0.6 * size, eye_level - 0.85 * size, cx + 0.6 * size, eye_level + 0.55 * size), score)
+        # Measured against the labelled head boxes of helmet_vest (helmet top to chin, ear to ear): the
+        # box centre sits about 0.4 head widths above the mean head keypoint.
+        return PartBox(BodyPartName.HEAD, (cx - 0.65 * size, eye_level - 1.0 * size, cx + 0.65 * size, eye_level + 0.25 * size), score)
     if _visible(kps, LEFT_SHOULDER) and _visible(kps, RIGHT_SHOULDER):
         mid = (kps[LEFT_SHOULDER, :2] + kps[RIGHT_SHOULDER, :2]) / 2.0
         cx, cy = float(mid[0]), float(mid[1]) - 0.95 * size
@@ -82,7 +83,8 @@ def head_box(kps: np.ndarray, person: np.ndarray) -> PartBox:
         return PartBox(BodyPartName.HEAD, (cx - 0.6 * size, cy - 0.7 * size, cx + 0.6 * size, cy + 0.6 * size), score)
     px1, py1, px2, _ = (float(v) for v in person)
     cx = (px1 + px2) / 2.0
-    return PartBox(BodyPartName.HEAD, (cx - 0.6 * size, py1, cx + 0.6 * size, py1 + 1.3 * size), FALLBACK_HEAD_CONFIDENCE)
+    size *= 1.5  # the proportional estimate runs about 0.65x the labelled head width
+    return PartBox(BodyPartName.HEAD, (cx - 0.5 * size, py1, cx + 0.5 * size, py1 + 0.9 * size), FALLBACK_HEAD_CONFIDENCE)
 
 
 def face_box(kps: np.ndarray, person: np.ndarray) -> PartBox | None:

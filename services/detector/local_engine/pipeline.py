@@ -59,6 +59,7 @@ class EngineSettings:
     person_min_score: float = 0.3  # NanoDet person score kept (0..1); person recall measured in docs
     input_side: int = 512  # NanoDet letterbox long side
     max_persons: int = 15  # Rekognition's limit
+    person_nms_iou: float = 0.5  # NanoDet boxes overlapping more than this are one person
     min_hand_side: float = 16.0  # px: smaller hands cannot be judged -> the hand is not reported
     hand_uncertain: tuple[float, float] = (0.3, 0.7)  # P(glove) band where the hand's cover is undecided
 
@@ -140,7 +141,7 @@ class LocalPPEEngine:
         """Persons with their parts and P(covered) per part (the raw material of `detect`)."""
         self._check_image(image_bgr)
         s = self.settings
-        found = self._persons.detect(image_bgr, min_score=s.person_min_score, max_persons=s.max_persons)
+        found = self._persons.detect(image_bgr, min_score=s.person_min_score, iou=s.person_nms_iou, max_persons=s.max_persons)
         persons = [
             PersonResult(box=box, score=float(score), keypoints=self._pose.estimate(image_bgr, box))
             for box, score in zip(found.boxes, found.scores, strict=True)
@@ -191,9 +192,19 @@ class LocalPPEEngine:
     def detect(
         self, image_bgr: np.ndarray, attributes: SummarizationAttributes | None = None
     ) -> DetectProtectiveEquipmentResponse:
-        height, width = image_bgr.shape[:2] if isinstance(image_bgr, np.ndarray) and image_bgr.ndim >= 2 else (0, 0)
+        analysed = self.analyse(image_bgr)
+        return self.respond(analysed, image_bgr.shape[1], image_bgr.shape[0], attributes)
+
+    def respond(
+        self,
+        analysed: list[PersonResult],
+        width: int,
+        height: int,
+        attributes: SummarizationAttributes | None = None,
+    ) -> DetectProtectiveEquipmentResponse:
+        """The Rekognition response for `analyse` output; person i keeps Id i unless it is under 50."""
         persons: list[ProtectiveEquipmentPerson] = []
-        for person in self.analyse(image_bgr):
+        for person in analysed:
             confidence = person_confidence(person.score)
             if confidence < MIN_RETURNED_CONFIDENCE:
                 continue

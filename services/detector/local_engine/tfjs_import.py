@@ -468,11 +468,11 @@ def convert(model_json_path: Path, *, dynamic_hw: tuple[int, int] | None = None)
 
     outputs_sig = model_json.get("signature", {}).get("outputs", {})
     output_names = [_src(k) for k in outputs_sig] or [topology["node"][-1]["name"]]
-    shapes = {_src(k): _dims(v.get("tensorShape", {})) for k, v in outputs_sig.items()}
+    shapes = {_src(k): _dims(v["tensorShape"]) for k, v in outputs_sig.items() if "tensorShape" in v}
     if dynamic_hw is not None:
         shapes = {k: [d if i != 1 else f"cells{i}" for i, d in enumerate(v)] for k, v in shapes.items()}
     graph_outputs = [
-        helper.make_tensor_value_info(o, helper.np_dtype_to_tensor_dtype(b.dtypes[o]), shapes.get(o, ["d0"]))
+        helper.make_tensor_value_info(o, helper.np_dtype_to_tensor_dtype(b.dtypes[o]), shapes.get(o))
         for o in output_names
     ]
     graph = helper.make_graph(
@@ -480,5 +480,7 @@ def convert(model_json_path: Path, *, dynamic_hw: tuple[int, int] | None = None)
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="ppe-tfjs-import")
     model.ir_version = 8
+    if any(o not in shapes for o in output_names):  # the checker wants a shape on every graph output
+        model = onnx.shape_inference.infer_shapes(model)
     onnx.checker.check_model(model)
     return model
