@@ -44,14 +44,50 @@ CASES = [
     ("head below MinConfidence", person(part(HEAD, 70, eq(HC))), [HC], 80, "indeterminate"),
     ("person below MinConfidence", person(part(HEAD, 99, eq(HC)), conf=70), [HC], 80, "indeterminate"),
     ("helmet detected below MinConfidence", person(part(HEAD, 99, eq(HC, conf=70))), [HC], 80, "indeterminate"),
-    ("helmet covers with low CoversBodyPart confidence", person(part(HEAD, 99, eq(HC, covers_conf=60))), [HC], 80, "indeterminate"),
-    ("helmet held, confidently not covering", person(part(HEAD, 99, eq(HC, covers=False, covers_conf=95))), [HC], 80, "without"),
-    ("helmet not covering, unsure", person(part(HEAD, 99, eq(HC, covers=False, covers_conf=60))), [HC], 80, "indeterminate"),
+    (
+        "helmet covers with low CoversBodyPart confidence",
+        person(part(HEAD, 99, eq(HC, covers_conf=60))),
+        [HC],
+        80,
+        "indeterminate",
+    ),
+    (
+        "helmet held, confidently not covering",
+        person(part(HEAD, 99, eq(HC, covers=False, covers_conf=95))),
+        [HC],
+        80,
+        "without",
+    ),
+    (
+        "helmet not covering, unsure",
+        person(part(HEAD, 99, eq(HC, covers=False, covers_conf=60))),
+        [HC],
+        80,
+        "indeterminate",
+    ),
     ("MinConfidence under 50 acts as 50", person(part(HEAD, 55, eq(HC, conf=55, covers_conf=55))), [HC], 10, "with"),
-    ("MinConfidence under 50: person at 45 is unknown", person(part(HEAD, 99, eq(HC)), conf=45), [HC], 10, "indeterminate"),
-    ("exactly at MinConfidence counts", person(part(HEAD, 80, eq(HC, conf=80, covers_conf=80)), conf=80), [HC], 80, "with"),
+    (
+        "MinConfidence under 50: person at 45 is unknown",
+        person(part(HEAD, 99, eq(HC)), conf=45),
+        [HC],
+        10,
+        "indeterminate",
+    ),
+    (
+        "exactly at MinConfidence counts",
+        person(part(HEAD, 80, eq(HC, conf=80, covers_conf=80)), conf=80),
+        [HC],
+        80,
+        "with",
+    ),
     ("mask on face", person(part(FACE, 99, eq(FC))), [FC], 80, "with"),
-    ("face cover found on the head is not on the face", person(part(FACE, 99), part(HEAD, 99, eq(FC))), [FC], 80, "without"),
+    (
+        "face cover found on the head is not on the face",
+        person(part(FACE, 99), part(HEAD, 99, eq(FC))),
+        [FC],
+        80,
+        "without",
+    ),
     ("both gloves", person(part(LH, 99, eq(GC)), part(RH, 99, eq(GC))), [GC], 80, "with"),
     ("one glove, other hand bare", person(part(LH, 99, eq(GC)), part(RH, 99)), [GC], 80, "without"),
     ("one glove, other hand hidden", person(part(LH, 99, eq(GC))), [GC], 80, "indeterminate"),
@@ -59,16 +95,30 @@ CASES = [
     ("helmet ok but face bare", person(part(HEAD, 99, eq(HC)), part(FACE, 99)), [HC, FC], 80, "without"),
     ("violation wins over unknown part", person(part(HEAD, 99)), [HC, FC], 80, "without"),
     ("helmet ok, face unknown", person(part(HEAD, 99, eq(HC))), [HC, FC], 80, "indeterminate"),
-    ("all three present", person(part(HEAD, 99, eq(HC)), part(FACE, 99, eq(FC)), part(LH, 99, eq(GC)), part(RH, 99, eq(GC))), [HC, FC, GC], 80, "with"),
+    (
+        "all three present",
+        person(part(HEAD, 99, eq(HC)), part(FACE, 99, eq(FC)), part(LH, 99, eq(GC)), part(RH, 99, eq(GC))),
+        [HC, FC, GC],
+        80,
+        "with",
+    ),
     ("nothing required, confident person", person(), [], 80, "with"),
     ("nothing required, unsure person", person(conf=60), [], 80, "indeterminate"),
     ("duplicate required types count once", person(part(HEAD, 99, eq(HC))), [HC, HC], 80, "with"),
-    ("one of two helmets covers", person(part(HEAD, 99, eq(HC, covers=False, covers_conf=95), eq(HC))), [HC], 80, "with"),
+    (
+        "one of two helmets covers",
+        person(part(HEAD, 99, eq(HC, covers=False, covers_conf=95), eq(HC))),
+        [HC],
+        80,
+        "with",
+    ),
 ]
 
 
 @pytest.mark.parametrize(("case", "who", "required", "min_confidence", "expected"), CASES, ids=[c[0] for c in CASES])
-def test_person_verdict(case: str, who: ProtectiveEquipmentPerson, required: list[EquipmentType], min_confidence: float, expected: str) -> None:
+def test_person_verdict(
+    case: str, who: ProtectiveEquipmentPerson, required: list[EquipmentType], min_confidence: float, expected: str
+) -> None:
     assert person_verdict(who, required, min_confidence) == expected
 
 
@@ -89,4 +139,8 @@ def test_summarize_puts_each_person_in_exactly_one_bucket_by_id() -> None:
 
 def test_summarize_empty_image() -> None:
     summary = summarize([], SummarizationAttributes(MinConfidence=50, RequiredEquipmentTypes=[HC]))
-    assert (summary.PersonsWithRequiredEquipment, summary.PersonsWithoutRequiredEquipment, summary.PersonsIndeterminate) == ([], [], [])
+    assert (
+        summary.PersonsWithRequiredEquipment,
+        summary.PersonsWithoutRequiredEquipment,
+        summary.PersonsIndeterminate,
+    ) == ([], [], [])

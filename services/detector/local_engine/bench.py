@@ -89,7 +89,9 @@ def _worker(args: tuple[list[np.ndarray], int, int, Path | None, object]) -> tup
     return n, time.perf_counter() - t0, _peak_rss_mb()
 
 
-def _throughput(images: list[np.ndarray], rounds: int, threads: int, processes: int, weights_dir: Path | None) -> dict[str, float]:
+def _throughput(
+    images: list[np.ndarray], rounds: int, threads: int, processes: int, weights_dir: Path | None
+) -> dict[str, float]:
     ctx = mp.get_context("spawn")
     with ctx.Manager() as manager:
         barrier = manager.Barrier(processes)
@@ -97,14 +99,20 @@ def _throughput(images: list[np.ndarray], rounds: int, threads: int, processes: 
             results = pool.map(_worker, [(images, rounds, threads, weights_dir, barrier)] * processes)
     total = sum(n for n, _, _ in results)
     elapsed = max(t for _, t, _ in results)
-    return {"images_per_s": total / elapsed, "processes": float(processes), "worker_peak_rss_mb": max(r for _, _, r in results)}
+    return {
+        "images_per_s": total / elapsed,
+        "processes": float(processes),
+        "worker_peak_rss_mb": max(r for _, _, r in results),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
     from services.detector.local_engine.evaluate import shared_data_dir
 
     parser = argparse.ArgumentParser(description="Latency / throughput / RSS of the local PPE engine.")
-    parser.add_argument("--images", type=Path, default=None, help="folder of .jpg (default ../shared/data/scenes/images)")
+    parser.add_argument(
+        "--images", type=Path, default=None, help="folder of .jpg (default ../shared/data/scenes/images)"
+    )
     parser.add_argument("--width", type=int, default=1280)
     parser.add_argument("--height", type=int, default=720)
     parser.add_argument("--rounds", type=int, default=5, help="passes over the images")
@@ -126,7 +134,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.processes:
         tp = _throughput(images, args.rounds, args.threads, args.processes, args.weights_dir)
         print(
-            f"throughput: {tp['images_per_s']:.2f} images/s with {args.processes} processes x {args.threads} thread(s); "
+            f"throughput: {tp['images_per_s']:.2f} images/s with {args.processes} processes "
+            f"x {args.threads} thread(s); "
             f"worker peak RSS {tp['worker_peak_rss_mb']:.0f} MB"
         )
     print(f"load average after: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")

@@ -75,7 +75,11 @@ def head_box(kps: np.ndarray, person: np.ndarray) -> PartBox:
         score = keypoint_confidence(float(kps[visible, 2].max()))
         # Measured against the labelled head boxes of helmet_vest (helmet top to chin, ear to ear): the
         # box centre sits about 0.4 head widths above the mean head keypoint.
-        return PartBox(BodyPartName.HEAD, (cx - 0.65 * size, eye_level - 1.0 * size, cx + 0.65 * size, eye_level + 0.25 * size), score)
+        return PartBox(
+            BodyPartName.HEAD,
+            (cx - 0.65 * size, eye_level - 1.0 * size, cx + 0.65 * size, eye_level + 0.25 * size),
+            score,
+        )
     if _visible(kps, LEFT_SHOULDER) and _visible(kps, RIGHT_SHOULDER):
         mid = (kps[LEFT_SHOULDER, :2] + kps[RIGHT_SHOULDER, :2]) / 2.0
         cx, cy = float(mid[0]), float(mid[1]) - 0.95 * size
@@ -84,7 +88,9 @@ def head_box(kps: np.ndarray, person: np.ndarray) -> PartBox:
     px1, py1, px2, _ = (float(v) for v in person)
     cx = (px1 + px2) / 2.0
     size *= 1.5  # the proportional estimate runs about 0.65x the labelled head width
-    return PartBox(BodyPartName.HEAD, (cx - 0.5 * size, py1, cx + 0.5 * size, py1 + 0.9 * size), FALLBACK_HEAD_CONFIDENCE)
+    return PartBox(
+        BodyPartName.HEAD, (cx - 0.5 * size, py1, cx + 0.5 * size, py1 + 0.9 * size), FALLBACK_HEAD_CONFIDENCE
+    )
 
 
 def face_box(kps: np.ndarray, person: np.ndarray) -> PartBox | None:
@@ -96,7 +102,9 @@ def face_box(kps: np.ndarray, person: np.ndarray) -> PartBox | None:
     eye_y = float(kps[eyes, 1].mean())
     cx = float((kps[NOSE, 0] + kps[eyes, 0].mean()) / 2.0)
     score = keypoint_confidence(float(min(kps[NOSE, 2], kps[eyes, 2].max())))
-    return PartBox(BodyPartName.FACE, (cx - 0.5 * size, eye_y - 0.45 * size, cx + 0.5 * size, eye_y + 0.8 * size), score)
+    return PartBox(
+        BodyPartName.FACE, (cx - 0.5 * size, eye_y - 0.45 * size, cx + 0.5 * size, eye_y + 0.8 * size), score
+    )
 
 
 def hand_box(kps: np.ndarray, person: np.ndarray, wrist: int, elbow: int, name: BodyPartName) -> PartBox | None:

@@ -99,7 +99,7 @@ class Tally:
     counts: Counter[str] = field(default_factory=Counter)
 
     def table(self, classes: tuple[str, ...]) -> list[str]:
-        lines = [f"| class | precision | recall | F1 | labelled |", "|---|---|---|---|---|"]
+        lines = ["| class | precision | recall | F1 | labelled |", "|---|---|---|---|---|"]
         for c in classes:
             tp, fp, fn = self.tp[c], self.fp[c], self.fn[c]
             p = tp / (tp + fp) if tp + fp else 0.0
@@ -169,8 +169,11 @@ def evaluate_yolo(engine: LocalPPEEngine, images: list[Path], min_confidence: fl
             else:
                 tally.fn[lab.cls] += 1
                 tally.fp[predicted] += 1
-            verdict = person_verdict(response.Persons[best], attrs.RequiredEquipmentTypes, min_confidence) \
-                if best < len(response.Persons) else "indeterminate"
+            verdict = (
+                person_verdict(response.Persons[best], attrs.RequiredEquipmentTypes, min_confidence)
+                if best < len(response.Persons)
+                else "indeterminate"
+            )
             summary_ok += verdict == ("with" if lab.cls == "helmet" else "without")
         for i, _ in heads:  # engine heads with no label: false positives of their class
             if i not in used:
@@ -183,23 +186,37 @@ def evaluate_yolo(engine: LocalPPEEngine, images: list[Path], min_confidence: fl
             for lab in torsos:
                 vest_total += 1
                 tally.counts[lab.cls] += 1
-                holders = [i for i, p in enumerate(response.Persons) if _inside(
-                    _centre(lab.box), np.array([p.BoundingBox.Left * w, p.BoundingBox.Top * h,
-                                                (p.BoundingBox.Left + p.BoundingBox.Width) * w,
-                                                (p.BoundingBox.Top + p.BoundingBox.Height) * h]))]
+                holders = [
+                    i
+                    for i, p in enumerate(response.Persons)
+                    if _inside(
+                        _centre(lab.box),
+                        np.array(
+                            [
+                                p.BoundingBox.Left * w,
+                                p.BoundingBox.Top * h,
+                                (p.BoundingBox.Left + p.BoundingBox.Width) * w,
+                                (p.BoundingBox.Top + p.BoundingBox.Height) * h,
+                            ]
+                        ),
+                    )
+                ]
                 if not holders:
                     tally.fn[lab.cls] += 1
                     continue
                 vest_found += 1
-                i = min(holders, key=lambda k: response.Persons[k].BoundingBox.Width * response.Persons[k].BoundingBox.Height)
-                predicted = _vest_label(vest.detect(image, [response.Persons[i]]))
-                if predicted == lab.cls:
+                i = min(
+                    holders,
+                    key=lambda k: response.Persons[k].BoundingBox.Width * response.Persons[k].BoundingBox.Height,
+                )
+                vest_predicted = _vest_label(vest.detect(image, [response.Persons[i]]))
+                if vest_predicted == lab.cls:
                     tally.tp[lab.cls] += 1
                     vest_ok += 1
                 else:
                     tally.fn[lab.cls] += 1
-                    if predicted is not None:
-                        tally.fp[predicted] += 1
+                    if vest_predicted is not None:
+                        tally.fp[vest_predicted] += 1
     return [
         f"images: {len(images)}",
         "",
@@ -207,11 +224,13 @@ def evaluate_yolo(engine: LocalPPEEngine, images: list[Path], min_confidence: fl
         "",
         "| measure | value |",
         "|---|---|",
-        f"| person recall (labelled head/torso centres inside a detected person box) | {_ratio(persons_found, persons_total)} |",
+        "| person recall (labelled head/torso centres inside a detected person box) | "
+        f"{_ratio(persons_found, persons_total)} |",
         f"| HEAD located (labelled head matched to an engine HEAD) | {_ratio(head_found, head_total)} |",
         f"| HEAD_COVER per-person accuracy (all labelled heads; missed = wrong) | {_ratio(head_ok, head_total)} |",
         f"| HEAD_COVER accuracy on located heads | {_ratio(head_ok, head_found)} |",
-        f"| Summary accuracy, HEAD_COVER required, MinConfidence {min_confidence:g} (missed/indeterminate = wrong) | {_ratio(summary_ok, head_total)} |",
+        f"| Summary accuracy, HEAD_COVER required, MinConfidence {min_confidence:g} "
+        f"(missed/indeterminate = wrong) | {_ratio(summary_ok, head_total)} |",
         f"| vest accuracy (all labelled torsos; missed = wrong) | {_ratio(vest_ok, vest_total)} |",
         f"| vest accuracy on torsos inside a detected person | {_ratio(vest_ok, vest_found)} |",
     ]
@@ -293,7 +312,10 @@ def main(argv: list[str] | None = None) -> int:
         images = None if args.all else held_back("head_cover", data, args.weights_dir)
         if images is None:
             if not args.all:
-                print("warning: no held-back split file (weights/head_cover.split.json); scoring every image", file=sys.stderr)
+                print(
+                    "warning: no held-back split file (weights/head_cover.split.json); scoring every image",
+                    file=sys.stderr,
+                )
             images = sorted((yolo / "images").glob("*.jpg"))
         images = [p for p in images if p.suffix.lower() in (".jpg", ".jpeg", ".png")]
         if args.limit:

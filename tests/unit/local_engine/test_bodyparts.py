@@ -15,16 +15,37 @@ def pose(**visible: tuple[float, float]) -> np.ndarray:
     """17 keypoints, all hidden (score 0.05) except the named ones (score 0.6)."""
     kps = np.zeros((17, 3), np.float32)
     kps[:, 2] = 0.05
-    names = {"nose": bp.NOSE, "leye": bp.LEFT_EYE, "reye": bp.RIGHT_EYE, "lear": bp.LEFT_EAR, "rear": bp.RIGHT_EAR,
-             "lsh": bp.LEFT_SHOULDER, "rsh": bp.RIGHT_SHOULDER, "lel": bp.LEFT_ELBOW, "rel": bp.RIGHT_ELBOW,
-             "lwr": bp.LEFT_WRIST, "rwr": bp.RIGHT_WRIST}
+    names = {
+        "nose": bp.NOSE,
+        "leye": bp.LEFT_EYE,
+        "reye": bp.RIGHT_EYE,
+        "lear": bp.LEFT_EAR,
+        "rear": bp.RIGHT_EAR,
+        "lsh": bp.LEFT_SHOULDER,
+        "rsh": bp.RIGHT_SHOULDER,
+        "lel": bp.LEFT_ELBOW,
+        "rel": bp.RIGHT_ELBOW,
+        "lwr": bp.LEFT_WRIST,
+        "rwr": bp.RIGHT_WRIST,
+    }
     for name, (x, y) in visible.items():
         kps[names[name]] = (x, y, 0.6)
     return kps
 
 
-FRONT = pose(nose=(150, 130), leye=(156, 124), reye=(144, 124), lear=(162, 127), rear=(138, 127), lsh=(170, 160), rsh=(130, 160),
-             lel=(175, 200), rel=(125, 200), lwr=(178, 240), rwr=(122, 240))
+FRONT = pose(
+    nose=(150, 130),
+    leye=(156, 124),
+    reye=(144, 124),
+    lear=(162, 127),
+    rear=(138, 127),
+    lsh=(170, 160),
+    rsh=(130, 160),
+    lel=(175, 200),
+    rel=(125, 200),
+    lwr=(178, 240),
+    rwr=(122, 240),
+)
 BACK = pose(lear=(140, 127), rear=(160, 127), lsh=(130, 160), rsh=(170, 160))
 SHOULDERS_ONLY = pose(lsh=(130, 160), rsh=(170, 160))
 NOTHING = pose()
@@ -71,9 +92,14 @@ def test_hands_extend_past_the_wrist_away_from_the_elbow_and_keep_sides() -> Non
     parts = bp.body_parts(FRONT, PERSON)
     left, right = _box(parts, BodyPartName.LEFT_HAND), _box(parts, BodyPartName.RIGHT_HAND)
     assert (left.box[1] + left.box[3]) / 2 > 240  # below the wrist (forearm points down)
-    assert (left.box[0] + left.box[2]) / 2 > 150 > (right.box[0] + right.box[2]) / 2  # person's left is image right here
+    assert (
+        (left.box[0] + left.box[2]) / 2 > 150 > (right.box[0] + right.box[2]) / 2
+    )  # person's left is image right here
 
 
-@pytest.mark.parametrize(("score", "low", "high"), [(0.0, 0.0, 0.0), (0.1, 0.2, 0.3), (0.25, 0.59, 0.61), (0.4, 0.75, 0.85), (0.9, 0.99, 0.99)])
+@pytest.mark.parametrize(
+    ("score", "low", "high"),
+    [(0.0, 0.0, 0.0), (0.1, 0.2, 0.3), (0.25, 0.59, 0.61), (0.4, 0.75, 0.85), (0.9, 0.99, 0.99)],
+)
 def test_keypoint_confidence_mapping(score: float, low: float, high: float) -> None:
     assert low <= bp.keypoint_confidence(score) <= high

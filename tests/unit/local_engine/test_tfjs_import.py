@@ -24,16 +24,30 @@ def _dtype(arr: np.ndarray) -> str:
     return {np.float32: "DT_FLOAT", np.int32: "DT_INT32", np.int64: "DT_INT64"}[arr.dtype.type]
 
 
-def build(tmp_path: Path, nodes: list[dict[str, Any]], consts: dict[str, np.ndarray], inputs: dict[str, tuple[list[int], str]],
-          outputs: list[str], *, float16: bool = True) -> Path:
+def build(
+    tmp_path: Path,
+    nodes: list[dict[str, Any]],
+    consts: dict[str, np.ndarray],
+    inputs: dict[str, tuple[list[int], str]],
+    outputs: list[str],
+    *,
+    float16: bool = True,
+) -> Path:
     """Write a TFJS graph model: `consts` become Const nodes with weights (float32 stored as float16)."""
     topology: list[dict[str, Any]] = []
     specs, blobs = [], []
     for name, (shape, dtype) in inputs.items():
-        topology.append({"name": name, "op": "Placeholder", "attr": {
-            "dtype": {"type": dtype}, "shape": {"shape": {"dim": [{"size": str(d)} for d in shape]}}}})
+        topology.append(
+            {
+                "name": name,
+                "op": "Placeholder",
+                "attr": {"dtype": {"type": dtype}, "shape": {"shape": {"dim": [{"size": str(d)} for d in shape]}}},
+            }
+        )
     for name, value in consts.items():
-        topology.append({"name": name, "op": "Const", "attr": {"dtype": {"type": _dtype(value)}, "value": {"tensor": {}}}})
+        topology.append(
+            {"name": name, "op": "Const", "attr": {"dtype": {"type": _dtype(value)}, "value": {"tensor": {}}}}
+        )
         spec: dict[str, Any] = {"name": name, "shape": list(value.shape), "dtype": str(value.dtype)}
         if value.dtype == np.float32 and float16:
             spec["quantization"] = {"dtype": "float16", "original_dtype": "float32"}
@@ -85,10 +99,18 @@ def conv_nhwc(x: np.ndarray, w: np.ndarray, stride: int, padding: str) -> np.nda
 def test_fused_conv_same_stride2_bias_relu6(tmp_path: Path) -> None:
     w = RNG.normal(size=(3, 3, 4, 5)).astype(np.float32)
     bias = RNG.normal(size=(5,)).astype(np.float32)
-    node = {"name": "y", "op": "_FusedConv2D", "input": ["x", "w", "b"], "attr": {
-        "strides": {"list": {"i": ["1", "2", "2", "1"]}}, "padding": _s("SAME"), "data_format": _s("NHWC"),
-        "fused_ops": {"list": {"s": [base64.b64encode(b"BiasAdd").decode(), base64.b64encode(b"Relu6").decode()]}},
-        "dilations": {"list": {"i": ["1", "1", "1", "1"]}}}}
+    node = {
+        "name": "y",
+        "op": "_FusedConv2D",
+        "input": ["x", "w", "b"],
+        "attr": {
+            "strides": {"list": {"i": ["1", "2", "2", "1"]}},
+            "padding": _s("SAME"),
+            "data_format": _s("NHWC"),
+            "fused_ops": {"list": {"s": [base64.b64encode(b"BiasAdd").decode(), base64.b64encode(b"Relu6").decode()]}},
+            "dilations": {"list": {"i": ["1", "1", "1", "1"]}},
+        },
+    }
     path = build(tmp_path, [node], {"w": w, "b": bias}, {"x": ([1, 7, 8, 4], "DT_FLOAT")}, ["y"])
     x = RNG.normal(size=(1, 7, 8, 4)).astype(np.float32) * 3
     (y,) = run(path, {"x": x})
@@ -99,8 +121,12 @@ def test_fused_conv_same_stride2_bias_relu6(tmp_path: Path) -> None:
 
 def test_depthwise_valid_with_multiplier(tmp_path: Path) -> None:
     w = RNG.normal(size=(3, 3, 3, 2)).astype(np.float32)  # [H, W, C, M]
-    node = {"name": "y", "op": "DepthwiseConv2dNative", "input": ["x", "w"], "attr": {
-        "strides": {"list": {"i": ["1", "1", "1", "1"]}}, "padding": _s("VALID"), "data_format": _s("NHWC")}}
+    node = {
+        "name": "y",
+        "op": "DepthwiseConv2dNative",
+        "input": ["x", "w"],
+        "attr": {"strides": {"list": {"i": ["1", "1", "1", "1"]}}, "padding": _s("VALID"), "data_format": _s("NHWC")},
+    }
     path = build(tmp_path, [node], {"w": w}, {"x": ([1, 5, 5, 3], "DT_FLOAT")}, ["y"])
     x = RNG.normal(size=(1, 5, 5, 3)).astype(np.float32)
     (y,) = run(path, {"x": x})
@@ -115,20 +141,40 @@ def test_padv2_minus_inf_then_maxpool(tmp_path: Path) -> None:
     pads = np.array([[0, 0], [1, 1], [1, 1], [0, 0]], np.int32)
     nodes = [
         {"name": "p", "op": "PadV2", "input": ["x", "pads", "v"]},
-        {"name": "y", "op": "MaxPool", "input": ["p"], "attr": {"ksize": {"list": {"i": ["1", "3", "3", "1"]}},
-         "strides": {"list": {"i": ["1", "2", "2", "1"]}}, "padding": _s("VALID"), "data_format": _s("NHWC")}},
+        {
+            "name": "y",
+            "op": "MaxPool",
+            "input": ["p"],
+            "attr": {
+                "ksize": {"list": {"i": ["1", "3", "3", "1"]}},
+                "strides": {"list": {"i": ["1", "2", "2", "1"]}},
+                "padding": _s("VALID"),
+                "data_format": _s("NHWC"),
+            },
+        },
     ]
-    path = build(tmp_path, nodes, {"pads": pads, "v": np.array(-np.inf, np.float32)}, {"x": ([1, 4, 4, 2], "DT_FLOAT")}, ["y"], float16=False)
+    path = build(
+        tmp_path,
+        nodes,
+        {"pads": pads, "v": np.array(-np.inf, np.float32)},
+        {"x": ([1, 4, 4, 2], "DT_FLOAT")},
+        ["y"],
+        float16=False,
+    )
     x = -np.abs(RNG.normal(size=(1, 4, 4, 2)).astype(np.float32)) - 1  # all negative: a zero pad would win
     (y,) = run(path, {"x": x})
     xp = np.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)), constant_values=-np.inf)
-    expected = np.stack([[xp[0, 2 * i : 2 * i + 3, 2 * j : 2 * j + 3].max(axis=(0, 1)) for j in range(2)] for i in range(2)])[None]
+    expected = np.stack(
+        [[xp[0, 2 * i : 2 * i + 3, 2 * j : 2 * j + 3].max(axis=(0, 1)) for j in range(2)] for i in range(2)]
+    )[None]
     np.testing.assert_array_equal(y, expected)
 
 
 @pytest.mark.parametrize(("attr", "alpha"), [({}, 0.2), ({"alpha": {"f": 0.1}}, 0.1)])
 def test_leaky_relu_alpha_defaults_to_tf(tmp_path: Path, attr: dict[str, Any], alpha: float) -> None:
-    path = build(tmp_path, [{"name": "y", "op": "LeakyRelu", "input": ["x"], "attr": attr}], {}, {"x": ([4], "DT_FLOAT")}, ["y"])
+    path = build(
+        tmp_path, [{"name": "y", "op": "LeakyRelu", "input": ["x"], "attr": attr}], {}, {"x": ([4], "DT_FLOAT")}, ["y"]
+    )
     x = np.array([-2.0, -1.0, 0.0, 3.0], np.float32)
     (y,) = run(path, {"x": x})
     np.testing.assert_allclose(y, np.where(x > 0, x, alpha * x), rtol=1e-6)
@@ -140,11 +186,13 @@ def tf_resize_half_pixel(x: np.ndarray, oh: int, ow: int) -> np.ndarray:
     out = np.zeros((1, oh, ow, x.shape[3]), np.float32)
     for i in range(oh):
         fy = (i + 0.5) * h / oh - 0.5
-        y0 = int(np.floor(fy)); dy = fy - y0
+        y0 = int(np.floor(fy))
+        dy = fy - y0
         ya, yb = min(max(y0, 0), h - 1), min(max(y0 + 1, 0), h - 1)
         for j in range(ow):
             fx = (j + 0.5) * w / ow - 0.5
-            x0 = int(np.floor(fx)); dx = fx - x0
+            x0 = int(np.floor(fx))
+            dx = fx - x0
             xa, xb = min(max(x0, 0), w - 1), min(max(x0 + 1, 0), w - 1)
             top = x[0, ya, xa] * (1 - dx) + x[0, ya, xb] * dx
             bottom = x[0, yb, xa] * (1 - dx) + x[0, yb, xb] * dx
@@ -153,8 +201,12 @@ def tf_resize_half_pixel(x: np.ndarray, oh: int, ow: int) -> np.ndarray:
 
 
 def test_resize_bilinear_half_pixel_and_dynamic_hw(tmp_path: Path) -> None:
-    node = {"name": "y", "op": "ResizeBilinear", "input": ["x", "size"],
-            "attr": {"half_pixel_centers": {"b": True}, "align_corners": {"b": False}}}
+    node = {
+        "name": "y",
+        "op": "ResizeBilinear",
+        "input": ["x", "size"],
+        "attr": {"half_pixel_centers": {"b": True}, "align_corners": {"b": False}},
+    }
     path = build(tmp_path, [node], {"size": np.array([8, 8], np.int32)}, {"x": ([1, 4, 4, 3], "DT_FLOAT")}, ["y"])
     x = RNG.normal(size=(1, 4, 4, 3)).astype(np.float32)
     (y,) = run(path, {"x": x})
@@ -166,8 +218,13 @@ def test_resize_bilinear_half_pixel_and_dynamic_hw(tmp_path: Path) -> None:
 
 
 def test_floor_div_floors_negative_integers(tmp_path: Path) -> None:
-    path = build(tmp_path, [{"name": "y", "op": "FloorDiv", "input": ["x", "d"]}], {"d": np.array(2, np.int32)},
-                 {"x": ([4], "DT_INT32")}, ["y"])
+    path = build(
+        tmp_path,
+        [{"name": "y", "op": "FloorDiv", "input": ["x", "d"]}],
+        {"d": np.array(2, np.int32)},
+        {"x": ([4], "DT_INT32")},
+        ["y"],
+    )
     x = np.array([-7, -1, 0, 7], np.int32)
     (y,) = run(path, {"x": x})
     assert y.dtype == np.int32
@@ -207,15 +264,30 @@ def test_argmax_int32_and_gather_nd(tmp_path: Path) -> None:
 
 def test_uint8_quantized_weights_are_dequantized(tmp_path: Path) -> None:
     (tmp_path / "w.bin").write_bytes(np.array([0, 128, 255], np.uint8).tobytes() + np.array([7], np.int32).tobytes())
-    model = {"weightsManifest": [{"paths": ["w.bin"], "weights": [
-        {"name": "q", "shape": [3], "dtype": "float32", "quantization": {"dtype": "uint8", "scale": 0.5, "min": -1.0}},
-        {"name": "i", "shape": [], "dtype": "int32"}]}]}
+    model = {
+        "weightsManifest": [
+            {
+                "paths": ["w.bin"],
+                "weights": [
+                    {
+                        "name": "q",
+                        "shape": [3],
+                        "dtype": "float32",
+                        "quantization": {"dtype": "uint8", "scale": 0.5, "min": -1.0},
+                    },
+                    {"name": "i", "shape": [], "dtype": "int32"},
+                ],
+            }
+        ]
+    }
     weights = load_weights(model, tmp_path)
     np.testing.assert_allclose(weights["q"], [-1.0, 63.0, 126.5])
     assert int(weights["i"]) == 7
 
 
 def test_unsupported_op_is_named(tmp_path: Path) -> None:
-    path = build(tmp_path, [{"name": "y", "op": "NonMaxSuppressionV5", "input": ["x"]}], {}, {"x": ([4], "DT_FLOAT")}, ["y"])
+    path = build(
+        tmp_path, [{"name": "y", "op": "NonMaxSuppressionV5", "input": ["x"]}], {}, {"x": ([4], "DT_FLOAT")}, ["y"]
+    )
     with pytest.raises(UnsupportedOpError, match="NonMaxSuppressionV5"):
         convert(path)
