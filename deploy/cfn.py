@@ -146,9 +146,7 @@ def bucket_resources(topology: Topology) -> dict[str, Any]:
             "UpdateReplacePolicy": "Retain",
             "Properties": {
                 "BucketEncryption": {
-                    "ServerSideEncryptionConfiguration": [
-                        {"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}
-                    ]
+                    "ServerSideEncryptionConfiguration": [{"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]
                 },
                 "PublicAccessBlockConfiguration": {
                     "BlockPublicAcls": True,
@@ -369,7 +367,9 @@ def _assume(service: str) -> dict[str, Any]:
 
 
 def _image(name: str) -> dict[str, Any]:
-    return sub(f"${{AWS::AccountId}}.dkr.ecr.${{AWS::Region}}.${{AWS::URLSuffix}}/${{EcrRepositoryPrefix}}/{name}:${{ImageTag}}")
+    return sub(
+        f"${{AWS::AccountId}}.dkr.ecr.${{AWS::Region}}.${{AWS::URLSuffix}}/${{EcrRepositoryPrefix}}/{name}:${{ImageTag}}"
+    )
 
 
 def execution_role(title: str, image_name: str, secret_refs: list[Any]) -> dict[str, Any]:
@@ -392,14 +392,21 @@ def execution_role(title: str, image_name: str, secret_refs: list[Any]) -> dict[
     ]
     if secret_refs:
         statements.append(
-            {"Sid": "ReadSecrets", "Effect": "Allow", "Action": ["secretsmanager:GetSecretValue"], "Resource": secret_refs}
+            {
+                "Sid": "ReadSecrets",
+                "Effect": "Allow",
+                "Action": ["secretsmanager:GetSecretValue"],
+                "Resource": secret_refs,
+            }
         )
     return {
         "Type": "AWS::IAM::Role",
         "Properties": {
             "Description": f"ECS agent role of {title}: pull its image, write its logs, read its secrets",
             "AssumeRolePolicyDocument": _assume("ecs-tasks.amazonaws.com"),
-            "Policies": [{"PolicyName": "execution", "PolicyDocument": {"Version": "2012-10-17", "Statement": statements}}],
+            "Policies": [
+                {"PolicyName": "execution", "PolicyDocument": {"Version": "2012-10-17", "Statement": statements}}
+            ],
         },
     }
 
@@ -440,7 +447,12 @@ def service_resources(svc: ServiceDeploy, topology: Topology) -> dict[str, Any]:
         statements.append(
             if_(
                 "HasNotifierSnsTopics",
-                {"Sid": "PublishAlerts", "Effect": "Allow", "Action": ["sns:Publish"], "Resource": ref("NotifierSnsTopicArns")},
+                {
+                    "Sid": "PublishAlerts",
+                    "Effect": "Allow",
+                    "Action": ["sns:Publish"],
+                    "Resource": ref("NotifierSnsTopicArns"),
+                },
                 NO_VALUE,
             )
         )
@@ -720,13 +732,18 @@ def migration_runner_resources() -> dict[str, Any]:
                                     "Sid": "WatchMigrateTask",
                                     "Effect": "Allow",
                                     "Action": ["ecs:DescribeTasks"],
-                                    "Resource": sub("arn:${AWS::Partition}:ecs:${AWS::Region}:${AWS::AccountId}:task/${Cluster}/*"),
+                                    "Resource": sub(
+                                        "arn:${AWS::Partition}:ecs:${AWS::Region}:${AWS::AccountId}:task/${Cluster}/*"
+                                    ),
                                 },
                                 {
                                     "Sid": "PassTaskRoles",
                                     "Effect": "Allow",
                                     "Action": ["iam:PassRole"],
-                                    "Resource": [get_att("MigrateExecutionRole", "Arn"), get_att("MigrateTaskRole", "Arn")],
+                                    "Resource": [
+                                        get_att("MigrateExecutionRole", "Arn"),
+                                        get_att("MigrateTaskRole", "Arn"),
+                                    ],
                                 },
                                 {
                                     "Sid": "WriteLogs",
@@ -783,7 +800,10 @@ def parameters(services: tuple[ServiceDeploy, ...]) -> dict[str, Any]:
         "VpcId": {"Type": "AWS::EC2::VPC::Id", "Description": "VPC to run in."},
         "PrivateSubnetIds": {
             "Type": "List<AWS::EC2::Subnet::Id>",
-            "Description": "Private subnets (with a NAT route for AWS APIs and webhooks) for tasks and the database; two AZs at least.",
+            "Description": (
+                "Private subnets (with a NAT route for AWS APIs and webhooks) for tasks and the database; "
+                "two AZs at least."
+            ),
         },
         "PublicSubnetIds": {
             "Type": "List<AWS::EC2::Subnet::Id>",
@@ -798,14 +818,22 @@ def parameters(services: tuple[ServiceDeploy, ...]) -> dict[str, Any]:
         "CertificateArn": {
             "Type": "String",
             "Default": "",
-            "Description": "ACM certificate for HTTPS listeners (443 ingest, 8443 reporting). Empty: HTTP on 80 / 8083.",
+            "Description": (
+                "ACM certificate for HTTPS listeners (443 ingest, 8443 reporting). Empty: HTTP on 80 / 8083."
+            ),
         },
         "EcrRepositoryPrefix": {
             "Type": "String",
             "Default": "ppe",
-            "Description": "Repositories are <prefix>/ingest, /detector, /notifier, /reporting (deploy/cloudformation/ecr.yaml).",
+            "Description": (
+                "Repositories are <prefix>/ingest, /detector, /notifier, /reporting (deploy/cloudformation/ecr.yaml)."
+            ),
         },
-        "ImageTag": {"Type": "String", "MinLength": 1, "Description": "Image tag to run; a new tag re-runs migrations first."},
+        "ImageTag": {
+            "Type": "String",
+            "MinLength": 1,
+            "Description": "Image tag to run; a new tag re-runs migrations first.",
+        },
         "QueuePrefix": {
             "Type": "String",
             "Default": "ppe-",
@@ -814,7 +842,11 @@ def parameters(services: tuple[ServiceDeploy, ...]) -> dict[str, Any]:
         },
         "LogLevel": {"Type": "String", "Default": "INFO", "AllowedValues": ["DEBUG", "INFO", "WARNING", "ERROR"]},
         "LogRetentionDays": {"Type": "Number", "Default": 30, "AllowedValues": [7, 14, 30, 60, 90, 180, 365]},
-        "AlarmTopicArn": {"Type": "String", "Default": "", "Description": "SNS topic for dead-letter alarms (optional)."},
+        "AlarmTopicArn": {
+            "Type": "String",
+            "Default": "",
+            "Description": "SNS topic for dead-letter alarms (optional).",
+        },
         "NotifierSnsTopicArns": {
             "Type": "CommaDelimitedList",
             "Default": "",
@@ -910,7 +942,10 @@ def platform_template(
         resources.update(service_resources(svc, topology))
     resources.update(migration_resources())
     outputs: dict[str, Any] = {
-        "LoadBalancerDns": {"Value": get_att("LoadBalancer", "DNSName"), "Description": "Point cameras and analysts here."},
+        "LoadBalancerDns": {
+            "Value": get_att("LoadBalancer", "DNSName"),
+            "Description": "Point cameras and analysts here.",
+        },
         "ClusterName": {"Value": ref("Cluster")},
         "MigrateTaskDefinition": {"Value": ref("MigrateTaskDefinition"), "Description": "Run by hand: docs/deploy.md."},
         "MigrateSecurityGroup": {"Value": ref("MigrateSecurityGroup")},
@@ -1000,7 +1035,9 @@ _Dumper.add_representer(str, _str_presenter)
 
 
 def to_yaml(template: dict[str, Any]) -> str:
-    header = "# Generated by `python -m deploy.cfn render` from shared/topology.py and services/*/config.py. Do not edit.\n"
+    header = (
+        "# Generated by `python -m deploy.cfn render` from shared/topology.py and services/*/config.py. Do not edit.\n"
+    )
     return header + yaml.dump(template, Dumper=_Dumper, sort_keys=False, width=120, allow_unicode=True)
 
 
@@ -1025,8 +1062,6 @@ def main(argv: list[str]) -> int:
     command = argv[0] if argv else "render"
     rendered = render_all()
     check_resourceless(platform_template())
-    for _, provisional in (catalog.service_env_settings(svc.name) for svc in catalog.SERVICES):
-        pass
     provisional = [svc.name for svc in catalog.SERVICES if catalog.service_env_settings(svc.name)[1]]
     if command == "render":
         OUT_DIR.mkdir(parents=True, exist_ok=True)
@@ -1037,7 +1072,11 @@ def main(argv: list[str]) -> int:
             print(f"note: no config.py yet for {provisional}; their environment is the shared settings only")
         return 0
     if command == "check":
-        stale = [name for name, text in rendered.items() if not (OUT_DIR / name).is_file() or (OUT_DIR / name).read_text() != text]
+        stale = [
+            name
+            for name, text in rendered.items()
+            if not (OUT_DIR / name).is_file() or (OUT_DIR / name).read_text() != text
+        ]
         if stale:
             print(f"stale templates {stale}: run `python -m deploy.cfn render` and commit the result", file=sys.stderr)
             return 1

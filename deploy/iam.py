@@ -58,7 +58,12 @@ def task_role_statements(
     for spec in topology.queues:
         if service in spec.producers:
             statements.append(
-                {"Sid": _sid("send", spec.name), "Effect": "Allow", "Action": SEND_ACTIONS, "Resource": queue_arn(spec.name)}
+                {
+                    "Sid": _sid("send", spec.name),
+                    "Effect": "Allow",
+                    "Action": SEND_ACTIONS,
+                    "Resource": queue_arn(spec.name),
+                }
             )
         if service in spec.consumers:
             statements.append(
@@ -81,11 +86,21 @@ def task_role_statements(
         objects = {"Fn::Sub": ["${Bucket}/frames/*", {"Bucket": bucket_arn(bucket.name_setting)}]}
         if service in bucket.writers:
             statements.append(
-                {"Sid": _sid("write", bucket.name_setting), "Effect": "Allow", "Action": ["s3:PutObject"], "Resource": objects}
+                {
+                    "Sid": _sid("write", bucket.name_setting),
+                    "Effect": "Allow",
+                    "Action": ["s3:PutObject"],
+                    "Resource": objects,
+                }
             )
         if service in bucket.readers:
             statements.append(
-                {"Sid": _sid("read", bucket.name_setting), "Effect": "Allow", "Action": ["s3:GetObject"], "Resource": objects}
+                {
+                    "Sid": _sid("read", bucket.name_setting),
+                    "Effect": "Allow",
+                    "Action": ["s3:GetObject"],
+                    "Resource": objects,
+                }
             )
         if service in bucket.writers or service in bucket.readers:
             # HeadBucket (readiness) needs ListBucket; it also turns a missing key into 404 instead of 403.

@@ -7,7 +7,11 @@ from shared.topology import TOPOLOGY
 from tests.unit.deploy.cfn_model import PREFIX, Target, Template, load
 
 # Read-only actions that IAM defines without a resource type, so "*" is their only possible Resource.
-RESOURCELESS_READS = {"rekognition:DetectProtectiveEquipment", "rekognition:DetectCustomLabels", "ecr:GetAuthorizationToken"}
+RESOURCELESS_READS = {
+    "rekognition:DetectProtectiveEquipment",
+    "rekognition:DetectCustomLabels",
+    "ecr:GetAuthorizationToken",
+}
 READ_PREFIXES = ("Get", "List", "Describe", "Detect", "Receive", "BatchGet", "BatchCheck", "Head")
 # Receiving a message changes nothing; deleting or hiding one does.
 QUEUE_WRITES = {"sqs:SendMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:ReceiveMessage"}
@@ -59,7 +63,9 @@ def test_queue_permissions_are_exactly_what_the_topology_gives(platform: Templat
     }
     assert granted == expected_queue_grants(service)
     # and no SQS action reaches a resource that is not one of the topology's queues
-    other = {(a, t) for a, t in platform.grants(task_role(platform, service)) if a.startswith("sqs:") and t.kind != "queue"}
+    other = {
+        (a, t) for a, t in platform.grants(task_role(platform, service)) if a.startswith("sqs:") and t.kind != "queue"
+    }
     assert not other, f"{service}: SQS actions on non-queue resources {other}"
 
 
@@ -89,7 +95,11 @@ def test_ingest_can_write_frames_and_send_to_the_frames_queue_nothing_more(platf
 def test_only_the_detector_calls_rekognition(platform: Template) -> None:
     for svc in catalog.SERVICES:
         actions = {a for a, _ in platform.grants(task_role(platform, svc.name)) if a.startswith("rekognition:")}
-        expected = {"rekognition:DetectProtectiveEquipment", "rekognition:DetectCustomLabels"} if svc.name == "detector" else set()
+        expected = (
+            {"rekognition:DetectProtectiveEquipment", "rekognition:DetectCustomLabels"}
+            if svc.name == "detector"
+            else set()
+        )
         assert actions == expected, svc.name
 
 
@@ -99,7 +109,9 @@ def test_each_execution_role_reads_only_its_own_secrets(platform: Template) -> N
         (container,) = task["Properties"]["ContainerDefinitions"]
         own = {item["ValueFrom"]["Ref"] for item in container.get("Secrets", [])}
         role = platform.role_of(task, "ExecutionRoleArn")
-        readable = {t.name.removeprefix("Ref ") for a, t in platform.grants(role) if a == "secretsmanager:GetSecretValue"}
+        readable = {
+            t.name.removeprefix("Ref ") for a, t in platform.grants(role) if a == "secretsmanager:GetSecretValue"
+        }
         assert readable == own, svc.name
         if not svc.uses_database:
             assert "DatabaseUrlSecret" not in readable, f"{svc.name} has no tables and must not read DATABASE_URL"
