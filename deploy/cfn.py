@@ -302,10 +302,28 @@ def app_secret_resources(services: tuple[ServiceDeploy, ...]) -> dict[str, Any]:
     return resources
 
 
+# Optional settings an operator chooses per deployment: (service, field) -> template parameter.
+OPERATOR_SETTINGS: dict[tuple[str, str], dict[str, Any]] = {
+    ("detector", "ppe_engine"): {
+        "Type": "String",
+        "Default": "local",
+        "AllowedValues": ["local", "rekognition"],
+        "Description": "DETECTOR_PPE_ENGINE: the baked offline models (local) or Amazon Rekognition.",
+    },
+}
+
+
+def operator_parameters(svc: ServiceDeploy) -> dict[str, str]:
+    """env name -> parameter id, for the operator settings this service's class has."""
+    settings, _ = catalog.service_env_settings(svc.name)
+    return {s.env: parameter_id(svc, s.field) for s in settings if (svc.name, s.field) in OPERATOR_SETTINGS}
+
+
 def container_environment(svc: ServiceDeploy) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """(environment, secrets) of the service's container, from the variables its settings class reads."""
     settings, _ = catalog.service_env_settings(svc.name)
     upper = svc.name.upper()
+    (frames,) = [bucket for bucket in TOPOLOGY.buckets if bucket.name_setting == "frames_bucket"]
     fixed: dict[str, Any] = {
         "AWS_REGION": ref("AWS::Region"),
         "PPE_QUEUE_PREFIX": ref("QueuePrefix"),
@@ -314,7 +332,10 @@ def container_environment(svc: ServiceDeploy) -> tuple[list[dict[str, Any]], lis
         "PPE_LOG_LEVEL": ref("LogLevel"),
         f"{upper}_PORT": str(svc.port),
         f"{upper}_HOST": "0.0.0.0",
+        # reporting's retention runs re-apply the bucket expiry: keep it the topology's
+        f"{upper}_FRAMES_RETENTION_DAYS": str(frames.expire_days),
     }
+    fixed.update({env: ref(param) for env, param in operator_parameters(svc).items()})
     environment: list[dict[str, Any]] = []
     secrets: list[dict[str, Any]] = []
     for setting in settings:
@@ -441,6 +462,8 @@ def service_resources(svc: ServiceDeploy, topology: Topology) -> dict[str, Any]:
         queue_arn=lambda name: get_att(queue_id(name), "Arn"),
         dlq_arn=lambda name: get_att(dlq_id(name), "Arn"),
         bucket_arn=lambda setting: get_att(bucket_id(setting), "Arn"),
+        records_prefix=catalog.records_prefix(svc),
+        sets_bucket_lifecycle=svc.sets_bucket_lifecycle,
         topology=topology,
     )
     if svc.name == "notifier":
@@ -889,6 +912,11 @@ def parameters(services: tuple[ServiceDeploy, ...]) -> dict[str, Any]:
         else:
             params[f"{svc.title}CpuTarget"] = {"Type": "Number", "Default": 60, "MinValue": 10, "MaxValue": 90}
     params.update(required_setting_parameters(services))
+    for svc in services:
+        settings, _ = catalog.service_env_settings(svc.name)
+        for setting in settings:
+            if (svc.name, setting.field) in OPERATOR_SETTINGS:
+                params[parameter_id(svc, setting.field)] = OPERATOR_SETTINGS[(svc.name, setting.field)]
     return params
 
 

@@ -73,14 +73,32 @@ def test_queue_permissions_are_exactly_what_the_topology_gives(platform: Templat
 def test_bucket_permissions_follow_writers_and_readers(platform: Template, service: str) -> None:
     grants = platform.grants(task_role(platform, service))
     (bucket,) = TOPOLOGY.buckets
-    puts = {t for a, t in grants if a == "s3:PutObject"}
-    gets = {t for a, t in grants if a == "s3:GetObject"}
-    assert bool(puts) is (service in bucket.writers), service
-    assert bool(gets) is (service in bucket.readers), service
-    for target in puts | gets:
-        assert target.kind == "objects" and target.name.endswith(":frames/*"), f"{service}: {target}"
-    s3_actions = {a for a, _ in grants if a.startswith("s3:")}
-    assert s3_actions <= {"s3:PutObject", "s3:GetObject", "s3:ListBucket"}, f"{service}: {s3_actions}"
+    svc = catalog.service(service)
+    own = catalog.records_prefix(svc)
+    frames = {(a, t) for a, t in grants if a.startswith("s3:") and t.kind == "objects" and t.name.endswith(":frames/*")}
+    assert {a for a, _ in frames} == (
+        ({"s3:PutObject"} if service in bucket.writers else set())
+        | ({"s3:GetObject"} if service in bucket.readers else set())
+    ), service
+    records = {(a, t) for a, t in grants if a.startswith("s3:") and t.kind == "objects" and (a, t) not in frames}
+    if own is None:
+        assert not records, f"{service} may only touch frames/: {records}"
+    else:
+        assert {a for a, _ in records} == {"s3:GetObject", "s3:PutObject"}
+        assert {t.name.split(":", 1)[1] for _, t in records} == {f"{own}*"}, "only its own records prefix"
+    on_bucket = {a for a, t in grants if a.startswith("s3:") and t.kind == "bucket"}
+    expected_on_bucket = {"s3:ListBucket"} if frames or records else set()
+    if svc.sets_bucket_lifecycle:
+        expected_on_bucket.add("s3:PutLifecycleConfiguration")
+    assert on_bucket == expected_on_bucket, service
+    assert not {(a, t) for a, t in grants if a.startswith("s3:") and t.kind not in ("objects", "bucket")}
+
+
+def test_detector_writes_only_its_own_records_and_reporting_only_the_expiry(platform: Template) -> None:
+    detector_puts = {t.name for a, t in platform.grants(task_role(platform, "detector")) if a == "s3:PutObject"}
+    assert len(detector_puts) == 1 and not detector_puts.pop().endswith(":frames/*"), "the detector never writes frames"
+    reporting_writes = {a for a, t in platform.grants(task_role(platform, "reporting")) if is_write(a)}
+    assert {a for a in reporting_writes if a.startswith("s3:")} == {"s3:PutLifecycleConfiguration"}
 
 
 def test_ingest_can_write_frames_and_send_to_the_frames_queue_nothing_more(platform: Template) -> None:
