@@ -75,7 +75,9 @@ class Sampler(threading.Thread):
     def detector_processes(self) -> list[psutil.Process]:
         return [self.me, *self.me.children(recursive=True)]
 
-    def cpu_seconds(self) -> tuple[float, float]:
+    def cpu_seconds(self) -> tuple[float, float, float]:
+        """CPU seconds so far: detector main process, its model workers, the emulator."""
+
         def used(process: psutil.Process) -> float:
             try:
                 times = process.cpu_times()
@@ -83,8 +85,12 @@ class Sampler(threading.Thread):
             except psutil.Error:
                 return 0.0
 
-        detector = sum(used(p) for p in self.detector_processes() if self.emulator is None or p.pid != self.emulator.pid)
-        return detector, used(self.emulator) if self.emulator else 0.0
+        workers = sum(
+            used(p)
+            for p in self.detector_processes()[1:]
+            if self.emulator is None or p.pid != self.emulator.pid
+        )
+        return used(self.me), workers, used(self.emulator) if self.emulator else 0.0
 
     def run(self) -> None:
         psutil.cpu_percent(percpu=True)
@@ -208,9 +214,18 @@ async def bench(args: argparse.Namespace, emulator_pid: int | None) -> None:
         f"p95 {ms[int(0.95 * (len(ms) - 1))]:.0f} ms, max {ms[-1]:.0f} ms"
     )
     print("machine CPU per core (mean %): " + ", ".join(f"cpu{i} {statistics.mean(c):.0f}" for i, c in enumerate(cores)))
+    main_s, workers_s, emulator_s = (after - before for after, before in zip(cpu_after, cpu_before, strict=True))
+    frames_done = len(latencies)
     print(
-        f"process CPU over the run (% of one core): detector {(cpu_after[0] - cpu_before[0]) / wall * 100:.0f}, "
-        f"emulator {(cpu_after[1] - cpu_before[1]) / wall * 100:.0f}"
+        f"process CPU over the run (% of one core): detector main {main_s / wall * 100:.0f}, "
+        f"model workers {workers_s / wall * 100:.0f}, emulator {emulator_s / wall * 100:.0f}"
+    )
+    per_frame_ms = (main_s + workers_s + emulator_s) / frames_done * 1000
+    print(
+        f"CPU per frame: detector main {main_s / frames_done * 1000:.0f} ms, model workers "
+        f"{workers_s / frames_done * 1000:.0f} ms, emulator {emulator_s / frames_done * 1000:.0f} ms "
+        f"-> at most {psutil.cpu_count() * 1000 / per_frame_ms:.1f} frames/s when the {psutil.cpu_count()} cores are "
+        f"free (load average now {os.getloadavg()[0]:.1f})"
     )
     print(
         f"peak RSS: detector total (main + model workers) {sampler.peak_rss_total / 2**20:.0f} MiB, "
