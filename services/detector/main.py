@@ -36,12 +36,11 @@ class _Server(uvicorn.Server):
         yield
 
 
-def readiness(consumer: Consumer[Any] | None, *, wait_time_s: int = 20) -> tuple[bool, str]:
+def readiness(consumer: Consumer[Any] | None, *, started_at: float, wait_time_s: int = 20) -> tuple[bool, str]:
     if consumer is None:
         return True, "api only"
-    if consumer.last_poll_at is None:
-        return False, "consumer has not polled yet"
-    age = time.time() - consumer.last_poll_at
+    last = consumer.last_poll_at or started_at  # the first long poll may take wait_time_s to return
+    age = time.time() - last
     # a poll may legitimately wait the whole long-poll time, or the cap may hold it while frames run
     if age > 3 * wait_time_s + 60:
         return False, f"consumer last polled {age:.0f}s ago"
@@ -93,12 +92,13 @@ async def run(
         await engines.start()  # fails fast (EngineUnavailable) when models are missing
     try:
         async with aws_clients(settings, "sqs", "s3") as (sqs, s3):
+            started_at = time.time()
             resolver = QueueResolver(sqs, prefix=settings.queue_prefix)
             handler = build_handler(settings, engines, sqs=sqs, s3=s3, resolver=resolver)
             consumer = build_consumer(settings, handler, sqs=sqs, resolver=resolver) if settings.consume else None
             server: _Server | None = None
             if serve_http:
-                app = build_app(settings, engines=engines, s3=s3, ready=lambda: readiness(consumer))
+                app = build_app(settings, engines=engines, s3=s3, ready=lambda: readiness(consumer, started_at=started_at))
                 server = _Server(
                     uvicorn.Config(app, host=settings.host, port=settings.port, log_config=None, access_log=False)
                 )

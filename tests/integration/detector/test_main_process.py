@@ -51,6 +51,8 @@ async def test_process_analyses_a_frame_and_exits_0_on_sigterm(
         "DETECTOR_HOST": "127.0.0.1",
         "DETECTOR_PPE_ENGINE": "rekognition",
         "DETECTOR_REKOGNITION_ENDPOINT_URL": fake_rekognition.url,
+        "DETECTOR_CUSTOM_LABEL_MODELS": "{}",
+        "DETECTOR_CUSTOM_LABEL_SITES": "{}",
     }
     process = subprocess.Popen([sys.executable, "-m", "services.detector.main"], env=env, cwd=REPO_ROOT)
     try:
@@ -93,3 +95,4 @@ async def test_missing_models_stop_start_up_with_a_clear_message(
     )
     assert result.returncode == 2
     assert b"detector cannot start" in result.stderr and b"local models could not be loaded" in result.stderr
+    assert b"model_store fetch" in result.stderr  # says what to run
