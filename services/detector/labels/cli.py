@@ -22,8 +22,16 @@ def _csv(value: str) -> list[str]:
 
 
 def cmd_import_gt(args: argparse.Namespace) -> int:
-    from services.detector.labels.groundtruth import import_ground_truth
+    from services.detector.labels.groundtruth import import_ground_truth, read_manifest_lines
+    from services.detector.labels.manifest import download
 
+    if args.download_to is not None:
+        if args.images_dir is not None:
+            raise LabelsError("give either --images-dir (images already local) or --download-to, not both")
+        refs = [line["source-ref"] for manifest in args.manifests for _where, line in read_manifest_lines(manifest)]
+        fetched = asyncio.run(download([r for r in refs if r.startswith("s3://")], args.download_to))
+        print(f"downloaded {fetched} images to {args.download_to}")
+        args.images_dir = args.download_to
     dataset = import_ground_truth(
         args.manifests, images_dir=args.images_dir, label_attributes=args.label_attribute, classes=args.classes
     )
@@ -165,10 +173,12 @@ def build_parser() -> argparse.ArgumentParser:
         sub, "import-gt", cmd_import_gt,
         "Import SageMaker Ground Truth output manifests (bounding-box and image-classification jobs); "
         "several jobs are merged by class name.",
-        "labels import-gt vests.manifest helmets.manifest --images-dir ./images -o work/dataset.json",
+        "labels import-gt vests.manifest helmets.manifest --images-dir ./images -o work/dataset.json\n"
+        "  labels import-gt output.manifest --download-to work/images -o work/dataset.json",
     )  # fmt: skip
     p.add_argument("manifests", nargs="+", type=Path, help="output.manifest files (JSON lines)")
     p.add_argument("--images-dir", type=Path, help="local copies of the images (matched by S3 key, then file name)")
+    p.add_argument("--download-to", type=Path, help="download the images from S3 into this folder (by key) first")
     p.add_argument("--label-attribute", action="append", help="only this label attribute (repeatable); default: all")
     p.add_argument("--classes", type=_csv, help="class order for export, comma separated (default: first seen)")
     p.add_argument("-o", "--out", type=Path, required=True, help="dataset.json to write")
