@@ -264,7 +264,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--margin", type=float, default=0.15, help="extra context around each box, as a fraction (0.15)")
     p.add_argument("--test-fraction", type=float, default=0.2, help="share of images held out when no --test (0.2)")
     p.add_argument("--input-size", type=int, default=64, help="crop side in pixels fed to the model (default 64)")
-    p.add_argument("--max-per-class", type=int, help="cap crops per class (quick experiments)")
+    p.add_argument("--max-per-class", type=int, help="cap training crops per class (quick experiments)")
     p.add_argument("--seed", type=int, default=0, help="random seed for the split and training")
     p.add_argument("--name", default="custom_labels", help="model name: OUT/<name>.onnx + <name>.card.json")
     p.add_argument("--positive", help="binary models: the class the threshold applies to (default: the second class)")
