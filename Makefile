@@ -30,3 +30,8 @@ test: setup models test-deps
 
 clean:
 	rm -rf $(VENV) var
+
+# reporting: the dashboard test drives Debian's chromium through Playwright (never a downloaded browser)
+test-deps: /usr/bin/chromium
+/usr/bin/chromium:
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
