@@ -46,7 +46,9 @@ def settings_env_names(cls: type[PlatformSettings]) -> set[str]:
     return {setting.env for setting in catalog.env_settings(cls)}
 
 
-def build_settings(cls: type[PlatformSettings], env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> PlatformSettings:
+def build_settings(
+    cls: type[PlatformSettings], env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> PlatformSettings:
     for name in settings_env_names(cls):
         monkeypatch.delenv(name, raising=False)
     for name, value in env.items():
@@ -67,7 +69,9 @@ def test_one_compose_up_brings_the_whole_platform(compose: dict[str, Any]) -> No
         assert "healthcheck" in services[dependency], f"{dependency} needs a healthcheck to be waited on"
 
 
-def test_every_service_reads_every_variable_it_is_given(compose: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_every_service_reads_every_variable_it_is_given(
+    compose: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
     services = compose["services"]
     for name in APP_SERVICES:
         env = environment(services[name])
@@ -132,3 +136,59 @@ def test_images_are_pinned_and_ours_are_built_from_their_dockerfile(compose: dic
             image = service["image"]
             tag = image.rsplit(":", 1)[-1] if ":" in image else ""
             assert re.fullmatch(r"\d+(\.\d+)+(-[a-z0-9.-]+)?", tag), f"{name}: {image} is not pinned to a version"
+
+
+def test_the_provision_container_command_provisions_the_topology_and_migrates(
+    compose: dict[str, Any], aws_endpoint: str, empty_database_url: str
+) -> None:
+    """GIVEN the provision service's environment, with its hosts pointed at the test emulator and database,
+    WHEN its command runs, THEN every topology queue and DLQ, the bucket and every migration exist."""
+    import os
+    import subprocess
+    import sys
+    import uuid
+
+    import boto3
+    import sqlalchemy as sa
+
+    from shared.topology import TOPOLOGY
+
+    service = compose["services"]["provision"]
+    env = environment(service)
+    suffix = uuid.uuid4().hex[:8]
+    env |= {
+        "AWS_ENDPOINT_URL": aws_endpoint,
+        "DATABASE_URL": empty_database_url,
+        "PPE_QUEUE_PREFIX": f"c{suffix}-",  # the session's emulator is shared: keep names apart
+        "PPE_FRAMES_BUCKET": f"compose-{suffix}",
+    }
+    result = subprocess.run(
+        [sys.executable if part == "python" else part for part in service["command"]],
+        env={"PATH": os.environ["PATH"], **env},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    sqs = boto3.client("sqs", endpoint_url=aws_endpoint, region_name=env["AWS_REGION"])
+    listed = {url.rsplit("/", 1)[-1] for url in sqs.list_queues(QueueNamePrefix=f"c{suffix}-").get("QueueUrls", [])}
+    expected = {spec.physical_name(f"c{suffix}-") for spec in TOPOLOGY.queues}
+    expected |= {spec.dlq_physical_name(f"c{suffix}-") for spec in TOPOLOGY.queues}
+    assert listed == expected
+    s3 = boto3.client("s3", endpoint_url=aws_endpoint, region_name=env["AWS_REGION"])
+    s3.head_bucket(Bucket=f"compose-{suffix}")
+    from alembic.script import ScriptDirectory
+
+    from shared.config import normalise_database_url
+    from shared.migrate import alembic_config
+
+    heads = set(ScriptDirectory.from_config(alembic_config(empty_database_url)).get_heads())
+    engine = sa.create_engine(normalise_database_url(empty_database_url))
+    try:
+        with engine.connect() as conn:
+            applied = set(conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalars())
+    finally:
+        engine.dispose()
+    assert applied == heads, "every service's Alembic branch must be at its head"
