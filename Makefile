@@ -19,6 +19,7 @@ $(STAMP): requirements.txt constraints.txt
 	touch $(STAMP)
 
 models: setup
+	$(PY) -m services.detector.local_engine.model_store fetch
 
 test-deps: setup
 
