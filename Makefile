@@ -36,3 +36,9 @@ clean:
 test-deps: /usr/bin/chromium
 /usr/bin/chromium:
 	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
+
+# labels / classifiers: training tests need the train-time extras (torch CPU build); runtime stays ONNX-only
+test-deps: $(VENV)/.train-installed
+$(VENV)/.train-installed: $(STAMP) requirements-train.txt
+	$(PY) -m pip install --quiet -r requirements-train.txt -c constraints.txt
+	touch $@
