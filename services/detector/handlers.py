@@ -67,12 +67,28 @@ async def analyse(
         watch.record("ppe", began)
         return response
 
-    ppe, early = await asyncio.gather(
-        timed_ppe(), asyncio.gather(*(timed_labels(n, e, None) for n, e in whole_image))
+    fusable = getattr(engines.ppe, "can_fuse", None)
+    fused = [(n, e) for n, e in per_person if fusable is not None and fusable(e)]
+    per_person = [(n, e) for n, e in per_person if (n, e) not in fused]
+
+    async def timed_ppe_with_fused() -> tuple[DetectProtectiveEquipmentResponse, dict[str, DetectCustomLabelsResponse]]:
+        if not fused:
+            return await timed_ppe(), {}
+        # the local engine runs the person-crop models in the same worker call (one decode, one round trip)
+        began = time.perf_counter()
+        response, labels = await engines.ppe.detect_ppe_with_labels(  # type: ignore[attr-defined]
+            image, received.summarization, [e for _, e in fused]
+        )
+        watch.record("ppe", began)
+        return response, labels
+
+    (ppe, fused_labels), early = await asyncio.gather(
+        timed_ppe_with_fused(), asyncio.gather(*(timed_labels(n, e, None) for n, e in whole_image))
     )
     persons = [person.BoundingBox for person in ppe.Persons]
     late = await asyncio.gather(*(timed_labels(n, e, persons) for n, e in per_person))
     labels = dict(zip([n for n, _ in whole_image] + [n for n, _ in per_person], [*early, *late], strict=True))
+    labels.update(fused_labels)
     watch.record("engines", started)
     return merge(
         received,
