@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 from services.detector.adapters.images import MAX_BYTES_S3, inspect_image
-from services.detector.adapters.results import ResultStore
+from services.detector.adapters.results import ResultRecord, ResultStore
 from services.detector.config import DetectorSettings
 from services.detector.domain import merge
 from services.detector.engines.base import (
@@ -28,7 +28,7 @@ from shared.contracts import Envelope, FrameAnalyzed, FrameReceived
 from shared.logging import bind_context, get_logger
 from shared.rekognition import BoundingBox, DetectCustomLabelsResponse, DetectProtectiveEquipmentResponse
 from shared.s3 import FrameNotFound, FrameStore, StorageError
-from shared.sqs import MessageContext, PublishError, Publisher, Reject, RetryLater
+from shared.sqs import MessageContext, Publisher, PublishError, Reject, RetryLater
 
 log = get_logger(__name__)
 T = TypeVar("T")
@@ -129,7 +129,7 @@ class FrameHandler:
             done.set()
 
     async def _handle(self, received: FrameReceived, context: MessageContext, frame_id: str) -> None:
-        record = None
+        record: ResultRecord | None = None
         if context.receive_count > 1:
             # A redelivery: an earlier attempt may have stored (and even published) the result already.
             # First deliveries skip this read; a producer duplicate is caught by the conditional create.
@@ -140,8 +140,9 @@ class FrameHandler:
                 return
         if record is None:
             result = await self._analyse(received, context)
-            record, ours = await self._storage("store result record", self.results.create(result))
-            if not ours and record.state == "published":
+            stored, ours = await self._storage("store result record", self.results.create(result))
+            record = stored
+            if not ours and stored.state == "published":
                 DUPLICATES.inc()
                 log.info("frame already analysed and published; nothing to do")
                 return
@@ -152,9 +153,7 @@ class FrameHandler:
             log.info("frame analysed before but not published; publishing the stored result")
         began = time.perf_counter()
         try:
-            await self.publisher.publish(
-                record.result, correlation_id=frame_id, group_id=received.context.camera_id
-            )
+            await self.publisher.publish(record.result, correlation_id=frame_id, group_id=received.context.camera_id)
         except PublishError as exc:
             FAILURES.labels("publish").inc()
             raise RetryLater(f"could not publish FrameAnalyzed: {exc}", delay_s=self.settings.retry_delay_s) from exc

@@ -38,9 +38,7 @@ async def local_engines() -> AsyncIterator[EngineSet]:
 
 
 @pytest.fixture
-async def endpoint(
-    local_engines: EngineSet, s3_client: Any, platform_settings: PlatformSettings
-) -> AsyncIterator[str]:
+async def endpoint(local_engines: EngineSet, s3_client: Any, platform_settings: PlatformSettings) -> AsyncIterator[str]:
     await s3_client.create_bucket(Bucket=platform_settings.frames_bucket)
     app = build_app(DetectorSettings(), engines=local_engines, s3=s3_client)
     port = free_port()
