@@ -119,18 +119,22 @@ class FrameHandler:
         frame_id = received.context.frame_id
         # The same frame twice in one worker (a producer duplicate in one batch): the second waits for the
         # first and then finds its published result, without spending a delivery attempt.
+        waited = False
         while (running := self._in_flight.get(frame_id)) is not None:
+            waited = True
             await running.wait()
         done = self._in_flight[frame_id] = asyncio.Event()
         try:
-            await self._handle(received, context, frame_id)
+            await self._handle(received, context, frame_id, read_first=waited or context.receive_count > 1)
         finally:
             del self._in_flight[frame_id]
             done.set()
 
-    async def _handle(self, received: FrameReceived, context: MessageContext, frame_id: str) -> None:
+    async def _handle(
+        self, received: FrameReceived, context: MessageContext, frame_id: str, *, read_first: bool
+    ) -> None:
         record: ResultRecord | None = None
-        if context.receive_count > 1:
+        if read_first:
             # A redelivery: an earlier attempt may have stored (and even published) the result already.
             # First deliveries skip this read; a producer duplicate is caught by the conditional create.
             record = await self._storage("read result record", self.results.get(frame_id))
