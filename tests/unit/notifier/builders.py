@@ -87,7 +87,8 @@ def frame_analyzed(
 
 def hat_scenario(
     *, camera_id: str = "cam-1", fps: float = 2.0, before_s: float = 10, without_s: float = 20, after_s: float = 10,
-    start: datetime = T0, prefix: str = "f",
+    start: datetime = T0, prefix: str = "f", bucket: str = "frames", key: str | None = None,
+    box: tuple[float, float, float, float] | None = None,
 ) -> list[FrameAnalyzed]:
     """One worker walking slowly: hard hat on, off for `without_s` seconds of frame time, back on."""
     frames = []
@@ -101,7 +102,13 @@ def hat_scenario(
                 f"{prefix}-{camera_id}-{index:04d}",
                 camera_id=camera_id,
                 at=start + timedelta(seconds=t),
-                persons=[person(index % 7, left=0.2 + 0.002 * index, hard_hat=hat)],
+                persons=[
+                    person(index % 7, left=box[0], top=box[1], width=box[2], height=box[3], hard_hat=hat)
+                    if box
+                    else person(index % 7, left=0.2 + 0.002 * index, hard_hat=hat)
+                ],
+                bucket=bucket,
+                key=key,
             )
         )
     return frames
