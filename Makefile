@@ -1,0 +1,32 @@
+# Two commands do everything on a fresh machine with Python 3.11 and pip:
+#   make run    - the whole platform locally on its embedded defaults (Ctrl-C stops it)
+#   make test   - the full test suite (unit + integration against real emulator and PostgreSQL)
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: setup models test-deps run test bench clean
+
+setup: $(STAMP)
+
+$(STAMP): requirements.txt constraints.txt
+	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 is required (set PYTHON=python3.11)"'
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt -c constraints.txt
+	touch $(STAMP)
+
+models: setup
+
+test-deps: setup
+
+run: setup models
+	$(PY) -m shared.devstack run
+
+test: setup models test-deps
+	$(PY) -m pytest
+
+clean:
+	rm -rf $(VENV) var
