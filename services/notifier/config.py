@@ -5,6 +5,8 @@ Environment the local stack must set for the notifier:
   PPE_QUEUE_PREFIX, PPE_FRAMES_BUCKET, PPE_LOG_FORMAT
 - NOTIFIER_PORT (default 8082)
 - NOTIFIER_ADMIN_TOKEN (secret, >= 16 chars, required): bearer token of the rules / channels API.
+- NOTIFIER_WEBHOOK_SECRET (secret, >= 16 chars, optional): signs webhooks of channels that have no
+  secret of their own; without it every webhook channel must be given a secret.
 Optional: NOTIFIER_SMTP_HOST / _PORT / _USERNAME / _PASSWORD / _STARTTLS / _FROM for email channels,
 NOTIFIER_PRESIGN_EXPIRY_S, NOTIFIER_DEFAULT_* (the rule used where no rule matches), tracking and
 delivery tuning below.
@@ -24,6 +26,9 @@ class NotifierSettings(PlatformSettings):
     port: int = Field(default=8082, ge=1, le=65535, description="HTTP port of the rules API, health and metrics.")
     host: str = Field(default="0.0.0.0", description="Interface the HTTP server binds.")
     admin_token: str = Field(description="Bearer token for the rules / channels API (>= 16 characters).")
+    webhook_secret: str | None = Field(
+        default=None, description="Default HMAC key of webhook channels without their own secret (>= 16 characters)."
+    )
 
     # The rule in force where no stored rule matches a camera.
     default_required_equipment: list[EquipmentType] = Field(default_factory=lambda: [EquipmentType.HEAD_COVER])
@@ -65,6 +70,11 @@ class NotifierSettings(PlatformSettings):
     @classmethod
     def _real_token(cls, value: str) -> str:
         return require_secret("NOTIFIER_ADMIN_TOKEN", value)
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _real_webhook_secret(cls, value: str | None) -> str | None:
+        return None if value is None else require_secret("NOTIFIER_WEBHOOK_SECRET", value)
 
     def default_policy(self) -> RulePolicy:
         return RulePolicy(

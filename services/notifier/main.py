@@ -59,6 +59,7 @@ def build_senders(settings: NotifierSettings, http: httpx.AsyncClient, sns: Any)
             attempts=settings.webhook_attempts,
             backoff_s=settings.webhook_backoff_s,
             max_retry_after_s=settings.max_retry_after_s,
+            default_secret=settings.webhook_secret,
         ),
         "email": EmailSender(
             SmtpSettings(
@@ -135,7 +136,7 @@ async def run(settings: NotifierSettings, *, until_idle: bool = False, engine: A
                 return
             app = build_app(
                 engine=engine, admin_token=settings.admin_token, default_policy=settings.default_policy(),
-                ready=w.polling,
+                ready=w.polling, default_webhook_secret=settings.webhook_secret is not None,
             )
             await serve(settings, app, w)
     finally:

@@ -77,22 +77,28 @@ class WebhookSender:
         attempts: int = 3,
         backoff_s: float = 0.5,
         max_retry_after_s: float = 10.0,
+        default_secret: str | None = None,
     ) -> None:
         self._client = client
+        self._default_secret = default_secret
         self._attempts = attempts
         self._backoff_s = backoff_s
         self._max_retry_after_s = max_retry_after_s
 
     async def send(self, channel: ChannelConfig, alert: Alert) -> None:
-        if not channel.secret:
-            raise DeliveryFailed(f"webhook channel {channel.name} has no signing secret; set one", permanent=True)
+        secret = channel.secret or self._default_secret
+        if not secret:
+            raise DeliveryFailed(
+                f"webhook channel {channel.name} has no signing secret; set one or NOTIFIER_WEBHOOK_SECRET",
+                permanent=True,
+            )
         body = json.dumps(alert.document, separators=(",", ":")).encode()
         error = "no attempt made"
         retry_after: float | None = None
         for attempt in range(self._attempts):
             headers = {
                 "Content-Type": "application/json",
-                SIGNATURE_HEADER: sign(channel.secret, int(time.time()), body),
+                SIGNATURE_HEADER: sign(secret, int(time.time()), body),
                 DELIVERY_HEADER: alert.delivery_id,
                 "User-Agent": "ppe-notifier/1",
             }

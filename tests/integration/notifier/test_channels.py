@@ -196,3 +196,22 @@ async def test_sns_channel_publishes_to_a_topic(
     assert document["event"] == "incident.open"
     assert document["incident"]["camera_id"] == "cam-1"
     assert "frame_url" in document
+
+
+async def test_webhook_retries_server_errors_with_backoff_and_signs_with_the_default_secret() -> None:
+    from services.notifier.adapters.channels import ChannelConfig, WebhookSender
+    from services.notifier.messages import Alert
+
+    receiver = await HttpReceiver(secret="default-secret-0123456789").start()
+    receiver.script = [(503, {}), (502, {})]
+    try:
+        async with httpx.AsyncClient(timeout=5) as client:
+            sender = WebhookSender(client, attempts=3, backoff_s=0.2, default_secret="default-secret-0123456789")
+            channel = ChannelConfig(id=1, name="ops", kind="webhook", target=f"{receiver.url}/hook")
+            await sender.send(channel, Alert("d-1", "title", "text", {"event": "incident.open"}))
+    finally:
+        await receiver.stop()
+    assert len(receiver.received) == 3
+    assert all(r.signature_ok for r in receiver.received)
+    gaps = [b.at - a.at for a, b in zip(receiver.received, receiver.received[1:], strict=False)]
+    assert gaps[0] >= 0.1 and gaps[1] >= 0.2  # 0.2 s then 0.4 s, each times a jitter factor in [0.5, 1.5)
