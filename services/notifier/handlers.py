@@ -60,10 +60,12 @@ class FrameHandler:
         frame = envelope.payload
         ctx = frame.context
         with bind_context(frame_id=ctx.frame_id, camera_id=ctx.camera_id):
+            outgoing = 0
             async with self._engine.begin() as conn:
                 state = await db.lock_camera(conn, ctx.camera_id)
                 if not await db.mark_applied(conn, ctx.camera_id, ctx.frame_id):
                     log.info("frame already applied; publishing anything it left unsent")
+                    outgoing = 1
                 elif state.last_frame_at is not None and ctx.captured_at < state.last_frame_at:
                     log.warning(
                         "frame older than the camera's last applied frame; ignored for tracking",
@@ -71,10 +73,12 @@ class FrameHandler:
                         last_frame_at=state.last_frame_at.isoformat(),
                     )
                 else:
-                    await self._apply(conn, frame, state)
-            await publish_outbox(self._engine, self._publisher, camera_id=ctx.camera_id, frame_id=ctx.frame_id)
+                    outgoing = await self._apply(conn, frame, state)
+            if outgoing:
+                await publish_outbox(self._engine, self._publisher, camera_id=ctx.camera_id, frame_id=ctx.frame_id)
 
-    async def _apply(self, conn: AsyncConnection, frame: FrameAnalyzed, state: domain.CameraState) -> None:
+    async def _apply(self, conn: AsyncConnection, frame: FrameAnalyzed, state: domain.CameraState) -> int:
+        """Advance the camera by this frame; returns how many outbox messages it wrote."""
         ctx = frame.context
         _, policy = await db.matching_policy(conn, site_id=ctx.site_id, zone_id=ctx.zone_id, camera_id=ctx.camera_id)
         policy = policy or self._default_policy
@@ -90,7 +94,7 @@ class FrameHandler:
         self.incidents_evaluated += len(observations)
         await db.save_camera(conn, ctx.camera_id, evaluation.state)
         if not evaluation.events:
-            return
+            return 0
         channels = [
             c
             for c in await db.site_channels(conn, ctx.site_id)
@@ -100,8 +104,7 @@ class FrameHandler:
             BoundingBox(Left=b.left, Top=b.top, Width=b.width, Height=b.height)
             for b in domain.face_boxes(frame.ppe.Persons)
         ]
-        for event in evaluation.events:
-            await self._record(conn, frame, policy, event, channels, faces)
+        return sum([await self._record(conn, frame, policy, event, channels, faces) for event in evaluation.events])
 
     async def _record(
         self,
@@ -111,7 +114,7 @@ class FrameHandler:
         event: domain.IncidentEvent,
         channels: list[Any],
         faces: list[BoundingBox],
-    ) -> None:
+    ) -> int:
         ctx = frame.context
         change = IncidentChanged(
             incident_id=event.incident_id,
@@ -138,10 +141,10 @@ class FrameHandler:
         await self._save_incident(conn, change, event)
         await _enqueue(conn, ctx.camera_id, ctx.frame_id, change)
         if event.status == "updated":
-            return
+            return 1
         if event.status == "resolved":
             if not event.alert:
-                return
+                return 1
             alerted = await db.open_alert_channels(conn, event.incident_id)
             channels = [c for c in channels if c.id in alerted]
         for channel in channels:
@@ -174,6 +177,7 @@ class FrameHandler:
                     face_boxes=faces,
                 )
                 await _enqueue(conn, ctx.camera_id, ctx.frame_id, request)
+        return 1
 
     async def _save_incident(self, conn: AsyncConnection, change: IncidentChanged, event: domain.IncidentEvent) -> None:
         values = {
