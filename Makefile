@@ -19,6 +19,7 @@ $(STAMP): requirements.txt constraints.txt
 	touch $(STAMP)
 
 models: setup
+	$(PY) -m services.detector.local_engine.model_store fetch
 
 test-deps: setup
 
@@ -30,3 +31,8 @@ test: setup models test-deps
 
 clean:
 	rm -rf $(VENV) var
+
+# reporting: the dashboard test drives Debian's chromium through Playwright (never a downloaded browser)
+test-deps: /usr/bin/chromium
+/usr/bin/chromium:
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium

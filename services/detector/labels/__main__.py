@@ -1,0 +1,5 @@
+import sys
+
+from services.detector.labels.cli import main
+
+sys.exit(main())

@@ -1,0 +1,31 @@
+"""Ask S3 to expire frames after the configured number of days (the frames bucket's lifecycle rule)."""
+
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from shared.logging import get_logger
+
+log = get_logger(__name__)
+
+RULE_ID = "expire-frames"
+
+
+class LifecycleError(Exception):
+    """S3 refused or could not be reached; the next retention run asks again."""
+
+
+async def request_frame_expiry(s3: Any, *, bucket: str, days: int) -> None:
+    """Set (idempotently) the bucket's expiry rule so frame objects older than `days` are deleted by S3."""
+    try:
+        await s3.put_bucket_lifecycle_configuration(
+            Bucket=bucket,
+            LifecycleConfiguration={
+                "Rules": [
+                    {"ID": RULE_ID, "Status": "Enabled", "Filter": {"Prefix": ""}, "Expiration": {"Days": days}}
+                ]
+            },
+        )
+    except (ClientError, BotoCoreError) as exc:
+        raise LifecycleError(f"could not set the lifecycle of s3://{bucket} to {days} days: {exc}") from exc
+    log.info("frames lifecycle requested", bucket=bucket, expire_days=days)

@@ -1,0 +1,404 @@
+"""Database access of reporting: idempotent ingestion, aggregates, incidents, export, retention.
+
+Every aggregate reads the 15-minute rollup (`reporting_rollup_15m`), never the person-event table, and
+converts rollup buckets to the site's local time with `AT TIME ZONE` (sites without a row are UTC).
+"""
+
+import base64
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from services.reporting.adapters.models import frames, incidents, person_events, rollup, sites
+from services.reporting.domain import (
+    ALL_TYPES,
+    EQUIPMENT_COLUMNS,
+    Bucket,
+    Dimension,
+    FrameRecord,
+    InvalidQuery,
+    rollup_counts,
+)
+from shared.contracts import IncidentChanged
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Optional narrowing of every aggregate; None means all."""
+
+    site_id: str | None = None
+    zone_id: str | None = None
+    camera_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Counts:
+    persons_with: int
+    persons_without: int
+    persons_indeterminate: int
+
+
+@dataclass(frozen=True)
+class PurgeResult:
+    person_events: int
+    frames: int
+    rollup_rows: int
+    incidents: int
+
+
+EXPORT_COLUMNS = (
+    "frame_id",
+    "captured_at",
+    "site_id",
+    "zone_id",
+    "camera_id",
+    "person_index",
+    "outcome",
+    "person_confidence",
+    "head_cover",
+    "head_cover_confidence",
+    "face_cover",
+    "face_cover_confidence",
+    "hand_cover",
+    "hand_cover_confidence",
+)
+
+_SUMS = (
+    "sum(r.persons_with)::bigint AS persons_with, sum(r.persons_without)::bigint AS persons_without, "
+    "sum(r.persons_indeterminate)::bigint AS persons_indeterminate"
+)
+_LOCAL = "(r.bucket_start AT TIME ZONE coalesce(s.timezone, 'UTC'))"
+
+
+def _where(filters: Filters, params: dict[str, Any], *, prefix: str = "r") -> str:
+    clauses = []
+    for column in ("site_id", "zone_id", "camera_id"):
+        value = getattr(filters, column)
+        if value is not None:
+            clauses.append(f"{prefix}.{column} = :{column}")
+            params[column] = value
+    return "".join(f" AND {clause}" for clause in clauses)
+
+
+def trend_statement(
+    *, start: datetime, end: datetime, bucket: Bucket, filters: Filters, equipment_type: str
+) -> tuple[str, dict[str, Any]]:
+    """The trend query, exposed so tests can EXPLAIN exactly what the API runs."""
+    params: dict[str, Any] = {"unit": str(bucket), "start": start, "end": end, "equipment_type": equipment_type}
+    sql = (
+        f"SELECT date_trunc(:unit, {_LOCAL}) AS bucket_local, {_SUMS} "
+        "FROM reporting_rollup_15m r LEFT JOIN reporting_sites s ON s.site_id = r.site_id "
+        "WHERE r.equipment_type = :equipment_type AND r.bucket_start >= :start AND r.bucket_start < :end"
+        f"{_where(filters, params)} GROUP BY 1 ORDER BY 1"
+    )
+    return sql, params
+
+
+class ReportingRepository:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    # ---- ingestion -------------------------------------------------------------------------------------
+
+    async def ingest_frame(self, record: FrameRecord) -> bool:
+        """Store a frame, its person events and its rollup counts in one transaction.
+
+        Returns False (and changes nothing) when the frame id is already stored: redeliveries and producers
+        that send twice are absorbed here.
+        """
+        async with self._engine.begin() as conn:
+            inserted = await conn.execute(
+                pg_insert(frames)
+                .values(
+                    frame_id=record.frame_id,
+                    camera_id=record.camera_id,
+                    site_id=record.site_id,
+                    zone_id=record.zone_id,
+                    captured_at=record.captured_at,
+                    analyzed_at=record.analyzed_at,
+                    required_types=[str(t) for t in record.required_types],
+                    min_confidence=record.min_confidence,
+                    persons_total=len(record.persons),
+                )
+                .on_conflict_do_nothing(index_elements=["frame_id"])
+                .returning(frames.c.frame_id)
+            )
+            if inserted.first() is None:
+                return False
+            if not record.persons:
+                return True
+            rows = []
+            for person in record.persons:
+                row: dict[str, Any] = {
+                    "frame_id": person.frame_id,
+                    "person_index": person.person_index,
+                    "camera_id": person.camera_id,
+                    "site_id": person.site_id,
+                    "zone_id": person.zone_id,
+                    "captured_at": person.captured_at,
+                    "outcome": person.outcome,
+                    "person_confidence": person.person_confidence,
+                }
+                for equipment, column in EQUIPMENT_COLUMNS.items():
+                    result = person.per_type.get(equipment)
+                    row[column] = result.outcome if result else None
+                    row[f"{column}_confidence"] = result.confidence if result else None
+                rows.append(row)
+            await conn.execute(pg_insert(person_events).values(rows))
+            counts = rollup_counts(record)
+            statement = pg_insert(rollup).values(
+                [
+                    {
+                        "bucket_start": key[0],
+                        "site_id": key[1],
+                        "zone_id": key[2],
+                        "camera_id": key[3],
+                        "equipment_type": key[4],
+                        "persons_with": value["with"],
+                        "persons_without": value["without"],
+                        "persons_indeterminate": value["indeterminate"],
+                    }
+                    for key, value in counts.items()
+                ]
+            )
+            await conn.execute(
+                statement.on_conflict_do_update(
+                    index_elements=["site_id", "equipment_type", "bucket_start", "zone_id", "camera_id"],
+                    set_={
+                        "persons_with": rollup.c.persons_with + statement.excluded.persons_with,
+                        "persons_without": rollup.c.persons_without + statement.excluded.persons_without,
+                        "persons_indeterminate": rollup.c.persons_indeterminate
+                        + statement.excluded.persons_indeterminate,
+                    },
+                )
+            )
+            return True
+
+    async def record_incident(self, change: IncidentChanged, *, changed_at: datetime) -> None:
+        """Upsert an incident; a change older than the stored one (out-of-order delivery) is ignored."""
+        values = {
+            "incident_id": change.incident_id,
+            "status": change.status,
+            "camera_id": change.camera_id,
+            "site_id": change.site_id,
+            "zone_id": change.zone_id,
+            "missing_equipment": [str(t) for t in change.missing_equipment],
+            "severity": change.severity,
+            "started_at": change.started_at,
+            "last_seen_at": change.last_seen_at,
+            "resolved_at": change.resolved_at,
+            "frame_id": change.frame_id,
+            "max_confidence": change.max_confidence,
+            "changed_at": changed_at,
+        }
+        statement = pg_insert(incidents).values(**values)
+        async with self._engine.begin() as conn:
+            await conn.execute(
+                statement.on_conflict_do_update(
+                    index_elements=["incident_id"],
+                    set_={k: statement.excluded[k] for k in values if k != "incident_id"},
+                    where=incidents.c.changed_at <= statement.excluded.changed_at,
+                )
+            )
+
+    # ---- sites -----------------------------------------------------------------------------------------
+
+    async def set_site_timezone(self, *, site_id: str, timezone: str) -> None:
+        async with self._engine.begin() as conn:
+            known = await conn.scalar(sa.text("SELECT count(*) FROM pg_timezone_names WHERE name = :tz"), {"tz": timezone})
+            if not known:
+                raise InvalidQuery(f"unknown time zone {timezone!r}: use an IANA name such as Europe/Berlin")
+            statement = pg_insert(sites).values(site_id=site_id, timezone=timezone)
+            await conn.execute(
+                statement.on_conflict_do_update(
+                    index_elements=["site_id"], set_={"timezone": timezone, "updated_at": sa.func.now()}
+                )
+            )
+
+    async def list_sites(self) -> list[dict[str, Any]]:
+        async with self._engine.connect() as conn:
+            result = await conn.execute(sa.select(sites.c.site_id, sites.c.timezone, sites.c.updated_at).order_by(sites.c.site_id))
+            return [dict(row._mapping) for row in result]
+
+    async def site_timezone(self, site_id: str) -> str:
+        async with self._engine.connect() as conn:
+            value = await conn.scalar(sa.select(sites.c.timezone).where(sites.c.site_id == site_id))
+            return str(value) if value else "UTC"
+
+    # ---- aggregates ------------------------------------------------------------------------------------
+
+    async def trend(
+        self, *, start: datetime, end: datetime, bucket: Bucket, filters: Filters, equipment_type: str = ALL_TYPES
+    ) -> list[tuple[datetime, Counts]]:
+        sql, params = trend_statement(
+            start=start, end=end, bucket=bucket, filters=filters, equipment_type=equipment_type
+        )
+        async with self._engine.connect() as conn:
+            result = await conn.execute(sa.text(sql), params)
+            return [(row.bucket_local, _counts(row)) for row in result]
+
+    async def breakdown(
+        self, *, by: Dimension, start: datetime, end: datetime, filters: Filters, equipment_type: str = ALL_TYPES
+    ) -> list[tuple[dict[str, str], Counts]]:
+        params: dict[str, Any] = {"start": start, "end": end}
+        keys = {
+            Dimension.SITE: ["site_id"],
+            Dimension.ZONE: ["site_id", "zone_id"],
+            Dimension.CAMERA: ["site_id", "zone_id", "camera_id"],
+            Dimension.EQUIPMENT_TYPE: ["equipment_type"],
+        }[by]
+        if by is Dimension.EQUIPMENT_TYPE:
+            type_clause = "r.equipment_type <> :all"
+            params["all"] = ALL_TYPES
+        else:
+            type_clause = "r.equipment_type = :equipment_type"
+            params["equipment_type"] = equipment_type
+        columns = ", ".join(f"r.{key}" for key in keys)
+        sql = (
+            f"SELECT {columns}, {_SUMS} FROM reporting_rollup_15m r "
+            f"WHERE {type_clause} AND r.bucket_start >= :start AND r.bucket_start < :end{_where(filters, params)} "
+            f"GROUP BY {columns} ORDER BY {columns}"
+        )
+        async with self._engine.connect() as conn:
+            result = await conn.execute(sa.text(sql), params)
+            return [({key: getattr(row, key) for key in keys}, _counts(row)) for row in result]
+
+    async def top_locations(
+        self, *, start: datetime, end: datetime, filters: Filters, limit: int, equipment_type: str = ALL_TYPES
+    ) -> list[tuple[dict[str, str], Counts]]:
+        params: dict[str, Any] = {"start": start, "end": end, "equipment_type": equipment_type, "limit": limit}
+        sql = (
+            f"SELECT r.site_id, r.zone_id, r.camera_id, {_SUMS} FROM reporting_rollup_15m r "
+            "WHERE r.equipment_type = :equipment_type AND r.bucket_start >= :start AND r.bucket_start < :end"
+            f"{_where(filters, params)} GROUP BY r.site_id, r.zone_id, r.camera_id "
+            "HAVING sum(r.persons_without) > 0 "
+            "ORDER BY sum(r.persons_without) DESC, r.site_id, r.zone_id, r.camera_id LIMIT :limit"
+        )
+        async with self._engine.connect() as conn:
+            result = await conn.execute(sa.text(sql), params)
+            return [
+                ({"site_id": row.site_id, "zone_id": row.zone_id, "camera_id": row.camera_id}, _counts(row))
+                for row in result
+            ]
+
+    async def top_hours(
+        self, *, start: datetime, end: datetime, filters: Filters, limit: int, equipment_type: str = ALL_TYPES
+    ) -> list[tuple[int, Counts]]:
+        """Violations by local hour of day (0..23) in each site's own time zone."""
+        params: dict[str, Any] = {"start": start, "end": end, "equipment_type": equipment_type, "limit": limit}
+        sql = (
+            f"SELECT extract(hour FROM {_LOCAL})::int AS hour, {_SUMS} "
+            "FROM reporting_rollup_15m r LEFT JOIN reporting_sites s ON s.site_id = r.site_id "
+            "WHERE r.equipment_type = :equipment_type AND r.bucket_start >= :start AND r.bucket_start < :end"
+            f"{_where(filters, params)} GROUP BY 1 HAVING sum(r.persons_without) > 0 "
+            "ORDER BY sum(r.persons_without) DESC, 1 LIMIT :limit"
+        )
+        async with self._engine.connect() as conn:
+            result = await conn.execute(sa.text(sql), params)
+            return [(row.hour, _counts(row)) for row in result]
+
+    # ---- incidents -------------------------------------------------------------------------------------
+
+    async def list_incidents(
+        self,
+        *,
+        filters: Filters,
+        start: datetime | None,
+        end: datetime | None,
+        status: str | None,
+        severity: str | None,
+        limit: int,
+        cursor: str | None,
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """Newest first (by started_at, then incident_id); keyset pagination with an opaque cursor."""
+        query = sa.select(incidents)
+        for column in ("site_id", "zone_id", "camera_id"):
+            value = getattr(filters, column)
+            if value is not None:
+                query = query.where(incidents.c[column] == value)
+        if status is not None:
+            query = query.where(incidents.c.status == status)
+        if severity is not None:
+            query = query.where(incidents.c.severity == severity)
+        if start is not None:
+            query = query.where(incidents.c.started_at >= start)
+        if end is not None:
+            query = query.where(incidents.c.started_at < end)
+        if cursor is not None:
+            after_started, after_id = decode_cursor(cursor)
+            query = query.where(sa.tuple_(incidents.c.started_at, incidents.c.incident_id) < (after_started, after_id))
+        query = query.order_by(incidents.c.started_at.desc(), incidents.c.incident_id.desc()).limit(limit + 1)
+        async with self._engine.connect() as conn:
+            rows = [dict(row._mapping) for row in await conn.execute(query)]
+        next_cursor = None
+        if len(rows) > limit:
+            rows = rows[:limit]
+            next_cursor = encode_cursor(rows[-1]["started_at"], rows[-1]["incident_id"])
+        return rows, next_cursor
+
+    # ---- export ----------------------------------------------------------------------------------------
+
+    async def stream_events(
+        self, *, start: datetime, end: datetime, filters: Filters, chunk_rows: int = 2000
+    ) -> AsyncIterator[list[tuple[Any, ...]]]:
+        """Person events in capture order, fetched through a server-side cursor in chunks."""
+        query = (
+            sa.select(*(person_events.c[name] for name in EXPORT_COLUMNS))
+            .where(person_events.c.captured_at >= start, person_events.c.captured_at < end)
+            .order_by(person_events.c.captured_at, person_events.c.id)
+        )
+        for column in ("site_id", "zone_id", "camera_id"):
+            value = getattr(filters, column)
+            if value is not None:
+                query = query.where(person_events.c[column] == value)
+        async with self._engine.connect() as conn:
+            result = await conn.stream(query.execution_options(yield_per=chunk_rows))
+            async for partition in result.partitions(chunk_rows):
+                yield [tuple(row) for row in partition]
+
+    # ---- retention -------------------------------------------------------------------------------------
+
+    async def purge_before(self, cutoff: datetime) -> PurgeResult:
+        """Delete events, frames, rollup buckets and incidents older than `cutoff` (a 15-minute boundary)."""
+        async with self._engine.begin() as conn:
+            events_deleted = await _delete(conn, "DELETE FROM reporting_person_events WHERE captured_at < :c", cutoff)
+            frames_deleted = await _delete(conn, "DELETE FROM reporting_frames WHERE captured_at < :c", cutoff)
+            rollup_deleted = await _delete(conn, "DELETE FROM reporting_rollup_15m WHERE bucket_start < :c", cutoff)
+            incidents_deleted = await _delete(conn, "DELETE FROM reporting_incidents WHERE last_seen_at < :c", cutoff)
+        return PurgeResult(events_deleted, frames_deleted, rollup_deleted, incidents_deleted)
+
+    async def ping(self) -> None:
+        async with self._engine.connect() as conn:
+            await conn.execute(sa.text("SELECT 1"))
+
+
+async def _delete(conn: AsyncConnection, sql: str, cutoff: datetime) -> int:
+    result = await conn.execute(sa.text(sql), {"c": cutoff})
+    return int(result.rowcount or 0)
+
+
+def _counts(row: Any) -> Counts:
+    return Counts(int(row.persons_with or 0), int(row.persons_without or 0), int(row.persons_indeterminate or 0))
+
+
+def encode_cursor(started_at: datetime, incident_id: str) -> str:
+    raw = json.dumps([started_at.isoformat(), incident_id]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        started, incident_id = json.loads(raw)
+        moment = datetime.fromisoformat(started)
+        if moment.tzinfo is None or not isinstance(incident_id, str):
+            raise ValueError("bad cursor content")
+        return moment, incident_id
+    except (ValueError, TypeError) as exc:
+        raise InvalidQuery("cursor is not valid: pass the next_cursor of a previous page unchanged") from exc

@@ -1,0 +1,63 @@
+"""The reporting HTTP app: analyst API, dashboard (static, offline), health and metrics."""
+
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Response
+from fastapi.responses import FileResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from services.reporting.adapters.repository import ReportingRepository
+from services.reporting.api.deps import Tokens
+from services.reporting.api.routes import router
+from services.reporting.retention import RetentionJob
+
+STATIC = Path(__file__).resolve().parent.parent / "static"
+
+
+def build_app(
+    *,
+    repository: ReportingRepository,
+    tokens: Tokens,
+    retention: RetentionJob,
+    readiness: Any | None = None,
+) -> FastAPI:
+    """`readiness` (optional) is an async callable raising when a dependency (e.g. a consumer) is not ready."""
+    app = FastAPI(
+        title="PPE compliance reporting",
+        version="1.0.0",
+        description=(
+            "Anonymised PPE compliance events: trends, breakdowns, violation hot spots, incidents and CSV "
+            "export. Read endpoints take the analyst or admin bearer token; writes take the admin token."
+        ),
+    )
+    app.state.repository = repository
+    app.state.tokens = tokens
+    app.state.retention = retention
+    app.include_router(router)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.get("/", include_in_schema=False)
+    async def dashboard() -> FileResponse:
+        return FileResponse(STATIC / "index.html", media_type="text/html")
+
+    @app.get("/healthz", summary="Liveness")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", summary="Readiness: database reachable and consumers polling")
+    async def readyz() -> JSONResponse:
+        try:
+            await repository.ping()
+            if readiness is not None:
+                await readiness()
+        except Exception as exc:  # noqa: BLE001 - any failure means "not ready", reported to the prober
+            return JSONResponse({"status": "not ready", "detail": str(exc)}, status_code=503)
+        return JSONResponse({"status": "ready"})
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    return app

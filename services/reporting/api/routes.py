@@ -1,0 +1,235 @@
+"""Thin routes of the analyst API: parse, ask the repository, shape the answer."""
+
+import csv
+import io
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, HTTPException, Path, Query, Request, status
+from fastapi.responses import StreamingResponse
+
+from services.reporting.adapters.repository import EXPORT_COLUMNS
+from services.reporting.api.deps import FiltersDep, RangeDep, Reader, Repo, TimeRange, Writer
+from services.reporting.api.schemas import (
+    BreakdownOut,
+    BreakdownRow,
+    CountsOut,
+    ErrorOut,
+    HourRow,
+    IncidentOut,
+    IncidentPage,
+    LocationRow,
+    RangeOut,
+    RetentionOut,
+    SiteIn,
+    SiteOut,
+    TopHoursOut,
+    TopLocationsOut,
+    TrendOut,
+    TrendPoint,
+)
+from services.reporting.domain import ALL_TYPES, Bucket, Dimension, InvalidQuery, check_range
+from services.reporting.retention import RetentionJob
+from shared.logging import get_logger
+
+log = get_logger(__name__)
+
+ERRORS: dict[int | str, dict[str, object]] = {
+    401: {"model": ErrorOut, "description": "No or unknown bearer token."},
+    403: {"model": ErrorOut, "description": "The analyst token cannot write."},
+    422: {"model": ErrorOut, "description": "Invalid query parameters."},
+}
+
+router = APIRouter(prefix="/api/v1", responses=ERRORS)
+
+EquipmentParam = Annotated[
+    Literal["ALL", "HEAD_COVER", "FACE_COVER", "HAND_COVER"],
+    Query(description="'ALL' = the person verdict over every required type, or one equipment type."),
+]
+
+
+def _range(window: TimeRange) -> RangeOut:
+    return RangeOut(start=window.start, end=window.end)
+
+
+def _invalid(exc: InvalidQuery) -> HTTPException:
+    return HTTPException(422, str(exc))
+
+
+@router.get("/compliance/trend", response_model=TrendOut, summary="Compliance rate over hour / day / week buckets")
+async def trend(
+    _: Reader,
+    repo: Repo,
+    window: RangeDep,
+    where: FiltersDep,
+    bucket: Annotated[Bucket, Query(description="Bucket width, in the site's time zone.")] = Bucket.DAY,
+    equipment_type: EquipmentParam = ALL_TYPES,
+) -> TrendOut:
+    if window.end > window.start:
+        try:
+            check_range(window.start, window.end, bucket=bucket)
+        except InvalidQuery as exc:
+            raise _invalid(exc) from exc
+    points = await repo.trend(
+        start=window.start, end=window.end, bucket=bucket, filters=where, equipment_type=equipment_type
+    )
+    timezone = await repo.site_timezone(where.site_id) if where.site_id else "site-local"
+    return TrendOut(
+        range=_range(window),
+        bucket=bucket.value,
+        timezone=timezone,
+        equipment_type=equipment_type,
+        points=[TrendPoint(bucket_local=moment, **CountsOut.of(counts).model_dump()) for moment, counts in points],
+    )
+
+
+@router.get("/compliance/breakdown", response_model=BreakdownOut, summary="Compliance by site, zone, camera or type")
+async def breakdown(
+    _: Reader,
+    repo: Repo,
+    window: RangeDep,
+    where: FiltersDep,
+    by: Annotated[Dimension, Query(description="Grouping dimension.")] = Dimension.SITE,
+    equipment_type: EquipmentParam = ALL_TYPES,
+) -> BreakdownOut:
+    rows = await repo.breakdown(
+        by=by, start=window.start, end=window.end, filters=where, equipment_type=equipment_type
+    )
+    return BreakdownOut(
+        range=_range(window),
+        by=by.value,
+        rows=[BreakdownRow(**keys, **CountsOut.of(counts).model_dump()) for keys, counts in rows],
+    )
+
+
+@router.get("/violations/top-locations", response_model=TopLocationsOut, summary="Cameras with the most violations")
+async def top_locations(
+    _: Reader,
+    repo: Repo,
+    window: RangeDep,
+    where: FiltersDep,
+    limit: Annotated[int, Query(ge=1, le=500, description="Most rows returned.")] = 10,
+    equipment_type: EquipmentParam = ALL_TYPES,
+) -> TopLocationsOut:
+    rows = await repo.top_locations(
+        start=window.start, end=window.end, filters=where, limit=limit, equipment_type=equipment_type
+    )
+    return TopLocationsOut(
+        range=_range(window), rows=[LocationRow(**keys, **CountsOut.of(c).model_dump()) for keys, c in rows]
+    )
+
+
+@router.get("/violations/top-hours", response_model=TopHoursOut, summary="Local hours of day with most violations")
+async def top_hours(
+    _: Reader,
+    repo: Repo,
+    window: RangeDep,
+    where: FiltersDep,
+    limit: Annotated[int, Query(ge=1, le=24, description="Most rows returned.")] = 24,
+    equipment_type: EquipmentParam = ALL_TYPES,
+) -> TopHoursOut:
+    rows = await repo.top_hours(
+        start=window.start, end=window.end, filters=where, limit=limit, equipment_type=equipment_type
+    )
+    return TopHoursOut(range=_range(window), rows=[HourRow(hour=h, **CountsOut.of(c).model_dump()) for h, c in rows])
+
+
+@router.get("/incidents", response_model=IncidentPage, summary="Incidents with filters and cursor pagination")
+async def list_incidents(
+    _: Reader,
+    repo: Repo,
+    where: FiltersDep,
+    status_: Annotated[
+        Literal["open", "updated", "resolved"] | None, Query(alias="status", description="Only this status.")
+    ] = None,
+    severity: Annotated[
+        Literal["info", "warning", "critical"] | None, Query(description="Only this severity.")
+    ] = None,
+    start: Annotated[datetime | None, Query(description="Started at or after (with UTC offset).")] = None,
+    end: Annotated[datetime | None, Query(description="Started before (with UTC offset).")] = None,
+    limit: Annotated[int, Query(ge=1, le=500, description="Page size.")] = 50,
+    cursor: Annotated[str | None, Query(max_length=512, description="next_cursor of the previous page.")] = None,
+) -> IncidentPage:
+    for moment in (start, end):
+        if moment is not None and moment.tzinfo is None:
+            raise HTTPException(422, "start and end need a UTC offset")
+    try:
+        rows, next_cursor = await repo.list_incidents(
+            filters=where, start=start, end=end, status=status_, severity=severity, limit=limit, cursor=cursor
+        )
+    except InvalidQuery as exc:
+        raise _invalid(exc) from exc
+    return IncidentPage(items=[IncidentOut(**row) for row in rows], next_cursor=next_cursor)
+
+
+@router.get(
+    "/export/events.csv",
+    summary="Person events as CSV (streamed)",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/csv": {}}, "description": "Columns: " + ", ".join(EXPORT_COLUMNS)}},
+)
+async def export_events(_: Reader, repo: Repo, window: RangeDep, where: FiltersDep) -> StreamingResponse:
+    async def body() -> AsyncIterator[str]:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(EXPORT_COLUMNS)
+        yield _take(buffer)
+        async for chunk in repo.stream_events(start=window.start, end=window.end, filters=where):
+            writer.writerows(_csv_row(row) for row in chunk)
+            yield _take(buffer)
+
+    name = f"person-events-{window.start:%Y%m%dT%H%M}-{window.end:%Y%m%dT%H%M}.csv"
+    return StreamingResponse(
+        body(), media_type="text/csv", headers={"Content-Disposition": f'attachment; filename="{name}"'}
+    )
+
+
+def _take(buffer: io.StringIO) -> str:
+    text = buffer.getvalue()
+    buffer.seek(0)
+    buffer.truncate()
+    return text
+
+
+def _csv_row(row: tuple[object, ...]) -> list[object]:
+    return [
+        value.astimezone(UTC).isoformat() if isinstance(value, datetime) else ("" if value is None else value)
+        for value in row
+    ]
+
+
+@router.get("/sites", response_model=list[SiteOut], summary="Sites with a configured time zone")
+async def list_sites(_: Reader, repo: Repo) -> list[SiteOut]:
+    return [SiteOut(**row) for row in await repo.list_sites()]
+
+
+@router.put("/sites/{site_id}", response_model=SiteOut, summary="Set a site's time zone (admin)")
+async def put_site(
+    site_id: Annotated[str, Path(min_length=1, max_length=128, description="Site id as cameras report it.")],
+    body: SiteIn,
+    _: Writer,
+    repo: Repo,
+) -> SiteOut:
+    try:
+        await repo.set_site_timezone(site_id=site_id, timezone=body.timezone)
+    except InvalidQuery as exc:
+        raise _invalid(exc) from exc
+    log.info("site time zone set", site_id=site_id, timezone=body.timezone)
+    return next(SiteOut(**row) for row in await repo.list_sites() if row["site_id"] == site_id)
+
+
+@router.post("/retention/run", response_model=RetentionOut, summary="Run the retention purge now (admin)")
+async def run_retention(request: Request, _: Writer) -> RetentionOut:
+    job: RetentionJob = request.app.state.retention
+    now = datetime.now(UTC)
+    result = await job.run_once(now=now)
+    return RetentionOut(
+        cutoff=job.cutoff(now),
+        retention_days=job.retention_days,
+        person_events=result.person_events,
+        frames=result.frames,
+        rollup_rows=result.rollup_rows,
+        incidents=result.incidents,
+    )
+

@@ -1,0 +1,127 @@
+"""Request and response schemas of the analyst API (every field described, for the OpenAPI document)."""
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from services.reporting.adapters.repository import Counts
+from services.reporting.domain import compliance_rate
+
+
+class Schema(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class CountsOut(Schema):
+    persons_with: int = Field(description="Person observations with every required PPE item.")
+    persons_without: int = Field(description="Person observations missing at least one required PPE item.")
+    persons_indeterminate: int = Field(description="Person observations the model could not decide.")
+    compliance_rate: float | None = Field(
+        description="persons_with / (persons_with + persons_without), 0..1; null when nothing was decided."
+    )
+
+    @classmethod
+    def of(cls, counts: Counts) -> "CountsOut":
+        return cls(
+            persons_with=counts.persons_with,
+            persons_without=counts.persons_without,
+            persons_indeterminate=counts.persons_indeterminate,
+            compliance_rate=compliance_rate(counts.persons_with, counts.persons_without),
+        )
+
+
+class RangeOut(Schema):
+    start: AwareDatetime = Field(description="Effective start (inclusive), rounded down to 15 minutes, UTC.")
+    end: AwareDatetime = Field(description="Effective end (exclusive), rounded down to 15 minutes, UTC.")
+
+
+class TrendPoint(CountsOut):
+    bucket_local: datetime = Field(
+        description="Start of the hour / day / week bucket as local wall-clock time of the site (no offset)."
+    )
+
+
+class TrendOut(Schema):
+    range: RangeOut = Field(description="Time range the figures cover.")
+    bucket: Literal["hour", "day", "week"] = Field(description="Bucket width; weeks start on Monday.")
+    timezone: str = Field(description="IANA zone of the buckets, or 'site-local' when several sites are mixed.")
+    equipment_type: str = Field(description="'ALL' (the person verdict) or one equipment type.")
+    points: list[TrendPoint] = Field(description="One point per bucket that has observations, in time order.")
+
+
+class BreakdownRow(CountsOut):
+    site_id: str | None = Field(default=None, description="Site, when grouped by site, zone or camera.")
+    zone_id: str | None = Field(default=None, description="Zone, when grouped by zone or camera.")
+    camera_id: str | None = Field(default=None, description="Camera, when grouped by camera.")
+    equipment_type: str | None = Field(default=None, description="Equipment type, when grouped by it.")
+
+
+class BreakdownOut(Schema):
+    range: RangeOut = Field(description="Time range the figures cover.")
+    by: Literal["site", "zone", "camera", "equipment_type"] = Field(description="Grouping dimension.")
+    rows: list[BreakdownRow] = Field(description="One row per group, ordered by the group's keys.")
+
+
+class LocationRow(CountsOut):
+    site_id: str = Field(description="Site of the camera.")
+    zone_id: str = Field(description="Zone of the camera.")
+    camera_id: str = Field(description="Camera.")
+
+
+class TopLocationsOut(Schema):
+    range: RangeOut = Field(description="Time range the figures cover.")
+    rows: list[LocationRow] = Field(description="Cameras with violations, most violations first.")
+
+
+class HourRow(CountsOut):
+    hour: int = Field(ge=0, le=23, description="Local hour of day (0..23) in each site's own time zone.")
+
+
+class TopHoursOut(Schema):
+    range: RangeOut = Field(description="Time range the figures cover.")
+    rows: list[HourRow] = Field(description="Hours of day with violations, most violations first.")
+
+
+class IncidentOut(Schema):
+    incident_id: str = Field(description="Stable id of the incident (from the notifier).")
+    status: Literal["open", "updated", "resolved"] = Field(description="Latest known status.")
+    site_id: str = Field(description="Site of the camera.")
+    zone_id: str = Field(description="Zone of the camera.")
+    camera_id: str = Field(description="Camera the incident was seen on.")
+    missing_equipment: list[str] = Field(description="Required PPE types the person was missing.")
+    severity: Literal["info", "warning", "critical"] = Field(description="Severity given by the notifier's rule.")
+    started_at: AwareDatetime = Field(description="First frame in violation (UTC).")
+    last_seen_at: AwareDatetime = Field(description="Latest frame in violation (UTC).")
+    resolved_at: AwareDatetime | None = Field(description="When the violation ended, if it did.")
+    frame_id: str = Field(description="Frame of the latest change (an id, not a link to the image).")
+    max_confidence: float = Field(description="Highest confidence of the violation so far, 0..100.")
+    changed_at: AwareDatetime = Field(description="When the notifier emitted the latest change.")
+
+
+class IncidentPage(Schema):
+    items: list[IncidentOut] = Field(description="Incidents, newest start first.")
+    next_cursor: str | None = Field(description="Pass as `cursor` to get the next page; null on the last page.")
+
+
+class SiteIn(Schema):
+    timezone: str = Field(min_length=1, max_length=64, description="IANA time zone, e.g. Europe/Berlin.")
+
+
+class SiteOut(Schema):
+    site_id: str = Field(description="Site id as cameras report it.")
+    timezone: str = Field(description="IANA time zone used for the site's buckets.")
+    updated_at: AwareDatetime = Field(description="When the time zone was last set.")
+
+
+class RetentionOut(Schema):
+    cutoff: AwareDatetime = Field(description="Everything captured before this was purged (UTC).")
+    retention_days: int = Field(description="Configured retention in days.")
+    person_events: int = Field(description="Person events deleted.")
+    frames: int = Field(description="Frame rows deleted.")
+    rollup_rows: int = Field(description="Rollup rows deleted.")
+    incidents: int = Field(description="Incidents deleted (last seen before the cutoff).")
+
+
+class ErrorOut(Schema):
+    detail: str = Field(description="What was wrong and what to do.")

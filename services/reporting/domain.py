@@ -1,0 +1,199 @@
+"""Rules of the reporting service, no I/O: anonymised person events from a FrameAnalyzed, time buckets,
+compliance rates.
+
+Anonymisation: a person event keeps the frame id, the person's index inside that one response (Rekognition's
+`Id`, meaningless across frames), the camera / site / zone, the capture time and the PPE outcome per
+required type with its confidence. No image bytes, no bounding boxes, no face data, no S3 keys.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Literal
+
+from shared.contracts import FrameAnalyzed
+from shared.rekognition import (
+    MIN_RETURNED_CONFIDENCE,
+    REQUIRED_PARTS,
+    BodyPartName,
+    EquipmentType,
+    ProtectiveEquipmentPerson,
+    Verdict,
+    _part_verdict,
+    person_verdict,
+)
+
+# Rollup granularity. Every real time zone's UTC offset is a multiple of 15 minutes, so a 15-minute UTC
+# bucket always lies inside one local hour / day / week of any site: local buckets are exact sums.
+ROLLUP_MINUTES = 15
+ROLLUP_STEP = timedelta(minutes=ROLLUP_MINUTES)
+
+# Rollup rows keyed by this pseudo type hold the person-level verdict (all required types together).
+ALL_TYPES = "ALL"
+
+EQUIPMENT_COLUMNS: dict[EquipmentType, str] = {
+    EquipmentType.HEAD_COVER: "head_cover",
+    EquipmentType.FACE_COVER: "face_cover",
+    EquipmentType.HAND_COVER: "hand_cover",
+}
+
+
+class Bucket(StrEnum):
+    HOUR = "hour"
+    DAY = "day"
+    WEEK = "week"
+
+
+class Dimension(StrEnum):
+    SITE = "site"
+    ZONE = "zone"
+    CAMERA = "camera"
+    EQUIPMENT_TYPE = "equipment_type"
+
+
+class InvalidQuery(ValueError):
+    """A query parameter combination the API refuses (answered as 422 with this message)."""
+
+
+@dataclass(frozen=True)
+class TypeOutcome:
+    outcome: Verdict
+    confidence: float
+
+
+@dataclass(frozen=True)
+class PersonEvent:
+    frame_id: str
+    person_index: int
+    camera_id: str
+    site_id: str
+    zone_id: str
+    captured_at: datetime
+    outcome: Verdict
+    person_confidence: float
+    per_type: dict[EquipmentType, TypeOutcome]  # only the required types
+
+
+@dataclass(frozen=True)
+class FrameRecord:
+    frame_id: str
+    camera_id: str
+    site_id: str
+    zone_id: str
+    captured_at: datetime
+    analyzed_at: datetime
+    required_types: tuple[EquipmentType, ...]
+    min_confidence: float
+    persons: tuple[PersonEvent, ...]
+
+
+def _part_confidence(person: ProtectiveEquipmentPerson, part: BodyPartName, equipment: EquipmentType) -> float:
+    """Evidence behind one part's verdict: the best matching detection, else the body part itself."""
+    body_part = next((bp for bp in person.BodyParts if bp.Name == part), None)
+    if body_part is None:
+        return 0.0
+    detections = [d for d in body_part.EquipmentDetections if d.Type == equipment]
+    if not detections:
+        return body_part.Confidence
+    return max(min(d.Confidence, d.CoversBodyPart.Confidence) for d in detections)
+
+
+def type_outcome(person: ProtectiveEquipmentPerson, equipment: EquipmentType, min_confidence: float) -> TypeOutcome:
+    """One person's outcome for one equipment type, with the same rules as the Summary (`person_verdict`).
+
+    The confidence is the weakest part's evidence (both hands for HAND_COVER).
+    """
+    threshold = max(min_confidence, MIN_RETURNED_CONFIDENCE)
+    parts = REQUIRED_PARTS[equipment]
+    confidence = min(_part_confidence(person, part, equipment) for part in parts)
+    if person.Confidence < threshold:
+        return TypeOutcome("indeterminate", confidence)
+    verdicts = [_part_verdict(person, part, equipment, threshold) for part in parts]
+    if "without" in verdicts:
+        return TypeOutcome("without", confidence)
+    if "indeterminate" in verdicts:
+        return TypeOutcome("indeterminate", confidence)
+    return TypeOutcome("with", confidence)
+
+
+def frame_record(payload: FrameAnalyzed) -> FrameRecord:
+    context = payload.context
+    required = tuple(dict.fromkeys(payload.summarization.RequiredEquipmentTypes))
+    min_confidence = payload.summarization.MinConfidence
+    persons = tuple(
+        PersonEvent(
+            frame_id=context.frame_id,
+            person_index=person.Id,
+            camera_id=context.camera_id,
+            site_id=context.site_id,
+            zone_id=context.zone_id,
+            captured_at=context.captured_at,
+            outcome=person_verdict(person, required, min_confidence),
+            person_confidence=person.Confidence,
+            per_type={equipment: type_outcome(person, equipment, min_confidence) for equipment in required},
+        )
+        for person in payload.ppe.Persons
+    )
+    return FrameRecord(
+        frame_id=context.frame_id,
+        camera_id=context.camera_id,
+        site_id=context.site_id,
+        zone_id=context.zone_id,
+        captured_at=context.captured_at,
+        analyzed_at=payload.analyzed_at,
+        required_types=required,
+        min_confidence=min_confidence,
+        persons=persons,
+    )
+
+
+def rollup_bucket(moment: datetime) -> datetime:
+    """Start of the 15-minute UTC bucket holding `moment` (aware in, aware out)."""
+    return moment - timedelta(
+        minutes=moment.minute % ROLLUP_MINUTES, seconds=moment.second, microseconds=moment.microsecond
+    )
+
+
+RollupKey = tuple[datetime, str, str, str, str]  # bucket_start, site, zone, camera, equipment type or ALL
+
+
+def rollup_counts(record: FrameRecord) -> dict[RollupKey, dict[Verdict, int]]:
+    """What one frame adds to the rollup, sorted by key so concurrent upserts lock rows in one order."""
+    bucket = rollup_bucket(record.captured_at)
+    counts: dict[RollupKey, dict[Verdict, int]] = {}
+    for person in record.persons:
+        keys: list[tuple[RollupKey, Verdict]] = [
+            ((bucket, record.site_id, record.zone_id, record.camera_id, ALL_TYPES), person.outcome)
+        ]
+        keys += [
+            ((bucket, record.site_id, record.zone_id, record.camera_id, str(equipment)), result.outcome)
+            for equipment, result in person.per_type.items()
+        ]
+        for key, outcome in keys:
+            row = counts.setdefault(key, {"with": 0, "without": 0, "indeterminate": 0})
+            row[outcome] += 1
+    return dict(sorted(counts.items()))
+
+
+def compliance_rate(compliant: int, violating: int) -> float | None:
+    """Share of decided person observations that had the required PPE; indeterminate ones are left out."""
+    decided = compliant + violating
+    return None if decided == 0 else compliant / decided
+
+
+def floor_to_rollup(moment: datetime) -> datetime:
+    return rollup_bucket(moment)
+
+
+def check_range(start: datetime, end: datetime, *, bucket: Bucket | None = None, max_buckets: int = 5000) -> None:
+    if start.tzinfo is None or end.tzinfo is None:
+        raise InvalidQuery("start and end need a UTC offset, e.g. 2026-11-01T00:00:00Z")
+    if end <= start:
+        raise InvalidQuery("end must be after start")
+    if bucket is not None:
+        width = {Bucket.HOUR: timedelta(hours=1), Bucket.DAY: timedelta(days=1), Bucket.WEEK: timedelta(weeks=1)}
+        if (end - start) / width[bucket] > max_buckets:
+            raise InvalidQuery(f"more than {max_buckets} {bucket} buckets: use a coarser bucket or a shorter range")
+
+
+Status = Literal["open", "updated", "resolved"]

@@ -1,0 +1,53 @@
+"""Queue handlers: FrameAnalyzed -> anonymised person events, IncidentChanged -> incident list."""
+
+from collections.abc import Awaitable, Callable
+
+from prometheus_client import Counter
+from sqlalchemy.exc import IntegrityError
+
+from services.reporting.adapters.repository import ReportingRepository
+from services.reporting.domain import frame_record
+from shared.contracts import Envelope, FrameAnalyzed, IncidentChanged
+from shared.logging import bind_context, get_logger
+from shared.sqs import MessageContext, Reject
+
+log = get_logger(__name__)
+
+FRAMES = Counter("reporting_frames_total", "FrameAnalyzed messages by outcome.", ["outcome"])
+PERSONS = Counter("reporting_person_events_total", "Person events stored.")
+INCIDENTS = Counter("reporting_incident_changes_total", "IncidentChanged messages stored.", ["status"])
+
+FrameHandler = Callable[[Envelope[FrameAnalyzed], MessageContext], Awaitable[None]]
+IncidentHandler = Callable[[Envelope[IncidentChanged], MessageContext], Awaitable[None]]
+
+
+def frame_handler(repository: ReportingRepository) -> FrameHandler:
+    async def handle(envelope: Envelope[FrameAnalyzed], context: MessageContext) -> None:
+        payload = envelope.payload
+        with bind_context(frame_id=payload.context.frame_id, camera_id=payload.context.camera_id):
+            record = frame_record(payload)
+            try:
+                stored = await repository.ingest_frame(record)
+            except IntegrityError as exc:
+                # e.g. two persons with one Id in a response: retrying cannot fix the message.
+                raise Reject(f"frame violates reporting constraints: {exc.orig}") from exc
+            if stored:
+                FRAMES.labels("stored").inc()
+                PERSONS.inc(len(record.persons))
+                log.info("frame stored", persons=len(record.persons))
+            else:
+                FRAMES.labels("duplicate").inc()
+                log.info("frame already stored; duplicate ignored")
+
+    return handle
+
+
+def incident_handler(repository: ReportingRepository) -> IncidentHandler:
+    async def handle(envelope: Envelope[IncidentChanged], context: MessageContext) -> None:
+        change = envelope.payload
+        with bind_context(frame_id=change.frame_id, camera_id=change.camera_id, incident_id=change.incident_id):
+            await repository.record_incident(change, changed_at=envelope.occurred_at)
+            INCIDENTS.labels(change.status).inc()
+            log.info("incident recorded", status=change.status)
+
+    return handle

@@ -1,0 +1,126 @@
+"""Start reporting: settings, logging, database, AWS clients, consumers, retention schedule, HTTP server.
+
+`python -m services.reporting.main`. Migrations run before the app starts (`shared.migrate`). SIGTERM stops
+intake, drains in-flight messages and exits 0.
+"""
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any
+
+import uvicorn
+
+from services.reporting.adapters.repository import ReportingRepository
+from services.reporting.api.app import build_app
+from services.reporting.api.deps import Tokens
+from services.reporting.config import ReportingSettings
+from services.reporting.handlers import frame_handler, incident_handler
+from services.reporting.retention import RetentionJob
+from shared.aws import aws_clients
+from shared.contracts import FrameAnalyzed, IncidentChanged
+from shared.db import make_engine
+from shared.logging import configure_logging, get_logger
+from shared.migrate import upgrade
+from shared.sqs import Consumer, QueueResolver, install_stop_signals
+
+log = get_logger(__name__)
+
+
+class EmbeddedServer(uvicorn.Server):
+    """uvicorn inside our loop: the process's own stop signals drive shutdown, not uvicorn's."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def consumers_ready(consumers: list[Consumer[Any]], *, stale_after_s: float) -> Callable[[], Awaitable[None]]:
+    async def check() -> None:
+        now = time.time()
+        for consumer in consumers:
+            if consumer.last_poll_at is None or now - consumer.last_poll_at > stale_after_s:
+                raise RuntimeError(f"consumer of {consumer.queue} has not polled for {stale_after_s:.0f}s")
+
+    return check
+
+
+async def run(
+    settings: ReportingSettings, *, until_idle: bool = False, serve_http: bool = True, install_signals: bool = True
+) -> None:
+    """Run consumers, the retention schedule and the HTTP server until stopped (or the queues are empty)."""
+    engine = make_engine(settings.database_url)
+    repository = ReportingRepository(engine)
+    stop = asyncio.Event()
+    try:
+        async with aws_clients(settings, "sqs", "s3") as (sqs, s3):
+            resolver = QueueResolver(sqs, prefix=settings.queue_prefix)
+            consumers: list[Consumer[Any]] = [
+                Consumer(
+                    sqs,
+                    resolver,
+                    settings.frames_queue,
+                    FrameAnalyzed,
+                    frame_handler(repository),
+                    concurrency=settings.consumer_concurrency,
+                ),
+                Consumer(
+                    sqs,
+                    resolver,
+                    settings.incidents_queue,
+                    IncidentChanged,
+                    incident_handler(repository),
+                    concurrency=settings.consumer_concurrency,
+                ),
+            ]
+            retention = RetentionJob(
+                repository,
+                s3,
+                bucket=settings.frames_bucket,
+                retention_days=settings.retention_days,
+                frames_retention_days=settings.frames_retention_days,
+            )
+            app = build_app(
+                repository=repository,
+                tokens=Tokens(analyst=settings.analyst_token, admin=settings.admin_token),
+                retention=retention,
+                readiness=consumers_ready(consumers, stale_after_s=60),
+            )
+            server = EmbeddedServer(
+                uvicorn.Config(app, host=settings.host, port=settings.port, log_config=None, lifespan="off")
+            )
+
+            def request_stop() -> None:
+                stop.set()
+                server.should_exit = True
+                for consumer in consumers:
+                    consumer.request_stop()
+
+            if install_signals:
+                install_stop_signals(request_stop)
+            tasks = [asyncio.create_task(c.run(until_idle=until_idle)) for c in consumers]
+            background = [asyncio.create_task(retention.run_forever(interval_s=settings.retention_interval_s, stop=stop))]
+            if serve_http:
+                background.append(asyncio.create_task(server.serve()))
+            log.info("reporting started", port=settings.port if serve_http else None)
+            await asyncio.gather(*tasks)
+            request_stop()
+            await asyncio.gather(*background)
+    finally:
+        await engine.dispose()
+    log.info("reporting stopped")
+
+
+def main() -> int:
+    settings = ReportingSettings()  # type: ignore[call-arg]  # tokens come from the environment
+    configure_logging("reporting", fmt=settings.log_format, level=settings.log_level)
+    if not settings.database_url:
+        raise SystemExit("DATABASE_URL is not set: point it at PostgreSQL (postgresql+psycopg://user:pw@host/db)")
+    upgrade(settings.database_url)
+    asyncio.run(run(settings))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
