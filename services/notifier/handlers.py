@@ -276,6 +276,14 @@ class DeliveryHandler:
                 if row.status in ("sent", "suppressed", "dead"):
                     log.info("duplicate delivery request suppressed", status=row.status)
                     return
+                if row.event != "open":
+                    opening = await conn.scalar(
+                        sa.select(db.deliveries.c.status).where(
+                            db.deliveries.c.id == delivery_id(row.incident_id, row.channel_id, "open")
+                        )
+                    )
+                    if opening in ("pending", "failed"):
+                        raise RetryLater("the incident's opening alert is not sent yet; keeping the order", delay_s=1)
                 channel = (
                     await conn.execute(sa.select(db.channels).where(db.channels.c.id == request.channel_id))
                 ).first()
