@@ -10,7 +10,7 @@ from fastapi import Depends, HTTPException, Query, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from services.reporting.adapters.repository import Filters, ReportingRepository
-from services.reporting.domain import InvalidQuery, check_range, floor_to_rollup
+from services.reporting.domain import InvalidQuery, check_range, widen_to_rollup
 
 
 class Role(StrEnum):
@@ -94,7 +94,7 @@ def time_range(
         check_range(start, end)
     except InvalidQuery as exc:
         raise HTTPException(422, str(exc)) from exc
-    return TimeRange(floor_to_rollup(start.astimezone(UTC)), floor_to_rollup(end.astimezone(UTC)))
+    return TimeRange(*widen_to_rollup(start.astimezone(UTC), end.astimezone(UTC)))
 
 
 Repo = Annotated[ReportingRepository, Depends(repository)]
