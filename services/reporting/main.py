@@ -106,7 +106,8 @@ async def run(
 
             if install_signals:
                 install_stop_signals(request_stop)
-            background = [asyncio.create_task(retention.run_forever(interval_s=settings.retention_interval_s, stop=stop))]
+            schedule = retention.run_forever(interval_s=settings.retention_interval_s, stop=stop)
+            background = [asyncio.create_task(schedule)]
             if serve_http:
                 background.append(asyncio.create_task(server.serve()))
             log.info("reporting started", port=settings.port if serve_http else None)
@@ -121,7 +122,7 @@ async def run(
 
 
 def main() -> int:
-    settings = ReportingSettings()  # type: ignore[call-arg]  # tokens come from the environment
+    settings = ReportingSettings()  # tokens come from the environment
     configure_logging("reporting", fmt=settings.log_format, level=settings.log_level)
     if not settings.database_url:
         raise SystemExit("DATABASE_URL is not set: point it at PostgreSQL (postgresql+psycopg://user:pw@host/db)")

@@ -32,7 +32,9 @@ class Tokens:
         return Role.ANALYST if is_analyst else None
 
 
-_bearer = HTTPBearer(auto_error=False, description="REPORTING_ANALYST_TOKEN (read) or REPORTING_ADMIN_TOKEN (write)")
+_bearer = HTTPBearer(
+    auto_error=False, description="REPORTING_ANALYST_TOKEN (read) or REPORTING_ADMIN_TOKEN (write)"
+)
 
 
 def role(
@@ -59,7 +61,9 @@ def reader(found: Annotated[Role, Depends(role)]) -> Role:
 
 def writer(found: Annotated[Role, Depends(role)]) -> Role:
     if found is not Role.ADMIN:
-        raise HTTPException(status.HTTP_403_FORBIDDEN, "this action needs the admin token; the analyst role is read-only")
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN, "this action needs the admin token; the analyst role is read-only"
+        )
     return found
 
 

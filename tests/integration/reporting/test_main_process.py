@@ -36,7 +36,7 @@ async def test_service_process_ingests_serves_and_stops_cleanly_on_sigterm(
         frame_analyzed("proc-1", captured_at=captured, persons=[person(0, head=False, face=True)]),
         correlation_id="proc-1",
     )
-    process = subprocess.Popen(
+    process = subprocess.Popen(  # noqa: ASYNC220 - a child process the test drives from outside
         [sys.executable, "-m", "services.reporting.main"],
         cwd=REPO_ROOT,
         env=env,
