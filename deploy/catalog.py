@@ -27,6 +27,10 @@ class ServiceDeploy:
     scaling: ScalingKind
     cpu: int  # Fargate CPU units
     memory: int  # MiB
+    # Setting holding a key prefix of the frames bucket where the service keeps its own records (read+write).
+    records_prefix_setting: str | None = None
+    # The service's retention runs set the frames bucket's lifecycle expiry (reporting).
+    sets_bucket_lifecycle: bool = False
 
     @property
     def title(self) -> str:
@@ -35,9 +39,27 @@ class ServiceDeploy:
 
 SERVICES: tuple[ServiceDeploy, ...] = (
     ServiceDeploy("ingest", 8080, uses_database=True, public=True, scaling="request-count", cpu=512, memory=1024),
-    ServiceDeploy("detector", 8081, uses_database=False, public=False, scaling="queue-depth", cpu=2048, memory=4096),
+    ServiceDeploy(
+        "detector",
+        8081,
+        uses_database=False,
+        public=False,
+        scaling="queue-depth",
+        cpu=2048,
+        memory=4096,
+        records_prefix_setting="results_prefix",  # per-frame idempotency records
+    ),
     ServiceDeploy("notifier", 8082, uses_database=True, public=False, scaling="queue-depth", cpu=512, memory=1024),
-    ServiceDeploy("reporting", 8083, uses_database=True, public=True, scaling="cpu", cpu=512, memory=1024),
+    ServiceDeploy(
+        "reporting",
+        8083,
+        uses_database=True,
+        public=True,
+        scaling="cpu",
+        cpu=512,
+        memory=1024,
+        sets_bucket_lifecycle=True,
+    ),
 )
 
 # Variables read by something other than a settings class, per reader. Anything else a container sets
@@ -139,3 +161,16 @@ def service_env_settings(name: str) -> tuple[list[EnvSetting], bool]:
         EnvSetting(f"{upper}_HOST", "host", False, False),
     ]
     return provisional, True
+
+
+def records_prefix(spec: ServiceDeploy) -> str | None:
+    """The service's own key prefix in the frames bucket: the default of its records_prefix_setting."""
+    if spec.records_prefix_setting is None:
+        return None
+    cls = settings_class(spec.name)
+    if cls is None or spec.records_prefix_setting not in cls.model_fields:
+        return None
+    default = cls.model_fields[spec.records_prefix_setting].default
+    if not isinstance(default, str) or not default.endswith("/") or default.startswith("frames/"):
+        raise SettingsClassError(f"{spec.name}.{spec.records_prefix_setting} must be a key prefix ending in '/'")
+    return default

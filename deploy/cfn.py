@@ -146,9 +146,7 @@ def bucket_resources(topology: Topology) -> dict[str, Any]:
             "UpdateReplacePolicy": "Retain",
             "Properties": {
                 "BucketEncryption": {
-                    "ServerSideEncryptionConfiguration": [
-                        {"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}
-                    ]
+                    "ServerSideEncryptionConfiguration": [{"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]
                 },
                 "PublicAccessBlockConfiguration": {
                     "BlockPublicAcls": True,
@@ -291,23 +289,52 @@ def secret_id(service: str, field: str) -> str:
 def app_secret_resources(services: tuple[ServiceDeploy, ...]) -> dict[str, Any]:
     resources: dict[str, Any] = {}
     for svc in services:
-        settings, _ = catalog.service_env_settings(svc.name)
-        for setting in settings:
-            if setting.secret and setting.required:
-                resources[secret_id(svc.name, setting.field)] = {
-                    "Type": "AWS::SecretsManager::Secret",
-                    "Properties": {
-                        "Description": f"{setting.env} of the {svc.name} service (generated; rotate by updating it)",
-                        "GenerateSecretString": {"PasswordLength": 48, "ExcludePunctuation": True},
-                    },
-                }
+        for setting in generated_secrets(svc):
+            resources[secret_id(svc.name, setting.field)] = {
+                "Type": "AWS::SecretsManager::Secret",
+                "Properties": {
+                    "Description": f"{setting.env} of the {svc.name} service (generated; rotate by updating it)",
+                    "GenerateSecretString": {"PasswordLength": 48, "ExcludePunctuation": True},
+                },
+            }
     return resources
+
+
+# Optional settings an operator chooses per deployment: (service, field) -> template parameter.
+OPERATOR_SETTINGS: dict[tuple[str, str], dict[str, Any]] = {
+    ("detector", "ppe_engine"): {
+        "Type": "String",
+        "Default": "local",
+        "AllowedValues": ["local", "rekognition"],
+        "Description": "DETECTOR_PPE_ENGINE: the baked offline models (local) or Amazon Rekognition.",
+    },
+}
+
+
+# Optional secrets worth a generated value on AWS (keys we issue ourselves, not credentials of other systems).
+GENERATED_OPTIONAL_SECRETS = frozenset({("notifier", "webhook_secret")})
+
+
+def generated_secrets(svc: ServiceDeploy) -> list[catalog.EnvSetting]:
+    settings, _ = catalog.service_env_settings(svc.name)
+    return [
+        s
+        for s in settings
+        if s.secret and s.env != "DATABASE_URL" and (s.required or (svc.name, s.field) in GENERATED_OPTIONAL_SECRETS)
+    ]
+
+
+def operator_parameters(svc: ServiceDeploy) -> dict[str, str]:
+    """env name -> parameter id, for the operator settings this service's class has."""
+    settings, _ = catalog.service_env_settings(svc.name)
+    return {s.env: parameter_id(svc, s.field) for s in settings if (svc.name, s.field) in OPERATOR_SETTINGS}
 
 
 def container_environment(svc: ServiceDeploy) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """(environment, secrets) of the service's container, from the variables its settings class reads."""
     settings, _ = catalog.service_env_settings(svc.name)
     upper = svc.name.upper()
+    (frames,) = [bucket for bucket in TOPOLOGY.buckets if bucket.name_setting == "frames_bucket"]
     fixed: dict[str, Any] = {
         "AWS_REGION": ref("AWS::Region"),
         "PPE_QUEUE_PREFIX": ref("QueuePrefix"),
@@ -316,16 +343,22 @@ def container_environment(svc: ServiceDeploy) -> tuple[list[dict[str, Any]], lis
         "PPE_LOG_LEVEL": ref("LogLevel"),
         f"{upper}_PORT": str(svc.port),
         f"{upper}_HOST": "0.0.0.0",
+        # reporting's retention runs re-apply the bucket expiry: keep it the topology's
+        f"{upper}_FRAMES_RETENTION_DAYS": str(frames.expire_days),
+        # the notifier requeues a delivery until the queue's redrive takes it: same count
+        f"{upper}_DELIVERY_MAX_RECEIVES": str(TOPOLOGY.queue("notifier-deliveries").max_receive_count),
     }
+    fixed.update({env: ref(param) for env, param in operator_parameters(svc).items()})
     environment: list[dict[str, Any]] = []
     secrets: list[dict[str, Any]] = []
+    generated = {setting.env for setting in generated_secrets(svc)}
     for setting in settings:
         if setting.env == "DATABASE_URL":
             if svc.uses_database:
                 secrets.append({"Name": "DATABASE_URL", "ValueFrom": ref("DatabaseUrlSecret")})
         elif setting.env in fixed:
             environment.append({"Name": setting.env, "Value": fixed[setting.env]})
-        elif setting.required and setting.secret:
+        elif setting.env in generated:
             secrets.append({"Name": setting.env, "ValueFrom": ref(secret_id(svc.name, setting.field))})
         elif setting.required:
             environment.append({"Name": setting.env, "Value": ref(parameter_id(svc, setting.field))})
@@ -369,7 +402,9 @@ def _assume(service: str) -> dict[str, Any]:
 
 
 def _image(name: str) -> dict[str, Any]:
-    return sub(f"${{AWS::AccountId}}.dkr.ecr.${{AWS::Region}}.${{AWS::URLSuffix}}/${{EcrRepositoryPrefix}}/{name}:${{ImageTag}}")
+    return sub(
+        f"${{AWS::AccountId}}.dkr.ecr.${{AWS::Region}}.${{AWS::URLSuffix}}/${{EcrRepositoryPrefix}}/{name}:${{ImageTag}}"
+    )
 
 
 def execution_role(title: str, image_name: str, secret_refs: list[Any]) -> dict[str, Any]:
@@ -392,14 +427,21 @@ def execution_role(title: str, image_name: str, secret_refs: list[Any]) -> dict[
     ]
     if secret_refs:
         statements.append(
-            {"Sid": "ReadSecrets", "Effect": "Allow", "Action": ["secretsmanager:GetSecretValue"], "Resource": secret_refs}
+            {
+                "Sid": "ReadSecrets",
+                "Effect": "Allow",
+                "Action": ["secretsmanager:GetSecretValue"],
+                "Resource": secret_refs,
+            }
         )
     return {
         "Type": "AWS::IAM::Role",
         "Properties": {
             "Description": f"ECS agent role of {title}: pull its image, write its logs, read its secrets",
             "AssumeRolePolicyDocument": _assume("ecs-tasks.amazonaws.com"),
-            "Policies": [{"PolicyName": "execution", "PolicyDocument": {"Version": "2012-10-17", "Statement": statements}}],
+            "Policies": [
+                {"PolicyName": "execution", "PolicyDocument": {"Version": "2012-10-17", "Statement": statements}}
+            ],
         },
     }
 
@@ -434,13 +476,20 @@ def service_resources(svc: ServiceDeploy, topology: Topology) -> dict[str, Any]:
         queue_arn=lambda name: get_att(queue_id(name), "Arn"),
         dlq_arn=lambda name: get_att(dlq_id(name), "Arn"),
         bucket_arn=lambda setting: get_att(bucket_id(setting), "Arn"),
+        records_prefix=catalog.records_prefix(svc),
+        sets_bucket_lifecycle=svc.sets_bucket_lifecycle,
         topology=topology,
     )
     if svc.name == "notifier":
         statements.append(
             if_(
                 "HasNotifierSnsTopics",
-                {"Sid": "PublishAlerts", "Effect": "Allow", "Action": ["sns:Publish"], "Resource": ref("NotifierSnsTopicArns")},
+                {
+                    "Sid": "PublishAlerts",
+                    "Effect": "Allow",
+                    "Action": ["sns:Publish"],
+                    "Resource": ref("NotifierSnsTopicArns"),
+                },
                 NO_VALUE,
             )
         )
@@ -720,13 +769,18 @@ def migration_runner_resources() -> dict[str, Any]:
                                     "Sid": "WatchMigrateTask",
                                     "Effect": "Allow",
                                     "Action": ["ecs:DescribeTasks"],
-                                    "Resource": sub("arn:${AWS::Partition}:ecs:${AWS::Region}:${AWS::AccountId}:task/${Cluster}/*"),
+                                    "Resource": sub(
+                                        "arn:${AWS::Partition}:ecs:${AWS::Region}:${AWS::AccountId}:task/${Cluster}/*"
+                                    ),
                                 },
                                 {
                                     "Sid": "PassTaskRoles",
                                     "Effect": "Allow",
                                     "Action": ["iam:PassRole"],
-                                    "Resource": [get_att("MigrateExecutionRole", "Arn"), get_att("MigrateTaskRole", "Arn")],
+                                    "Resource": [
+                                        get_att("MigrateExecutionRole", "Arn"),
+                                        get_att("MigrateTaskRole", "Arn"),
+                                    ],
                                 },
                                 {
                                     "Sid": "WriteLogs",
@@ -783,7 +837,10 @@ def parameters(services: tuple[ServiceDeploy, ...]) -> dict[str, Any]:
         "VpcId": {"Type": "AWS::EC2::VPC::Id", "Description": "VPC to run in."},
         "PrivateSubnetIds": {
             "Type": "List<AWS::EC2::Subnet::Id>",
-            "Description": "Private subnets (with a NAT route for AWS APIs and webhooks) for tasks and the database; two AZs at least.",
+            "Description": (
+                "Private subnets (with a NAT route for AWS APIs and webhooks) for tasks and the database; "
+                "two AZs at least."
+            ),
         },
         "PublicSubnetIds": {
             "Type": "List<AWS::EC2::Subnet::Id>",
@@ -798,14 +855,22 @@ def parameters(services: tuple[ServiceDeploy, ...]) -> dict[str, Any]:
         "CertificateArn": {
             "Type": "String",
             "Default": "",
-            "Description": "ACM certificate for HTTPS listeners (443 ingest, 8443 reporting). Empty: HTTP on 80 / 8083.",
+            "Description": (
+                "ACM certificate for HTTPS listeners (443 ingest, 8443 reporting). Empty: HTTP on 80 / 8083."
+            ),
         },
         "EcrRepositoryPrefix": {
             "Type": "String",
             "Default": "ppe",
-            "Description": "Repositories are <prefix>/ingest, /detector, /notifier, /reporting (deploy/cloudformation/ecr.yaml).",
+            "Description": (
+                "Repositories are <prefix>/ingest, /detector, /notifier, /reporting (deploy/cloudformation/ecr.yaml)."
+            ),
         },
-        "ImageTag": {"Type": "String", "MinLength": 1, "Description": "Image tag to run; a new tag re-runs migrations first."},
+        "ImageTag": {
+            "Type": "String",
+            "MinLength": 1,
+            "Description": "Image tag to run; a new tag re-runs migrations first.",
+        },
         "QueuePrefix": {
             "Type": "String",
             "Default": "ppe-",
@@ -814,7 +879,11 @@ def parameters(services: tuple[ServiceDeploy, ...]) -> dict[str, Any]:
         },
         "LogLevel": {"Type": "String", "Default": "INFO", "AllowedValues": ["DEBUG", "INFO", "WARNING", "ERROR"]},
         "LogRetentionDays": {"Type": "Number", "Default": 30, "AllowedValues": [7, 14, 30, 60, 90, 180, 365]},
-        "AlarmTopicArn": {"Type": "String", "Default": "", "Description": "SNS topic for dead-letter alarms (optional)."},
+        "AlarmTopicArn": {
+            "Type": "String",
+            "Default": "",
+            "Description": "SNS topic for dead-letter alarms (optional).",
+        },
         "NotifierSnsTopicArns": {
             "Type": "CommaDelimitedList",
             "Default": "",
@@ -857,6 +926,11 @@ def parameters(services: tuple[ServiceDeploy, ...]) -> dict[str, Any]:
         else:
             params[f"{svc.title}CpuTarget"] = {"Type": "Number", "Default": 60, "MinValue": 10, "MaxValue": 90}
     params.update(required_setting_parameters(services))
+    for svc in services:
+        settings, _ = catalog.service_env_settings(svc.name)
+        for setting in settings:
+            if (svc.name, setting.field) in OPERATOR_SETTINGS:
+                params[parameter_id(svc, setting.field)] = OPERATOR_SETTINGS[(svc.name, setting.field)]
     return params
 
 
@@ -910,7 +984,10 @@ def platform_template(
         resources.update(service_resources(svc, topology))
     resources.update(migration_resources())
     outputs: dict[str, Any] = {
-        "LoadBalancerDns": {"Value": get_att("LoadBalancer", "DNSName"), "Description": "Point cameras and analysts here."},
+        "LoadBalancerDns": {
+            "Value": get_att("LoadBalancer", "DNSName"),
+            "Description": "Point cameras and analysts here.",
+        },
         "ClusterName": {"Value": ref("Cluster")},
         "MigrateTaskDefinition": {"Value": ref("MigrateTaskDefinition"), "Description": "Run by hand: docs/deploy.md."},
         "MigrateSecurityGroup": {"Value": ref("MigrateSecurityGroup")},
@@ -1000,7 +1077,9 @@ _Dumper.add_representer(str, _str_presenter)
 
 
 def to_yaml(template: dict[str, Any]) -> str:
-    header = "# Generated by `python -m deploy.cfn render` from shared/topology.py and services/*/config.py. Do not edit.\n"
+    header = (
+        "# Generated by `python -m deploy.cfn render` from shared/topology.py and services/*/config.py. Do not edit.\n"
+    )
     return header + yaml.dump(template, Dumper=_Dumper, sort_keys=False, width=120, allow_unicode=True)
 
 
@@ -1025,8 +1104,6 @@ def main(argv: list[str]) -> int:
     command = argv[0] if argv else "render"
     rendered = render_all()
     check_resourceless(platform_template())
-    for _, provisional in (catalog.service_env_settings(svc.name) for svc in catalog.SERVICES):
-        pass
     provisional = [svc.name for svc in catalog.SERVICES if catalog.service_env_settings(svc.name)[1]]
     if command == "render":
         OUT_DIR.mkdir(parents=True, exist_ok=True)
@@ -1037,7 +1114,11 @@ def main(argv: list[str]) -> int:
             print(f"note: no config.py yet for {provisional}; their environment is the shared settings only")
         return 0
     if command == "check":
-        stale = [name for name, text in rendered.items() if not (OUT_DIR / name).is_file() or (OUT_DIR / name).read_text() != text]
+        stale = [
+            name
+            for name, text in rendered.items()
+            if not (OUT_DIR / name).is_file() or (OUT_DIR / name).read_text() != text
+        ]
         if stale:
             print(f"stale templates {stale}: run `python -m deploy.cfn render` and commit the result", file=sys.stderr)
             return 1

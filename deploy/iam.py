@@ -12,7 +12,8 @@ from shared.topology import TOPOLOGY, Topology
 
 Ref = Any  # a CloudFormation value: a plain string or an intrinsic function dict
 
-SEND_ACTIONS = ["sqs:GetQueueUrl", "sqs:SendMessage"]
+# GetQueueAttributes: readiness checks and backlog gauges read the queue's attributes.
+SEND_ACTIONS = ["sqs:GetQueueAttributes", "sqs:GetQueueUrl", "sqs:SendMessage"]
 CONSUME_ACTIONS = [
     "sqs:ChangeMessageVisibility",
     "sqs:DeleteMessage",
@@ -51,14 +52,25 @@ def task_role_statements(
     queue_arn: Callable[[str], Ref],
     dlq_arn: Callable[[str], Ref],
     bucket_arn: Callable[[str], Ref],
+    records_prefix: str | None = None,
+    sets_bucket_lifecycle: bool = False,
     topology: Topology = TOPOLOGY,
 ) -> list[dict[str, Any]]:
-    """IAM statements for one service's task role. `bucket_arn(name_setting)` gives the bucket's ARN."""
+    """IAM statements for one service's task role. `bucket_arn(name_setting)` gives the bucket's ARN.
+
+    `records_prefix`: a key prefix of the frames bucket the service reads and writes its own records under.
+    `sets_bucket_lifecycle`: the service sets the frames bucket's expiry (reporting's retention runs).
+    """
     statements: list[dict[str, Any]] = []
     for spec in topology.queues:
         if service in spec.producers:
             statements.append(
-                {"Sid": _sid("send", spec.name), "Effect": "Allow", "Action": SEND_ACTIONS, "Resource": queue_arn(spec.name)}
+                {
+                    "Sid": _sid("send", spec.name),
+                    "Effect": "Allow",
+                    "Action": SEND_ACTIONS,
+                    "Resource": queue_arn(spec.name),
+                }
             )
         if service in spec.consumers:
             statements.append(
@@ -81,13 +93,43 @@ def task_role_statements(
         objects = {"Fn::Sub": ["${Bucket}/frames/*", {"Bucket": bucket_arn(bucket.name_setting)}]}
         if service in bucket.writers:
             statements.append(
-                {"Sid": _sid("write", bucket.name_setting), "Effect": "Allow", "Action": ["s3:PutObject"], "Resource": objects}
+                {
+                    "Sid": _sid("write", bucket.name_setting),
+                    "Effect": "Allow",
+                    "Action": ["s3:PutObject"],
+                    "Resource": objects,
+                }
             )
         if service in bucket.readers:
             statements.append(
-                {"Sid": _sid("read", bucket.name_setting), "Effect": "Allow", "Action": ["s3:GetObject"], "Resource": objects}
+                {
+                    "Sid": _sid("read", bucket.name_setting),
+                    "Effect": "Allow",
+                    "Action": ["s3:GetObject"],
+                    "Resource": objects,
+                }
             )
-        if service in bucket.writers or service in bucket.readers:
+        if records_prefix is not None and bucket.name_setting == "frames_bucket":
+            statements.append(
+                {
+                    "Sid": _sid("own-records"),
+                    "Effect": "Allow",
+                    "Action": ["s3:GetObject", "s3:PutObject"],
+                    "Resource": {
+                        "Fn::Sub": [f"${{Bucket}}/{records_prefix}*", {"Bucket": bucket_arn(bucket.name_setting)}]
+                    },
+                }
+            )
+        if sets_bucket_lifecycle and bucket.name_setting == "frames_bucket":
+            statements.append(
+                {
+                    "Sid": _sid("set-expiry", bucket.name_setting),
+                    "Effect": "Allow",
+                    "Action": ["s3:PutLifecycleConfiguration"],
+                    "Resource": bucket_arn(bucket.name_setting),
+                }
+            )
+        if service in bucket.writers or service in bucket.readers or records_prefix is not None:
             # HeadBucket (readiness) needs ListBucket; it also turns a missing key into 404 instead of 403.
             statements.append(
                 {

@@ -7,11 +7,15 @@ new image's migrations are applied before any of its tasks start. Keep under 409
 import json
 import time
 import urllib.request
+from collections.abc import Callable
+from typing import Any
 
 import boto3
 
 
-def run_migrations(ecs, props, remaining_ms, poll_s=10.0):
+def run_migrations(
+    ecs: Any, props: dict[str, Any], remaining_ms: Callable[[], int], poll_s: float = 10.0
+) -> tuple[str, str]:
     started = ecs.run_task(
         cluster=props["Cluster"],
         taskDefinition=props["TaskDefinition"],
@@ -41,7 +45,7 @@ def run_migrations(ecs, props, remaining_ms, poll_s=10.0):
     return "FAILED", f"migration task {arn} still running when the runner timed out; check it and retry"
 
 
-def respond(event, status, reason):
+def respond(event: dict[str, Any], status: str, reason: str) -> None:
     body = json.dumps(
         {
             "Status": status,
@@ -57,7 +61,7 @@ def respond(event, status, reason):
         response.read()
 
 
-def handler(event, context, ecs=None):
+def handler(event: dict[str, Any], context: Any, ecs: Any = None) -> str:
     try:
         if event["RequestType"] == "Delete":
             status, reason = "SUCCESS", "nothing to undo: migrations stay applied"

@@ -30,8 +30,12 @@ def test_every_rendered_template_is_committed_and_current() -> None:
 @pytest.mark.parametrize("name", TEMPLATES)
 def test_cfn_lint_reports_no_errors(name: str) -> None:
     result = subprocess.run(
-        [sys.executable, "-c", "import sys; from cfnlint.runner import main; sys.argv[0] = 'cfn-lint'; sys.exit(main())",
-         str(CFN_DIR / name)],
+        [
+            sys.executable,
+            "-c",
+            "import sys; from cfnlint.runner import main; sys.argv[0] = 'cfn-lint'; sys.exit(main())",
+            str(CFN_DIR / name),
+        ],
         capture_output=True,
         text=True,
         timeout=300,
@@ -142,7 +146,9 @@ def test_queue_consumers_scale_on_visible_messages_per_running_task(platform: Te
         }
         consumed = {spec.physical_name(PREFIX) for spec in TOPOLOGY.queues if name in spec.consumers}
         assert queues == consumed, f"{name} must scale on the backlog of exactly the queues it consumes"
-        tasks = [m for m in metrics if "MetricStat" in m and m["MetricStat"]["Metric"]["MetricName"] == "RunningTaskCount"]
+        tasks = [
+            m for m in metrics if "MetricStat" in m and m["MetricStat"]["Metric"]["MetricName"] == "RunningTaskCount"
+        ]
         assert len(tasks) == 1
         (expression,) = [m for m in metrics if m.get("ReturnData")]
         assert expression["Expression"].endswith(f"/ {tasks[0]['Id']}")

@@ -46,7 +46,9 @@ def settings_env_names(cls: type[PlatformSettings]) -> set[str]:
     return {setting.env for setting in catalog.env_settings(cls)}
 
 
-def build_settings(cls: type[PlatformSettings], env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> PlatformSettings:
+def build_settings(
+    cls: type[PlatformSettings], env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> PlatformSettings:
     for name in settings_env_names(cls):
         monkeypatch.delenv(name, raising=False)
     for name, value in env.items():
@@ -67,7 +69,9 @@ def test_one_compose_up_brings_the_whole_platform(compose: dict[str, Any]) -> No
         assert "healthcheck" in services[dependency], f"{dependency} needs a healthcheck to be waited on"
 
 
-def test_every_service_reads_every_variable_it_is_given(compose: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_every_service_reads_every_variable_it_is_given(
+    compose: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
     services = compose["services"]
     for name in APP_SERVICES:
         env = environment(services[name])

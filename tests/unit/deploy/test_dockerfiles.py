@@ -12,7 +12,13 @@ from deploy import catalog
 ROOT = Path(__file__).resolve().parents[3]
 DOCKER_DIR = ROOT / "deploy" / "docker"
 # Interpreter and pip knobs every image may set besides the settings classes' variables.
-RUNTIME_ENV = {"PATH", "PYTHONUNBUFFERED", "PYTHONDONTWRITEBYTECODE", "PIP_NO_CACHE_DIR", "PIP_DISABLE_PIP_VERSION_CHECK"}
+RUNTIME_ENV = {
+    "PATH",
+    "PYTHONUNBUFFERED",
+    "PYTHONDONTWRITEBYTECODE",
+    "PIP_NO_CACHE_DIR",
+    "PIP_DISABLE_PIP_VERSION_CHECK",
+}
 
 
 @dataclass
@@ -102,7 +108,8 @@ def test_detector_image_bakes_verified_models_without_node_at_runtime() -> None:
     runtime = stages[-1]
     builders = stages[:-1]
     fetch = [
-        stage for stage in builders
+        stage
+        for stage in builders
         if any("local_engine.model_store fetch" in run and "model_store verify" in run for run in stage.all("RUN"))
     ]
     assert len(fetch) == 1, "the models are fetched and hash-verified in one build stage"

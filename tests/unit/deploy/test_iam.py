@@ -7,7 +7,11 @@ from shared.topology import TOPOLOGY
 from tests.unit.deploy.cfn_model import PREFIX, Target, Template, load
 
 # Read-only actions that IAM defines without a resource type, so "*" is their only possible Resource.
-RESOURCELESS_READS = {"rekognition:DetectProtectiveEquipment", "rekognition:DetectCustomLabels", "ecr:GetAuthorizationToken"}
+RESOURCELESS_READS = {
+    "rekognition:DetectProtectiveEquipment",
+    "rekognition:DetectCustomLabels",
+    "ecr:GetAuthorizationToken",
+}
 READ_PREFIXES = ("Get", "List", "Describe", "Detect", "Receive", "BatchGet", "BatchCheck", "Head")
 # Receiving a message changes nothing; deleting or hiding one does.
 QUEUE_WRITES = {"sqs:SendMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:ReceiveMessage"}
@@ -59,7 +63,9 @@ def test_queue_permissions_are_exactly_what_the_topology_gives(platform: Templat
     }
     assert granted == expected_queue_grants(service)
     # and no SQS action reaches a resource that is not one of the topology's queues
-    other = {(a, t) for a, t in platform.grants(task_role(platform, service)) if a.startswith("sqs:") and t.kind != "queue"}
+    other = {
+        (a, t) for a, t in platform.grants(task_role(platform, service)) if a.startswith("sqs:") and t.kind != "queue"
+    }
     assert not other, f"{service}: SQS actions on non-queue resources {other}"
 
 
@@ -67,14 +73,32 @@ def test_queue_permissions_are_exactly_what_the_topology_gives(platform: Templat
 def test_bucket_permissions_follow_writers_and_readers(platform: Template, service: str) -> None:
     grants = platform.grants(task_role(platform, service))
     (bucket,) = TOPOLOGY.buckets
-    puts = {t for a, t in grants if a == "s3:PutObject"}
-    gets = {t for a, t in grants if a == "s3:GetObject"}
-    assert bool(puts) is (service in bucket.writers), service
-    assert bool(gets) is (service in bucket.readers), service
-    for target in puts | gets:
-        assert target.kind == "objects" and target.name.endswith(":frames/*"), f"{service}: {target}"
-    s3_actions = {a for a, _ in grants if a.startswith("s3:")}
-    assert s3_actions <= {"s3:PutObject", "s3:GetObject", "s3:ListBucket"}, f"{service}: {s3_actions}"
+    svc = catalog.service(service)
+    own = catalog.records_prefix(svc)
+    frames = {(a, t) for a, t in grants if a.startswith("s3:") and t.kind == "objects" and t.name.endswith(":frames/*")}
+    assert {a for a, _ in frames} == (
+        ({"s3:PutObject"} if service in bucket.writers else set())
+        | ({"s3:GetObject"} if service in bucket.readers else set())
+    ), service
+    records = {(a, t) for a, t in grants if a.startswith("s3:") and t.kind == "objects" and (a, t) not in frames}
+    if own is None:
+        assert not records, f"{service} may only touch frames/: {records}"
+    else:
+        assert {a for a, _ in records} == {"s3:GetObject", "s3:PutObject"}
+        assert {t.name.split(":", 1)[1] for _, t in records} == {f"{own}*"}, "only its own records prefix"
+    on_bucket = {a for a, t in grants if a.startswith("s3:") and t.kind == "bucket"}
+    expected_on_bucket = {"s3:ListBucket"} if frames or records else set()
+    if svc.sets_bucket_lifecycle:
+        expected_on_bucket.add("s3:PutLifecycleConfiguration")
+    assert on_bucket == expected_on_bucket, service
+    assert not {(a, t) for a, t in grants if a.startswith("s3:") and t.kind not in ("objects", "bucket")}
+
+
+def test_detector_writes_only_its_own_records_and_reporting_only_the_expiry(platform: Template) -> None:
+    detector_puts = {t.name for a, t in platform.grants(task_role(platform, "detector")) if a == "s3:PutObject"}
+    assert len(detector_puts) == 1 and not detector_puts.pop().endswith(":frames/*"), "the detector never writes frames"
+    reporting_writes = {a for a, t in platform.grants(task_role(platform, "reporting")) if is_write(a)}
+    assert {a for a in reporting_writes if a.startswith("s3:")} == {"s3:PutLifecycleConfiguration"}
 
 
 def test_ingest_can_write_frames_and_send_to_the_frames_queue_nothing_more(platform: Template) -> None:
@@ -89,7 +113,11 @@ def test_ingest_can_write_frames_and_send_to_the_frames_queue_nothing_more(platf
 def test_only_the_detector_calls_rekognition(platform: Template) -> None:
     for svc in catalog.SERVICES:
         actions = {a for a, _ in platform.grants(task_role(platform, svc.name)) if a.startswith("rekognition:")}
-        expected = {"rekognition:DetectProtectiveEquipment", "rekognition:DetectCustomLabels"} if svc.name == "detector" else set()
+        expected = (
+            {"rekognition:DetectProtectiveEquipment", "rekognition:DetectCustomLabels"}
+            if svc.name == "detector"
+            else set()
+        )
         assert actions == expected, svc.name
 
 
@@ -99,7 +127,9 @@ def test_each_execution_role_reads_only_its_own_secrets(platform: Template) -> N
         (container,) = task["Properties"]["ContainerDefinitions"]
         own = {item["ValueFrom"]["Ref"] for item in container.get("Secrets", [])}
         role = platform.role_of(task, "ExecutionRoleArn")
-        readable = {t.name.removeprefix("Ref ") for a, t in platform.grants(role) if a == "secretsmanager:GetSecretValue"}
+        readable = {
+            t.name.removeprefix("Ref ") for a, t in platform.grants(role) if a == "secretsmanager:GetSecretValue"
+        }
         assert readable == own, svc.name
         if not svc.uses_database:
             assert "DatabaseUrlSecret" not in readable, f"{svc.name} has no tables and must not read DATABASE_URL"

@@ -58,7 +58,9 @@ def http_server() -> Iterator[HTTPServer]:
 
 def run_healthcheck(service: str, port: int) -> int:
     env = {"PATH": "/usr/bin:/bin", f"{service.upper()}_PORT": str(port)}
-    return subprocess.run([sys.executable, str(HEALTHCHECK), service], env=env, capture_output=True, timeout=30).returncode
+    return subprocess.run(
+        [sys.executable, str(HEALTHCHECK), service], env=env, capture_output=True, timeout=30
+    ).returncode
 
 
 def test_healthcheck_passes_only_while_healthz_answers_2xx(http_server: HTTPServer) -> None:
@@ -84,7 +86,9 @@ def network(aws_endpoint: str) -> tuple[str, str]:
     vpc = ec2.create_vpc(CidrBlock="10.42.0.0/16")["Vpc"]["VpcId"]
     ec2.modify_vpc_attribute(VpcId=vpc, EnableDnsHostnames={"Value": True})  # as a Fargate VPC has
     subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.42.1.0/24")["Subnet"]["SubnetId"]
-    group = ec2.create_security_group(GroupName=f"migrate-{uuid.uuid4().hex[:8]}", Description="t", VpcId=vpc)["GroupId"]
+    group = ec2.create_security_group(GroupName=f"migrate-{uuid.uuid4().hex[:8]}", Description="t", VpcId=vpc)[
+        "GroupId"
+    ]
     return subnet, group
 
 
@@ -98,10 +102,21 @@ def migration_properties(ecs: Any, network: tuple[str, str]) -> dict[str, Any]:
         memory="512",
         # moto sums container-level memory, so give the container one (ECS would take the task-level value)
         containerDefinitions=[
-            {"name": "migrate", "image": "ppe/ingest:test", "memory": 512, "command": ["python", "-m", "shared.migrate"]}
+            {
+                "name": "migrate",
+                "image": "ppe/ingest:test",
+                "memory": 512,
+                "command": ["python", "-m", "shared.migrate"],
+            }
         ],
     )["taskDefinition"]["taskDefinitionArn"]
-    return {"Cluster": cluster, "TaskDefinition": task, "Subnets": [network[0]], "SecurityGroups": [network[1]], "ImageTag": "t1"}
+    return {
+        "Cluster": cluster,
+        "TaskDefinition": task,
+        "Subnets": [network[0]],
+        "SecurityGroups": [network[1]],
+        "ImageTag": "t1",
+    }
 
 
 def test_migration_runner_succeeds_when_the_task_stops_with_exit_0(ecs: Any, network: tuple[str, str]) -> None:
@@ -127,7 +142,9 @@ def test_migration_runner_succeeds_when_the_task_stops_with_exit_0(ecs: Any, net
     assert task["launchType"] == "FARGATE" and task["startedBy"] == "cfn-migrations"
 
 
-def test_migration_runner_fails_the_deploy_when_the_task_outlives_the_runner(ecs: Any, network: tuple[str, str]) -> None:
+def test_migration_runner_fails_the_deploy_when_the_task_outlives_the_runner(
+    ecs: Any, network: tuple[str, str]
+) -> None:
     props = migration_properties(ecs, network)
     status, reason = migration_runner.run_migrations(ecs, props, lambda: 10_000, poll_s=0.1)
     assert status == "FAILED" and "still running" in reason
@@ -150,7 +167,9 @@ def cfn_event(http_server: HTTPServer, request_type: str, props: dict[str, Any])
     }
 
 
-def test_handler_reports_failure_to_cloudformation_instead_of_hanging(http_server: HTTPServer, ecs: Any, network: tuple[str, str]) -> None:
+def test_handler_reports_failure_to_cloudformation_instead_of_hanging(
+    http_server: HTTPServer, ecs: Any, network: tuple[str, str]
+) -> None:
     props = migration_properties(ecs, network) | {"Cluster": "no-such-cluster"}
     status = migration_runner.handler(cfn_event(http_server, "Create", props), _Context(), ecs=ecs)
     assert status == "FAILED"
@@ -159,7 +178,9 @@ def test_handler_reports_failure_to_cloudformation_instead_of_hanging(http_serve
     assert (method, path) == ("PUT", "/response?sig=1")
     assert answer["Status"] == "FAILED" and answer["Reason"]
     assert (answer["RequestId"], answer["LogicalResourceId"], answer["PhysicalResourceId"]) == (
-        "req-1", "MigrationsApplied", "migrations"
+        "req-1",
+        "MigrationsApplied",
+        "migrations",
     )
 
 

@@ -1,0 +1,228 @@
+"""HTTP app: health, metrics, and a Rekognition-compatible endpoint.
+
+`boto3.client("rekognition", endpoint_url="http://host:8081")` can call `detect_protective_equipment` and
+`detect_custom_labels` against it: AWS JSON 1.1 protocol (`POST /`, `X-Amz-Target: RekognitionService.<Op>`),
+errors as `{"__type": ..., "Message": ...}` with Rekognition's status codes.
+"""
+
+import base64
+import binascii
+import json
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import ValidationError
+
+from services.detector.adapters.images import MAX_BYTES_INLINE, MAX_BYTES_S3, inspect_image
+from services.detector.config import DetectorSettings
+from services.detector.engines.base import (
+    CustomLabelEngine,
+    EngineError,
+    EngineThrottled,
+    EngineUnavailable,
+    ImageInput,
+    InvalidImage,
+)
+from services.detector.engines.registry import EngineSet
+from services.detector.metrics import API_REQUESTS
+from shared.logging import get_logger
+from shared.rekognition import DetectCustomLabelsResponse, SummarizationAttributes
+
+log = get_logger(__name__)
+
+AMZ_JSON = "application/x-amz-json-1.1"
+TARGET_PREFIX = "RekognitionService."
+STATUS = {
+    "InvalidImageFormatException": 400,
+    "ImageTooLargeException": 400,
+    "InvalidParameterException": 400,
+    "InvalidS3ObjectException": 400,
+    "AccessDeniedException": 400,
+    "ResourceNotFoundException": 400,
+    "ProvisionedThroughputExceededException": 400,
+    "SerializationException": 400,
+    "UnknownOperationException": 400,
+    "ThrottlingException": 500,
+    "InternalServerError": 500,
+}
+
+
+class AwsError(Exception):
+    def __init__(self, aws_type: str, message: str) -> None:
+        super().__init__(message)
+        self.aws_type = aws_type
+
+
+def aws_error(aws_type: str, message: str) -> JSONResponse:
+    return JSONResponse(
+        {"__type": aws_type, "Message": message},
+        status_code=STATUS.get(aws_type, 400),
+        media_type=AMZ_JSON,
+        headers={"x-amzn-ErrorType": aws_type, "x-amzn-RequestId": str(uuid.uuid4())},
+    )
+
+
+class RekognitionApi:
+    """The two operations, on the detector's engines."""
+
+    def __init__(self, engines: EngineSet, *, s3: Any | None) -> None:
+        self._engines = engines
+        self._s3 = s3
+
+    async def image(self, body: dict[str, Any]) -> ImageInput:
+        image = body.get("Image")
+        if not isinstance(image, dict) or (("Bytes" in image) == ("S3Object" in image)):
+            raise AwsError("InvalidParameterException", "Image must have exactly one of Bytes or S3Object")
+        if "Bytes" in image:
+            if not isinstance(image["Bytes"], str):
+                raise AwsError("InvalidParameterException", "Image.Bytes must be a base64 string")
+            try:
+                data = base64.b64decode(image["Bytes"], validate=True)
+            except (binascii.Error, ValueError) as exc:
+                raise AwsError("InvalidParameterException", f"Image.Bytes is not valid base64: {exc}") from exc
+            return inspect_image(data, max_bytes=MAX_BYTES_INLINE)
+        return inspect_image(await self._read_s3(image["S3Object"]), max_bytes=MAX_BYTES_S3)
+
+    async def _read_s3(self, s3_object: Any) -> bytes:
+        if not isinstance(s3_object, dict) or not s3_object.get("Bucket") or not s3_object.get("Name"):
+            raise AwsError("InvalidParameterException", "Image.S3Object needs Bucket and Name")
+        if self._s3 is None:
+            raise AwsError("InvalidS3ObjectException", "this endpoint has no S3 access configured")
+        params = {"Bucket": s3_object["Bucket"], "Key": s3_object["Name"]}
+        if s3_object.get("Version"):
+            params["VersionId"] = s3_object["Version"]
+        where = f"s3://{params['Bucket']}/{params['Key']}"
+        try:
+            response = await self._s3.get_object(**params)
+            if response["ContentLength"] > MAX_BYTES_S3:
+                response["Body"].close()
+                raise AwsError("ImageTooLargeException", f"{where} is over {MAX_BYTES_S3} bytes")
+            async with response["Body"] as stream:
+                data: bytes = await stream.read()
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "")
+            raise AwsError("InvalidS3ObjectException", f"unable to get object {where}: {code}") from exc
+        except BotoCoreError as exc:
+            raise AwsError("InvalidS3ObjectException", f"unable to get object {where}: {exc}") from exc
+        return data
+
+    async def detect_protective_equipment(self, body: dict[str, Any]) -> dict[str, object]:
+        attributes = None
+        if body.get("SummarizationAttributes") is not None:
+            try:
+                attributes = SummarizationAttributes.model_validate(body["SummarizationAttributes"])
+            except ValidationError as exc:
+                raise AwsError("InvalidParameterException", f"SummarizationAttributes: {_errors(exc)}") from exc
+        image = await self.image(body)
+        response = await self._engines.ppe.detect_ppe(image, attributes)
+        return response.to_aws()
+
+    def _custom_engine(self, arn: object) -> CustomLabelEngine:
+        if not isinstance(arn, str) or not arn:
+            raise AwsError("InvalidParameterException", "ProjectVersionArn is required")
+        for name, engine in self._engines.custom_labels.items():
+            # accept the bare model name or an ARN naming it as the project: .../project/<name>/version/...
+            if arn == name or f":project/{name}/" in arn or arn == engine.model_version:
+                return engine
+        known = sorted(self._engines.custom_labels)
+        raise AwsError("ResourceNotFoundException", f"no custom-label model {arn!r} here (models: {known})")
+
+    async def detect_custom_labels(self, body: dict[str, Any]) -> dict[str, object]:
+        engine = self._custom_engine(body.get("ProjectVersionArn"))
+        min_confidence = body.get("MinConfidence")
+        max_results = body.get("MaxResults")
+        if min_confidence is not None and not (isinstance(min_confidence, int | float) and 0 <= min_confidence <= 100):
+            raise AwsError("InvalidParameterException", "MinConfidence must be a number from 0 to 100")
+        if max_results is not None and not (isinstance(max_results, int) and max_results >= 0):
+            raise AwsError("InvalidParameterException", "MaxResults must be a non-negative integer")
+        image = await self.image(body)
+        persons = None
+        if engine.needs_persons:
+            persons = [person.BoundingBox for person in (await self._engines.ppe.detect_ppe(image, None)).Persons]
+        response: DetectCustomLabelsResponse = await engine.detect_labels(
+            image,
+            persons=persons,
+            min_confidence=float(min_confidence) if min_confidence is not None else None,
+            max_results=max_results,
+        )
+        labels = response.CustomLabels
+        if min_confidence is not None:
+            labels = [label for label in labels if label.Confidence >= min_confidence]
+        if max_results is not None:
+            labels = labels[:max_results]
+        return DetectCustomLabelsResponse(CustomLabels=labels).model_dump(mode="json", exclude_none=True)
+
+
+def _errors(exc: ValidationError) -> str:
+    return "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+
+
+def build_app(
+    settings: DetectorSettings,
+    *,
+    engines: EngineSet,
+    s3: Any | None = None,
+    ready: Callable[[], tuple[bool, str]] | None = None,
+) -> FastAPI:
+    """The detector's HTTP app. `ready()` says whether the worker is healthy (e.g. the consumer polls)."""
+    app = FastAPI(title="PPE detector", version="1", docs_url=None, redoc_url=None)
+    api = RekognitionApi(engines, s3=s3)
+    operations = {
+        "DetectProtectiveEquipment": api.detect_protective_equipment,
+        "DetectCustomLabels": api.detect_custom_labels,
+    }
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz")
+    async def readyz() -> JSONResponse:
+        ok, detail = ready() if ready is not None else (True, "ready")
+        return JSONResponse({"status": "ready" if ok else "not ready", "detail": detail}, status_code=200 if ok else 503)
+
+    @app.get("/metrics")
+    async def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    @app.post("/")
+    async def rekognition(request: Request) -> Response:
+        target = request.headers.get("x-amz-target", "")
+        operation = target.removeprefix(TARGET_PREFIX) if target.startswith(TARGET_PREFIX) else ""
+        if operation not in operations:
+            API_REQUESTS.labels("unknown", "UnknownOperationException").inc()
+            return aws_error("UnknownOperationException", f"operation {target!r} is not served here")
+        started = time.perf_counter()
+        try:
+            try:
+                body = json.loads(await request.body() or b"{}")
+            except ValueError as exc:
+                raise AwsError("SerializationException", f"request body is not JSON: {exc}") from exc
+            if not isinstance(body, dict):
+                raise AwsError("SerializationException", "request body must be a JSON object")
+            result = await operations[operation](body)
+        except AwsError as exc:
+            outcome, response = exc.aws_type, aws_error(exc.aws_type, str(exc))
+        except InvalidImage as exc:
+            outcome, response = exc.aws_type, aws_error(exc.aws_type, str(exc))
+        except EngineThrottled as exc:
+            outcome, response = "ThrottlingException", aws_error("ThrottlingException", str(exc))
+        except (EngineError, EngineUnavailable) as exc:
+            log.error("engine failed on an API call", operation=operation, error=str(exc))
+            outcome, response = "InternalServerError", aws_error("InternalServerError", str(exc).splitlines()[0])
+        else:
+            outcome = "ok"
+            response = Response(
+                json.dumps(result), media_type=AMZ_JSON, headers={"x-amzn-RequestId": str(uuid.uuid4())}
+            )
+        API_REQUESTS.labels(operation, outcome).inc()
+        log.info("rekognition api call", operation=operation, outcome=outcome, ms=round((time.perf_counter() - started) * 1000, 1))
+        return response
+
+    return app

@@ -1,0 +1,98 @@
+"""Detector settings (env prefix DETECTOR_), on top of the shared platform settings.
+
+Environment the local stack sets for the detector (all optional except the shared AWS/queue/bucket ones):
+- AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION, PPE_QUEUE_PREFIX, PPE_FRAMES_BUCKET,
+  PPE_LOG_FORMAT (shared, see shared.config).
+- DETECTOR_PORT: HTTP port of health, metrics and the Rekognition-compatible API (default 8081).
+- DETECTOR_PPE_ENGINE: `local` (offline models, default) or `rekognition` (AWS).
+- DETECTOR_MODEL_DIR: cache dir of the local engine's fetched models (default: the engine's own default).
+- DETECTOR_WORKERS: model worker processes of the local engine (default 2, one per core).
+- DETECTOR_CONCURRENCY: frames in flight per detector process (the consumer's cap, i.e. the backpressure).
+- DETECTOR_CUSTOM_LABEL_MODELS: JSON {"name": {"engine": "crop", "model_path": "..."}} of custom-label models.
+- DETECTOR_CUSTOM_LABEL_SITES: JSON {"<site id or camera id or *>": ["name", ...]}: which frames use which.
+- DETECTOR_REKOGNITION_ENDPOINT_URL: endpoint of Rekognition for the `rekognition` engine (unset on AWS; it does
+  NOT follow AWS_ENDPOINT_URL, which points at the SQS/S3 emulator locally).
+No secrets.
+"""
+
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic_settings import SettingsConfigDict
+
+from shared.config import PlatformSettings
+
+
+class CustomLabelModel(BaseModel):
+    """One configured custom-label model (e.g. the hi-vis vest classifier)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    engine: Literal["crop", "rekognition"] = Field(
+        default="crop", description="`crop`: local person-crop classifier; `rekognition`: AWS DetectCustomLabels."
+    )
+    model_path: Path | None = Field(default=None, description="ONNX file of a `crop` model.")
+    project_version_arn: str | None = Field(default=None, description="Rekognition Custom Labels model (rekognition).")
+    min_confidence: float = Field(default=50.0, ge=0, le=100, description="Labels under this are dropped.")
+
+    @model_validator(mode="after")
+    def _needs_its_model(self) -> "CustomLabelModel":
+        if self.engine == "crop" and self.model_path is None:
+            raise ValueError("a `crop` custom-label model needs model_path")
+        if self.engine == "rekognition" and not self.project_version_arn:
+            raise ValueError("a `rekognition` custom-label model needs project_version_arn")
+        return self
+
+
+class DetectorSettings(PlatformSettings):
+    model_config = SettingsConfigDict(env_prefix="DETECTOR_", extra="ignore", env_file=None)
+
+    port: int = Field(default=8081, ge=0, le=65535, description="HTTP port (health, metrics, Rekognition API).")
+    host: str = Field(default="0.0.0.0", description="HTTP bind address.")
+    ppe_engine: Literal["local", "rekognition"] = Field(default="local", description="PPE engine plug-in.")
+    model_dir: Path | None = Field(default=None, description="Local engine model cache dir.")
+    workers: int = Field(default=2, ge=1, le=32, description="Local engine worker processes (one model each).")
+    concurrency: int = Field(default=4, ge=1, le=64, description="Frames in flight (consumer cap).")
+    handler_timeout_s: float = Field(default=45.0, gt=0, description="Per-frame limit, below the visibility timeout.")
+    model_attempts: int = Field(default=3, ge=1, le=10, description="Deliveries before a model error is rejected.")
+    retry_delay_s: int = Field(default=5, ge=0, le=900, description="Base delay before retrying a model error.")
+    custom_label_models: dict[str, CustomLabelModel] = Field(
+        default_factory=dict, description="Custom-label models by name (JSON)."
+    )
+    custom_label_sites: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="Site id, camera id or `*` -> custom-label model names to run on its frames (JSON).",
+    )
+    results_prefix: str = Field(
+        default="detector-results/", description="S3 prefix (frames bucket) of the per-frame idempotency records."
+    )
+    rekognition_endpoint_url: str | None = Field(default=None, description="Rekognition endpoint override.")
+    rekognition_attempts: int = Field(default=4, ge=1, le=10, description="Our own retries on throttling.")
+    consume: bool = Field(default=True, description="Run the queue consumer (false: API only).")
+
+    @field_validator("custom_label_models", "custom_label_sites", mode="before")
+    @classmethod
+    def _parse_json(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return json.loads(value) if value.strip() else {}
+        return value
+
+    @model_validator(mode="after")
+    def _sites_name_known_models(self) -> "DetectorSettings":
+        for scope, names in self.custom_label_sites.items():
+            unknown = [name for name in names if name not in self.custom_label_models]
+            if unknown:
+                raise ValueError(
+                    f"DETECTOR_CUSTOM_LABEL_SITES[{scope!r}] names {unknown}, which DETECTOR_CUSTOM_LABEL_MODELS "
+                    f"does not define (defined: {sorted(self.custom_label_models)})"
+                )
+        return self
+
+    def custom_labels_for(self, *, site_id: str, camera_id: str) -> list[str]:
+        """Model names for a frame: the camera's list, else the site's, else the `*` default."""
+        for scope in (camera_id, site_id, "*"):
+            if scope in self.custom_label_sites:
+                return list(self.custom_label_sites[scope])
+        return []

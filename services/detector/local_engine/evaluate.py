@@ -1,0 +1,340 @@
+"""Evaluate the local engine on labelled data and print the tables that go into docs/local-engine.md.
+
+    python -m services.detector.local_engine.evaluate                      # held-back split of ../shared/data
+    python -m services.detector.local_engine.evaluate --yolo DIR --masks DIR --all   # your own folders
+
+YOLO folder: `images/*.jpg` + `labels/*.txt` with classes helmet, no_helmet, no_wear, wear (helmet_vest
+order, boxes on heads and torsos). Masks folder: `with_mask/`, `without_mask/` (one face per image).
+By default only the files in the classifiers' held-back lists (`weights/<name>.split.json`, "test") are
+used, so nothing the classifiers trained on is scored.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+from tqdm import tqdm
+
+from services.detector.local_engine.pipeline import WEIGHTS_DIR, LocalPPEEngine, PersonResult
+from shared.rekognition import (
+    BodyPartName,
+    CustomLabel,
+    EquipmentType,
+    SummarizationAttributes,
+    person_verdict,
+)
+
+YOLO_CLASSES = ("helmet", "no_helmet", "no_wear", "wear")
+REPO_ROOT = Path(__file__).resolve().parents[3]
+
+
+def shared_data_dir() -> Path:
+    """../shared/data beside the repository, else $PPE_SHARED_DATA."""
+    beside = REPO_ROOT.parent / "shared" / "data"
+    if beside.is_dir():
+        return beside
+    configured = os.environ.get("PPE_SHARED_DATA")
+    if configured and Path(configured).is_dir():
+        return Path(configured)
+    raise FileNotFoundError(f"no shared data at {beside}; set PPE_SHARED_DATA to the data folder")
+
+
+def held_back(split_name: str, data_root: Path, weights_dir: Path = WEIGHTS_DIR) -> list[Path] | None:
+    """The classifiers' held-back ("test") files for one model, or None when the split file is absent."""
+    path = weights_dir / f"{split_name}.split.json"
+    if not path.is_file():
+        return None
+    split = json.loads(path.read_text())
+    return [data_root / rel for rel in split["test"]]
+
+
+@dataclass(frozen=True)
+class Labelled:
+    cls: str
+    box: np.ndarray  # x1, y1, x2, y2 pixels
+
+
+def read_yolo(label_path: Path, width: int, height: int) -> list[Labelled]:
+    rows: list[Labelled] = []
+    if not label_path.is_file():
+        return rows
+    for line in label_path.read_text().splitlines():
+        if not line.strip():
+            continue
+        c, cx, cy, w, h = line.split()[:5]
+        x, y, bw, bh = float(cx) * width, float(cy) * height, float(w) * width, float(h) * height
+        rows.append(Labelled(YOLO_CLASSES[int(c)], np.array([x - bw / 2, y - bh / 2, x + bw / 2, y + bh / 2])))
+    return rows
+
+
+def iou(a: np.ndarray, b: np.ndarray) -> float:
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return float(inter / union) if union > 0 else 0.0
+
+
+def _inside(point: np.ndarray, box: np.ndarray) -> bool:
+    return bool(box[0] <= point[0] <= box[2] and box[1] <= point[1] <= box[3])
+
+
+def _centre(box: np.ndarray) -> np.ndarray:
+    return np.array([(box[0] + box[2]) / 2, (box[1] + box[3]) / 2])
+
+
+@dataclass
+class Tally:
+    tp: Counter[str] = field(default_factory=Counter)
+    fp: Counter[str] = field(default_factory=Counter)
+    fn: Counter[str] = field(default_factory=Counter)
+    counts: Counter[str] = field(default_factory=Counter)
+
+    def table(self, classes: tuple[str, ...]) -> list[str]:
+        lines = ["| class | precision | recall | F1 | labelled |", "|---|---|---|---|---|"]
+        for c in classes:
+            tp, fp, fn = self.tp[c], self.fp[c], self.fn[c]
+            p = tp / (tp + fp) if tp + fp else 0.0
+            r = tp / (tp + fn) if tp + fn else 0.0
+            f1 = 2 * p * r / (p + r) if p + r else 0.0
+            lines.append(f"| {c} | {p:.3f} | {r:.3f} | {f1:.3f} | {tp + fn} |")
+        return lines
+
+
+def _ratio(n: int, d: int) -> str:
+    return f"{n / d:.3f} ({n}/{d})" if d else "n/a (0)"
+
+
+def _head_of(person: PersonResult) -> tuple[np.ndarray, float | None, float] | None:
+    for r in person.parts:
+        if r.part.name == BodyPartName.HEAD:
+            return np.asarray(r.part.box), r.p_covered, r.part.score
+    return None
+
+
+def evaluate_yolo(engine: LocalPPEEngine, images: list[Path], min_confidence: float, weights_dir: Path) -> list[str]:
+    from services.detector.local_engine.custom_labels import CropLabelEngine
+
+    vest = CropLabelEngine(weights_dir / "vest.onnx")
+    head_threshold = engine._classifiers[EquipmentType.HEAD_COVER].threshold
+    tally = Tally()
+    persons_found = persons_total = 0
+    head_ok = head_found = head_total = 0
+    vest_ok = vest_found = vest_total = 0
+    summary_ok = 0
+    attrs = SummarizationAttributes(MinConfidence=min_confidence, RequiredEquipmentTypes=[EquipmentType.HEAD_COVER])
+    for image_path in tqdm(images, desc="helmet_vest", unit="img", mininterval=10):
+        image = cv2.imread(str(image_path))
+        if image is None:
+            continue
+        h, w = image.shape[:2]
+        labels = read_yolo(image_path.parent.parent / "labels" / f"{image_path.stem}.txt", w, h)
+        persons = engine.analyse(image)
+        response = engine.respond(persons, w, h, attrs)
+        boxes = [p.box for p in persons]
+        for lab in labels:
+            persons_total += 1
+            persons_found += any(_inside(_centre(lab.box), b) for b in boxes)
+        # HEAD_COVER: match each labelled head to the engine's HEAD box with the best IoU.
+        heads = [(i, hd) for i, p in enumerate(persons) if (hd := _head_of(p)) is not None]
+        used: set[int] = set()
+        for lab in (lab for lab in labels if lab.cls in ("helmet", "no_helmet")):
+            head_total += 1
+            tally.counts[lab.cls] += 1
+            best, best_iou = None, 0.15
+            for i, (box, _p, _s) in heads:
+                if i in used:
+                    continue
+                overlap = iou(lab.box, box)
+                if overlap > best_iou or (best is None and _inside(_centre(lab.box), box)):
+                    best, best_iou = i, max(overlap, best_iou)
+            if best is None:
+                tally.fn[lab.cls] += 1
+                continue
+            used.add(best)
+            head_found += 1
+            _box, p, _score = next(hd for i, hd in heads if i == best)
+            predicted = "helmet" if p is not None and p >= head_threshold else "no_helmet"
+            if predicted == lab.cls:
+                tally.tp[lab.cls] += 1
+                head_ok += 1
+            else:
+                tally.fn[lab.cls] += 1
+                tally.fp[predicted] += 1
+            verdict = (
+                person_verdict(response.Persons[best], attrs.RequiredEquipmentTypes, min_confidence)
+                if best < len(response.Persons)
+                else "indeterminate"
+            )
+            summary_ok += verdict == ("with" if lab.cls == "helmet" else "without")
+        for i, _ in heads:  # engine heads with no label: false positives of their class
+            if i not in used:
+                p = _head_of(persons[i])[1]  # type: ignore[index]
+                tally.fp["helmet" if p is not None and p >= head_threshold else "no_helmet"] += 1
+        # Vest: the custom-label engine on the engine's person boxes; a torso label goes to the person
+        # box that contains its centre (the smallest such box).
+        torsos = [lab for lab in labels if lab.cls in ("wear", "no_wear")]
+        if torsos:
+            for lab in torsos:
+                vest_total += 1
+                tally.counts[lab.cls] += 1
+                holders = [
+                    i
+                    for i, p in enumerate(response.Persons)
+                    if _inside(
+                        _centre(lab.box),
+                        np.array(
+                            [
+                                p.BoundingBox.Left * w,
+                                p.BoundingBox.Top * h,
+                                (p.BoundingBox.Left + p.BoundingBox.Width) * w,
+                                (p.BoundingBox.Top + p.BoundingBox.Height) * h,
+                            ]
+                        ),
+                    )
+                ]
+                if not holders:
+                    tally.fn[lab.cls] += 1
+                    continue
+                vest_found += 1
+                i = min(
+                    holders,
+                    key=lambda k: response.Persons[k].BoundingBox.Width * response.Persons[k].BoundingBox.Height,
+                )
+                vest_predicted = _vest_label(vest.detect(image, [response.Persons[i]]))
+                if vest_predicted == lab.cls:
+                    tally.tp[lab.cls] += 1
+                    vest_ok += 1
+                else:
+                    tally.fn[lab.cls] += 1
+                    if vest_predicted is not None:
+                        tally.fp[vest_predicted] += 1
+    return [
+        f"images: {len(images)}",
+        "",
+        *tally.table(YOLO_CLASSES),
+        "",
+        "| measure | value |",
+        "|---|---|",
+        "| person recall (labelled head/torso centres inside a detected person box) | "
+        f"{_ratio(persons_found, persons_total)} |",
+        f"| HEAD located (labelled head matched to an engine HEAD) | {_ratio(head_found, head_total)} |",
+        f"| HEAD_COVER per-person accuracy (all labelled heads; missed = wrong) | {_ratio(head_ok, head_total)} |",
+        f"| HEAD_COVER accuracy on located heads | {_ratio(head_ok, head_found)} |",
+        f"| Summary accuracy, HEAD_COVER required, MinConfidence {min_confidence:g} "
+        f"(missed/indeterminate = wrong) | {_ratio(summary_ok, head_total)} |",
+        f"| vest accuracy (all labelled torsos; missed = wrong) | {_ratio(vest_ok, vest_total)} |",
+        f"| vest accuracy on torsos inside a detected person | {_ratio(vest_ok, vest_found)} |",
+    ]
+
+
+def _vest_label(labels: list[CustomLabel]) -> str | None:
+    """The class the vest engine gave one person (None when it returned nothing at >= 50)."""
+    if not labels:
+        return None
+    name = str(labels[0].Name)
+    return "wear" if name in ("wear", "hi_vis_vest", "vest") else "no_wear" if name in ("no_wear", "no_vest") else name
+
+
+def evaluate_masks(engine: LocalPPEEngine, images: list[tuple[Path, bool]]) -> list[str]:
+    face = engine._classifiers[EquipmentType.FACE_COVER]
+    e2e_ok = e2e_found = crop_ok = 0
+    confusion: Counter[tuple[str, str]] = Counter()
+    for path, masked in tqdm(images, desc="masks", unit="img", mininterval=10):
+        image = cv2.imread(str(path))
+        if image is None:
+            continue
+        truth = "with_mask" if masked else "without_mask"
+        # Crop mode: the file is a face crop, so the whole image is the face box.
+        h, w = image.shape[:2]
+        p = float(face.classify(image, [(0.0, 0.0, float(w), float(h))])[0, face.positive_index])
+        crop_ok += (p >= face.threshold) == masked
+        # End to end: the most confident FACE the engine finds in the image.
+        small = image if min(h, w) >= 64 else cv2.resize(image, (max(64, w), max(64, h)))
+        faces = [
+            (r.part.score, r.p_covered)
+            for person in engine.analyse(small)
+            for r in person.parts
+            if r.part.name == BodyPartName.FACE and r.p_covered is not None
+        ]
+        if not faces:
+            confusion[(truth, "no face found")] += 1
+            continue
+        e2e_found += 1
+        _score, p_face = max(faces)
+        predicted = "with_mask" if p_face is not None and p_face >= face.threshold else "without_mask"
+        confusion[(truth, predicted)] += 1
+        e2e_ok += predicted == truth
+    n = len(images)
+    return [
+        f"images: {n} ({sum(m for _, m in images)} with_mask)",
+        "",
+        "| measure | value |",
+        "|---|---|",
+        f"| FACE_COVER accuracy, face-crop mode (image = face box) | {_ratio(crop_ok, n)} |",
+        f"| FACE_COVER accuracy end to end (person -> pose -> FACE; no face = wrong) | {_ratio(e2e_ok, n)} |",
+        f"| FACE found end to end | {_ratio(e2e_found, n)} |",
+        f"| FACE_COVER accuracy end to end on found faces | {_ratio(e2e_ok, e2e_found)} |",
+        "",
+        "end-to-end confusion (truth -> predicted): "
+        + ", ".join(f"{t}->{p}: {c}" for (t, p), c in sorted(confusion.items())),
+    ]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Evaluate the local PPE engine on labelled folders.")
+    parser.add_argument("--data", type=Path, default=None, help="shared data root (default ../shared/data)")
+    parser.add_argument("--yolo", type=Path, default=None, help="YOLO folder (default <data>/helmet_vest)")
+    parser.add_argument("--masks", type=Path, default=None, help="masks folder (default <data>/masks)")
+    parser.add_argument("--all", action="store_true", help="score every file, not just the held-back split")
+    parser.add_argument("--limit", type=int, default=0, help="score at most N files per set (0 = all)")
+    parser.add_argument("--min-confidence", type=float, default=50.0, help="MinConfidence for the Summary")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--weights-dir", type=Path, default=WEIGHTS_DIR, help="classifier weights and split files")
+    parser.add_argument("--skip", choices=["yolo", "masks"], action="append", default=[])
+    args = parser.parse_args(argv)
+
+    data = args.data or shared_data_dir()
+    yolo = args.yolo or data / "helmet_vest"
+    masks = args.masks or data / "masks"
+    engine = LocalPPEEngine(intra_op_threads=args.threads, weights_dir=args.weights_dir)
+    print(f"engine: {engine.model_version}")
+
+    if "yolo" not in args.skip:
+        images = None if args.all else held_back("head_cover", data, args.weights_dir)
+        if images is None:
+            if not args.all:
+                print(
+                    "warning: no held-back split file (weights/head_cover.split.json); scoring every image",
+                    file=sys.stderr,
+                )
+            images = sorted((yolo / "images").glob("*.jpg"))
+        images = [p for p in images if p.suffix.lower() in (".jpg", ".jpeg", ".png")]
+        if args.limit:
+            images = images[: args.limit]
+        print(f"\n## {yolo} (held-back split: {not args.all})\n")
+        print("\n".join(evaluate_yolo(engine, images, args.min_confidence, args.weights_dir)))
+
+    if "masks" not in args.skip:
+        files = None if args.all else held_back("face_cover", data, args.weights_dir)
+        if files is None:
+            files = sorted(masks.glob("*/*.jpg"))
+        items = [(p, p.parent.name == "with_mask") for p in files if p.parent.name in ("with_mask", "without_mask")]
+        if args.limit:
+            rng = np.random.default_rng(0)
+            items = [items[i] for i in sorted(rng.choice(len(items), min(args.limit, len(items)), replace=False))]
+        print(f"\n## {masks} (held-back split: {not args.all})\n")
+        print("\n".join(evaluate_masks(engine, items)))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

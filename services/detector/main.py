@@ -1,0 +1,122 @@
+"""Detector process: model workers, AWS clients, the frames-received consumer and the HTTP app, in that order.
+
+    python -m services.detector.main
+
+SIGTERM / SIGINT stop intake, drain the frames in flight, stop the HTTP server and exit 0.
+"""
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import uvicorn
+
+from services.detector.adapters.results import ResultStore
+from services.detector.api import build_app
+from services.detector.config import DetectorSettings
+from services.detector.engines.registry import EngineSet, build_engines
+from services.detector.handlers import FrameHandler
+from shared.aws import aws_clients
+from shared.contracts import FrameReceived
+from shared.logging import configure_logging, get_logger
+from shared.s3 import FrameStore
+from shared.sqs import Consumer, Publisher, QueueResolver, install_stop_signals
+
+log = get_logger(__name__)
+QUEUE = "frames-received"
+
+
+class _Server(uvicorn.Server):
+    # Signals belong to main (install_stop_signals), which stops the consumer first and then this server.
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def readiness(consumer: Consumer[Any] | None, *, wait_time_s: int = 20) -> tuple[bool, str]:
+    if consumer is None:
+        return True, "api only"
+    if consumer.last_poll_at is None:
+        return False, "consumer has not polled yet"
+    age = time.time() - consumer.last_poll_at
+    # a poll may legitimately wait the whole long-poll time, or the cap may hold it while frames run
+    if age > 3 * wait_time_s + 60:
+        return False, f"consumer last polled {age:.0f}s ago"
+    return True, f"consumer polled {age:.1f}s ago, {consumer.in_flight} in flight"
+
+
+async def run(
+    settings: DetectorSettings,
+    *,
+    until_idle: bool = False,
+    serve_http: bool = True,
+    engines: EngineSet | None = None,
+    started: asyncio.Event | None = None,
+) -> None:
+    """Run the detector until stopped (or, with until_idle, until the queue is empty: tests)."""
+    engines = engines or build_engines(settings)
+    await engines.start()  # fails fast (EngineUnavailable) when models are missing
+    try:
+        async with aws_clients(settings, "sqs", "s3") as (sqs, s3):
+            resolver = QueueResolver(sqs, prefix=settings.queue_prefix)
+            handler = FrameHandler(
+                settings=settings,
+                engines=engines,
+                frames=FrameStore(s3, settings.frames_bucket),
+                results=ResultStore(s3, settings.frames_bucket, prefix=settings.results_prefix),
+                publisher=Publisher(sqs, resolver, producer="detector"),
+            )
+            consumer: Consumer[FrameReceived] | None = (
+                Consumer(
+                    sqs,
+                    resolver,
+                    QUEUE,
+                    FrameReceived,
+                    handler,
+                    concurrency=settings.concurrency,
+                    batch_size=min(10, settings.concurrency),
+                    handler_timeout_s=settings.handler_timeout_s,
+                )
+                if settings.consume
+                else None
+            )
+            server: _Server | None = None
+            if serve_http:
+                app = build_app(settings, engines=engines, s3=s3, ready=lambda: readiness(consumer))
+                server = _Server(
+                    uvicorn.Config(app, host=settings.host, port=settings.port, log_config=None, access_log=False)
+                )
+
+            def stop() -> None:
+                if consumer is not None:
+                    consumer.request_stop()
+                elif server is not None:
+                    server.should_exit = True
+
+            if not until_idle:
+                install_stop_signals(stop)
+            server_task = asyncio.create_task(server.serve()) if server is not None else None
+            if started is not None:
+                started.set()
+            log.info("detector started", engine=engines.ppe.name, port=settings.port, consume=settings.consume)
+            if consumer is not None:
+                await consumer.run(until_idle=until_idle)
+                if server is not None:
+                    server.should_exit = True
+            if server_task is not None:
+                await server_task
+    finally:
+        await engines.close()
+    log.info("detector stopped")
+
+
+def main() -> None:
+    settings = DetectorSettings()
+    configure_logging("detector", fmt=settings.log_format, level=settings.log_level)
+    asyncio.run(run(settings))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,70 @@
+"""Image checks with Rekognition's limits and error types, on real encoded images."""
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from services.detector.adapters.images import MAX_BYTES_INLINE, decode_image, inspect_image
+from services.detector.engines.base import InvalidImage
+
+
+def encode(width: int, height: int, ext: str = ".jpg") -> bytes:
+    image = np.random.default_rng(0).integers(0, 255, (height, width, 3), dtype=np.uint8)
+    ok, data = cv2.imencode(ext, image)
+    assert ok
+    return data.tobytes()
+
+
+@pytest.mark.parametrize("ext, content_type", [(".jpg", "image/jpeg"), (".png", "image/png")])
+def test_header_gives_format_and_size(ext: str, content_type: str) -> None:
+    image = inspect_image(encode(320, 200, ext))
+    assert (image.content_type, image.width, image.height) == (content_type, 320, 200)
+
+
+def test_real_scene_photo(shared_data: Path) -> None:
+    path = shared_data / "scenes" / "images" / "scene_panly_000538.jpg"
+    image = inspect_image(path.read_bytes())
+    assert (image.width, image.height) == (960, 540)
+    assert decode_image(image.data).shape == (540, 960, 3)
+
+
+@pytest.mark.parametrize(
+    ("data", "aws_type"),
+    [
+        (b"", "InvalidParameterException"),
+        (b"GIF89a" + b"\0" * 100, "InvalidImageFormatException"),
+        (b"\xff\xd8\xff\xe0" + b"\0" * 10, "InvalidImageFormatException"),  # JPEG magic, no frame header
+        (b"\x89PNG\r\n\x1a\n" + b"\0" * 4, "InvalidImageFormatException"),
+        (encode(4100, 64), "ImageTooLargeException"),
+        (encode(63, 200), "InvalidParameterException"),
+        (encode(200, 40, ".png"), "InvalidParameterException"),
+    ],
+)
+def test_bad_images_get_rekognition_error_types(data: bytes, aws_type: str) -> None:
+    with pytest.raises(InvalidImage) as caught:
+        inspect_image(data)
+    assert caught.value.aws_type == aws_type
+
+
+def test_too_many_bytes_is_image_too_large() -> None:
+    with pytest.raises(InvalidImage) as caught:
+        inspect_image(b"\xff\xd8\xff" + b"\0" * MAX_BYTES_INLINE)
+    assert caught.value.aws_type == "ImageTooLargeException"
+
+
+def test_valid_header_with_garbage_body_fails_to_decode() -> None:
+    data = encode(200, 200)
+    corrupt = data[:200] + bytes(len(data) - 200)  # header intact, entropy-coded data zeroed
+    inspect_image(corrupt)  # the header alone looks fine
+    with pytest.raises(InvalidImage):
+        decoded = decode_image(corrupt[:210])
+        assert decoded is None  # pragma: no cover - imdecode must refuse a stream cut after the header
+
+
+def test_invalid_image_keeps_its_type_across_pickling() -> None:
+    import pickle
+
+    error = pickle.loads(pickle.dumps(InvalidImage("too big", aws_type="ImageTooLargeException")))
+    assert (str(error), error.aws_type) == ("too big", "ImageTooLargeException")

@@ -1,0 +1,105 @@
+"""Body-part boxes from keypoints: which parts appear for which views, and where."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from services.detector.local_engine import bodyparts as bp
+from shared.rekognition import BodyPartName
+
+PERSON = np.array([100.0, 100.0, 200.0, 400.0])  # a standing person, 100 x 300 px
+
+
+def pose(**visible: tuple[float, float]) -> np.ndarray:
+    """17 keypoints, all hidden (score 0.05) except the named ones (score 0.6)."""
+    kps = np.zeros((17, 3), np.float32)
+    kps[:, 2] = 0.05
+    names = {
+        "nose": bp.NOSE,
+        "leye": bp.LEFT_EYE,
+        "reye": bp.RIGHT_EYE,
+        "lear": bp.LEFT_EAR,
+        "rear": bp.RIGHT_EAR,
+        "lsh": bp.LEFT_SHOULDER,
+        "rsh": bp.RIGHT_SHOULDER,
+        "lel": bp.LEFT_ELBOW,
+        "rel": bp.RIGHT_ELBOW,
+        "lwr": bp.LEFT_WRIST,
+        "rwr": bp.RIGHT_WRIST,
+    }
+    for name, (x, y) in visible.items():
+        kps[names[name]] = (x, y, 0.6)
+    return kps
+
+
+FRONT = pose(
+    nose=(150, 130),
+    leye=(156, 124),
+    reye=(144, 124),
+    lear=(162, 127),
+    rear=(138, 127),
+    lsh=(170, 160),
+    rsh=(130, 160),
+    lel=(175, 200),
+    rel=(125, 200),
+    lwr=(178, 240),
+    rwr=(122, 240),
+)
+BACK = pose(lear=(140, 127), rear=(160, 127), lsh=(130, 160), rsh=(170, 160))
+SHOULDERS_ONLY = pose(lsh=(130, 160), rsh=(170, 160))
+NOTHING = pose()
+
+
+@pytest.mark.parametrize(
+    ("view", "kps", "expected"),
+    [
+        ("front", FRONT, {BodyPartName.FACE, BodyPartName.HEAD, BodyPartName.LEFT_HAND, BodyPartName.RIGHT_HAND}),
+        ("back: no face", BACK, {BodyPartName.HEAD}),
+        ("shoulders only", SHOULDERS_ONLY, {BodyPartName.HEAD}),
+        ("nothing visible: head by proportions", NOTHING, {BodyPartName.HEAD}),
+    ],
+)
+def test_parts_per_view(view: str, kps: np.ndarray, expected: set[BodyPartName]) -> None:
+    assert {p.name for p in bp.body_parts(kps, PERSON)} == expected
+
+
+def _box(parts: list[bp.PartBox], name: BodyPartName) -> bp.PartBox:
+    return next(p for p in parts if p.name == name)
+
+
+def test_head_box_covers_eyes_and_room_for_a_helmet_above() -> None:
+    head = _box(bp.body_parts(FRONT, PERSON), BodyPartName.HEAD)
+    x1, y1, x2, y2 = head.box
+    assert x1 < 138 and x2 > 162  # ear to ear
+    assert y1 < 124 - 15 and y2 > 124  # well above the eyes, below them too
+    assert y2 < 160  # not down to the shoulders
+    assert head.score > 0.9
+
+
+def test_head_from_shoulders_sits_above_them() -> None:
+    head = _box(bp.body_parts(SHOULDERS_ONLY, PERSON), BodyPartName.HEAD)
+    assert head.box[3] < 160 + 5 and (head.box[0] + head.box[2]) / 2 == pytest.approx(150)
+
+
+def test_head_fallback_is_at_the_top_with_low_confidence() -> None:
+    head = _box(bp.body_parts(NOTHING, PERSON), BodyPartName.HEAD)
+    assert head.box[1] == pytest.approx(100)
+    assert head.score == bp.FALLBACK_HEAD_CONFIDENCE < 0.8
+
+
+def test_hands_extend_past_the_wrist_away_from_the_elbow_and_keep_sides() -> None:
+    parts = bp.body_parts(FRONT, PERSON)
+    left, right = _box(parts, BodyPartName.LEFT_HAND), _box(parts, BodyPartName.RIGHT_HAND)
+    assert (left.box[1] + left.box[3]) / 2 > 240  # below the wrist (forearm points down)
+    assert (
+        (left.box[0] + left.box[2]) / 2 > 150 > (right.box[0] + right.box[2]) / 2
+    )  # person's left is image right here
+
+
+@pytest.mark.parametrize(
+    ("score", "low", "high"),
+    [(0.0, 0.0, 0.0), (0.1, 0.2, 0.3), (0.25, 0.59, 0.61), (0.4, 0.75, 0.85), (0.9, 0.99, 0.99)],
+)
+def test_keypoint_confidence_mapping(score: float, low: float, high: float) -> None:
+    assert low <= bp.keypoint_confidence(score) <= high
