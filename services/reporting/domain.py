@@ -181,8 +181,10 @@ def compliance_rate(compliant: int, violating: int) -> float | None:
     return None if decided == 0 else compliant / decided
 
 
-def floor_to_rollup(moment: datetime) -> datetime:
-    return rollup_bucket(moment)
+def widen_to_rollup(start: datetime, end: datetime) -> tuple[datetime, datetime]:
+    """Ranges are answered at rollup resolution: start rounds down, end rounds up to 15-minute boundaries."""
+    floor_end = rollup_bucket(end)
+    return rollup_bucket(start), floor_end if floor_end == end else floor_end + ROLLUP_STEP
 
 
 def check_range(start: datetime, end: datetime, *, bucket: Bucket | None = None, max_buckets: int = 5000) -> None:

@@ -211,7 +211,9 @@ class ReportingRepository:
 
     async def set_site_timezone(self, *, site_id: str, timezone: str) -> None:
         async with self._engine.begin() as conn:
-            known = await conn.scalar(sa.text("SELECT count(*) FROM pg_timezone_names WHERE name = :tz"), {"tz": timezone})
+            known = await conn.scalar(
+                sa.text("SELECT count(*) FROM pg_timezone_names WHERE name = :tz"), {"tz": timezone}
+            )
             if not known:
                 raise InvalidQuery(f"unknown time zone {timezone!r}: use an IANA name such as Europe/Berlin")
             statement = pg_insert(sites).values(site_id=site_id, timezone=timezone)
@@ -223,7 +225,9 @@ class ReportingRepository:
 
     async def list_sites(self) -> list[dict[str, Any]]:
         async with self._engine.connect() as conn:
-            result = await conn.execute(sa.select(sites.c.site_id, sites.c.timezone, sites.c.updated_at).order_by(sites.c.site_id))
+            result = await conn.execute(
+                sa.select(sites.c.site_id, sites.c.timezone, sites.c.updated_at).order_by(sites.c.site_id)
+            )
             return [dict(row._mapping) for row in result]
 
     async def site_timezone(self, site_id: str) -> str:
