@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
 from services.detector.labels.errors import CheckFailed, LabelsError
+from shared.logging import configure_logging
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -284,6 +286,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    # a terminal tool: readable log lines by default, JSON when PPE_LOG_FORMAT=json (as the services)
+    configure_logging("labels", fmt=os.environ.get("PPE_LOG_FORMAT", "console"), level="INFO")
     try:
         code: int = args.handler(args)
     except CheckFailed as exc:
