@@ -36,3 +36,9 @@ clean:
 test-deps: /usr/bin/chromium
 /usr/bin/chromium:
 	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
+
+# classifiers: the crop-classifier training tests need torch (train-time only, never in requirements.txt)
+test-deps: $(VENV)/.train-installed
+$(VENV)/.train-installed: requirements-train.txt $(STAMP)
+	$(PY) -m pip install --quiet -r requirements-train.txt -c constraints.txt
+	touch $@

@@ -289,16 +289,14 @@ def secret_id(service: str, field: str) -> str:
 def app_secret_resources(services: tuple[ServiceDeploy, ...]) -> dict[str, Any]:
     resources: dict[str, Any] = {}
     for svc in services:
-        settings, _ = catalog.service_env_settings(svc.name)
-        for setting in settings:
-            if setting.secret and setting.required:
-                resources[secret_id(svc.name, setting.field)] = {
-                    "Type": "AWS::SecretsManager::Secret",
-                    "Properties": {
-                        "Description": f"{setting.env} of the {svc.name} service (generated; rotate by updating it)",
-                        "GenerateSecretString": {"PasswordLength": 48, "ExcludePunctuation": True},
-                    },
-                }
+        for setting in generated_secrets(svc):
+            resources[secret_id(svc.name, setting.field)] = {
+                "Type": "AWS::SecretsManager::Secret",
+                "Properties": {
+                    "Description": f"{setting.env} of the {svc.name} service (generated; rotate by updating it)",
+                    "GenerateSecretString": {"PasswordLength": 48, "ExcludePunctuation": True},
+                },
+            }
     return resources
 
 
@@ -311,6 +309,19 @@ OPERATOR_SETTINGS: dict[tuple[str, str], dict[str, Any]] = {
         "Description": "DETECTOR_PPE_ENGINE: the baked offline models (local) or Amazon Rekognition.",
     },
 }
+
+
+# Optional secrets worth a generated value on AWS (keys we issue ourselves, not credentials of other systems).
+GENERATED_OPTIONAL_SECRETS = frozenset({("notifier", "webhook_secret")})
+
+
+def generated_secrets(svc: ServiceDeploy) -> list[catalog.EnvSetting]:
+    settings, _ = catalog.service_env_settings(svc.name)
+    return [
+        s
+        for s in settings
+        if s.secret and s.env != "DATABASE_URL" and (s.required or (svc.name, s.field) in GENERATED_OPTIONAL_SECRETS)
+    ]
 
 
 def operator_parameters(svc: ServiceDeploy) -> dict[str, str]:
@@ -334,17 +345,20 @@ def container_environment(svc: ServiceDeploy) -> tuple[list[dict[str, Any]], lis
         f"{upper}_HOST": "0.0.0.0",
         # reporting's retention runs re-apply the bucket expiry: keep it the topology's
         f"{upper}_FRAMES_RETENTION_DAYS": str(frames.expire_days),
+        # the notifier requeues a delivery until the queue's redrive takes it: same count
+        f"{upper}_DELIVERY_MAX_RECEIVES": str(TOPOLOGY.queue("notifier-deliveries").max_receive_count),
     }
     fixed.update({env: ref(param) for env, param in operator_parameters(svc).items()})
     environment: list[dict[str, Any]] = []
     secrets: list[dict[str, Any]] = []
+    generated = {setting.env for setting in generated_secrets(svc)}
     for setting in settings:
         if setting.env == "DATABASE_URL":
             if svc.uses_database:
                 secrets.append({"Name": "DATABASE_URL", "ValueFrom": ref("DatabaseUrlSecret")})
         elif setting.env in fixed:
             environment.append({"Name": setting.env, "Value": fixed[setting.env]})
-        elif setting.required and setting.secret:
+        elif setting.env in generated:
             secrets.append({"Name": setting.env, "ValueFrom": ref(secret_id(svc.name, setting.field))})
         elif setting.required:
             environment.append({"Name": setting.env, "Value": ref(parameter_id(svc, setting.field))})

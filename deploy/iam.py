@@ -12,7 +12,8 @@ from shared.topology import TOPOLOGY, Topology
 
 Ref = Any  # a CloudFormation value: a plain string or an intrinsic function dict
 
-SEND_ACTIONS = ["sqs:GetQueueUrl", "sqs:SendMessage"]
+# GetQueueAttributes: readiness checks and backlog gauges read the queue's attributes.
+SEND_ACTIONS = ["sqs:GetQueueAttributes", "sqs:GetQueueUrl", "sqs:SendMessage"]
 CONSUME_ACTIONS = [
     "sqs:ChangeMessageVisibility",
     "sqs:DeleteMessage",

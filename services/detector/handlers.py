@@ -113,16 +113,24 @@ class FrameHandler:
             done.set()
 
     async def _handle(self, received: FrameReceived, context: MessageContext, frame_id: str) -> None:
-        record = await self._storage("read result record", self.results.get(frame_id))
-        if record is not None and record.state == "published":
-            DUPLICATES.inc()
-            log.info("frame already analysed and published; nothing to do")
-            return
+        record = None
+        if context.receive_count > 1:
+            # A redelivery: an earlier attempt may have stored (and even published) the result already.
+            # First deliveries skip this read; a producer duplicate is caught by the conditional create.
+            record = await self._storage("read result record", self.results.get(frame_id))
+            if record is not None and record.state == "published":
+                DUPLICATES.inc()
+                log.info("frame already analysed and published; nothing to do")
+                return
         if record is None:
             result = await self._analyse(received, context)
             record, ours = await self._storage("store result record", self.results.create(result))
+            if not ours and record.state == "published":
+                DUPLICATES.inc()
+                log.info("frame already analysed and published; nothing to do")
+                return
             if not ours:
-                # another worker stored its result first and publishes it; look again after it had time to
+                # another worker stored its result first and is publishing it: look again later
                 raise RetryLater("another worker analysed this frame first", delay_s=self.settings.retry_delay_s)
         else:
             log.info("frame analysed before but not published; publishing the stored result")

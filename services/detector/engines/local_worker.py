@@ -16,7 +16,7 @@ from services.detector.engines.base import EngineError, EngineUnavailable, Inval
 _STATE: dict[str, Any] = {}
 
 
-def init_worker(model_dir: str | None, crop_models: dict[str, str], load_ppe: bool) -> None:
+def init_worker(model_dir: str | None, crop_models: dict[str, dict[str, Any]], load_ppe: bool) -> None:
     """Pool initializer: load every configured local model once. Failures are kept and raised per call."""
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     import cv2
@@ -27,10 +27,16 @@ def init_worker(model_dir: str | None, crop_models: dict[str, str], load_ppe: bo
             from services.detector.local_engine.pipeline import LocalPPEEngine
 
             _STATE["ppe"] = LocalPPEEngine(Path(model_dir) if model_dir else None, intra_op_threads=1)
-        for name, path in crop_models.items():
+        for name, spec in crop_models.items():
             from services.detector.local_engine.custom_labels import CropLabelEngine
 
-            _STATE[f"crop:{name}"] = CropLabelEngine(Path(path))
+            _STATE[f"crop:{name}"] = CropLabelEngine(
+                Path(spec["model_path"]),
+                region=spec.get("region"),
+                label_names=spec.get("label_names") or None,
+                min_confidence=spec.get("min_confidence", 50.0),
+                threads=1,
+            )
     except Exception as exc:  # noqa: BLE001 - reported to the parent with its message on the first call
         _STATE["error"] = f"{type(exc).__name__}: {exc}"
 
@@ -62,8 +68,12 @@ def detect_ppe(data: bytes, attributes_json: str | None) -> tuple[str, float, fl
     image = decode_image(data)
     decoded = time.perf_counter()
     attributes = SummarizationAttributes.model_validate_json(attributes_json) if attributes_json else None
+    from services.detector.local_engine.pipeline import InvalidImageError
+
     try:
         response = engine.detect(image, attributes)
+    except InvalidImageError as exc:
+        raise InvalidImage(str(exc)) from None
     except (InvalidImage, EngineUnavailable):
         raise
     except Exception as exc:  # noqa: BLE001 - crosses the process boundary as a picklable EngineError
@@ -72,19 +82,21 @@ def detect_ppe(data: bytes, attributes_json: str | None) -> tuple[str, float, fl
     return response.model_dump_json(), (decoded - started) * 1000, (done - decoded) * 1000
 
 
-def detect_crop_labels(name: str, data: bytes, persons_json: str, min_confidence: float | None) -> str:
+def detect_crop_labels(name: str, data: bytes, persons_json: str | None, min_confidence: float | None) -> str:
     """Decode and run one crop custom-label model on the given person boxes. Returns the response JSON."""
     from pydantic import TypeAdapter
 
-    from shared.rekognition import BoundingBox
+    from shared.rekognition import BoundingBox, DetectCustomLabelsResponse
 
     engine = _loaded(f"crop:{name}")
     image = decode_image(data)
-    persons = TypeAdapter(list[BoundingBox]).validate_json(persons_json)
+    persons = TypeAdapter(list[BoundingBox]).validate_json(persons_json) if persons_json is not None else None
     try:
-        response = engine.detect(image, persons=persons, min_confidence=min_confidence)
+        labels = engine.detect(image, persons)
     except (InvalidImage, EngineUnavailable):
         raise
     except Exception as exc:  # noqa: BLE001
         raise EngineError(f"custom-label model {name} failed: {type(exc).__name__}: {exc}") from None
-    return str(response.model_dump_json())
+    if min_confidence is not None:
+        labels = [label for label in labels if label.Confidence >= min_confidence]
+    return str(DetectCustomLabelsResponse(CustomLabels=labels).model_dump_json())

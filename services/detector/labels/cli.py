@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
 from services.detector.labels.errors import CheckFailed, LabelsError
+from shared.logging import configure_logging
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -22,8 +24,16 @@ def _csv(value: str) -> list[str]:
 
 
 def cmd_import_gt(args: argparse.Namespace) -> int:
-    from services.detector.labels.groundtruth import import_ground_truth
+    from services.detector.labels.groundtruth import import_ground_truth, read_manifest_lines
+    from services.detector.labels.manifest import download
 
+    if args.download_to is not None:
+        if args.images_dir is not None:
+            raise LabelsError("give either --images-dir (images already local) or --download-to, not both")
+        refs = [line["source-ref"] for manifest in args.manifests for _where, line in read_manifest_lines(manifest)]
+        fetched = asyncio.run(download([r for r in refs if r.startswith("s3://")], args.download_to))
+        print(f"downloaded {fetched} images to {args.download_to}")
+        args.images_dir = args.download_to
     dataset = import_ground_truth(
         args.manifests, images_dir=args.images_dir, label_attributes=args.label_attribute, classes=args.classes
     )
@@ -165,10 +175,12 @@ def build_parser() -> argparse.ArgumentParser:
         sub, "import-gt", cmd_import_gt,
         "Import SageMaker Ground Truth output manifests (bounding-box and image-classification jobs); "
         "several jobs are merged by class name.",
-        "labels import-gt vests.manifest helmets.manifest --images-dir ./images -o work/dataset.json",
+        "labels import-gt vests.manifest helmets.manifest --images-dir ./images -o work/dataset.json\n"
+        "  labels import-gt output.manifest --download-to work/images -o work/dataset.json",
     )  # fmt: skip
     p.add_argument("manifests", nargs="+", type=Path, help="output.manifest files (JSON lines)")
     p.add_argument("--images-dir", type=Path, help="local copies of the images (matched by S3 key, then file name)")
+    p.add_argument("--download-to", type=Path, help="download the images from S3 into this folder (by key) first")
     p.add_argument("--label-attribute", action="append", help="only this label attribute (repeatable); default: all")
     p.add_argument("--classes", type=_csv, help="class order for export, comma separated (default: first seen)")
     p.add_argument("-o", "--out", type=Path, required=True, help="dataset.json to write")
@@ -254,7 +266,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--margin", type=float, default=0.15, help="extra context around each box, as a fraction (0.15)")
     p.add_argument("--test-fraction", type=float, default=0.2, help="share of images held out when no --test (0.2)")
     p.add_argument("--input-size", type=int, default=64, help="crop side in pixels fed to the model (default 64)")
-    p.add_argument("--max-per-class", type=int, help="cap crops per class (quick experiments)")
+    p.add_argument("--max-per-class", type=int, help="cap training crops per class (quick experiments)")
     p.add_argument("--seed", type=int, default=0, help="random seed for the split and training")
     p.add_argument("--name", default="custom_labels", help="model name: OUT/<name>.onnx + <name>.card.json")
     p.add_argument("--positive", help="binary models: the class the threshold applies to (default: the second class)")
@@ -274,6 +286,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    # a terminal tool: readable log lines by default, JSON when PPE_LOG_FORMAT=json (as the services)
+    configure_logging("labels", fmt=os.environ.get("PPE_LOG_FORMAT", "console"), level="INFO")
     try:
         code: int = args.handler(args)
     except CheckFailed as exc:

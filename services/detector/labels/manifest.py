@@ -1,8 +1,9 @@
 """Ground Truth INPUT manifests: one `{"source-ref": "s3://bucket/key"}` line per image to label.
 
 Built from an S3 prefix (listed with aiobotocore) or from a local folder mapped onto an S3 prefix, optionally
-uploading the files there. The S3 endpoint comes from the standard AWS settings, so `AWS_ENDPOINT_URL`
-points it at a local emulator (moto) with no special code path.
+uploading the files there; and the way back: downloading the images a labelling job's output manifest refers
+to, so they can be checked, drawn and trained on locally. The S3 endpoint comes from the standard AWS
+settings, so `AWS_ENDPOINT_URL` points it at a local emulator (moto) with no special code path.
 """
 
 from __future__ import annotations
@@ -83,6 +84,41 @@ async def upload(pairs: list[tuple[Path, str]]) -> None:
                 await asyncio.gather(*(put(path, uri) for path, uri in pairs))
     except (ClientError, BotoCoreError) as exc:
         raise _explain(exc, "uploading images") from exc
+
+
+async def download(refs: list[str], dest: Path) -> int:
+    """Copy s3:// images to dest/<key> (skipping files already there); returns how many were fetched."""
+    todo = []
+    for ref in dict.fromkeys(refs):
+        _bucket, key = split_s3_uri(ref)
+        target = dest / key
+        if not target.resolve().is_relative_to(dest.resolve()):
+            raise LabelsError(f"S3 key {key!r} would be written outside {dest}; refusing it")
+        if not target.is_file():
+            todo.append((ref, target))
+    if not todo:
+        return 0
+    semaphore = asyncio.Semaphore(UPLOAD_CONCURRENCY)
+    try:
+        async with get_session().create_client("s3") as s3:
+            with tqdm(total=len(todo), desc="download", unit="img", leave=False) as progress:
+
+                async def get(ref: str, target: Path) -> None:
+                    bucket, key = split_s3_uri(ref)
+                    async with semaphore:
+                        response = await s3.get_object(Bucket=bucket, Key=key)
+                        async with response["Body"] as body:
+                            data = await body.read()
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    partial = target.with_name(target.name + ".part")
+                    partial.write_bytes(data)
+                    partial.replace(target)
+                    progress.update()
+
+                await asyncio.gather(*(get(ref, target) for ref, target in todo))
+    except (ClientError, BotoCoreError) as exc:
+        raise _explain(exc, "downloading the labelled images") from exc
+    return len(todo)
 
 
 def write_manifest(refs: list[str], out: Path) -> None:

@@ -160,9 +160,7 @@ def _groups(records: Sequence[ImageRecord]) -> dict[str, str]:
     return groups
 
 
-def to_samples(
-    dataset: Dataset, classes: Sequence[str], *, max_per_class: int | None = None, seed: int = 0
-) -> list[CropSample]:
+def to_samples(dataset: Dataset, classes: Sequence[str]) -> list[CropSample]:
     """One sample per box of a selected class (detection data) or per labelled image (classification data)."""
     from services.detector.local_engine.training import CropSample
 
@@ -189,14 +187,6 @@ def to_samples(
             x2, y2 = min(1.0, box.right / width), min(1.0, box.bottom / height)
             if x2 > x1 and y2 > y1:
                 samples.append(CropSample(key, Path(record.path), (x1, y1, x2, y2), index[box.class_name], group))
-    if max_per_class is not None:
-        rng = np.random.default_rng(seed)
-        kept: list[CropSample] = []
-        for label in range(len(classes)):
-            of_class = [s for s in samples if s.label == label]
-            order = rng.permutation(len(of_class))[:max_per_class]
-            kept += [of_class[i] for i in sorted(order)]
-        samples = kept
     counts = {name: sum(1 for s in samples if s.label == i) for name, i in index.items()}
     empty = [name for name, n in counts.items() if n == 0]
     if empty:
@@ -223,7 +213,6 @@ def train_custom_labels(
     """Train, evaluate on held-back data (`test`, else a group-aware 80/20 split), write ONNX + card."""
     options = options or TrainOptions()
     training = _import_trainer()
-    from services.detector.local_engine.classifiers import CropClassifier
 
     if dataset.kind == "empty":
         raise DatasetError("the dataset has no labels; import labelled data first (labels import-*)")
@@ -239,8 +228,8 @@ def train_custom_labels(
         positive = classes[1]  # binary: the threshold applies to P(second class); --positive picks another
     if positive is not None and positive not in classes:
         raise DatasetError(f"--positive {positive!r} is not one of the classes {classes}")
-    samples = to_samples(dataset, classes, max_per_class=options.max_per_class, seed=options.seed)
-    test_samples = to_samples(test, classes, seed=options.seed) if test is not None else None
+    samples = to_samples(dataset, classes)
+    test_samples = to_samples(test, classes) if test is not None else None
     config = training.TrainConfig(
         input_size=options.input_size,
         crop_margin=options.margin,
@@ -248,6 +237,7 @@ def train_custom_labels(
         threshold=options.threshold,
         seed=options.seed,
         threads=options.threads,
+        max_train_per_class=options.max_per_class,
     )
     result = training.train_crop_classifier(
         samples,
@@ -264,10 +254,8 @@ def train_custom_labels(
         progress=options.progress,
         extra_card={"region": region, "kind": "custom_labels"},
     )
-    split = json.loads(Path(result.split_path).read_text())
-    held = test_samples if test_samples is not None else [s for s in samples if s.file in set(split["test"])]
-    probs = training.runtime_probs(CropClassifier(result.model_path, threads=options.threads), held)
-    labels = np.array([s.label for s in held], dtype=np.int64)
+    # held-back crops through the runtime inference path (CropClassifier on the original images)
+    labels, probs = result.held_back_labels, result.held_back_probs
     positive_index = classes.index(positive) if positive is not None and len(classes) == 2 else None
     at_threshold = threshold_report(labels, probs, classes, options.threshold, positive_index)
     best = best_threshold(labels, probs, classes, positive_index)
@@ -281,7 +269,7 @@ def train_custom_labels(
         "f1_max": _as_dict(best),
     }
     Path(result.card_path).write_text(json.dumps(card, indent=1) + "\n")
-    return TrainOutcome(result.model_path, result.card_path, classes, region, len(held), at_threshold, best, card)
+    return TrainOutcome(result.model_path, result.card_path, classes, region, len(labels), at_threshold, best, card)
 
 
 def _as_dict(report: ThresholdReport) -> dict[str, Any]:

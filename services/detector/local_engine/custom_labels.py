@@ -36,7 +36,8 @@ class CropLabelEngine:
     (the card `<name>.card.json` must sit next to it). `region` picks what is cut from each person box:
     "torso" (shoulders..hips by body proportions, `torso_box_from_person`), "person" (the whole box) or
     "image" (the whole image, one label, no geometry). Default: the card's `region`, else "torso".
-    `label_names` renames classes on output (e.g. {"wear": "hi_vis_vest"}); classes mapped to "" are
+    `label_names` renames classes on output (e.g. {"wear": "hi_vis_vest"}; default: the card's
+    `label_names`, else the class names); classes mapped to "" are
     never returned (e.g. {"no_wear": ""} to report only vests). Labels under `min_confidence` (at least 50,
     like Rekognition) are dropped.
     """
@@ -56,10 +57,12 @@ class CropLabelEngine:
         if chosen not in REGIONS:
             raise ValueError(f"region must be one of {REGIONS}, got {chosen!r}")
         self.region: str = chosen
-        unknown = set(label_names or {}) - set(self.classifier.classes)
+        names = dict(getattr(self.classifier.card, "label_names", None) or {})
+        names.update(label_names or {})
+        unknown = set(names) - set(self.classifier.classes)
         if unknown:
             raise ValueError(f"label_names has classes {sorted(unknown)} not in the model's {self.classifier.classes}")
-        self.label_names = {c: (label_names or {}).get(c, c) for c in self.classifier.classes}
+        self.label_names = {c: names.get(c, c) for c in self.classifier.classes}
         self.min_confidence = max(MIN_RETURNED_CONFIDENCE, min_confidence)
 
     @classmethod

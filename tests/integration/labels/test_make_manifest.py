@@ -1,7 +1,9 @@
-"""make-manifest against a real moto S3 server: list a prefix, and upload a local folder then list it back."""
+"""S3 round trip against a real moto server: make-manifest from a prefix or an uploaded folder, and import-gt
+downloading the labelled images back."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from pathlib import Path
@@ -14,6 +16,7 @@ from aiobotocore.session import get_session
 from services.detector.labels.cli import main
 from services.detector.labels.errors import LabelsError
 from services.detector.labels.manifest import list_s3_images, make_manifest
+from services.detector.labels.model import Dataset
 
 
 def _images(folder: Path, names: list[str]) -> Path:
@@ -71,3 +74,40 @@ def test_cli_needs_a_prefix_for_a_local_folder(tmp_path: Path, capsys: pytest.Ca
     assert "--s3-prefix" in capsys.readouterr().err
     assert main(["make-manifest", str(folder), "--s3-prefix", "s3://bkt/p", "-o", str(tmp_path / "m")]) == 0
     assert json.loads((tmp_path / "m").read_text()) == {"source-ref": "s3://bkt/p/a.jpg"}
+
+
+async def test_round_trip_upload_label_download(bucket: str, tmp_path: Path) -> None:
+    # GIVEN a local folder uploaded for labelling, and the job's output manifest for its images
+    folder = tmp_path / "photos"
+    for name, (width, height) in {"a.jpg": (64, 48), "sub/b.jpg": (32, 32)}.items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        assert cv2.imwrite(str(folder / name), np.zeros((height, width, 3), dtype=np.uint8))
+    refs = await make_manifest(str(folder), tmp_path / "in.manifest", s3_prefix=f"s3://{bucket}/job", do_upload=True)
+    output = tmp_path / "output.manifest"
+    output.write_text(
+        "\n".join(
+            json.dumps(
+                {
+                    "source-ref": ref,
+                    "vest-check": index,
+                    "vest-check-metadata": {
+                        "class-name": ["no_vest", "vest"][index],
+                        "type": "groundtruth/image-classification",
+                    },
+                }
+            )
+            for index, ref in enumerate(refs)
+        )
+    )
+    # WHEN it is imported with --download-to (a sync CLI call: run it off the event loop)
+    dataset_file, images = tmp_path / "dataset.json", tmp_path / "images"
+    args = ["import-gt", str(output), "--download-to", str(images), "-o", str(dataset_file)]
+    assert await asyncio.to_thread(main, args) == 0
+    # THEN the images are local under their keys and the dataset points at them, sizes read from the files
+    dataset = Dataset.load(dataset_file)
+    assert [(i.key, i.image_label, i.width, i.height) for i in dataset.images] == [
+        ("job/a.jpg", "no_vest", 64, 48),
+        ("job/sub/b.jpg", "vest", 32, 32),
+    ]
+    assert (images / "job/sub/b.jpg").read_bytes() == (folder / "sub/b.jpg").read_bytes()
+    assert all(i.path is not None and Path(i.path).is_file() for i in dataset.images)

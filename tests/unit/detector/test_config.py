@@ -43,3 +43,6 @@ def test_unknown_engine_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_defaults_need_no_environment() -> None:
     settings = DetectorSettings()
     assert (settings.port, settings.ppe_engine, settings.workers) == (8081, "local", 2)
+    # the shipped vest classifier runs everywhere by default
+    assert settings.custom_labels_for(site_id="any", camera_id="any") == ["vest"]
+    assert settings.custom_label_models["vest"].model_path.name == "vest.onnx"  # type: ignore[union-attr]

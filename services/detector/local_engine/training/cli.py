@@ -59,7 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--epochs", type=int, default=TrainConfig.epochs)
     parser.add_argument("--input-size", type=int, default=TrainConfig.input_size)
     parser.add_argument("--margin", type=float, default=TrainConfig.crop_margin, help="crop margin per box side")
-    parser.add_argument("--threshold", type=float, default=TrainConfig.threshold, help="decision threshold")
+    parser.add_argument("--threshold", default="0.5",
+                        help="decision threshold on P(positive), or 'auto' to choose it on a validation slice")
     parser.add_argument("--seed", type=int, default=TrainConfig.seed)
     parser.add_argument("--threads", type=int, default=TrainConfig.threads)
     parser.add_argument("--data-source", default="", help="where the data came from (goes into the card)")
@@ -87,10 +88,9 @@ def main(argv: list[str] | None = None) -> int:
         else:
             samples = folder_samples(args.folders, classes, mapping or None)
             test = folder_samples(args.test_folders, classes, mapping or None) if args.test_folders else None
-        if test is None and args.test_folders:
-            test = folder_samples(args.test_folders, classes, mapping or None)
+        threshold = None if args.threshold == "auto" else float(args.threshold)
         config = TrainConfig(epochs=args.epochs, input_size=args.input_size, crop_margin=args.margin,
-                             threshold=args.threshold, seed=args.seed, threads=args.threads)
+                             threshold=threshold, seed=args.seed, threads=args.threads)
         result = train_crop_classifier(
             samples, classes, args.out, args.name, positive_class=args.positive, test_samples=test,
             split=Split.load(args.split) if args.split else None, test_fraction=args.test_fraction,

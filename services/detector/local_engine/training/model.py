@@ -59,6 +59,7 @@ class Augment:
     """Crop jitter (as fractions of the box side) and photometric jitter, applied per sample."""
 
     shift: float = 0.15
+    shift_y_bias: float = 0.0  # mean downward shift (e.g. head boxes from pose sit a little low)
     scale: tuple[float, float] = (0.8, 1.35)
     aspect: float = 0.15
     rotate_deg: float = 8.0
@@ -105,7 +106,7 @@ def crop_batch(
         theta[:, 0, 0], theta[:, 0, 1] = sx * cos, -sy * sin
         theta[:, 1, 0], theta[:, 1, 1] = sx * sin, sy * cos
         theta[:, 0, 2] = uniform(-augment.shift, augment.shift) * box_fraction * 2.0
-        theta[:, 1, 2] = uniform(-augment.shift, augment.shift) * box_fraction * 2.0
+        theta[:, 1, 2] = (uniform(-augment.shift, augment.shift) + augment.shift_y_bias) * box_fraction * 2.0
     grid = F.affine_grid(theta, [n, 3, out_size, out_size], align_corners=False)
     out = F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
     if augment is None:

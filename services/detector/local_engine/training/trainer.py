@@ -60,7 +60,8 @@ class TrainConfig:
     width: float = 1.0
     label_smoothing: float = 0.05
     class_balance: float = 0.5
-    threshold: float = 0.5
+    threshold: float | None = 0.5  # None: choose on a validation slice of the train side (binary models)
+    validation_fraction: float = 0.15  # only used when threshold is None
     min_box_px: int = 8
     threads: int = 1  # under CPU contention one thread trains faster than two
     seed: int = 0
@@ -261,6 +262,24 @@ def _epoch_order(labels: np.ndarray, per_class: int | None, generator: torch.Gen
     return chosen[torch.randperm(len(chosen), generator=generator)]
 
 
+def choose_threshold(labels: np.ndarray, positive_prob: np.ndarray, positive_index: int) -> float:
+    """The threshold on P(positive) with the best mean F1 of both classes (ties: closest to 0.5)."""
+    best, best_score = 0.5, -1.0
+    for t in sorted(np.round(np.arange(0.05, 0.96, 0.01), 2), key=lambda v: abs(v - 0.5)):
+        pred = np.where(positive_prob >= t, positive_index, 1 - positive_index)
+        score = float(np.mean([_f1(labels, pred, c) for c in (0, 1)]))
+        if score > best_score + 1e-9:
+            best, best_score = float(t), score
+    return best
+
+
+def _f1(labels: np.ndarray, pred: np.ndarray, cls: int) -> float:
+    tp = float(np.sum((pred == cls) & (labels == cls)))
+    fp = float(np.sum((pred == cls) & (labels != cls)))
+    fn = float(np.sum((pred != cls) & (labels == cls)))
+    return 2 * tp / (2 * tp + fp + fn) if tp else 0.0
+
+
 def _select(samples: Sequence[CropSample], files: frozenset[str]) -> list[CropSample]:
     return [s for s in samples if s.file in files]
 
@@ -326,6 +345,11 @@ def train_crop_classifier(
     if missing:
         raise DatasetError(f"no training samples for classes {missing}; add labelled examples of them")
 
+    validation: list[CropSample] = []
+    if config.threshold is None and positive_class is not None and len(classes) == 2:
+        val_split = make_split(train_samples, test_fraction=config.validation_fraction, seed=config.seed + 1)
+        validation = [s for s in train_samples if s.file in val_split.test]
+        train_samples = [s for s in train_samples if s.file in val_split.train]
     contexts, box_px = extract_contexts(train_samples, config, cache_dir=cache_dir, progress=progress)
     keep = box_px >= config.min_box_px
     labels = np.array([s.label for s in train_samples], dtype=np.int64)
@@ -349,20 +373,33 @@ def train_crop_classifier(
         "std": list(STD),
     }
     card_path = out_dir / f"{name}.card.json"
+    card["threshold"] = 0.5 if config.threshold is None else config.threshold
     card_path.write_text(json.dumps(card, indent=1) + "\n")
 
     classifier = CropClassifier(model_path, threads=config.threads)
     positive_index = classes.index(positive_class) if positive_class is not None else None
+    threshold = card["threshold"]
+    threshold_source = "fixed"
+    if validation and positive_index is not None:
+        val_keep = [s for s in validation if _long_side_ok(s, config.min_box_px)]
+        # Jittered boxes: the threshold should suit automatically located regions, not perfect labels.
+        val_probs = runtime_probs(classifier, val_keep, jitter_seed=config.seed + 1)
+        threshold = choose_threshold(np.array([s.label for s in val_keep]), val_probs[:, positive_index],
+                                     positive_index)
+        threshold_source = f"macro-F1 maximum on a validation slice of the train side ({len(val_keep)} crops)"
+        card["threshold"] = threshold
+        card_path.write_text(json.dumps(card, indent=1) + "\n")
+        classifier = CropClassifier(model_path, threads=config.threads)
     held_keep = [s for s in held_back if _long_side_ok(s, config.min_box_px)]
     held_labels = np.array([s.label for s in held_keep], dtype=np.int64)
     held_probs = runtime_probs(classifier, held_keep, progress=progress)
     metrics: dict[str, Any] = {
-        "held_back_clean": evaluate_probs(held_labels, held_probs, classes, positive_index, config.threshold),
+        "held_back_clean": evaluate_probs(held_labels, held_probs, classes, positive_index, threshold),
     }
     if any(s.box is not None for s in held_keep):
         metrics["held_back_jittered"] = evaluate_probs(
             held_labels, runtime_probs(classifier, held_keep, jitter_seed=config.seed), classes, positive_index,
-            config.threshold,
+            threshold,
         )
         metrics["held_back_jittered"]["jitter"] = {"shift": EVAL_JITTER_SHIFT, "scale": list(EVAL_JITTER_SCALE)}
 
@@ -397,6 +434,7 @@ def train_crop_classifier(
                 "hash_manifest": data_manifest_path.name,
                 "split_file": split_path.name,
             },
+            "threshold_source": threshold_source,
             "metrics": metrics,
             "training": {
                 **{k: v for k, v in asdict(config).items() if k != "augment"},

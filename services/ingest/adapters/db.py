@@ -1,0 +1,232 @@
+"""PostgreSQL adapter: cameras (hashed keys) and the frame ledger that makes intake idempotent.
+
+A frame is first *reserved* (row with status 'pending'), then stored and published, then *committed*.
+(camera_id, client_frame_id) is unique, so a second request with the same client frame id finds the first
+one's row instead of creating a second frame.
+"""
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB, insert
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from services.ingest.domain import Camera, FrameRecord, IngestError, Reason
+from shared.rekognition import EquipmentType
+
+metadata = sa.MetaData()
+
+cameras = sa.Table(
+    "ingest_cameras",
+    metadata,
+    sa.Column("camera_id", sa.String(128), primary_key=True),
+    sa.Column("site_id", sa.String(128), nullable=False),
+    sa.Column("zone_id", sa.String(128), nullable=False),
+    sa.Column("required_ppe", JSONB, nullable=False),
+    sa.Column("min_confidence", sa.Float, nullable=False),
+    sa.Column("sampling", JSONB, nullable=False),
+    sa.Column("rate_limit_per_s", sa.Float, nullable=True),
+    sa.Column("key_hash", sa.String(64), nullable=False),
+    sa.UniqueConstraint("key_hash", name="uq_ingest_cameras_key_hash"),
+    sa.Column("enabled", sa.Boolean, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("key_rotated_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+frames = sa.Table(
+    "ingest_frames",
+    metadata,
+    sa.Column("frame_id", sa.String(64), primary_key=True),
+    sa.Column("camera_id", sa.String(128), sa.ForeignKey("ingest_cameras.camera_id"), nullable=False),
+    sa.Column("client_frame_id", sa.String(128), nullable=True),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("sha256", sa.String(64), nullable=False),
+    sa.Column("bucket", sa.String(255), nullable=False),
+    sa.Column("object_key", sa.String(1024), nullable=False),
+    sa.Column("content_type", sa.String(32), nullable=False),
+    sa.Column("size_bytes", sa.Integer, nullable=False),
+    sa.Column("width", sa.Integer, nullable=False),
+    sa.Column("height", sa.Integer, nullable=False),
+    sa.Column("captured_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("committed_at", sa.DateTime(timezone=True), nullable=True),
+    sa.UniqueConstraint("camera_id", "client_frame_id", name="uq_ingest_frames_camera_client_frame"),
+)
+
+
+class CameraExists(Exception):
+    pass
+
+
+def _camera(row: Any) -> Camera:
+    return Camera(
+        camera_id=row.camera_id,
+        site_id=row.site_id,
+        zone_id=row.zone_id,
+        required_ppe=tuple(EquipmentType(item) for item in row.required_ppe),
+        min_confidence=row.min_confidence,
+        key_hash=row.key_hash,
+        enabled=row.enabled,
+        rate_limit_per_s=row.rate_limit_per_s,
+        sampling=dict(row.sampling),
+    )
+
+
+def _frame(row: Any) -> FrameRecord:
+    return FrameRecord(
+        frame_id=row.frame_id,
+        camera_id=row.camera_id,
+        client_frame_id=row.client_frame_id,
+        status=row.status,
+        sha256=row.sha256,
+        bucket=row.bucket,
+        key=row.object_key,
+        content_type=row.content_type,
+        size_bytes=row.size_bytes,
+        width=row.width,
+        height=row.height,
+        captured_at=row.captured_at,
+        received_at=row.received_at,
+    )
+
+
+class CameraRepository:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def create(self, camera: Camera) -> None:
+        now = datetime.now(UTC)
+        values = {
+            "camera_id": camera.camera_id,
+            "site_id": camera.site_id,
+            "zone_id": camera.zone_id,
+            "required_ppe": [item.value for item in camera.required_ppe],
+            "min_confidence": camera.min_confidence,
+            "sampling": camera.sampling,
+            "rate_limit_per_s": camera.rate_limit_per_s,
+            "key_hash": camera.key_hash,
+            "enabled": camera.enabled,
+            "created_at": now,
+            "updated_at": now,
+            "key_rotated_at": now,
+        }
+        statement = (
+            insert(cameras)
+            .values(**values)
+            .on_conflict_do_nothing(index_elements=["camera_id"])
+            .returning(cameras.c.camera_id)
+        )
+        async with self._engine.begin() as connection:
+            created = (await connection.execute(statement)).first()
+        if created is None:
+            raise CameraExists(camera.camera_id)
+
+    async def get(self, camera_id: str) -> Camera | None:
+        async with self._engine.connect() as connection:
+            row = (await connection.execute(sa.select(cameras).where(cameras.c.camera_id == camera_id))).first()
+        return _camera(row) if row else None
+
+    async def by_key_hash(self, key_hash: str) -> Camera | None:
+        async with self._engine.connect() as connection:
+            row = (await connection.execute(sa.select(cameras).where(cameras.c.key_hash == key_hash))).first()
+        return _camera(row) if row else None
+
+    async def list(self) -> list[Camera]:
+        async with self._engine.connect() as connection:
+            rows = (await connection.execute(sa.select(cameras).order_by(cameras.c.camera_id))).all()
+        return [_camera(row) for row in rows]
+
+    async def update(self, camera_id: str, **values: Any) -> Camera | None:
+        now = datetime.now(UTC)
+        if "key_hash" in values:
+            values["key_rotated_at"] = now
+        statement = (
+            sa.update(cameras).where(cameras.c.camera_id == camera_id).values(updated_at=now, **values).returning(cameras)
+        )
+        async with self._engine.begin() as connection:
+            row = (await connection.execute(statement)).first()
+        return _camera(row) if row else None
+
+
+class FrameLedger:
+    """Reserve -> commit, or release on failure. Every method is one short transaction."""
+
+    def __init__(self, engine: AsyncEngine, *, pending_timeout_s: float) -> None:
+        self._engine = engine
+        self._pending_timeout = timedelta(seconds=pending_timeout_s)
+
+    async def reserve(self, record: FrameRecord) -> FrameRecord | None:
+        """Insert a pending row. Returns None when reserved, or the existing frame for the same client id.
+
+        A pending row left by a writer that died (older than the pending timeout) is taken over.
+        """
+        values = {
+            "frame_id": record.frame_id,
+            "camera_id": record.camera_id,
+            "client_frame_id": record.client_frame_id,
+            "status": "pending",
+            "sha256": record.sha256,
+            "bucket": record.bucket,
+            "object_key": record.key,
+            "content_type": record.content_type,
+            "size_bytes": record.size_bytes,
+            "width": record.width,
+            "height": record.height,
+            "captured_at": record.captured_at,
+            "received_at": record.received_at,
+        }
+        if record.client_frame_id is None:
+            async with self._engine.begin() as connection:
+                await connection.execute(insert(frames).values(**values))
+            return None
+        statement = (
+            insert(frames)
+            .values(**values)
+            .on_conflict_do_nothing(constraint="uq_ingest_frames_camera_client_frame")
+            .returning(frames.c.frame_id)
+        )
+        async with self._engine.begin() as connection:
+            if (await connection.execute(statement)).first():
+                return None
+            same_client_id = sa.and_(
+                frames.c.camera_id == record.camera_id, frames.c.client_frame_id == record.client_frame_id
+            )
+            stale = sa.and_(
+                same_client_id,
+                frames.c.status == "pending",
+                frames.c.received_at < record.received_at - self._pending_timeout,
+            )
+            taken = await connection.execute(sa.update(frames).where(stale).values(**values).returning(frames.c.frame_id))
+            if taken.first():
+                return None
+            row = (await connection.execute(sa.select(frames).where(same_client_id))).first()
+        if row is None:  # the other request failed and released its row between our two statements
+            raise IngestError(
+                Reason.frame_in_progress, "the same client_frame_id is being processed; retry shortly", retry_after_s=1
+            )
+        return _frame(row)
+
+    async def commit(self, frame_id: str) -> None:
+        async with self._engine.begin() as connection:
+            await connection.execute(
+                sa.update(frames).where(frames.c.frame_id == frame_id).values(status="committed", committed_at=sa.func.now())
+            )
+
+    async def release(self, frame_id: str) -> None:
+        async with self._engine.begin() as connection:
+            await connection.execute(sa.delete(frames).where(frames.c.frame_id == frame_id, frames.c.status == "pending"))
+
+    async def get(self, frame_id: str) -> FrameRecord | None:
+        async with self._engine.connect() as connection:
+            row = (await connection.execute(sa.select(frames).where(frames.c.frame_id == frame_id))).first()
+        return _frame(row) if row else None
+
+    async def count(self) -> int:
+        async with self._engine.connect() as connection:
+            return int((await connection.execute(sa.select(sa.func.count()).select_from(frames))).scalar_one())
+
+    async def ping(self) -> None:
+        async with self._engine.connect() as connection:
+            await connection.execute(sa.text("SELECT 1"))

@@ -1,0 +1,54 @@
+"""Ingest settings. No I/O; fails fast naming the variable.
+
+Environment the local stack must set (besides the shared AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID,
+AWS_SECRET_ACCESS_KEY, AWS_REGION, DATABASE_URL, PPE_QUEUE_PREFIX, PPE_FRAMES_BUCKET, PPE_LOG_FORMAT):
+- INGEST_ADMIN_TOKEN   (required secret, >= 16 chars, no placeholder): bearer token of the admin API.
+- INGEST_PORT          (default 8080), INGEST_HOST (default 127.0.0.1).
+Optional tuning: INGEST_RATE_LIMIT_PER_S, INGEST_RATE_LIMIT_BURST_S, INGEST_CAMERA_CACHE_TTL_S,
+INGEST_MAX_IMAGE_BYTES, INGEST_BODY_TIMEOUT_S, INGEST_DECODE_CONCURRENCY, INGEST_PENDING_TIMEOUT_S,
+INGEST_AWS_ATTEMPTS, INGEST_RETRY_AFTER_S, INGEST_RETENTION_DAYS, INGEST_DB_POOL_SIZE.
+"""
+
+from pydantic import Field, field_validator
+from pydantic_settings import SettingsConfigDict
+
+from shared.config import PlatformSettings, require_secret
+from services.ingest.domain import MAX_IMAGE_BYTES
+
+
+class IngestSettings(PlatformSettings):
+    model_config = SettingsConfigDict(env_prefix="INGEST_", extra="ignore", env_file=None)
+
+    admin_token: str = Field(default="", description="Bearer token that authorises the admin API (INGEST_ADMIN_TOKEN).")
+    host: str = Field(default="127.0.0.1", description="Interface to listen on.")
+    port: int = Field(default=8080, ge=0, le=65535, description="HTTP port (INGEST_PORT).")
+    max_image_bytes: int = Field(
+        default=MAX_IMAGE_BYTES, ge=1, le=MAX_IMAGE_BYTES, description="Largest accepted image (Rekognition: 4 MB)."
+    )
+    multipart_overhead_bytes: int = Field(
+        default=64 * 1024, ge=1024, description="Extra bytes a multipart body may carry besides the image."
+    )
+    body_timeout_s: float = Field(default=10.0, gt=0, description="A body not fully received by then gets 408.")
+    rate_limit_per_s: float = Field(default=10.0, gt=0, description="Default frames/s per camera (token bucket).")
+    rate_limit_burst_s: float = Field(
+        default=2.0, gt=0, description="Bucket size in seconds of the rate: how long a camera may burst."
+    )
+    camera_cache_ttl_s: float = Field(
+        default=2.0, ge=0, description="How long a camera lookup is cached: disable/rotate take effect within it."
+    )
+    decode_concurrency: int = Field(default=2, ge=1, description="Images decoded at once (bounds memory).")
+    pending_timeout_s: float = Field(
+        default=60.0, gt=0, description="A reservation older than this (crashed writer) may be taken over."
+    )
+    aws_attempts: int = Field(default=2, ge=1, description="Tries per S3/SQS call before answering 503.")
+    aws_timeout_s: float = Field(default=5.0, gt=0, description="Connect/read timeout of S3/SQS calls.")
+    retry_after_s: int = Field(default=5, ge=1, description="Retry-After sent with 503.")
+    retention_days: int | None = Field(
+        default=None, ge=1, description="If set, ingest applies this lifecycle expiry to frames/ at start."
+    )
+    db_pool_size: int = Field(default=10, ge=1, description="PostgreSQL connections.")
+
+    @field_validator("admin_token")
+    @classmethod
+    def _real_secret(cls, value: str) -> str:
+        return require_secret("INGEST_ADMIN_TOKEN", value)

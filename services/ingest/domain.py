@@ -1,0 +1,315 @@
+"""Ingest rules and data, no I/O: image sniffing and header checks, API keys, rate limiting, errors.
+
+The image checks run cheapest first: magic bytes, then the dimensions written in the PNG IHDR / JPEG SOF
+header (so a decompression bomb is refused before a single pixel is decoded), then the real decode.
+"""
+
+import hashlib
+import hmac
+import secrets
+import struct
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Literal
+
+from shared.rekognition import EquipmentType
+
+MIN_SIDE = 64
+MAX_SIDE = 4096
+MAX_IMAGE_BYTES = 4 * 1024 * 1024  # Rekognition's raw-bytes limit
+
+JPEG_MAGIC = b"\xff\xd8\xff"
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+ContentType = Literal["image/jpeg", "image/png"]
+
+
+class Reason(StrEnum):
+    """Typed reasons a request is refused; each maps to one HTTP status (see STATUS)."""
+
+    invalid_request = "invalid_request"
+    missing_api_key = "missing_api_key"
+    invalid_api_key = "invalid_api_key"
+    camera_mismatch = "camera_mismatch"
+    camera_disabled = "camera_disabled"
+    admin_unauthorized = "admin_unauthorized"
+    camera_not_found = "camera_not_found"
+    frame_not_found = "frame_not_found"
+    camera_exists = "camera_exists"
+    idempotency_conflict = "idempotency_conflict"
+    frame_in_progress = "frame_in_progress"
+    body_too_large = "body_too_large"
+    body_timeout = "body_timeout"
+    unsupported_media_type = "unsupported_media_type"
+    invalid_image = "invalid_image"
+    image_dimensions = "image_dimensions"
+    rate_limited = "rate_limited"
+    dependency_unavailable = "dependency_unavailable"
+
+
+STATUS: dict[Reason, int] = {
+    Reason.invalid_request: 422,
+    Reason.missing_api_key: 401,
+    Reason.invalid_api_key: 401,
+    Reason.admin_unauthorized: 401,
+    Reason.camera_mismatch: 403,
+    Reason.camera_disabled: 403,
+    Reason.camera_not_found: 404,
+    Reason.frame_not_found: 404,
+    Reason.camera_exists: 409,
+    Reason.idempotency_conflict: 409,
+    Reason.frame_in_progress: 409,
+    Reason.body_too_large: 413,
+    Reason.body_timeout: 408,
+    Reason.unsupported_media_type: 415,
+    Reason.invalid_image: 400,
+    Reason.image_dimensions: 400,
+    Reason.rate_limited: 429,
+    Reason.dependency_unavailable: 503,
+}
+
+
+class IngestError(Exception):
+    """A refusal the client can act on: typed reason, message saying what to do, optional extra fields."""
+
+    def __init__(
+        self, reason: Reason, message: str, *, retry_after_s: int | None = None, **extra: str | int | None
+    ) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+        self.retry_after_s = retry_after_s
+        self.extra = {k: v for k, v in extra.items() if v is not None}
+
+    @property
+    def status(self) -> int:
+        return STATUS[self.reason]
+
+
+# ---------------------------------------------------------------------------------------------- images
+
+
+@dataclass(frozen=True)
+class ImageHeader:
+    """What the file header says, before decoding."""
+
+    content_type: ContentType
+    width: int  # as stored
+    height: int
+    orientation: int = 1  # EXIF orientation 1..8 (JPEG only)
+
+    @property
+    def extension(self) -> str:
+        return "jpg" if self.content_type == "image/jpeg" else "png"
+
+    @property
+    def oriented_size(self) -> tuple[int, int]:
+        """(width, height) after the EXIF orientation is applied: 5..8 turn the image by 90 degrees."""
+        if self.orientation in (5, 6, 7, 8):
+            return self.height, self.width
+        return self.width, self.height
+
+
+def sniff_content_type(data: bytes) -> ContentType:
+    if data.startswith(JPEG_MAGIC):
+        return "image/jpeg"
+    if data.startswith(PNG_MAGIC):
+        return "image/png"
+    raise IngestError(
+        Reason.unsupported_media_type,
+        "the body is neither JPEG nor PNG (checked by its magic bytes); send a JPEG or PNG image",
+    )
+
+
+def read_header(data: bytes) -> ImageHeader:
+    """Sniff the type and read the stored dimensions (and JPEG EXIF orientation) without decoding pixels."""
+    content_type = sniff_content_type(data)
+    if content_type == "image/png":
+        return _png_header(data)
+    return _jpeg_header(data)
+
+
+def check_dimensions(header: ImageHeader) -> None:
+    width, height = header.width, header.height
+    if not (MIN_SIDE <= width <= MAX_SIDE and MIN_SIDE <= height <= MAX_SIDE):
+        raise IngestError(
+            Reason.image_dimensions,
+            f"image is {width}x{height} px; each side must be {MIN_SIDE}..{MAX_SIDE} px: resize it and resend",
+            width=width,
+            height=height,
+        )
+
+
+def _png_header(data: bytes) -> ImageHeader:
+    # Signature (8) + chunk length (4) + b"IHDR" (4) + width (4) + height (4): IHDR must come first.
+    if len(data) < 33 or data[12:16] != b"IHDR":
+        raise IngestError(Reason.invalid_image, "PNG has no IHDR header: the file is truncated or corrupt")
+    width, height = struct.unpack(">II", data[16:24])
+    return ImageHeader("image/png", width, height)
+
+
+# SOF markers carry the frame size; C4 (DHT), C8 (JPG extension) and CC (DAC) share the range but do not.
+_SOF_MARKERS = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
+_STANDALONE_MARKERS = frozenset(range(0xD0, 0xD8)) | {0x01}
+
+
+def _jpeg_header(data: bytes) -> ImageHeader:
+    orientation = 1
+    position = 2
+    length = len(data)
+    while position + 4 <= length:
+        if data[position] != 0xFF:
+            raise IngestError(Reason.invalid_image, "JPEG marker structure is broken before the frame header")
+        marker = data[position + 1]
+        if marker == 0xFF:  # fill byte
+            position += 1
+            continue
+        if marker in _STANDALONE_MARKERS:
+            position += 2
+            continue
+        if marker in (0xD9, 0xDA):  # end of image / start of scan before any frame header
+            break
+        segment_length = struct.unpack(">H", data[position + 2 : position + 4])[0]
+        if segment_length < 2:
+            break
+        segment = data[position + 4 : position + 2 + segment_length]
+        if marker == 0xE1 and segment.startswith(b"Exif\x00\x00"):
+            orientation = _exif_orientation(segment[6:])
+        elif marker in _SOF_MARKERS:
+            if len(segment) < 5:
+                break
+            height, width = struct.unpack(">HH", segment[1:5])
+            return ImageHeader("image/jpeg", width, height, orientation)
+        position += 2 + segment_length
+    raise IngestError(Reason.invalid_image, "JPEG has no frame header (SOF): the file is truncated or corrupt")
+
+
+def _exif_orientation(tiff: bytes) -> int:
+    """Orientation tag (0x0112) of IFD0, or 1 when absent or unreadable (an odd EXIF is not a reason to refuse)."""
+    if len(tiff) < 8 or tiff[:2] not in (b"II", b"MM"):
+        return 1
+    order = "<" if tiff[:2] == b"II" else ">"
+    try:
+        (ifd_offset,) = struct.unpack(order + "I", tiff[4:8])
+        (count,) = struct.unpack(order + "H", tiff[ifd_offset : ifd_offset + 2])
+        for index in range(min(count, 512)):
+            entry = ifd_offset + 2 + 12 * index
+            tag, kind, _, value = struct.unpack(order + "HHI4s", tiff[entry : entry + 12])
+            if tag == 0x0112 and kind == 3:  # SHORT
+                (orientation,) = struct.unpack(order + "H", value[:2])
+                return orientation if 1 <= orientation <= 8 else 1
+    except struct.error:
+        return 1
+    return 1
+
+
+def check_complete(data: bytes, content_type: ContentType) -> None:
+    """Refuse truncated files: libjpeg and libpng 'decode' a cut file into grey padding without an error."""
+    tail = data[-4096:].rstrip(b"\x00")
+    if content_type == "image/jpeg" and not tail.endswith(b"\xff\xd9"):
+        raise IngestError(Reason.invalid_image, "JPEG has no end-of-image marker: the upload was cut short")
+    if content_type == "image/png" and b"IEND" not in tail[-16:]:
+        raise IngestError(Reason.invalid_image, "PNG has no IEND chunk: the upload was cut short")
+
+
+# ---------------------------------------------------------------------------------------------- keys
+
+
+API_KEY_PREFIX = "ppe_"
+
+
+def new_api_key() -> str:
+    """256 random bits; sha256 of such a key is as good as a slow hash (nothing to brute-force)."""
+    return API_KEY_PREFIX + secrets.token_urlsafe(32)
+
+
+def hash_api_key(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def key_matches(key: str, stored_hash: str) -> bool:
+    return hmac.compare_digest(hash_api_key(key), stored_hash)
+
+
+# ---------------------------------------------------------------------------------------------- cameras
+
+
+@dataclass(frozen=True)
+class Camera:
+    camera_id: str
+    site_id: str
+    zone_id: str
+    required_ppe: tuple[EquipmentType, ...]
+    min_confidence: float
+    key_hash: str
+    enabled: bool
+    rate_limit_per_s: float | None = None
+    sampling: dict[str, float | int | bool] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class FrameRecord:
+    frame_id: str
+    camera_id: str
+    client_frame_id: str | None
+    status: Literal["pending", "committed"]
+    sha256: str
+    bucket: str
+    key: str
+    content_type: str
+    size_bytes: int
+    width: int
+    height: int
+    captured_at: datetime
+    received_at: datetime
+
+
+def new_frame_id() -> str:
+    """Sortable by time (millisecond prefix), unique by 80 random bits: 'fr_' + 12 hex + 20 hex."""
+    return f"fr_{int(time.time() * 1000):012x}{secrets.token_hex(10)}"
+
+
+# ---------------------------------------------------------------------------------------------- rate limit
+
+
+class TokenBucket:
+    """Classic token bucket: `rate` tokens per second, at most `burst` saved up."""
+
+    def __init__(self, rate: float, burst: float, *, now: float) -> None:
+        self.rate = rate
+        self.burst = burst
+        self.tokens = burst
+        self.updated = now
+
+    def take(self, now: float) -> float:
+        """Take one token; returns 0 when allowed, else the seconds until one is available."""
+        self.tokens = min(self.burst, self.tokens + (now - self.updated) * self.rate)
+        self.updated = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return 0.0
+        return (1 - self.tokens) / self.rate
+
+
+class RateLimiter:
+    """Per-camera token buckets, in process: the limit holds per worker (run one worker per camera set)."""
+
+    def __init__(self, *, default_rate: float, burst_s: float, max_cameras: int = 100_000) -> None:
+        self._default_rate = default_rate
+        self._burst_s = burst_s
+        self._max_cameras = max_cameras
+        self._buckets: dict[str, TokenBucket] = {}
+
+    def check(self, camera_id: str, rate: float | None, *, now: float | None = None) -> float:
+        """0 when the frame may pass; otherwise seconds to wait."""
+        now = time.monotonic() if now is None else now
+        rate = rate or self._default_rate
+        burst = max(1.0, rate * self._burst_s)
+        bucket = self._buckets.get(camera_id)
+        if bucket is None or bucket.rate != rate:
+            if len(self._buckets) >= self._max_cameras:
+                self._buckets.clear()
+            bucket = self._buckets[camera_id] = TokenBucket(rate, burst, now=now)
+        return bucket.take(now)

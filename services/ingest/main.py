@@ -1,0 +1,124 @@
+"""Start ingest: `python -m services.ingest.main`. Builds clients in a fixed order, then serves HTTP.
+
+Order: settings -> logging -> PostgreSQL engine -> S3 client -> SQS client -> app -> uvicorn. SIGTERM stops
+accepting connections, lets in-flight requests finish, closes the clients and exits 0.
+"""
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Iterator
+
+import uvicorn
+from aiobotocore.config import AioConfig
+from fastapi import FastAPI
+
+from services.ingest.adapters.cameras import CameraDirectory
+from services.ingest.adapters.db import CameraRepository, FrameLedger
+from services.ingest.api import IngestDeps, build_app
+from services.ingest.config import IngestSettings
+from services.ingest.domain import RateLimiter
+from services.ingest.handlers import FrameIntake
+from shared.aws import aws_client
+from shared.db import make_engine
+from shared.logging import configure_logging, get_logger
+from shared.s3 import FrameStore
+from shared.sqs import Publisher, QueueResolver, install_stop_signals
+
+log = get_logger(__name__)
+
+
+def aws_config(settings: IngestSettings) -> AioConfig:
+    """Few, short retries: a camera is better told 503 + Retry-After than kept waiting."""
+    return AioConfig(
+        retries={"mode": "standard", "max_attempts": settings.aws_attempts},
+        connect_timeout=settings.aws_timeout_s,
+        read_timeout=settings.aws_timeout_s,
+        max_pool_connections=64,
+    )
+
+
+@contextlib.asynccontextmanager
+async def open_deps(settings: IngestSettings) -> AsyncIterator[IngestDeps]:
+    engine = make_engine(settings.database_url, pool_size=settings.db_pool_size)
+    try:
+        async with (
+            aws_client("s3", settings, config=aws_config(settings)) as s3,
+            aws_client("sqs", settings, config=aws_config(settings)) as sqs,
+        ):
+            store = FrameStore(s3, settings.frames_bucket)
+            resolver = QueueResolver(sqs, prefix=settings.queue_prefix)
+            ledger = FrameLedger(engine, pending_timeout_s=settings.pending_timeout_s)
+            repository = CameraRepository(engine)
+            yield IngestDeps(
+                settings=settings,
+                cameras=CameraDirectory(repository, ttl_s=settings.camera_cache_ttl_s),
+                camera_repository=repository,
+                ledger=ledger,
+                store=store,
+                resolver=resolver,
+                sqs=sqs,
+                intake=FrameIntake(
+                    ledger=ledger,
+                    store=store,
+                    publisher=Publisher(sqs, resolver, producer="ingest", attempts=settings.aws_attempts),
+                    decode_concurrency=settings.decode_concurrency,
+                    retry_after_s=settings.retry_after_s,
+                ),
+                limiter=RateLimiter(default_rate=settings.rate_limit_per_s, burst_s=settings.rate_limit_burst_s),
+            )
+    finally:
+        await engine.dispose()
+
+
+async def apply_retention(deps: IngestDeps) -> None:
+    """INGEST_RETENTION_DAYS overrides the topology's lifecycle expiry of the frames bucket."""
+    days = deps.settings.retention_days
+    if days is None:
+        return
+    await deps.store._s3.put_bucket_lifecycle_configuration(  # noqa: SLF001 - the store's own client
+        Bucket=deps.store.bucket,
+        LifecycleConfiguration={
+            "Rules": [{"ID": "expire-frames", "Status": "Enabled", "Filter": {"Prefix": "frames/"}, "Expiration": {"Days": days}}]
+        },
+    )
+    log.info("frame retention applied", bucket=deps.store.bucket, expire_days=days)
+
+
+class Server(uvicorn.Server):
+    """uvicorn re-raises a captured SIGTERM after shutdown (exit by signal); we own the signals instead."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+async def serve(settings: IngestSettings, *, app_ready: asyncio.Event | None = None) -> None:
+    async with open_deps(settings) as deps:
+        await apply_retention(deps)
+        app: FastAPI = build_app(deps)
+        config = uvicorn.Config(
+            app, host=settings.host, port=settings.port, log_config=None, access_log=False, lifespan="off"
+        )
+        server = Server(config)
+
+        def stop() -> None:
+            log.info("stop requested: draining in-flight requests")
+            server.should_exit = True
+
+        install_stop_signals(stop)
+        log.info("ingest listening", host=settings.host, port=settings.port, bucket=settings.frames_bucket)
+        if app_ready is not None:
+            app_ready.set()
+        await server.serve()
+    log.info("ingest stopped")
+
+
+def main() -> int:
+    settings = IngestSettings()
+    configure_logging("ingest", fmt=settings.log_format, level=settings.log_level)
+    asyncio.run(serve(settings))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,156 @@
+"""The camera agent against a real MJPEG server process and a real ingest instance (moto + PostgreSQL)."""
+
+import json
+import os
+import subprocess
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from shared.config import PlatformSettings
+from tests.conftest import REPO_ROOT, free_port
+from tests.support.processes import new_secret, running_service, service_env, stop
+
+MJPEG_SERVER = Path(__file__).with_name("mjpeg_server.py")
+
+
+def start_mjpeg(port: int, shared_data: Path) -> subprocess.Popen[bytes]:
+    process = subprocess.Popen([sys.executable, str(MJPEG_SERVER), str(port), str(shared_data / "scenes" / "images")])
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            with httpx.stream("GET", f"http://127.0.0.1:{port}/stream.mjpg", timeout=1.0) as response:
+                if response.status_code == 200:
+                    return process
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    process.kill()
+    raise RuntimeError("MJPEG test server did not start")
+
+
+def register_camera(ingest: str, admin_token: str, camera_id: str) -> str:
+    response = httpx.post(
+        f"{ingest}/v1/admin/cameras",
+        headers={"Authorization": f"Bearer {admin_token}"},
+        json={"camera_id": camera_id, "site_id": "site-a", "zone_id": "gate", "rate_limit_per_s": 50},
+    )
+    assert response.status_code in (200, 201), response.text
+    return str(response.json()["api_key"])
+
+
+def start_agent(ingest_url: str, camera_id: str, source: str, key: str, buffer_dir: Path, interval: float
+                ) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "CAM_KEY": key}
+    return subprocess.Popen(
+        [sys.executable, "-m", "clients.camera_agent", "--ingest-url", ingest_url, "--camera", camera_id, source,
+         "CAM_KEY", "--interval", str(interval), "--buffer-dir", str(buffer_dir)],
+        env=env, cwd=REPO_ROOT,
+    )
+
+
+async def received_frames(sqs: Any, url: str) -> list[dict[str, Any]]:
+    """All FrameReceived payloads currently in the queue (consumed)."""
+    payloads: list[dict[str, Any]] = []
+    while True:
+        batch = (await sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0)).get("Messages", [])
+        if not batch:
+            return payloads
+        for message in batch:
+            payloads.append(json.loads(message["Body"])["payload"])
+            await sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+
+
+async def wait_for_frames(sqs: Any, url: str, into: list[dict[str, Any]], count: int, timeout_s: float) -> None:
+    import asyncio
+
+    deadline = time.monotonic() + timeout_s
+    while len(into) < count:
+        assert time.monotonic() < deadline, f"only {len(into)} of {count} frames arrived"
+        into += await received_frames(sqs, url)
+        await asyncio.sleep(0.3)
+
+
+@pytest.fixture
+def ingest_env(platform_settings: PlatformSettings, provisioned: dict[str, str], migrated_database_url: str
+               ) -> dict[str, str]:
+    return service_env(platform_settings, migrated_database_url, INGEST_ADMIN_TOKEN=new_secret())
+
+
+async def test_agent_reconnects_when_the_stream_server_restarts(
+    ingest_env: dict[str, str], sqs_client: Any, resolver: Any, shared_data: Path, tmp_path: Path
+) -> None:
+    queue_url = await resolver.url("frames-received")
+    stream_port = free_port()
+    server = start_mjpeg(stream_port, shared_data)
+    frames: list[dict[str, Any]] = []
+    with running_service("ingest", ingest_env, log_path=tmp_path / "ingest.log") as ingest:
+        key = register_camera(ingest, ingest_env["INGEST_ADMIN_TOKEN"], "cam-stream")
+        agent = start_agent(ingest, "cam-stream", f"http://127.0.0.1:{stream_port}/stream.mjpg", key,
+                            tmp_path / "spool", 0.5)
+        try:
+            await wait_for_frames(sqs_client, queue_url, frames, 3, 60)
+            # WHEN the camera's server dies and comes back on the same address
+            stop(server)
+            down_at = time.time()
+            time.sleep(2)
+            server = start_mjpeg(stream_port, shared_data)
+            # THEN the agent reconnects by itself and frames captured after the restart arrive
+            before = len(frames)
+            await wait_for_frames(sqs_client, queue_url, frames, before + 3, 60)
+        finally:
+            assert stop(agent) == 0
+            stop(server)
+    after_restart = [f for f in frames if _at(f["context"]["captured_at"]) > down_at + 2]
+    assert len(after_restart) >= 3
+    assert all(f["context"]["camera_id"] == "cam-stream" for f in frames)
+    assert len({f["client_frame_id"] for f in frames}) == len(frames)
+
+
+async def test_frames_buffered_during_an_ingest_outage_arrive_once_and_in_order(
+    ingest_env: dict[str, str], sqs_client: Any, resolver: Any, shared_data: Path, tmp_path: Path
+) -> None:
+    queue_url = await resolver.url("frames-received")
+    stream_port = free_port()
+    ingest_port = free_port()
+    server = start_mjpeg(stream_port, shared_data)
+    spool = tmp_path / "spool"
+    # GIVEN a registered camera, and ingest then going down
+    with running_service("ingest", ingest_env, port=ingest_port) as ingest:
+        key = register_camera(ingest, ingest_env["INGEST_ADMIN_TOKEN"], "cam-outage")
+    agent = start_agent(f"http://127.0.0.1:{ingest_port}", "cam-outage",
+                        f"http://127.0.0.1:{stream_port}/stream.mjpg", key, spool, 0.5)
+    frames: list[dict[str, Any]] = []
+    try:
+        # WHEN the agent samples for a while with ingest unreachable
+        deadline = time.monotonic() + 60
+        while len(list((spool / "cam-outage").glob("*.jpg"))) < 6:
+            assert time.monotonic() < deadline, "agent did not spool frames while ingest was down"
+            time.sleep(0.3)
+        assert await received_frames(sqs_client, queue_url) == []
+        # AND ingest comes back
+        with running_service("ingest", ingest_env, port=ingest_port):
+            await wait_for_frames(sqs_client, queue_url, frames, 6, 60)
+            stop(server)
+            deadline = time.monotonic() + 30
+            while list((spool / "cam-outage").glob("*.jpg")):
+                assert time.monotonic() < deadline, "spool did not drain"
+                time.sleep(0.3)
+            frames += await received_frames(sqs_client, queue_url)
+    finally:
+        assert stop(agent) == 0
+        stop(server)
+    # THEN every buffered frame arrived exactly once, and ingest accepted them in capture order
+    client_ids = [f["client_frame_id"] for f in frames]
+    assert len(client_ids) == len(set(client_ids)) >= 6
+    by_acceptance = sorted(frames, key=lambda f: _at(f["received_at"]))
+    captured = [_at(f["context"]["captured_at"]) for f in by_acceptance]
+    assert captured == sorted(captured)
+
+
+def _at(iso: str) -> float:
+    return datetime.fromisoformat(iso).timestamp()

@@ -1,0 +1,113 @@
+"""`python -m services.ingest.main` as a real process: readiness, a frame end to end, SIGTERM, and a fuzz run."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from shared.config import PlatformSettings
+from tests.conftest import REPO_ROOT, free_port, wait_http
+from tests.integration.ingest.conftest import ADMIN_TOKEN, CAPTURED_AT, admin_headers
+from tests.unit.ingest.images import jpeg
+
+
+@dataclass
+class Process:
+    process: subprocess.Popen[bytes]
+    url: str
+
+
+@pytest.fixture
+def ingest_process(
+    platform_settings: PlatformSettings, provisioned: dict[str, str], database_url: str, tmp_path: Path
+) -> Iterator[Process]:
+    port = free_port()
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "INGEST_ADMIN_TOKEN": ADMIN_TOKEN,
+        "INGEST_PORT": str(port),
+        "INGEST_RATE_LIMIT_PER_S": "1000",
+        "PPE_LOG_FORMAT": "json",
+        "PPE_LOG_LEVEL": "WARNING",
+    }
+    log = (tmp_path / "ingest.log").open("wb")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "services.ingest.main"], cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_http(f"{url}/healthz", timeout_s=60)
+        yield Process(process, url)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=10)
+        log.close()
+
+
+def register(url: str) -> tuple[str, str]:
+    body = {"camera_id": f"cam-proc-{time.monotonic_ns()}", "site_id": "site-p", "zone_id": "z", "rate_limit_per_s": 1000}
+    response = httpx.post(f"{url}/v1/admin/cameras", json=body, headers=admin_headers(), timeout=30)
+    assert response.status_code == 201, response.text
+    return body["camera_id"], response.json()["api_key"]
+
+
+def test_the_service_accepts_frames_and_exits_0_on_sigterm(ingest_process: Process) -> None:
+    url = ingest_process.url
+    ready = httpx.get(f"{url}/readyz", timeout=30)
+    assert ready.status_code == 200, ready.text
+    camera_id, key = register(url)
+    response = httpx.post(
+        f"{url}/v1/frames",
+        params={"camera_id": camera_id, "captured_at": CAPTURED_AT},
+        content=jpeg(1280, 720),
+        headers={"X-API-Key": key, "Content-Type": "image/jpeg"},
+        timeout=30,
+    )
+    assert response.status_code == 202, response.text
+    metrics = httpx.get(f"{url}/metrics", timeout=30).text
+    assert 'ingest_frames_accepted_total{duplicate="false"} 1.0' in metrics
+    assert 'ingest_requests_total{method="POST",route="/v1/frames",status="202"} 1.0' in metrics
+
+    ingest_process.process.send_signal(signal.SIGTERM)
+    assert ingest_process.process.wait(timeout=30) == 0
+
+
+def test_fuzzing_the_openapi_schema_finds_no_server_error(ingest_process: Process, tmp_path: Path) -> None:
+    url = ingest_process.url
+    _, key = register(url)
+    command = [
+        str(Path(sys.executable).parent / "schemathesis"),
+        "run",
+        f"{url}/openapi.json",
+        "--checks",
+        "not_a_server_error",
+        "--max-examples",
+        "15",
+        "--seed",
+        "20261126",
+        "--workers",
+        "1",
+        "--max-time",
+        "60",
+        "--request-timeout",
+        "20",
+        "--header",
+        f"X-API-Key: {key}",
+        "--header",
+        f"Authorization: Bearer {ADMIN_TOKEN}",
+        "--no-color",
+        "--report-dir",
+        str(tmp_path),
+    ]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=180, cwd=tmp_path)
+    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
+    assert "POST /v1/frames" in result.stdout and " passed" in result.stdout
