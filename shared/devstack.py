@@ -247,7 +247,7 @@ def _print_banner(env: dict[str, str], var_dir: Path, skipped: list[str], demo_k
     if demo_key:
         lines += [
             f"  camera     {DEMO_CAMERA['camera_id']} (key in {var_dir / 'demo-camera.env'}); try:",
-            f"    curl -X POST 'http://127.0.0.1:{env['INGEST_PORT']}/v1/frames?camera_id={DEMO_CAMERA['camera_id']}' \\",
+            f"    curl -X POST 'http://127.0.0.1:{env['INGEST_PORT']}/v1/frames?camera_id={DEMO_CAMERA['camera_id']}&captured_at='$(date -u +%FT%TZ) \\",
             "      -H \"X-API-Key: $(grep KEY var/demo-camera.env | cut -d= -f2)\" -H 'Content-Type: image/jpeg' \\",
             "      --data-binary @some-photo.jpg",
         ]
