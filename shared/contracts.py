@@ -12,6 +12,7 @@ from typing import Any, ClassVar, Generic, Literal, Self, TypeVar
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from shared.rekognition import (
+    BoundingBox,
     CustomLabel,
     DetectProtectiveEquipmentResponse,
     EquipmentType,
@@ -155,8 +156,22 @@ class IncidentChanged(Payload):
     max_confidence: float = Field(ge=0, le=100, description="Highest confidence of the violation so far.")
 
 
+class NotificationRequested(Payload):
+    """notifier -> notifier (deliveries queue): send one alert about one incident change to one channel."""
+
+    MESSAGE_TYPE: ClassVar[str] = "NotificationRequested"
+
+    delivery_id: str = Field(description="Row of the notifier's delivery log; the idempotency key of the send.")
+    channel_id: int = Field(description="Notifier channel that receives the alert.")
+    incident: IncidentChanged = Field(description="The incident change to announce.")
+    frame: FrameRef = Field(description="The frame that triggered the change (linked, and attached as a snapshot).")
+    captured_at: AwareDatetime = Field(description="When the camera captured that frame.")
+    blur_faces: bool = Field(description="Blur faces in the attached snapshot (False when the site opted out).")
+    face_boxes: list[BoundingBox] = Field(default_factory=list, description="Regions to blur, as image ratios.")
+
+
 MESSAGE_TYPES: dict[str, type[Payload]] = {
-    cls.MESSAGE_TYPE: cls for cls in (FrameReceived, FrameAnalyzed, IncidentChanged)
+    cls.MESSAGE_TYPE: cls for cls in (FrameReceived, FrameAnalyzed, IncidentChanged, NotificationRequested)
 }
 
 

@@ -262,11 +262,16 @@ class Consumer(Generic[P]):
             if capacity <= 0:
                 await asyncio.wait(self._in_flight, return_when=asyncio.FIRST_COMPLETED)
                 continue
-            messages = await self._receive(min(capacity, self._batch_size), wait_time)
+            # A FIFO long poll started while groups are in flight: moto (the local emulator) freezes the busy
+            # groups when the poll starts and spins until it ends, stalling them; poll briefly instead.
+            fifo_busy = self._fifo and bool(self._in_flight)
+            messages = await self._receive(min(capacity, self._batch_size), 0 if fifo_busy else wait_time)
             self.last_poll_at = time.time()
             if not messages:
                 if until_idle and not self._in_flight:
                     break
+                if fifo_busy and self._in_flight:
+                    await asyncio.wait(set(self._in_flight), timeout=0.05, return_when=asyncio.FIRST_COMPLETED)
                 continue
             for group in self._groups(messages):
                 task = asyncio.create_task(self._process_group(group))

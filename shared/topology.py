@@ -111,6 +111,7 @@ TOPOLOGY = Topology(
         "FrameReceived": ("frames-received",),
         "FrameAnalyzed": ("frames-analyzed-notifier", "frames-analyzed-reporting"),
         "IncidentChanged": ("incidents-reporting",),
+        "NotificationRequested": ("notifier-deliveries",),
     },
 )
 

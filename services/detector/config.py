@@ -8,8 +8,11 @@ Environment the local stack sets for the detector (all optional except the share
 - DETECTOR_MODEL_DIR: cache dir of the local engine's fetched models (default: the engine's own default).
 - DETECTOR_WORKERS: model worker processes of the local engine (default 2, one per core).
 - DETECTOR_CONCURRENCY: frames in flight per detector process (the consumer's cap, i.e. the backpressure).
-- DETECTOR_CUSTOM_LABEL_MODELS: JSON {"name": {"engine": "crop", "model_path": "..."}} of custom-label models.
+- DETECTOR_CUSTOM_LABEL_MODELS: JSON {"name": {"engine": "crop", "model_path": "...", "label_names": {...}}} of
+  custom-label models (fields: CustomLabelModel).
+  Default: {"vest": the shipped crop classifier, labels hi_vis_vest / no_hi_vis_vest}.
 - DETECTOR_CUSTOM_LABEL_SITES: JSON {"<site id or camera id or *>": ["name", ...]}: which frames use which.
+  Default {"*": ["vest"]}. Set both to {} to run no custom-label model.
 - DETECTOR_REKOGNITION_ENDPOINT_URL: endpoint of Rekognition for the `rekognition` engine (unset on AWS; it does
   NOT follow AWS_ENDPOINT_URL, which points at the SQS/S3 emulator locally).
 No secrets.
@@ -36,6 +39,12 @@ class CustomLabelModel(BaseModel):
     model_path: Path | None = Field(default=None, description="ONNX file of a `crop` model.")
     project_version_arn: str | None = Field(default=None, description="Rekognition Custom Labels model (rekognition).")
     min_confidence: float = Field(default=50.0, ge=0, le=100, description="Labels under this are dropped.")
+    region: Literal["torso", "person", "image"] | None = Field(
+        default=None, description="`crop`: what is classified per person (default: the model card's region)."
+    )
+    label_names: dict[str, str] = Field(
+        default_factory=dict, description="`crop`: class -> label name; a class mapped to '' is never returned."
+    )
 
     @model_validator(mode="after")
     def _needs_its_model(self) -> "CustomLabelModel":
@@ -44,6 +53,20 @@ class CustomLabelModel(BaseModel):
         if self.engine == "rekognition" and not self.project_version_arn:
             raise ValueError("a `rekognition` custom-label model needs project_version_arn")
         return self
+
+
+WEIGHTS_DIR = Path(__file__).resolve().parent / "local_engine" / "weights"
+
+
+def default_custom_label_models() -> dict[str, CustomLabelModel]:
+    """The shipped hi-vis vest / workwear classifier on each person's torso."""
+    return {
+        "vest": CustomLabelModel(
+            engine="crop",
+            model_path=WEIGHTS_DIR / "vest.onnx",
+            label_names={"wear": "hi_vis_vest", "no_wear": "no_hi_vis_vest"},
+        )
+    }
 
 
 class DetectorSettings(PlatformSettings):
@@ -59,10 +82,10 @@ class DetectorSettings(PlatformSettings):
     model_attempts: int = Field(default=3, ge=1, le=10, description="Deliveries before a model error is rejected.")
     retry_delay_s: int = Field(default=5, ge=0, le=900, description="Base delay before retrying a model error.")
     custom_label_models: dict[str, CustomLabelModel] = Field(
-        default_factory=dict, description="Custom-label models by name (JSON)."
+        default_factory=default_custom_label_models, description="Custom-label models by name (JSON)."
     )
     custom_label_sites: dict[str, list[str]] = Field(
-        default_factory=dict,
+        default_factory=lambda: {"*": ["vest"]},
         description="Site id, camera id or `*` -> custom-label model names to run on its frames (JSON).",
     )
     results_prefix: str = Field(

@@ -16,13 +16,14 @@ import uvicorn
 from services.detector.adapters.results import ResultStore
 from services.detector.api import build_app
 from services.detector.config import DetectorSettings
+from services.detector.engines.base import EngineUnavailable
 from services.detector.engines.registry import EngineSet, build_engines
 from services.detector.handlers import FrameHandler
 from shared.aws import aws_clients
 from shared.contracts import FrameReceived
 from shared.logging import configure_logging, get_logger
 from shared.s3 import FrameStore
-from shared.sqs import Consumer, Publisher, QueueResolver, install_stop_signals
+from shared.sqs import Consumer, Handler, Publisher, QueueResolver, install_stop_signals
 
 log = get_logger(__name__)
 QUEUE = "frames-received"
@@ -35,16 +36,42 @@ class _Server(uvicorn.Server):
         yield
 
 
-def readiness(consumer: Consumer[Any] | None, *, wait_time_s: int = 20) -> tuple[bool, str]:
+def readiness(consumer: Consumer[Any] | None, *, started_at: float, wait_time_s: int = 20) -> tuple[bool, str]:
     if consumer is None:
         return True, "api only"
-    if consumer.last_poll_at is None:
-        return False, "consumer has not polled yet"
-    age = time.time() - consumer.last_poll_at
+    last = consumer.last_poll_at or started_at  # the first long poll may take wait_time_s to return
+    age = time.time() - last
     # a poll may legitimately wait the whole long-poll time, or the cap may hold it while frames run
     if age > 3 * wait_time_s + 60:
         return False, f"consumer last polled {age:.0f}s ago"
     return True, f"consumer polled {age:.1f}s ago, {consumer.in_flight} in flight"
+
+
+def build_handler(
+    settings: DetectorSettings, engines: EngineSet, *, sqs: Any, s3: Any, resolver: QueueResolver
+) -> FrameHandler:
+    return FrameHandler(
+        settings=settings,
+        engines=engines,
+        frames=FrameStore(s3, settings.frames_bucket),
+        results=ResultStore(s3, settings.frames_bucket, prefix=settings.results_prefix),
+        publisher=Publisher(sqs, resolver, producer="detector"),
+    )
+
+
+def build_consumer(
+    settings: DetectorSettings, handler: Handler, *, sqs: Any, resolver: QueueResolver
+) -> Consumer[FrameReceived]:
+    return Consumer(
+        sqs,
+        resolver,
+        QUEUE,
+        FrameReceived,
+        handler,
+        concurrency=settings.concurrency,
+        batch_size=min(10, settings.concurrency),
+        handler_timeout_s=settings.handler_timeout_s,
+    )
 
 
 async def run(
@@ -55,36 +82,25 @@ async def run(
     engines: EngineSet | None = None,
     started: asyncio.Event | None = None,
 ) -> None:
-    """Run the detector until stopped (or, with until_idle, until the queue is empty: tests)."""
+    """Run the detector until stopped (or, with until_idle, until the queue is empty: tests).
+
+    `engines`: already started engines the caller keeps (tests reuse one model pool across runs).
+    """
+    owned = engines is None
     engines = engines or build_engines(settings)
-    await engines.start()  # fails fast (EngineUnavailable) when models are missing
+    if owned:
+        await engines.start()  # fails fast (EngineUnavailable) when models are missing
     try:
         async with aws_clients(settings, "sqs", "s3") as (sqs, s3):
+            started_at = time.time()
             resolver = QueueResolver(sqs, prefix=settings.queue_prefix)
-            handler = FrameHandler(
-                settings=settings,
-                engines=engines,
-                frames=FrameStore(s3, settings.frames_bucket),
-                results=ResultStore(s3, settings.frames_bucket, prefix=settings.results_prefix),
-                publisher=Publisher(sqs, resolver, producer="detector"),
-            )
-            consumer: Consumer[FrameReceived] | None = (
-                Consumer(
-                    sqs,
-                    resolver,
-                    QUEUE,
-                    FrameReceived,
-                    handler,
-                    concurrency=settings.concurrency,
-                    batch_size=min(10, settings.concurrency),
-                    handler_timeout_s=settings.handler_timeout_s,
-                )
-                if settings.consume
-                else None
-            )
+            handler = build_handler(settings, engines, sqs=sqs, s3=s3, resolver=resolver)
+            consumer = build_consumer(settings, handler, sqs=sqs, resolver=resolver) if settings.consume else None
             server: _Server | None = None
             if serve_http:
-                app = build_app(settings, engines=engines, s3=s3, ready=lambda: readiness(consumer))
+                app = build_app(
+                    settings, engines=engines, s3=s3, ready=lambda: readiness(consumer, started_at=started_at)
+                )
                 server = _Server(
                     uvicorn.Config(app, host=settings.host, port=settings.port, log_config=None, access_log=False)
                 )
@@ -108,14 +124,19 @@ async def run(
             if server_task is not None:
                 await server_task
     finally:
-        await engines.close()
+        if owned:
+            await engines.close()
     log.info("detector stopped")
 
 
 def main() -> None:
     settings = DetectorSettings()
     configure_logging("detector", fmt=settings.log_format, level=settings.log_level)
-    asyncio.run(run(settings))
+    try:
+        asyncio.run(run(settings))
+    except EngineUnavailable as exc:
+        log.error("detector cannot start", error=str(exc))
+        raise SystemExit(2) from exc
 
 
 if __name__ == "__main__":

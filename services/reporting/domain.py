@@ -157,18 +157,13 @@ def rollup_bucket(moment: datetime) -> datetime:
 RollupKey = tuple[datetime, str, str, str, str]  # bucket_start, site, zone, camera, equipment type or ALL
 
 
-def rollup_counts(record: FrameRecord) -> dict[RollupKey, dict[Verdict, int]]:
-    """What one frame adds to the rollup, sorted by key so concurrent upserts lock rows in one order."""
-    bucket = rollup_bucket(record.captured_at)
+def rollup_counts(*records: FrameRecord) -> dict[RollupKey, dict[Verdict, int]]:
+    """What frames add to the rollup, sorted by key so concurrent upserts lock rows in one order."""
     counts: dict[RollupKey, dict[Verdict, int]] = {}
-    for person in record.persons:
-        keys: list[tuple[RollupKey, Verdict]] = [
-            ((bucket, record.site_id, record.zone_id, record.camera_id, ALL_TYPES), person.outcome)
-        ]
-        keys += [
-            ((bucket, record.site_id, record.zone_id, record.camera_id, str(equipment)), result.outcome)
-            for equipment, result in person.per_type.items()
-        ]
+    for person in (person for record in records for person in record.persons):
+        place = (rollup_bucket(person.captured_at), person.site_id, person.zone_id, person.camera_id)
+        keys: list[tuple[RollupKey, Verdict]] = [((*place, ALL_TYPES), person.outcome)]
+        keys += [((*place, str(equipment)), result.outcome) for equipment, result in person.per_type.items()]
         for key, outcome in keys:
             row = counts.setdefault(key, {"with": 0, "without": 0, "indeterminate": 0})
             row[outcome] += 1
@@ -181,8 +176,10 @@ def compliance_rate(compliant: int, violating: int) -> float | None:
     return None if decided == 0 else compliant / decided
 
 
-def floor_to_rollup(moment: datetime) -> datetime:
-    return rollup_bucket(moment)
+def widen_to_rollup(start: datetime, end: datetime) -> tuple[datetime, datetime]:
+    """Ranges are answered at rollup resolution: start rounds down, end rounds up to 15-minute boundaries."""
+    floor_end = rollup_bucket(end)
+    return rollup_bucket(start), floor_end if floor_end == end else floor_end + ROLLUP_STEP
 
 
 def check_range(start: datetime, end: datetime, *, bucket: Bucket | None = None, max_buckets: int = 5000) -> None:

@@ -15,6 +15,7 @@ import uvicorn
 from services.reporting.adapters.repository import ReportingRepository
 from services.reporting.api.app import build_app
 from services.reporting.api.deps import Tokens
+from services.reporting.batching import FrameBatcher
 from services.reporting.config import ReportingSettings
 from services.reporting.handlers import frame_handler, incident_handler
 from services.reporting.retention import RetentionJob
@@ -36,11 +37,17 @@ class EmbeddedServer(uvicorn.Server):
         yield
 
 
-def consumers_ready(consumers: list[Consumer[Any]], *, stale_after_s: float) -> Callable[[], Awaitable[None]]:
+def consumers_ready(
+    consumers: list[Consumer[Any]], tasks: list["asyncio.Task[None]"], *, stale_after_s: float
+) -> Callable[[], Awaitable[None]]:
+    """Ready while every consumer task runs and none is stuck (a long poll returns within 20 s)."""
+
     async def check() -> None:
         now = time.time()
-        for consumer in consumers:
-            if consumer.last_poll_at is None or now - consumer.last_poll_at > stale_after_s:
+        for consumer, task in zip(consumers, tasks, strict=True):
+            if task.done():
+                raise RuntimeError(f"consumer of {consumer.queue} has stopped")
+            if consumer.last_poll_at is not None and now - consumer.last_poll_at > stale_after_s:
                 raise RuntimeError(f"consumer of {consumer.queue} has not polled for {stale_after_s:.0f}s")
 
     return check
@@ -62,7 +69,7 @@ async def run(
                     resolver,
                     settings.frames_queue,
                     FrameAnalyzed,
-                    frame_handler(repository),
+                    frame_handler(FrameBatcher(repository, max_frames=settings.consumer_concurrency)),
                     concurrency=settings.consumer_concurrency,
                 ),
                 Consumer(
@@ -74,6 +81,7 @@ async def run(
                     concurrency=settings.consumer_concurrency,
                 ),
             ]
+            tasks = [asyncio.create_task(c.run(until_idle=until_idle)) for c in consumers]
             retention = RetentionJob(
                 repository,
                 s3,
@@ -85,7 +93,7 @@ async def run(
                 repository=repository,
                 tokens=Tokens(analyst=settings.analyst_token, admin=settings.admin_token),
                 retention=retention,
-                readiness=consumers_ready(consumers, stale_after_s=60),
+                readiness=consumers_ready(consumers, tasks, stale_after_s=60),
             )
             server = EmbeddedServer(
                 uvicorn.Config(app, host=settings.host, port=settings.port, log_config=None, lifespan="off")
@@ -99,21 +107,23 @@ async def run(
 
             if install_signals:
                 install_stop_signals(request_stop)
-            tasks = [asyncio.create_task(c.run(until_idle=until_idle)) for c in consumers]
-            background = [asyncio.create_task(retention.run_forever(interval_s=settings.retention_interval_s, stop=stop))]
+            schedule = retention.run_forever(interval_s=settings.retention_interval_s, stop=stop)
+            background = [asyncio.create_task(schedule)]
             if serve_http:
                 background.append(asyncio.create_task(server.serve()))
             log.info("reporting started", port=settings.port if serve_http else None)
-            await asyncio.gather(*tasks)
-            request_stop()
-            await asyncio.gather(*background)
+            try:
+                await asyncio.gather(*tasks)
+            finally:
+                request_stop()
+                await asyncio.gather(*background, return_exceptions=True)
     finally:
         await engine.dispose()
     log.info("reporting stopped")
 
 
 def main() -> int:
-    settings = ReportingSettings()  # type: ignore[call-arg]  # tokens come from the environment
+    settings = ReportingSettings()  # tokens come from the environment
     configure_logging("reporting", fmt=settings.log_format, level=settings.log_level)
     if not settings.database_url:
         raise SystemExit("DATABASE_URL is not set: point it at PostgreSQL (postgresql+psycopg://user:pw@host/db)")

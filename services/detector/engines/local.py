@@ -15,8 +15,9 @@ from typing import Any, TypeVar
 
 from pydantic import TypeAdapter
 
+from services.detector.config import CustomLabelModel
 from services.detector.engines import local_worker
-from services.detector.engines.base import EngineError, EngineUnavailable, ImageInput
+from services.detector.engines.base import CustomLabelEngine, EngineError, EngineUnavailable, ImageInput
 from shared.logging import get_logger
 from shared.rekognition import (
     BoundingBox,
@@ -33,9 +34,12 @@ _BOXES = TypeAdapter(list[BoundingBox])
 class ModelPool:
     """A process pool whose workers load the local models once (pool initializer)."""
 
-    def __init__(self, *, workers: int, model_dir: Path | None, load_ppe: bool, crop_models: dict[str, Path]) -> None:
+    def __init__(
+        self, *, workers: int, model_dir: Path | None, load_ppe: bool, crop_models: dict[str, CustomLabelModel]
+    ) -> None:
         self.workers = workers
-        self._init_args = (str(model_dir) if model_dir else None, {k: str(v) for k, v in crop_models.items()}, load_ppe)
+        specs = {name: spec.model_dump(mode="json") for name, spec in crop_models.items()}
+        self._init_args = (str(model_dir) if model_dir else None, specs, load_ppe)
         self._executor: ProcessPoolExecutor | None = None
         self._lock = asyncio.Lock()
         self.versions: dict[str, str] = {}
@@ -106,25 +110,44 @@ class LocalPPEEngine:
         body, _decode_ms, _model_ms = await self._pool.run(local_worker.detect_ppe, image.data, attributes_json)
         return DetectProtectiveEquipmentResponse.model_validate_json(body)
 
+    def can_fuse(self, engine: CustomLabelEngine) -> bool:
+        """Whether `engine` can run inside this engine's worker call (a person-crop model in the same pool)."""
+        return isinstance(engine, LocalCropLabelEngine) and engine.pool is self._pool and engine.needs_persons
+
+    async def detect_ppe_with_labels(
+        self, image: ImageInput, attributes: SummarizationAttributes | None, engines: Sequence[CustomLabelEngine]
+    ) -> tuple[DetectProtectiveEquipmentResponse, dict[str, DetectCustomLabelsResponse]]:
+        """PPE and the person-crop models in one worker call: one decode, one round trip."""
+        attributes_json = attributes.model_dump_json() if attributes is not None else None
+        body, labels = await self._pool.run(
+            local_worker.detect_ppe_and_crops, image.data, attributes_json, [engine.name for engine in engines]
+        )
+        return DetectProtectiveEquipmentResponse.model_validate_json(body), {
+            name: DetectCustomLabelsResponse.model_validate_json(value) for name, value in labels.items()
+        }
+
 
 class LocalCropLabelEngine:
-    """A crop classifier (services.detector.local_engine.custom_labels.CropLabelEngine) in the model pool."""
+    """A crop classifier (services.detector.local_engine.custom_labels.CropLabelEngine) in the model pool.
 
-    needs_persons = True
+    It classifies each person's torso (or whole box), so it runs after the PPE engine found the persons;
+    with region "image" it classifies the whole frame and runs alongside the PPE engine.
+    """
 
-    def __init__(self, name: str, pool: ModelPool) -> None:
+    def __init__(self, name: str, pool: ModelPool, *, region: str | None = None) -> None:
         self.name = name
-        self._pool = pool
+        self.pool = pool
+        self.needs_persons = region != "image"
 
     @property
     def model_version(self) -> str:
-        return self._pool.versions.get(f"crop:{self.name}", "unknown")
+        return self.pool.versions.get(f"crop:{self.name}", "unknown")
 
     async def start(self) -> None:
-        await self._pool.start()
+        await self.pool.start()
 
     async def close(self) -> None:
-        await self._pool.close()
+        await self.pool.close()
 
     async def detect_labels(
         self,
@@ -134,13 +157,13 @@ class LocalCropLabelEngine:
         min_confidence: float | None = None,
         max_results: int | None = None,
     ) -> DetectCustomLabelsResponse:
-        if not persons:
+        if self.needs_persons and not persons:
             return DetectCustomLabelsResponse()
-        body = await self._pool.run(
+        body = await self.pool.run(
             local_worker.detect_crop_labels,
             self.name,
             image.data,
-            _BOXES.dump_json(list(persons)).decode(),
+            _BOXES.dump_json(list(persons)).decode() if self.needs_persons and persons else None,
             min_confidence,
         )
         response = DetectCustomLabelsResponse.model_validate(json.loads(body))

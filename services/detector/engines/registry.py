@@ -54,8 +54,10 @@ PPE_ENGINES: dict[str, Callable[[DetectorSettings, ModelPool | None], PPEEngine]
     "rekognition": lambda settings, pool: RekognitionPPEEngine(_rekognition_client(settings)),
 }
 
-CUSTOM_LABEL_ENGINES: dict[str, Callable[[str, CustomLabelModel, DetectorSettings, ModelPool | None], CustomLabelEngine]] = {
-    "crop": lambda name, spec, settings, pool: LocalCropLabelEngine(name, _require(pool)),
+CUSTOM_LABEL_ENGINES: dict[
+    str, Callable[[str, CustomLabelModel, DetectorSettings, ModelPool | None], CustomLabelEngine]
+] = {
+    "crop": lambda name, spec, settings, pool: LocalCropLabelEngine(name, _require(pool), region=spec.region),
     "rekognition": lambda name, spec, settings, pool: RekognitionCustomLabelEngine(
         name, _rekognition_client(settings), project_version_arn=spec.project_version_arn or ""
     ),
@@ -70,11 +72,7 @@ def _require(pool: ModelPool | None) -> ModelPool:
 
 def build_engines(settings: DetectorSettings) -> EngineSet:
     """The engines the settings name. Nothing is loaded until `EngineSet.start()`."""
-    crop_models = {
-        name: spec.model_path
-        for name, spec in settings.custom_label_models.items()
-        if spec.engine == "crop" and spec.model_path is not None
-    }
+    crop_models = {name: spec for name, spec in settings.custom_label_models.items() if spec.engine == "crop"}
     needs_pool = settings.ppe_engine == "local" or bool(crop_models)
     pool = (
         ModelPool(

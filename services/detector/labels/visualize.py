@@ -11,6 +11,7 @@ from tqdm import tqdm
 
 from services.detector.labels.errors import DatasetError
 from services.detector.labels.model import Dataset, ImageRecord
+from services.detector.labels.yolo import safe_relative
 
 # BGR, chosen to stay distinguishable on photos; a class's colour is PALETTE[class id % len].
 PALETTE: tuple[tuple[int, int, int], ...] = (
@@ -62,7 +63,7 @@ def visualize(dataset: Dataset, out: Path, *, limit: int | None = None) -> list[
     if not images:
         raise DatasetError("no image in this dataset has a local file to draw on; import with --images-dir")
     for image in tqdm(images, desc="visualize", unit="img", leave=False):
-        target = (out / image.key).with_suffix(".jpg")
+        target = (out / safe_relative(image.key)).with_suffix(".jpg")
         target.parent.mkdir(parents=True, exist_ok=True)
         if not cv2.imwrite(str(target), draw(dataset, image)):
             raise DatasetError(f"could not write {target}; check the folder is writable")

@@ -121,6 +121,14 @@ def image_dimensions(image: ImageRecord) -> tuple[int, int]:
     return size
 
 
+def safe_relative(key: str) -> Path:
+    """The image key as a relative path that stays inside the export folder."""
+    relative = Path(key)
+    if relative.is_absolute() or ".." in relative.parts or not relative.parts:
+        raise DatasetError(f"image key {key!r} cannot be used as a path inside the export folder; rename the image")
+    return relative
+
+
 def _place_image(source: str, target: Path, link: bool) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     if target.exists() or target.is_symlink():
@@ -138,14 +146,15 @@ def export_yolo(dataset: Dataset, out: Path, *, link: bool = False) -> ExportSum
             "this dataset holds whole-image classes, no boxes: YOLO detection needs boxes. "
             "Train on it directly with `labels train`, or export COCO"
         )
-    written, images, skipped = 0, 0, []
-    for image in tqdm(dataset.images, desc="export yolo", unit="img", leave=False):
+    # validate everything before writing anything: a bad image leaves no half-written export behind
+    planned, skipped = [], []
+    for image in dataset.images:
         if not image.boxes and known_dimensions(image) is None:
             skipped.append(image.key)
             continue
-        width, height = image_dimensions(image)
-        images += 1
-        relative = Path(image.key)
+        planned.append((image, safe_relative(image.key), image_dimensions(image)))
+    written = 0
+    for image, relative, (width, height) in tqdm(planned, desc="export yolo", unit="img", leave=False):
         lines = [yolo_line(dataset.class_id(box.class_name), box, width, height) for box in image.boxes]
         label_file = (out / "labels" / relative).with_suffix(".txt")
         label_file.parent.mkdir(parents=True, exist_ok=True)
@@ -162,4 +171,4 @@ def export_yolo(dataset: Dataset, out: Path, *, link: bool = False) -> ExportSum
         "names": list(dataset.classes),
     }
     (out / "data.yaml").write_text(yaml.safe_dump(data_yaml, sort_keys=False))
-    return ExportSummary(images=images, boxes=written, skipped=tuple(skipped))
+    return ExportSummary(images=len(planned), boxes=written, skipped=tuple(skipped))

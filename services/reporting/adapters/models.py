@@ -5,6 +5,7 @@ person's Id inside one Rekognition response, meaningless across frames.
 """
 
 from datetime import datetime
+from typing import cast
 
 from sqlalchemy import (
     ARRAY,
@@ -16,6 +17,7 @@ from sqlalchemy import (
     Index,
     Integer,
     SmallInteger,
+    Table,
     Text,
     UniqueConstraint,
     func,
@@ -139,8 +141,8 @@ class Incident(Base):
     )
 
 
-sites = Site.__table__
-frames = Frame.__table__
-person_events = PersonEvent.__table__
-rollup = Rollup.__table__
-incidents = Incident.__table__
+sites = cast(Table, Site.__table__)
+frames = cast(Table, Frame.__table__)
+person_events = cast(Table, PersonEvent.__table__)
+rollup = cast(Table, Rollup.__table__)
+incidents = cast(Table, Incident.__table__)

@@ -10,7 +10,7 @@ from fastapi import Depends, HTTPException, Query, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from services.reporting.adapters.repository import Filters, ReportingRepository
-from services.reporting.domain import InvalidQuery, check_range, floor_to_rollup
+from services.reporting.domain import InvalidQuery, check_range, widen_to_rollup
 
 
 class Role(StrEnum):
@@ -32,7 +32,9 @@ class Tokens:
         return Role.ANALYST if is_analyst else None
 
 
-_bearer = HTTPBearer(auto_error=False, description="REPORTING_ANALYST_TOKEN (read) or REPORTING_ADMIN_TOKEN (write)")
+_bearer = HTTPBearer(
+    auto_error=False, description="REPORTING_ANALYST_TOKEN (read) or REPORTING_ADMIN_TOKEN (write)"
+)
 
 
 def role(
@@ -59,7 +61,9 @@ def reader(found: Annotated[Role, Depends(role)]) -> Role:
 
 def writer(found: Annotated[Role, Depends(role)]) -> Role:
     if found is not Role.ADMIN:
-        raise HTTPException(status.HTTP_403_FORBIDDEN, "this action needs the admin token; the analyst role is read-only")
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN, "this action needs the admin token; the analyst role is read-only"
+        )
     return found
 
 
@@ -94,7 +98,7 @@ def time_range(
         check_range(start, end)
     except InvalidQuery as exc:
         raise HTTPException(422, str(exc)) from exc
-    return TimeRange(floor_to_rollup(start.astimezone(UTC)), floor_to_rollup(end.astimezone(UTC)))
+    return TimeRange(*widen_to_rollup(start.astimezone(UTC), end.astimezone(UTC)))
 
 
 Repo = Annotated[ReportingRepository, Depends(repository)]

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, HTTPException, Path, Query, Request, status
+from fastapi import APIRouter, HTTPException, Path, Query, Request
 from fastapi.responses import StreamingResponse
 
 from services.reporting.adapters.repository import EXPORT_COLUMNS
@@ -29,7 +29,7 @@ from services.reporting.api.schemas import (
     TrendOut,
     TrendPoint,
 )
-from services.reporting.domain import ALL_TYPES, Bucket, Dimension, InvalidQuery, check_range
+from services.reporting.domain import Bucket, Dimension, InvalidQuery, check_range
 from services.reporting.retention import RetentionJob
 from shared.logging import get_logger
 
@@ -64,7 +64,7 @@ async def trend(
     window: RangeDep,
     where: FiltersDep,
     bucket: Annotated[Bucket, Query(description="Bucket width, in the site's time zone.")] = Bucket.DAY,
-    equipment_type: EquipmentParam = ALL_TYPES,
+    equipment_type: EquipmentParam = "ALL",
 ) -> TrendOut:
     if window.end > window.start:
         try:
@@ -91,7 +91,7 @@ async def breakdown(
     window: RangeDep,
     where: FiltersDep,
     by: Annotated[Dimension, Query(description="Grouping dimension.")] = Dimension.SITE,
-    equipment_type: EquipmentParam = ALL_TYPES,
+    equipment_type: EquipmentParam = "ALL",
 ) -> BreakdownOut:
     rows = await repo.breakdown(
         by=by, start=window.start, end=window.end, filters=where, equipment_type=equipment_type
@@ -110,7 +110,7 @@ async def top_locations(
     window: RangeDep,
     where: FiltersDep,
     limit: Annotated[int, Query(ge=1, le=500, description="Most rows returned.")] = 10,
-    equipment_type: EquipmentParam = ALL_TYPES,
+    equipment_type: EquipmentParam = "ALL",
 ) -> TopLocationsOut:
     rows = await repo.top_locations(
         start=window.start, end=window.end, filters=where, limit=limit, equipment_type=equipment_type
@@ -127,7 +127,7 @@ async def top_hours(
     window: RangeDep,
     where: FiltersDep,
     limit: Annotated[int, Query(ge=1, le=24, description="Most rows returned.")] = 24,
-    equipment_type: EquipmentParam = ALL_TYPES,
+    equipment_type: EquipmentParam = "ALL",
 ) -> TopHoursOut:
     rows = await repo.top_hours(
         start=window.start, end=window.end, filters=where, limit=limit, equipment_type=equipment_type

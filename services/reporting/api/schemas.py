@@ -32,8 +32,8 @@ class CountsOut(Schema):
 
 
 class RangeOut(Schema):
-    start: AwareDatetime = Field(description="Effective start (inclusive), rounded down to 15 minutes, UTC.")
-    end: AwareDatetime = Field(description="Effective end (exclusive), rounded down to 15 minutes, UTC.")
+    start: AwareDatetime = Field(description="Effective start (inclusive), rounded down to a 15-minute boundary, UTC.")
+    end: AwareDatetime = Field(description="Effective end (exclusive), rounded up to a 15-minute boundary, UTC.")
 
 
 class TrendPoint(CountsOut):

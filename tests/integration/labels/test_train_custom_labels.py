@@ -11,7 +11,7 @@ import cv2
 import pytest
 
 from services.detector.config import DetectorSettings
-from services.detector.engines.base import EngineError, ImageInput
+from services.detector.engines.base import ImageInput
 from services.detector.engines.registry import build_engines
 from services.detector.labels.cli import main
 from services.detector.labels.model import Dataset, ImageRecord
@@ -99,11 +99,6 @@ def test_trained_vest_model_labels_held_back_torsos(trained_vest: Trained) -> No
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    raises=EngineError,
-    reason="on main the detector's local_worker calls CropLabelEngine.detect(min_confidence=...) and expects a "
-    "response object; CropLabelEngine.detect returns a list (see /work/wt/NOTES-labels-to-detector.md)",
-)
 async def test_detector_registry_serves_the_trained_model(trained_vest: Trained) -> None:
     # GIVEN the detector configured with the trained model as a `crop` custom-label model
     settings = DetectorSettings(

@@ -1,6 +1,7 @@
 """Fixtures of reporting's tests: a repository on a fresh migrated database, the seeded data set, the app."""
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 
 import httpx
@@ -14,6 +15,8 @@ from services.reporting.domain import frame_record
 from services.reporting.retention import RetentionJob
 from shared.contracts import FrameAnalyzed
 from shared.db import make_engine
+from shared.migrate import upgrade
+from tests.conftest import create_database
 from tests.integration.reporting.builders import HEAD, frame_analyzed, person
 
 ANALYST = "analyst-token-0123456789"
@@ -88,12 +91,46 @@ def repository(engine: AsyncEngine) -> ReportingRepository:
     return ReportingRepository(engine)
 
 
-@pytest.fixture
-async def seeded(repository: ReportingRepository) -> ReportingRepository:
+async def seed(repository: ReportingRepository) -> None:
     await repository.set_site_timezone(site_id="site-a", timezone="Europe/Berlin")
     for payload in seeded_frames():
         assert await repository.ingest_frame(frame_record(payload))
+
+
+@pytest.fixture
+async def seeded(repository: ReportingRepository) -> ReportingRepository:
+    """The seed in a fresh database, for tests that change it."""
+    await seed(repository)
     return repository
+
+
+@pytest.fixture(scope="module")
+async def seeded_database_url(postgres_server_url: str) -> str:
+    """The seed in a database shared by one module's read-only tests (saves a migration per test)."""
+    url = create_database(postgres_server_url)
+    upgrade(url)
+    engine = make_engine(url)
+    try:
+        await seed(ReportingRepository(engine))
+    finally:
+        await engine.dispose()
+    return url
+
+
+@pytest.fixture
+async def client(seeded_database_url: str) -> AsyncIterator[httpx.AsyncClient]:
+    """Analyst client of the app on the shared seeded database (must not write)."""
+    engine = make_engine(seeded_database_url)
+    async with app_client(ReportingRepository(engine)) as http:
+        yield http
+    await engine.dispose()
+
+
+@pytest.fixture
+async def writable_client(seeded: ReportingRepository) -> AsyncIterator[httpx.AsyncClient]:
+    """Analyst client of the app on its own seeded database (may write)."""
+    async with app_client(seeded) as http:
+        yield http
 
 
 def make_app(repository: ReportingRepository, *, retention_days: int = 3650, s3: object | None = None) -> object:
@@ -103,10 +140,9 @@ def make_app(repository: ReportingRepository, *, retention_days: int = 3650, s3:
     return build_app(repository=repository, tokens=Tokens(analyst=ANALYST, admin=ADMIN), retention=retention)
 
 
-@pytest.fixture
-async def client(seeded: ReportingRepository) -> AsyncIterator[httpx.AsyncClient]:
-    app = make_app(seeded)
-    transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
+@asynccontextmanager
+async def app_client(repository: ReportingRepository) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=make_app(repository))  # type: ignore[arg-type]
     async with httpx.AsyncClient(
         transport=transport, base_url="http://reporting", headers={"Authorization": f"Bearer {ANALYST}"}
     ) as http:

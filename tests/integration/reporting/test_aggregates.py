@@ -124,7 +124,8 @@ async def test_top_violation_hours_in_local_time(client: httpx.AsyncClient) -> N
     ]
 
 
-async def test_changing_a_sites_time_zone_rebuckets(client: httpx.AsyncClient) -> None:
+async def test_changing_a_sites_time_zone_rebuckets(writable_client: httpx.AsyncClient) -> None:
+    client = writable_client
     admin = {"Authorization": "Bearer admin-token-0123456789ab"}
     response = await client.put("/api/v1/sites/site-a", json={"timezone": "UTC"}, headers=admin)
     assert response.status_code == 200 and response.json()["timezone"] == "UTC"

@@ -29,7 +29,8 @@ async def test_reads_need_a_known_token(client: httpx.AsyncClient, path: str) ->
     assert (await client.get(path, headers={"Authorization": f"Bearer {ADMIN}"})).status_code == 200
 
 
-async def test_analyst_cannot_write_admin_can(client: httpx.AsyncClient) -> None:
+async def test_analyst_cannot_write_admin_can(writable_client: httpx.AsyncClient) -> None:
+    client = writable_client
     analyst = {"Authorization": f"Bearer {ANALYST}"}
     admin = {"Authorization": f"Bearer {ADMIN}"}
     body = {"timezone": "Asia/Kolkata"}
@@ -47,7 +48,8 @@ async def test_analyst_cannot_write_admin_can(client: httpx.AsyncClient) -> None
     assert [(s["site_id"], s["timezone"]) for s in sites] == [("site-a", "Europe/Berlin"), ("site-c", "Asia/Kolkata")]
 
 
-async def test_admin_runs_retention_and_recent_data_is_kept(client: httpx.AsyncClient) -> None:
+async def test_admin_runs_retention_and_recent_data_is_kept(writable_client: httpx.AsyncClient) -> None:
+    client = writable_client
     response = await client.post("/api/v1/retention/run", headers={"Authorization": f"Bearer {ADMIN}"})
     assert response.status_code == 200
     # The app under test keeps 3650 days: the January 2026 seed is younger, nothing is purged.

@@ -47,8 +47,11 @@ async def served(seeded: ReportingRepository) -> AsyncIterator[str]:
     port = free_port()
     server = EmbeddedServer(uvicorn.Config(make_app(seeded), host="127.0.0.1", port=port, log_config=None))  # type: ignore[arg-type]
     task = asyncio.create_task(server.serve())
-    while not server.started:
+    for _ in range(400):  # uvicorn has no "started" event to await
+        if server.started:
+            break
         await asyncio.sleep(0.05)
+    assert server.started, "uvicorn did not start within 20 s"
     yield f"http://127.0.0.1:{port}"
     server.should_exit = True
     await task

@@ -29,6 +29,10 @@ def settings_for(monkeypatch: pytest.MonkeyPatch, database_url: str, **overrides
     return ReportingSettings()  # type: ignore[call-arg]
 
 
+async def drain_queues(settings: ReportingSettings) -> None:
+    await run(settings, until_idle=True, serve_http=False, install_signals=False)
+
+
 async def table_counts(engine: AsyncEngine) -> dict[str, int]:
     async with engine.connect() as conn:
         return {
@@ -67,7 +71,7 @@ async def test_frames_from_the_queue_are_stored_once_even_when_sent_twice(
     await publisher.send_raw("frames-analyzed-reporting", "{broken")
 
     # WHEN reporting drains its queues
-    await run(settings_for(monkeypatch, migrated_database_url), until_idle=True, serve_http=False, install_signals=False)
+    await drain_queues(settings_for(monkeypatch, migrated_database_url))
 
     # THEN each frame is stored once, its persons counted once in the rollup, the broken message is in the DLQ
     assert await table_counts(engine) == {
@@ -129,7 +133,7 @@ async def test_incidents_latest_change_wins_and_pages_with_a_cursor(
     ]
     publisher = Publisher(sqs_client, resolver, producer="notifier")
     await publisher.publish_many(changes, correlation_ids=[c.frame_id for c in changes])
-    await run(settings_for(monkeypatch, migrated_database_url), until_idle=True, serve_http=False, install_signals=False)
+    await drain_queues(settings_for(monkeypatch, migrated_database_url))
     # inc-1 resolves; then an older "updated" for inc-1 arrives late and must not undo it.
     resolved = incident("inc-1", started_at=t0, status="resolved", resolved_at=t0 + timedelta(minutes=30))
     late = incident("inc-1", started_at=t0, status="updated", last_seen_at=t0 + timedelta(minutes=2))
@@ -214,7 +218,7 @@ async def test_duplicate_person_ids_in_one_frame_go_to_the_dlq(
         "bad-ids", captured_at=datetime(2026, 3, 2, tzinfo=UTC), persons=[person(0, head=True), person(0, head=False)]
     )
     await Publisher(sqs_client, resolver, producer="detector").publish(bad, correlation_id="bad-ids")
-    await run(settings_for(monkeypatch, migrated_database_url), until_idle=True, serve_http=False, install_signals=False)
+    await drain_queues(settings_for(monkeypatch, migrated_database_url))
     assert (await table_counts(engine))["reporting_frames"] == 0
     dlq = await sqs_client.receive_message(
         QueueUrl=await resolver.url("frames-analyzed-reporting-dlq"), MessageAttributeNames=["All"]

@@ -175,3 +175,14 @@ def test_stateful_resources_survive_stack_deletion(platform: Template) -> None:
             assert resource["DeletionPolicy"] == "Snapshot", name
             assert resource["Properties"]["StorageEncrypted"] is True
             assert resource["Properties"]["PubliclyAccessible"] is False
+
+
+def test_every_dlq_has_an_alarm_on_its_depth(platform: Template) -> None:
+    watched = set()
+    for alarm in platform.of_type("AWS::CloudWatch::Alarm").values():
+        properties = alarm["Properties"]
+        if properties["MetricName"] == "ApproximateNumberOfMessagesVisible":
+            (dimension,) = properties["Dimensions"]
+            watched.add(platform.queue_name(dimension["Value"]["Fn::GetAtt"][0]))
+            assert properties["ComparisonOperator"] == "GreaterThanThreshold" and properties["Threshold"] == 0
+    assert watched == {spec.dlq_physical_name(PREFIX) for spec in TOPOLOGY.queues}

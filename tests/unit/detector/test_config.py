@@ -5,7 +5,9 @@ from pydantic import ValidationError
 
 from services.detector.config import DetectorSettings
 
-MODELS = '{"vest": {"model_path": "services/detector/local_engine/weights/vest.onnx"}, "goggles": {"model_path": "g.onnx"}}'
+MODELS = (
+    '{"vest": {"model_path": "services/detector/local_engine/weights/vest.onnx"}, "goggles": {"model_path": "g.onnx"}}'
+)
 
 
 @pytest.fixture
@@ -43,3 +45,6 @@ def test_unknown_engine_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_defaults_need_no_environment() -> None:
     settings = DetectorSettings()
     assert (settings.port, settings.ppe_engine, settings.workers) == (8081, "local", 2)
+    # the shipped vest classifier runs everywhere by default
+    assert settings.custom_labels_for(site_id="any", camera_id="any") == ["vest"]
+    assert settings.custom_label_models["vest"].model_path.name == "vest.onnx"  # type: ignore[union-attr]

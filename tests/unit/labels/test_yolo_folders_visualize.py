@@ -58,6 +58,15 @@ def test_yolo_class_id_outside_names_is_located(tmp_path: Path) -> None:
         import_yolo(root)
 
 
+def test_keys_that_would_escape_the_export_folder_are_refused(tmp_path: Path) -> None:
+    dataset = import_yolo(_yolo_folder(tmp_path / "y"))
+    image = dataset.images[0].model_copy(update={"key": "../../etc/a.jpg"})
+    escaping = Dataset(classes=dataset.classes, images=(image,))
+    with pytest.raises(DatasetError, match="cannot be used as a path"):
+        export_yolo(escaping, tmp_path / "out")
+    assert not (tmp_path / "etc").exists()
+
+
 def test_folder_per_class_import(tmp_path: Path) -> None:
     for name, count in (("with_net", 2), ("without_net", 1)):
         (tmp_path / "f" / name).mkdir(parents=True)

@@ -16,6 +16,7 @@ from services.reporting.domain import (
     rollup_bucket,
     rollup_counts,
     type_outcome,
+    widen_to_rollup,
 )
 from shared.rekognition import person_verdict
 from tests.integration.reporting.builders import FACE, HANDS, HEAD, frame_analyzed, person
@@ -122,3 +123,9 @@ def test_tokens_are_not_in_the_settings_repr(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setenv("REPORTING_ANALYST_TOKEN", "analyst-token-0123456789")
     monkeypatch.setenv("REPORTING_ADMIN_TOKEN", "admin-token-0123456789ab")
     assert "0123456789" not in repr(ReportingSettings())  # type: ignore[call-arg]
+
+
+def test_ranges_widen_to_rollup_boundaries() -> None:
+    t = lambda h, m, s=0: datetime(2026, 1, 1, h, m, s, tzinfo=UTC)  # noqa: E731
+    assert widen_to_rollup(t(10, 7), t(11, 0)) == (t(10, 0), t(11, 0))
+    assert widen_to_rollup(t(10, 0), t(11, 0, 1)) == (t(10, 0), t(11, 15))

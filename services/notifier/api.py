@@ -1,0 +1,260 @@
+"""Rules / channels API (bearer token NOTIFIER_ADMIN_TOKEN), incident and delivery log views, health, metrics."""
+
+import hmac
+from collections.abc import Callable
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+import sqlalchemy as sa
+from fastapi import Depends, FastAPI, HTTPException, Query, Response, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from services.notifier.adapters import db
+from services.notifier.domain import RulePolicy, Severity
+
+ChannelKind = Literal["webhook", "email", "apprise", "sns"]
+
+
+class _Schema(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class RuleIn(_Schema):
+    site_id: str = Field(min_length=1, max_length=128, description="Site the rule applies to.")
+    zone_id: str | None = Field(default=None, min_length=1, max_length=128, description="Zone; None = whole site.")
+    camera_id: str | None = Field(default=None, min_length=1, max_length=128, description="Camera; None = zone/site.")
+    policy: RulePolicy = Field(default_factory=RulePolicy, description="What the rule requires and how it alerts.")
+
+
+class RuleOut(RuleIn):
+    id: int
+    updated_at: datetime
+
+
+class ChannelIn(_Schema):
+    name: str = Field(min_length=1, max_length=128, description="Unique name, e.g. site-1-ops-slack.")
+    kind: ChannelKind = Field(description="webhook, email, apprise (Slack, Teams, ...) or sns.")
+    target: str = Field(
+        min_length=1, max_length=2000,
+        description="webhook URL, comma-separated email addresses, Apprise URL, or SNS topic ARN.",
+    )
+    secret: str | None = Field(default=None, min_length=16, max_length=512, description="Webhook signing secret.")
+    site_id: str | None = Field(default=None, max_length=128, description="Only this site's alerts; None = all.")
+    min_severity: Severity = Field(default="info", description="Lowest severity this channel receives.")
+    enabled: bool = True
+
+    @model_validator(mode="after")
+    def _webhook_target(self) -> "ChannelIn":
+        if self.kind == "webhook" and not self.target.startswith(("http://", "https://")):
+            raise ValueError("a webhook target must be an http(s) URL")
+        return self
+
+
+class ChannelOut(_Schema):
+    id: int
+    name: str
+    kind: ChannelKind
+    target: str
+    has_secret: bool
+    site_id: str | None
+    min_severity: Severity
+    enabled: bool
+
+
+def _channel_out(row: Any) -> ChannelOut:
+    return ChannelOut(
+        id=row.id, name=row.name, kind=row.kind, target=row.target, has_secret=bool(row.secret),
+        site_id=row.site_id, min_severity=row.min_severity, enabled=row.enabled,
+    )
+
+
+def _rule_out(row: Any) -> RuleOut:
+    return RuleOut(
+        id=row.id, site_id=row.site_id, zone_id=row.zone_id, camera_id=row.camera_id,
+        policy=RulePolicy.model_validate(row.policy), updated_at=row.updated_at,
+    )
+
+
+def build_app(
+    *,
+    engine: AsyncEngine,
+    admin_token: str,
+    default_policy: RulePolicy,
+    ready: Callable[[], bool] = lambda: True,
+    default_webhook_secret: bool = False,
+) -> FastAPI:
+    app = FastAPI(title="PPE notifier", version="1")
+    bearer = HTTPBearer(auto_error=False)
+
+    def authorise(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> None:
+        if credentials is None or not hmac.compare_digest(credentials.credentials.encode(), admin_token.encode()):
+            raise HTTPException(
+                status.HTTP_401_UNAUTHORIZED, "send Authorization: Bearer <NOTIFIER_ADMIN_TOKEN>",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+
+    admin = [Depends(authorise)]
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz")
+    async def readyz(response: Response) -> dict[str, str]:
+        try:
+            async with engine.connect() as conn:
+                await conn.execute(sa.text("SELECT 1"))
+        except Exception as exc:  # noqa: BLE001 - report, do not crash the probe
+            response.status_code = 503
+            return {"status": "database unreachable", "error": str(exc)[:200]}
+        if not ready():
+            response.status_code = 503
+            return {"status": "consumers not polling"}
+        return {"status": "ready"}
+
+    @app.get("/metrics")
+    async def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    @app.get("/v1/rules/default", dependencies=admin)
+    async def get_default_rule() -> RulePolicy:
+        return default_policy
+
+    @app.get("/v1/rules", dependencies=admin)
+    async def list_rules(site_id: str | None = None) -> list[RuleOut]:
+        query = sa.select(db.rules).order_by(db.rules.c.id)
+        if site_id is not None:
+            query = query.where(db.rules.c.site_id == site_id)
+        async with engine.connect() as conn:
+            return [_rule_out(r) for r in (await conn.execute(query)).all()]
+
+    @app.post("/v1/rules", dependencies=admin, status_code=201)
+    async def create_rule(rule: RuleIn) -> RuleOut:
+        try:
+            async with engine.begin() as conn:
+                row = (
+                    await conn.execute(
+                        db.rules.insert()
+                        .values(site_id=rule.site_id, zone_id=rule.zone_id, camera_id=rule.camera_id,
+                                policy=rule.policy.model_dump(mode="json"))
+                        .returning(*db.rules.c)
+                    )
+                ).one()
+        except IntegrityError as exc:
+            raise HTTPException(409, "a rule for this site / zone / camera exists; PUT /v1/rules/{id} to change it") from exc
+        return _rule_out(row)
+
+    @app.get("/v1/rules/{rule_id}", dependencies=admin)
+    async def get_rule(rule_id: int) -> RuleOut:
+        async with engine.connect() as conn:
+            row = (await conn.execute(sa.select(db.rules).where(db.rules.c.id == rule_id))).first()
+        if row is None:
+            raise HTTPException(404, f"no rule {rule_id}")
+        return _rule_out(row)
+
+    @app.put("/v1/rules/{rule_id}", dependencies=admin)
+    async def replace_rule(rule_id: int, rule: RuleIn) -> RuleOut:
+        try:
+            async with engine.begin() as conn:
+                row = (
+                    await conn.execute(
+                        db.rules.update()
+                        .where(db.rules.c.id == rule_id)
+                        .values(site_id=rule.site_id, zone_id=rule.zone_id, camera_id=rule.camera_id,
+                                policy=rule.policy.model_dump(mode="json"), updated_at=sa.func.now())
+                        .returning(*db.rules.c)
+                    )
+                ).first()
+        except IntegrityError as exc:
+            raise HTTPException(409, "another rule already covers this site / zone / camera") from exc
+        if row is None:
+            raise HTTPException(404, f"no rule {rule_id}")
+        return _rule_out(row)
+
+    @app.delete("/v1/rules/{rule_id}", dependencies=admin, status_code=204)
+    async def delete_rule(rule_id: int) -> Response:
+        async with engine.begin() as conn:
+            result = await conn.execute(db.rules.delete().where(db.rules.c.id == rule_id))
+        if result.rowcount == 0:
+            raise HTTPException(404, f"no rule {rule_id}")
+        return Response(status_code=204)
+
+    def check_secret(channel: ChannelIn) -> None:
+        if channel.kind == "webhook" and not channel.secret and not default_webhook_secret:
+            raise HTTPException(
+                422, "a webhook channel needs a signing secret (>= 16 characters), or set NOTIFIER_WEBHOOK_SECRET"
+            )
+
+    @app.get("/v1/channels", dependencies=admin)
+    async def list_channels() -> list[ChannelOut]:
+        async with engine.connect() as conn:
+            rows = (await conn.execute(sa.select(db.channels).order_by(db.channels.c.id))).all()
+        return [_channel_out(r) for r in rows]
+
+    @app.post("/v1/channels", dependencies=admin, status_code=201)
+    async def create_channel(channel: ChannelIn) -> ChannelOut:
+        check_secret(channel)
+        try:
+            async with engine.begin() as conn:
+                row = (
+                    await conn.execute(db.channels.insert().values(**channel.model_dump()).returning(*db.channels.c))
+                ).one()
+        except IntegrityError as exc:
+            raise HTTPException(409, f"a channel named {channel.name!r} exists") from exc
+        return _channel_out(row)
+
+    @app.put("/v1/channels/{channel_id}", dependencies=admin)
+    async def replace_channel(channel_id: int, channel: ChannelIn) -> ChannelOut:
+        check_secret(channel)
+        try:
+            async with engine.begin() as conn:
+                row = (
+                    await conn.execute(
+                        db.channels.update().where(db.channels.c.id == channel_id)
+                        .values(**channel.model_dump()).returning(*db.channels.c)
+                    )
+                ).first()
+        except IntegrityError as exc:
+            raise HTTPException(409, f"a channel named {channel.name!r} exists") from exc
+        if row is None:
+            raise HTTPException(404, f"no channel {channel_id}")
+        return _channel_out(row)
+
+    @app.delete("/v1/channels/{channel_id}", dependencies=admin, status_code=204)
+    async def delete_channel(channel_id: int) -> Response:
+        async with engine.begin() as conn:
+            result = await conn.execute(db.channels.delete().where(db.channels.c.id == channel_id))
+        if result.rowcount == 0:
+            raise HTTPException(404, f"no channel {channel_id}")
+        return Response(status_code=204)
+
+    @app.get("/v1/incidents", dependencies=admin)
+    async def list_incidents(
+        camera_id: str | None = None,
+        incident_status: Annotated[Literal["open", "resolved"] | None, Query(alias="status")] = None,
+        limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    ) -> list[dict[str, Any]]:
+        query = sa.select(db.incidents).order_by(db.incidents.c.started_at.desc()).limit(limit)
+        if camera_id is not None:
+            query = query.where(db.incidents.c.camera_id == camera_id)
+        if incident_status is not None:
+            query = query.where(db.incidents.c.status == incident_status)
+        async with engine.connect() as conn:
+            return [dict(r._mapping) for r in (await conn.execute(query)).all()]
+
+    @app.get("/v1/deliveries", dependencies=admin)
+    async def list_deliveries(
+        incident_id: str | None = None, limit: Annotated[int, Query(ge=1, le=500)] = 100
+    ) -> list[dict[str, Any]]:
+        """The delivery log: what was sent where, what was suppressed and why, what failed."""
+        query = sa.select(db.deliveries).order_by(db.deliveries.c.created_at.desc()).limit(limit)
+        if incident_id is not None:
+            query = query.where(db.deliveries.c.incident_id == incident_id)
+        async with engine.connect() as conn:
+            return [dict(r._mapping) for r in (await conn.execute(query)).all()]
+
+    return app

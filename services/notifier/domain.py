@@ -1,0 +1,382 @@
+"""Notifier rules and data, no I/O: rules, person tracking across frames, incident lifecycle, cooldowns.
+
+Everything here works in *frame time* (the camera's `captured_at`), so a replay of a recorded sequence gives
+the same incidents as the live stream did, whichever worker handles which frame.
+"""
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, time, timedelta
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from shared.rekognition import (
+    REQUIRED_PARTS,
+    BodyPartName,
+    BoundingBox,
+    EquipmentType,
+    ProtectiveEquipmentPerson,
+    Verdict,
+    person_verdict,
+)
+
+Severity = Literal["info", "warning", "critical"]
+SEVERITY_RANK: dict[str, int] = {"info": 0, "warning": 1, "critical": 2}
+IncidentStatus = Literal["open", "updated", "resolved"]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class RulePolicy(_Model):
+    """What a rule decides: which PPE is required and when a violation becomes an alert."""
+
+    required_equipment: list[EquipmentType] = Field(
+        default_factory=lambda: [EquipmentType.HEAD_COVER], min_length=1, description="PPE every person must wear."
+    )
+    min_confidence: float = Field(default=80.0, ge=0, le=100, description="MinConfidence for the Summary buckets.")
+    min_violation_s: float = Field(
+        default=2.0, ge=0, le=3600, description="Seconds (frame time) a person must be in violation before an incident."
+    )
+    min_frames: int = Field(default=2, ge=1, le=100, description="N: violating frames needed among the last M.")
+    window_frames: int = Field(default=3, ge=1, le=100, description="M: how many recent frames N is counted in.")
+    resolve_after_s: float = Field(
+        default=2.0, ge=0, le=3600, description="Seconds of compliant frames before an incident resolves."
+    )
+    cooldown_camera_s: float = Field(default=60.0, ge=0, le=86400, description="Minimum seconds between alerts of one camera.")
+    cooldown_person_s: float = Field(
+        default=300.0, ge=0, le=86400, description="Minimum seconds between alerts for one tracked person."
+    )
+    max_alerts_per_hour: int = Field(default=30, ge=0, le=10000, description="Per channel; further alerts are suppressed.")
+    severity: Severity = Field(default="warning", description="Severity of incidents raised by this rule.")
+    active_from: time | None = Field(default=None, description="Start of active hours (local time); None = always.")
+    active_to: time | None = Field(default=None, description="End of active hours (local time, exclusive).")
+    timezone: str = Field(default="UTC", description="IANA time zone of active hours, e.g. Europe/Berlin.")
+    channel_ids: list[int] | None = Field(
+        default=None, description="Channels that receive alerts; None = every enabled channel of the site."
+    )
+    notify_resolved: bool = Field(default=True, description="Also notify channels when an incident resolves.")
+    blur_faces: bool = Field(default=True, description="Blur faces in attached snapshots; False = the site opts out.")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}; use an IANA name such as Europe/Berlin") from exc
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "RulePolicy":
+        if self.min_frames > self.window_frames:
+            raise ValueError("min_frames (N) must not exceed window_frames (M)")
+        if (self.active_from is None) != (self.active_to is None):
+            raise ValueError("set both active_from and active_to, or neither")
+        return self
+
+    def is_active(self, at: datetime) -> bool:
+        if self.active_from is None or self.active_to is None:
+            return True
+        local = at.astimezone(ZoneInfo(self.timezone)).time()
+        if self.active_from <= self.active_to:
+            return self.active_from <= local < self.active_to
+        return local >= self.active_from or local < self.active_to  # over midnight, e.g. 22:00-06:00
+
+
+class Box(_Model):
+    left: float
+    top: float
+    width: float
+    height: float
+
+    @classmethod
+    def of(cls, box: BoundingBox) -> "Box":
+        return cls(left=box.Left, top=box.Top, width=box.Width, height=box.Height)
+
+    def iou(self, other: "Box") -> float:
+        x1, y1 = max(self.left, other.left), max(self.top, other.top)
+        x2 = min(self.left + self.width, other.left + other.width)
+        y2 = min(self.top + self.height, other.top + other.height)
+        inter = max(0.0, x2 - x1) * max(0.0, y2 - y1)
+        union = self.width * self.height + other.width * other.height - inter
+        return inter / union if union > 0 else 0.0
+
+    def centre_distance(self, other: "Box") -> float:
+        dx = (self.left + self.width / 2) - (other.left + other.width / 2)
+        dy = (self.top + self.height / 2) - (other.top + other.height / 2)
+        return float((dx * dx + dy * dy) ** 0.5)
+
+
+class Observation(_Model):
+    """One person in one frame, judged against the rule."""
+
+    person_id: int
+    box: Box
+    verdict: Verdict
+    missing: list[EquipmentType]
+    confidence: float
+
+
+class Track(_Model):
+    """One person followed across frames of one camera."""
+
+    track_id: int
+    box: Box
+    first_seen_at: datetime
+    last_seen_at: datetime
+    verdicts: list[Verdict] = Field(default_factory=list)
+    violation_since: datetime | None = None
+    compliant_since: datetime | None = None
+    missing: list[EquipmentType] = Field(default_factory=list)
+    incident_id: str | None = None
+    incident_started_at: datetime | None = None
+    incident_last_seen_at: datetime | None = None
+    max_confidence: float = 0.0
+    incident_alerted: bool = False
+    last_alert_at: datetime | None = None
+
+
+class CameraState(_Model):
+    """Everything the notifier remembers about one camera; stored as one locked row."""
+
+    tracks: list[Track] = Field(default_factory=list)
+    next_track_id: int = 1
+    last_alert_at: datetime | None = None
+    last_frame_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class TrackerSettings:
+    iou_threshold: float = 0.2
+    max_centre_distance: float = 0.15  # as a ratio of the image diagonal-ish unit square
+    track_ttl_s: float = 5.0  # a track not seen for this long is gone (its incident resolves)
+
+
+@dataclass(frozen=True)
+class IncidentEvent:
+    status: IncidentStatus
+    incident_id: str
+    track_id: int
+    missing: tuple[EquipmentType, ...]
+    severity: Severity
+    started_at: datetime
+    last_seen_at: datetime
+    resolved_at: datetime | None
+    max_confidence: float
+    alert: bool  # whether channels should be notified
+    suppressed_reason: str | None = None
+
+
+@dataclass
+class Evaluation:
+    state: CameraState
+    events: list[IncidentEvent] = field(default_factory=list)
+
+
+def observe(persons: Sequence[ProtectiveEquipmentPerson], policy: RulePolicy) -> list[Observation]:
+    """Judge every person with the rule's required types and MinConfidence (not the frame's)."""
+    observations = []
+    for person in persons:
+        verdict = person_verdict(person, policy.required_equipment, policy.min_confidence)
+        missing = (
+            [t for t in policy.required_equipment if person_verdict(person, [t], policy.min_confidence) == "without"]
+            if verdict == "without"
+            else []
+        )
+        confidence = person.Confidence
+        if missing:
+            parts = {p for t in missing for p in REQUIRED_PARTS[t]}
+            part_conf = [bp.Confidence for bp in person.BodyParts if bp.Name in parts]
+            confidence = min([person.Confidence, *part_conf])
+        observations.append(
+            Observation(
+                person_id=person.Id, box=Box.of(person.BoundingBox), verdict=verdict, missing=missing,
+                confidence=round(confidence, 3),
+            )
+        )
+    return observations
+
+
+def face_boxes(persons: Sequence[ProtectiveEquipmentPerson]) -> list[Box]:
+    """Regions to blur: FACE / HEAD equipment boxes, and the head band of each person's box.
+
+    Rekognition gives no box for a bare body part, so the top of the person box stands in for the head.
+    """
+    boxes: list[Box] = []
+    for person in persons:
+        pb = person.BoundingBox
+        boxes.append(Box(left=pb.Left, top=pb.Top, width=pb.Width, height=pb.Height * 0.3))
+        for part in person.BodyParts:
+            if part.Name in (BodyPartName.FACE, BodyPartName.HEAD):
+                boxes.extend(Box.of(d.BoundingBox) for d in part.EquipmentDetections)
+    return boxes
+
+
+def associate(tracks: Sequence[Track], observations: Sequence[Observation], settings: TrackerSettings) -> dict[int, int]:
+    """Greedy IoU association (then centre distance) between live tracks and this frame's persons.
+
+    Returns observation index -> track index.
+    """
+    pairs = sorted(
+        ((obs.box.iou(track.box), oi, ti) for oi, obs in enumerate(observations) for ti, track in enumerate(tracks)),
+        reverse=True,
+    )
+    matched: dict[int, int] = {}
+    used_tracks: set[int] = set()
+    for iou, oi, ti in pairs:
+        if iou < settings.iou_threshold:
+            break
+        if oi in matched or ti in used_tracks:
+            continue
+        matched[oi] = ti
+        used_tracks.add(ti)
+    distances = sorted(
+        (obs.box.centre_distance(track.box), oi, ti)
+        for oi, obs in enumerate(observations)
+        for ti, track in enumerate(tracks)
+        if oi not in matched and ti not in used_tracks
+    )
+    for distance, oi, ti in distances:
+        if distance > settings.max_centre_distance:
+            break
+        if oi in matched or ti in used_tracks:
+            continue
+        matched[oi] = ti
+        used_tracks.add(ti)
+    return matched
+
+
+def evaluate(
+    state: CameraState,
+    observations: Sequence[Observation],
+    *,
+    at: datetime,
+    policy: RulePolicy,
+    tracker: TrackerSettings,
+    new_incident_id: Callable[[], str],
+) -> Evaluation:
+    """Advance one camera by one frame: update tracks, open / update / resolve incidents, apply cooldowns."""
+    result = Evaluation(state=state.model_copy(deep=True))
+    new = result.state
+    ttl = timedelta(seconds=tracker.track_ttl_s)
+
+    # Tracks that were not seen for too long have left: their incidents end when they were last seen.
+    alive: list[Track] = []
+    for track in new.tracks:
+        if at - track.last_seen_at > ttl:
+            if track.incident_id is not None:
+                result.events.append(_resolved(track, policy, resolved_at=track.last_seen_at))
+        else:
+            alive.append(track)
+    new.tracks = alive
+
+    matched = associate(new.tracks, observations, tracker)
+    active = policy.is_active(at)
+    for oi, obs in enumerate(observations):
+        if oi in matched:
+            track = new.tracks[matched[oi]]
+            track.box = obs.box
+            track.last_seen_at = at
+        else:
+            track = Track(track_id=new.next_track_id, box=obs.box, first_seen_at=at, last_seen_at=at)
+            new.next_track_id += 1
+            new.tracks.append(track)
+        track.verdicts = [*track.verdicts, obs.verdict][-policy.window_frames :]
+        _advance(track, obs, at=at, active=active, policy=policy, state=new, result=result, new_id=new_incident_id)
+    new.last_frame_at = at
+    return result
+
+
+def _advance(
+    track: Track,
+    obs: Observation,
+    *,
+    at: datetime,
+    active: bool,
+    policy: RulePolicy,
+    state: CameraState,
+    result: Evaluation,
+    new_id: Callable[[], str],
+) -> None:
+    if obs.verdict == "indeterminate":
+        return  # neither raises nor clears a violation
+    if obs.verdict == "with":
+        track.violation_since = None
+        track.compliant_since = track.compliant_since or at
+        if track.incident_id is not None and (at - track.compliant_since).total_seconds() >= policy.resolve_after_s:
+            result.events.append(_resolved(track, policy, resolved_at=at))
+        return
+    # "without"
+    track.compliant_since = None
+    track.violation_since = track.violation_since or at
+    if track.incident_id is not None:
+        track.incident_last_seen_at = at
+        track.max_confidence = max(track.max_confidence, obs.confidence)
+        if set(obs.missing) != set(track.missing):
+            track.missing = list(obs.missing)
+            result.events.append(_event("updated", track, policy, alert=False))
+        return
+    long_enough = (at - track.violation_since).total_seconds() >= policy.min_violation_s
+    enough_frames = sum(v == "without" for v in track.verdicts) >= policy.min_frames
+    if not (active and long_enough and enough_frames):
+        return
+    track.incident_id = new_id()
+    track.incident_started_at = track.violation_since
+    track.incident_last_seen_at = at
+    track.missing = list(obs.missing)
+    track.max_confidence = obs.confidence
+    reason = _cooldown_reason(track, state, at=at, policy=policy)
+    if reason is None:
+        track.last_alert_at = at
+        state.last_alert_at = at
+    track.incident_alerted = reason is None
+    result.events.append(_event("open", track, policy, alert=reason is None, suppressed_reason=reason))
+
+
+def _cooldown_reason(track: Track, state: CameraState, *, at: datetime, policy: RulePolicy) -> str | None:
+    if state.last_alert_at is not None and (at - state.last_alert_at).total_seconds() < policy.cooldown_camera_s:
+        return f"camera cooldown ({policy.cooldown_camera_s:g} s) since {state.last_alert_at.isoformat()}"
+    if track.last_alert_at is not None and (at - track.last_alert_at).total_seconds() < policy.cooldown_person_s:
+        return f"person cooldown ({policy.cooldown_person_s:g} s) since {track.last_alert_at.isoformat()}"
+    return None
+
+
+def _event(
+    status: IncidentStatus, track: Track, policy: RulePolicy, *, alert: bool, suppressed_reason: str | None = None,
+    resolved_at: datetime | None = None,
+) -> IncidentEvent:
+    assert track.incident_id is not None and track.incident_started_at is not None
+    return IncidentEvent(
+        status=status,
+        incident_id=track.incident_id,
+        track_id=track.track_id,
+        missing=tuple(track.missing),
+        severity=policy.severity,
+        started_at=track.incident_started_at,
+        last_seen_at=track.incident_last_seen_at or track.incident_started_at,
+        resolved_at=resolved_at,
+        max_confidence=track.max_confidence,
+        alert=alert,
+        suppressed_reason=suppressed_reason,
+    )
+
+
+def _resolved(track: Track, policy: RulePolicy, *, resolved_at: datetime) -> IncidentEvent:
+    alert = policy.notify_resolved and track.incident_alerted
+    event = _event("resolved", track, policy, alert=alert, resolved_at=resolved_at)
+    track.incident_id = None
+    track.incident_started_at = None
+    track.incident_last_seen_at = None
+    track.violation_since = None
+    track.missing = []
+    track.max_confidence = 0.0
+    track.incident_alerted = False
+    return event
+
+
+def channel_accepts(min_severity: str, severity: str) -> bool:
+    return SEVERITY_RANK[severity] >= SEVERITY_RANK[min_severity]

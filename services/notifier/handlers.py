@@ -1,0 +1,340 @@
+"""Notifier handlers: FrameAnalyzed -> incidents (+ outbox), NotificationRequested -> one delivery.
+
+Frame handling is one transaction per frame under the camera's row lock: apply the frame once (keyed on
+frame id), advance tracks and incidents, log deliveries, and write the messages to send into an outbox.
+After commit the outbox rows are published (IncidentChanged to reporting, NotificationRequested to the
+deliveries queue); a row left unpublished by a crash is published by the next redelivery of that frame or
+by the periodic sweep, so nothing is lost (at-least-once; duplicates are absorbed by the delivery log).
+"""
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from services.notifier import domain
+from services.notifier.adapters import db
+from services.notifier.adapters.channels import ChannelConfig, DeliveryFailed, Sender
+from services.notifier.adapters.snapshot import SnapshotError, as_jpeg, blur_regions
+from services.notifier.config import NotifierSettings
+from services.notifier.messages import Alert, link_expiry, render
+from shared.contracts import (
+    MESSAGE_TYPES,
+    Envelope,
+    FrameAnalyzed,
+    IncidentChanged,
+    NotificationRequested,
+    Payload,
+)
+from shared.logging import bind_context, get_logger
+from shared.rekognition import BoundingBox
+from shared.s3 import FrameNotFound, FrameStore, StorageError
+from shared.sqs import MessageContext, Publisher, Reject, RetryLater
+
+log = get_logger(__name__)
+DELIVERY_NAMESPACE = uuid.UUID("6f1c3c8e-5d2a-4b7e-9a51-0c7f3f2b9d10")
+
+
+def delivery_id(incident_id: str, channel_id: int, event: str) -> str:
+    """Deterministic, so a re-applied frame can never log the same delivery twice."""
+    return str(uuid.uuid5(DELIVERY_NAMESPACE, f"{incident_id}/{channel_id}/{event}"))
+
+
+def _hour(at: datetime) -> datetime:
+    return at.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
+
+class FrameHandler:
+    def __init__(self, settings: NotifierSettings, engine: AsyncEngine, publisher: Publisher) -> None:
+        self._settings = settings
+        self._engine = engine
+        self._publisher = publisher
+        self._tracker = settings.tracker()
+        self._default_policy = settings.default_policy()
+        self.incidents_evaluated = 0
+
+    async def __call__(self, envelope: Envelope[FrameAnalyzed], context: MessageContext) -> None:
+        frame = envelope.payload
+        ctx = frame.context
+        with bind_context(frame_id=ctx.frame_id, camera_id=ctx.camera_id):
+            outgoing = 0
+            async with self._engine.begin() as conn:
+                state = await db.lock_camera(conn, ctx.camera_id)
+                if not await db.mark_applied(conn, ctx.camera_id, ctx.frame_id):
+                    log.info("frame already applied; publishing anything it left unsent")
+                    outgoing = 1
+                elif state.last_frame_at is not None and ctx.captured_at < state.last_frame_at:
+                    log.warning(
+                        "frame older than the camera's last applied frame; ignored for tracking",
+                        captured_at=ctx.captured_at.isoformat(),
+                        last_frame_at=state.last_frame_at.isoformat(),
+                    )
+                else:
+                    outgoing = await self._apply(conn, frame, state)
+            if outgoing:
+                await publish_outbox(self._engine, self._publisher, camera_id=ctx.camera_id, frame_id=ctx.frame_id)
+
+    async def _apply(self, conn: AsyncConnection, frame: FrameAnalyzed, state: domain.CameraState) -> int:
+        """Advance the camera by this frame; returns how many outbox messages it wrote."""
+        ctx = frame.context
+        _, policy = await db.matching_policy(conn, site_id=ctx.site_id, zone_id=ctx.zone_id, camera_id=ctx.camera_id)
+        policy = policy or self._default_policy
+        observations = domain.observe(frame.ppe.Persons, policy)
+        evaluation = domain.evaluate(
+            state,
+            observations,
+            at=ctx.captured_at,
+            policy=policy,
+            tracker=self._tracker,
+            new_incident_id=lambda: str(uuid.uuid4()),
+        )
+        self.incidents_evaluated += len(observations)
+        await db.save_camera(conn, ctx.camera_id, evaluation.state)
+        if not evaluation.events:
+            return 0
+        channels = [
+            c
+            for c in await db.site_channels(conn, ctx.site_id)
+            if policy.channel_ids is None or c.id in policy.channel_ids
+        ]
+        faces = [
+            BoundingBox(Left=b.left, Top=b.top, Width=b.width, Height=b.height)
+            for b in domain.face_boxes(frame.ppe.Persons)
+        ]
+        return sum([await self._record(conn, frame, policy, event, channels, faces) for event in evaluation.events])
+
+    async def _record(
+        self,
+        conn: AsyncConnection,
+        frame: FrameAnalyzed,
+        policy: domain.RulePolicy,
+        event: domain.IncidentEvent,
+        channels: list[Any],
+        faces: list[BoundingBox],
+    ) -> int:
+        ctx = frame.context
+        change = IncidentChanged(
+            incident_id=event.incident_id,
+            status=event.status,
+            camera_id=ctx.camera_id,
+            site_id=ctx.site_id,
+            zone_id=ctx.zone_id,
+            missing_equipment=list(event.missing),
+            severity=event.severity,
+            started_at=event.started_at,
+            last_seen_at=event.last_seen_at,
+            resolved_at=event.resolved_at,
+            frame_id=ctx.frame_id,
+            max_confidence=event.max_confidence,
+        )
+        log.info(
+            "incident " + event.status,
+            incident_id=event.incident_id,
+            track_id=event.track_id,
+            missing=[m.value for m in event.missing],
+            alert=event.alert,
+            suppressed=event.suppressed_reason,
+        )
+        await self._save_incident(conn, change, event)
+        await _enqueue(conn, ctx.camera_id, ctx.frame_id, change)
+        if event.status == "updated":
+            return 1
+        if event.status == "resolved":
+            if not event.alert:
+                return 1
+            alerted = await db.open_alert_channels(conn, event.incident_id)
+            channels = [c for c in channels if c.id in alerted]
+        for channel in channels:
+            if not domain.channel_accepts(channel.min_severity, event.severity):
+                continue
+            status, reason = "pending", None
+            if event.status == "open":
+                if not event.alert:
+                    status, reason = "suppressed", event.suppressed_reason
+                elif not await db.take_alert_slot(
+                    conn, channel_id=channel.id, hour=_hour(ctx.captured_at), limit=policy.max_alerts_per_hour
+                ):
+                    status, reason = "suppressed", f"max {policy.max_alerts_per_hour} alerts per hour reached"
+            did = delivery_id(event.incident_id, channel.id, event.status)
+            inserted = await conn.execute(
+                insert(db.deliveries)
+                .values(id=did, incident_id=event.incident_id, channel_id=channel.id, event=event.status,
+                        status=status, reason=reason)
+                .on_conflict_do_nothing()
+                .returning(db.deliveries.c.id)
+            )
+            if status == "pending" and inserted.first() is not None:
+                request = NotificationRequested(
+                    delivery_id=did,
+                    channel_id=channel.id,
+                    incident=change,
+                    frame=frame.frame,
+                    captured_at=ctx.captured_at,
+                    blur_faces=policy.blur_faces,
+                    face_boxes=faces,
+                )
+                await _enqueue(conn, ctx.camera_id, ctx.frame_id, request)
+        return 1
+
+    async def _save_incident(self, conn: AsyncConnection, change: IncidentChanged, event: domain.IncidentEvent) -> None:
+        values = {
+            "status": "resolved" if change.status == "resolved" else "open",
+            "missing_equipment": [m.value for m in change.missing_equipment],
+            "last_seen_at": change.last_seen_at,
+            "resolved_at": change.resolved_at,
+            "max_confidence": change.max_confidence,
+            "last_frame_id": change.frame_id,
+            "updated_at": sa.func.now(),
+        }
+        if change.status == "open":
+            await conn.execute(
+                insert(db.incidents)
+                .values(
+                    id=change.incident_id, camera_id=change.camera_id, site_id=change.site_id, zone_id=change.zone_id,
+                    track_id=event.track_id, severity=change.severity, started_at=change.started_at,
+                    opened_frame_id=change.frame_id, alerted=event.alert, suppressed_reason=event.suppressed_reason,
+                    **values,
+                )
+                .on_conflict_do_nothing()
+            )
+        else:
+            await conn.execute(db.incidents.update().where(db.incidents.c.id == change.incident_id).values(**values))
+
+
+async def _enqueue(conn: AsyncConnection, camera_id: str, frame_id: str, payload: Payload) -> None:
+    await conn.execute(
+        db.outbox.insert().values(
+            camera_id=camera_id, frame_id=frame_id, message_type=payload.MESSAGE_TYPE,
+            payload=payload.model_dump(mode="json"),
+        )
+    )
+
+
+async def publish_outbox(
+    engine: AsyncEngine,
+    publisher: Publisher,
+    *,
+    camera_id: str | None = None,
+    frame_id: str | None = None,
+    older_than_s: float | None = None,
+    limit: int = 200,
+) -> int:
+    """Publish unsent outbox rows (of one frame, or any older than `older_than_s`) and mark them sent."""
+    query = sa.select(db.outbox).where(db.outbox.c.published_at.is_(None))
+    if camera_id is not None:
+        query = query.where(db.outbox.c.camera_id == camera_id, db.outbox.c.frame_id == frame_id)
+    if older_than_s is not None:
+        cutoff = datetime.now(UTC) - timedelta(seconds=older_than_s)
+        query = query.where(db.outbox.c.created_at < cutoff)
+    query = query.order_by(db.outbox.c.id).limit(limit).with_for_update(skip_locked=True)
+    async with engine.begin() as conn:
+        rows = (await conn.execute(query)).all()
+        if not rows:
+            return 0
+        payloads = [MESSAGE_TYPES[row.message_type].model_validate(row.payload) for row in rows]
+        await publisher.publish_many(payloads, correlation_ids=[row.frame_id for row in rows])
+        await conn.execute(
+            db.outbox.update().where(db.outbox.c.id.in_([row.id for row in rows])).values(published_at=sa.func.now())
+        )
+    return len(rows)
+
+
+class DeliveryHandler:
+    """Sends one NotificationRequested; the delivery log row (locked while sending) makes it happen once."""
+
+    def __init__(
+        self, settings: NotifierSettings, engine: AsyncEngine, frames: FrameStore, senders: dict[str, Sender]
+    ) -> None:
+        self._settings = settings
+        self._engine = engine
+        self._frames = frames
+        self._senders = senders
+
+    async def __call__(self, envelope: Envelope[NotificationRequested], context: MessageContext) -> None:
+        request = envelope.payload
+        with bind_context(
+            frame_id=request.incident.frame_id, camera_id=request.incident.camera_id, delivery_id=request.delivery_id
+        ):
+            async with self._engine.begin() as conn:
+                row = (
+                    await conn.execute(
+                        sa.select(db.deliveries)
+                        .where(db.deliveries.c.id == request.delivery_id)
+                        .with_for_update(skip_locked=True)
+                    )
+                ).first()
+                if row is None:
+                    exists = await conn.scalar(
+                        sa.select(sa.func.count()).where(db.deliveries.c.id == request.delivery_id)
+                    )
+                    if exists:
+                        raise RetryLater("another worker is sending this delivery", delay_s=10)
+                    raise Reject(f"delivery {request.delivery_id} is not in the delivery log; nothing to send")
+                if row.status in ("sent", "suppressed", "dead"):
+                    log.info("duplicate delivery request suppressed", status=row.status)
+                    return
+                if row.event != "open":
+                    opening = await conn.scalar(
+                        sa.select(db.deliveries.c.status).where(
+                            db.deliveries.c.id == delivery_id(row.incident_id, row.channel_id, "open")
+                        )
+                    )
+                    if opening in ("pending", "failed"):
+                        raise RetryLater("the incident's opening alert is not sent yet; keeping the order", delay_s=1)
+                channel = (
+                    await conn.execute(sa.select(db.channels).where(db.channels.c.id == request.channel_id))
+                ).first()
+                if channel is None or not channel.enabled:
+                    await self._finish(conn, request.delivery_id, "suppressed", reason="channel removed or disabled")
+                    return
+                config = ChannelConfig(channel.id, channel.name, channel.kind, channel.target, channel.secret)
+                sender = self._senders.get(config.kind)
+                failure: DeliveryFailed | None = None
+                try:
+                    if sender is None:
+                        raise DeliveryFailed(f"no sender for channel kind {config.kind} in this worker", permanent=True)
+                    alert = await self._compose(request, with_snapshot=sender.wants_snapshot)
+                    await sender.send(config, alert)
+                except DeliveryFailed as exc:
+                    failure = exc
+                if failure is None:
+                    await self._finish(conn, request.delivery_id, "sent")
+                    log.info("alert delivered", channel=config.name, kind=config.kind)
+                    return
+                final = failure.permanent or context.receive_count >= self._settings.delivery_max_receives
+                await self._finish(conn, request.delivery_id, "dead" if final else "failed", error=str(failure))
+            log.warning("delivery failed", channel=config.name, error=str(failure), final=final)
+            if final:
+                raise Reject(f"delivery to channel {config.name} ({config.kind}) failed for good: {failure}")
+            delay = failure.retry_after_s or min(5 * 2**context.receive_count, 900)
+            raise RetryLater(str(failure), delay_s=int(delay) + 1)
+
+    async def _finish(
+        self, conn: AsyncConnection, did: str, status: str, *, reason: str | None = None, error: str | None = None
+    ) -> None:
+        values: dict[str, Any] = {"status": status, "attempts": db.deliveries.c.attempts + 1}
+        if status == "sent":
+            values["sent_at"] = sa.func.now()
+        if reason is not None:
+            values["reason"] = reason
+        if error is not None:
+            values["last_error"] = error[:2000]
+        await conn.execute(db.deliveries.update().where(db.deliveries.c.id == did).values(**values))
+
+    async def _compose(self, request: NotificationRequested, *, with_snapshot: bool) -> Alert:
+        expires_s = self._settings.presign_expiry_s
+        url = await self._frames.presigned_url(request.frame.key, bucket=request.frame.bucket, expires_s=expires_s)
+        snapshot = None
+        if with_snapshot:
+            try:
+                stored = await self._frames.get(request.frame.key, bucket=request.frame.bucket, max_bytes=15 << 20)
+                boxes = [domain.Box.of(b) for b in request.face_boxes] if request.blur_faces else []
+                snapshot = blur_regions(stored.data, boxes) if boxes else as_jpeg(stored.data)
+            except FrameNotFound:
+                log.warning("frame no longer stored; alert sent without snapshot", key=request.frame.key)
+            except (StorageError, SnapshotError) as exc:
+                log.warning("snapshot unavailable; alert sent without it", error=str(exc))
+        return render(request, frame_url=url, url_expires_at=link_expiry(datetime.now(UTC), expires_s), snapshot=snapshot)

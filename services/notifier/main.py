@@ -1,0 +1,190 @@
+"""Notifier process: `python -m services.notifier.main`.
+
+Builds clients in a fixed order (database, SQS / S3 / SNS, HTTP client, senders), then runs the rules API,
+the FrameAnalyzed consumer, the delivery consumer and the outbox sweep in one event loop. SIGTERM stops
+intake, drains in-flight work and exits 0.
+"""
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import uvicorn
+from fastapi import FastAPI
+from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from services.notifier.adapters.channels import AppriseSender, EmailSender, Sender, SmtpSettings, SnsSender, WebhookSender
+from services.notifier.api import build_app
+from services.notifier.config import NotifierSettings
+from services.notifier.handlers import DeliveryHandler, FrameHandler, publish_outbox
+from shared.aws import aws_clients
+from shared.contracts import FrameAnalyzed, NotificationRequested
+from shared.db import make_engine
+from shared.logging import configure_logging, get_logger
+from shared.s3 import FrameStore
+from shared.sqs import Consumer, Publisher, QueueResolver, install_stop_signals
+
+log = get_logger(__name__)
+FRAMES_QUEUE = "frames-analyzed-notifier"
+DELIVERIES_QUEUE = "notifier-deliveries"
+
+
+@dataclass
+class Worker:
+    frames: Consumer[FrameAnalyzed]
+    deliveries: Consumer[NotificationRequested]
+    frame_handler: FrameHandler
+    sweep: Callable[[], Awaitable[int]]
+    backlog: Callable[[], Awaitable[int]]
+
+    def request_stop(self) -> None:
+        self.frames.request_stop()
+        self.deliveries.request_stop()
+
+    def polling(self, *, within_s: float = 60.0) -> bool:
+        """Ready while both consumers run and none has gone quiet (a long poll returns within 20 s)."""
+        now = time.time()
+        return all(c.last_poll_at is None or now - c.last_poll_at < within_s for c in (self.frames, self.deliveries))
+
+
+def build_senders(settings: NotifierSettings, http: httpx.AsyncClient, sns: Any) -> dict[str, Sender]:
+    return {
+        "webhook": WebhookSender(
+            http,
+            attempts=settings.webhook_attempts,
+            backoff_s=settings.webhook_backoff_s,
+            max_retry_after_s=settings.max_retry_after_s,
+            default_secret=settings.webhook_secret,
+        ),
+        "email": EmailSender(
+            SmtpSettings(
+                host=settings.smtp_host, port=settings.smtp_port, username=settings.smtp_username,
+                password=settings.smtp_password, starttls=settings.smtp_starttls, sender=settings.smtp_from,
+            )
+        ),
+        "apprise": AppriseSender(),
+        "sns": SnsSender(sns),
+    }
+
+
+@contextlib.asynccontextmanager
+async def worker(settings: NotifierSettings, engine: AsyncEngine, *, wait_time_s: int = 20):  # type: ignore[no-untyped-def]
+    """Everything one notifier worker needs, built in order and closed in reverse."""
+    async with aws_clients(settings, "sqs", "s3", "sns") as (sqs, s3, sns), httpx.AsyncClient(
+        timeout=settings.webhook_timeout_s
+    ) as http:
+        resolver = QueueResolver(sqs, prefix=settings.queue_prefix)
+        publisher = Publisher(sqs, resolver, producer="notifier")
+        frames = FrameStore(s3, settings.frames_bucket)
+        frame_handler = FrameHandler(settings, engine, publisher)
+        delivery_handler = DeliveryHandler(settings, engine, frames, build_senders(settings, http, sns))
+        yield Worker(
+            frames=Consumer(
+                sqs, resolver, FRAMES_QUEUE, FrameAnalyzed, frame_handler,
+                concurrency=settings.frame_concurrency, wait_time_s=wait_time_s,
+            ),
+            deliveries=Consumer(
+                sqs, resolver, DELIVERIES_QUEUE, NotificationRequested, delivery_handler,
+                concurrency=settings.delivery_concurrency, wait_time_s=wait_time_s,
+            ),
+            frame_handler=frame_handler,
+            sweep=lambda: publish_outbox(engine, publisher, older_than_s=30),
+            backlog=lambda: _backlog(sqs, resolver),
+        )
+
+
+async def _backlog(sqs: Any, resolver: QueueResolver) -> int:
+    """Messages waiting or in flight on the notifier's two queues (exact on the emulator, approximate on AWS)."""
+    total = 0
+    for queue in (FRAMES_QUEUE, DELIVERIES_QUEUE):
+        attributes = (
+            await sqs.get_queue_attributes(
+                QueueUrl=await resolver.url(queue),
+                AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+            )
+        )["Attributes"]
+        total += int(attributes["ApproximateNumberOfMessages"]) + int(attributes["ApproximateNumberOfMessagesNotVisible"])
+    return total
+
+
+async def drain_until_idle(w: Worker) -> None:
+    """Frames, then the deliveries they caused, until both queues are empty (tests, batch replays).
+
+    A FIFO group held by in-flight work looks empty to a poll, so one idle pass is not proof; the backlog is.
+    """
+    while True:
+        await w.frames.run(until_idle=True)
+        await w.deliveries.run(until_idle=True)
+        if await w.backlog() == 0:
+            return
+        await asyncio.sleep(0.2)
+
+
+async def run(settings: NotifierSettings, *, until_idle: bool = False, engine: AsyncEngine | None = None) -> None:
+    """Run one worker. until_idle: handle frames until their queue is empty, then deliveries, then return."""
+    own_engine = engine is None
+    engine = engine or make_engine(settings.database_url, pool_size=settings.db_pool_size)
+    try:
+        async with worker(settings, engine) as w:
+            if until_idle:
+                await drain_until_idle(w)
+                return
+            app = build_app(
+                engine=engine, admin_token=settings.admin_token, default_policy=settings.default_policy(),
+                ready=w.polling, default_webhook_secret=settings.webhook_secret is not None,
+            )
+            await serve(settings, app, w)
+    finally:
+        if own_engine:
+            await engine.dispose()
+
+
+async def serve(settings: NotifierSettings, app: FastAPI, w: Worker) -> None:
+    server = uvicorn.Server(
+        uvicorn.Config(app, host=settings.host, port=settings.port, log_config=None, lifespan="off")
+    )
+    stopping = asyncio.Event()
+
+    def stop() -> None:
+        stopping.set()
+        w.request_stop()
+
+    install_stop_signals(stop)
+    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+
+    async def sweep_forever() -> None:
+        while not stopping.is_set():
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(stopping.wait(), timeout=10)
+            try:
+                published = await w.sweep()
+                if published:
+                    log.warning("outbox sweep published messages a worker left behind", count=published)
+            except Exception as exc:  # noqa: BLE001 - the sweep retries next round
+                log.error("outbox sweep failed; retrying in 10 s", error=repr(exc))
+
+    http = asyncio.create_task(server.serve())
+    sweeper = asyncio.create_task(sweep_forever())
+    await asyncio.gather(w.frames.run(), w.deliveries.run())
+    server.should_exit = True
+    await asyncio.gather(http, sweeper)
+    log.info("notifier stopped")
+
+
+def main() -> None:
+    try:
+        settings = NotifierSettings()  # type: ignore[call-arg]
+    except ValidationError as exc:
+        raise SystemExit(f"notifier configuration is invalid (variables are NOTIFIER_<FIELD>): {exc}") from exc
+    configure_logging("notifier", fmt=settings.log_format, level=settings.log_level)
+    log.info("notifier starting", port=settings.port, queue_prefix=settings.queue_prefix)
+    asyncio.run(run(settings))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,103 @@
+"""Fixtures for the notifier against the real emulator (moto server) and a real, migrated PostgreSQL."""
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from services.notifier.api import build_app
+from services.notifier.config import NotifierSettings
+from shared.config import PlatformSettings
+from shared.contracts import FrameAnalyzed
+from shared.db import make_engine
+from shared.sqs import Publisher, QueueResolver
+from tests.integration.notifier.receivers import HttpReceiver
+
+ADMIN_TOKEN = "test-admin-token-0123456789"
+WEBHOOK_SECRET = "whsec-test-0123456789abcdef"
+
+
+@pytest.fixture
+def notifier_settings(
+    platform_settings: PlatformSettings, migrated_database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> NotifierSettings:
+    monkeypatch.setenv("DATABASE_URL", migrated_database_url)
+    monkeypatch.setenv("NOTIFIER_ADMIN_TOKEN", ADMIN_TOKEN)
+    return NotifierSettings(webhook_backoff_s=0.05, default_cooldown_camera_s=60, default_cooldown_person_s=300)  # type: ignore[call-arg]
+
+
+@pytest.fixture
+async def engine(notifier_settings: NotifierSettings) -> AsyncIterator[AsyncEngine]:
+    engine = make_engine(notifier_settings.database_url, pool_size=10)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+async def admin(engine: AsyncEngine, notifier_settings: NotifierSettings) -> AsyncIterator[httpx.AsyncClient]:
+    """The rules / channels API, in process, with the admin token."""
+    app = build_app(engine=engine, admin_token=ADMIN_TOKEN, default_policy=notifier_settings.default_policy())
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app),
+        base_url="http://notifier",
+        headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
+    ) as client:
+        yield client
+
+
+@pytest.fixture
+async def webhook() -> AsyncIterator[HttpReceiver]:
+    receiver = await HttpReceiver(secret=WEBHOOK_SECRET).start()
+    yield receiver
+    await receiver.stop()
+
+
+async def add_channel(admin: httpx.AsyncClient, **values: Any) -> int:
+    response = await admin.post("/v1/channels", json=values)
+    assert response.status_code == 201, response.text
+    return int(response.json()["id"])
+
+
+async def add_webhook(admin: httpx.AsyncClient, receiver: HttpReceiver, name: str = "ops-webhook", **extra: Any) -> int:
+    return await add_channel(
+        admin, name=name, kind="webhook", target=f"{receiver.url}/hooks/ppe", secret=WEBHOOK_SECRET, **extra
+    )
+
+
+async def publish_frames(sqs: Any, resolver: QueueResolver, frames: list[FrameAnalyzed]) -> None:
+    publisher = Publisher(sqs, resolver, producer="detector")
+    await publisher.publish_many(
+        frames,
+        correlation_ids=[f.context.frame_id for f in frames],
+        group_ids=[f.context.camera_id for f in frames],
+    )
+
+
+async def drain(sqs: Any, url: str) -> list[dict[str, Any]]:
+    messages: list[dict[str, Any]] = []
+    while True:
+        response = await sqs.receive_message(
+            QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0, MessageAttributeNames=["All"]
+        )
+        batch = response.get("Messages", [])
+        if not batch:
+            return messages
+        messages += batch
+        for message in batch:
+            await sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+
+
+def real_jpeg(shared_data: Path) -> tuple[bytes, list[tuple[float, float, float, float]]]:
+    """A real photo with at least one bare head, and its head boxes as (left, top, width, height) ratios."""
+    labels = sorted((shared_data / "helmet_vest" / "labels").glob("*.txt"))
+    for label in labels:
+        rows = [line.split() for line in label.read_text().splitlines() if line.strip()]
+        heads = [tuple(map(float, r[1:5])) for r in rows if r[0] == "1"]
+        big = [(x - w / 2, y - h / 2, w, h) for x, y, w, h in heads if w > 0.12 and h > 0.12]
+        image = shared_data / "helmet_vest" / "images" / f"{label.stem}.jpg"
+        if big and image.exists():
+            return image.read_bytes(), big
+    raise RuntimeError("no photo with a large bare head found in helmet_vest")
