@@ -86,9 +86,12 @@ def bulk_load(url: str, args: argparse.Namespace) -> float:
     rng = np.random.default_rng(7)
     chunk = 50_000
     started = time.perf_counter()
-    with psycopg.connect(plain_url(url), autocommit=True) as conn, tqdm(
-        total=total_frames * PERSONS_PER_FRAME, unit="event", desc="COPY", file=sys.stdout, mininterval=5
-    ) as progress:
+    with (
+        psycopg.connect(plain_url(url), autocommit=True) as conn,
+        tqdm(
+            total=total_frames * PERSONS_PER_FRAME, unit="event", desc="COPY", file=sys.stdout, mininterval=5
+        ) as progress,
+    ):
         for first in range(0, total_frames, chunk):
             count = min(chunk, total_frames - first)
             frames_text, events_text = frames_chunk(rng, first, count, total_frames, args)
@@ -181,30 +184,52 @@ async def query_latencies(repository: ReportingRepository, args: argparse.Namesp
     month = end - timedelta(days=30)
     week = end - timedelta(days=7)
     return [
-        await timed("trend 30 d, one site, day buckets", args.repeat, lambda i: repository.trend(
-            start=month, end=end, bucket=Bucket.DAY, filters=Filters(site_id=sites[i])
-        )),
-        await timed("trend 30 d, one site, hour buckets", args.repeat, lambda i: repository.trend(
-            start=month, end=end, bucket=Bucket.HOUR, filters=Filters(site_id=sites[i])
-        )),
-        await timed("trend 30 d, one site, HEAD_COVER, week", args.repeat, lambda i: repository.trend(
-            start=month, end=end, bucket=Bucket.WEEK, filters=Filters(site_id=sites[i]), equipment_type="HEAD_COVER"
-        )),
-        await timed("breakdown by camera, 30 d, one site", args.repeat, lambda i: repository.breakdown(
-            by=Dimension.CAMERA, start=month, end=end, filters=Filters(site_id=sites[i])
-        )),
-        await timed("breakdown by equipment type, 30 d, one site", args.repeat, lambda i: repository.breakdown(
-            by=Dimension.EQUIPMENT_TYPE, start=month, end=end, filters=Filters(site_id=sites[i])
-        )),
-        await timed("top hours, 30 d, one site", args.repeat, lambda i: repository.top_hours(
-            start=month, end=end, filters=Filters(site_id=sites[i]), limit=24
-        )),
-        await timed("top locations, 7 d, all sites", args.repeat, lambda i: repository.top_locations(
-            start=week, end=end, filters=Filters(), limit=10
-        )),
-        await timed("trend 30 d, all sites, day buckets", max(5, args.repeat // 4), lambda i: repository.trend(
-            start=month, end=end, bucket=Bucket.DAY, filters=Filters()
-        )),
+        await timed(
+            "trend 30 d, one site, day buckets",
+            args.repeat,
+            lambda i: repository.trend(start=month, end=end, bucket=Bucket.DAY, filters=Filters(site_id=sites[i])),
+        ),
+        await timed(
+            "trend 30 d, one site, hour buckets",
+            args.repeat,
+            lambda i: repository.trend(start=month, end=end, bucket=Bucket.HOUR, filters=Filters(site_id=sites[i])),
+        ),
+        await timed(
+            "trend 30 d, one site, HEAD_COVER, week",
+            args.repeat,
+            lambda i: repository.trend(
+                start=month, end=end, bucket=Bucket.WEEK, filters=Filters(site_id=sites[i]), equipment_type="HEAD_COVER"
+            ),
+        ),
+        await timed(
+            "breakdown by camera, 30 d, one site",
+            args.repeat,
+            lambda i: repository.breakdown(
+                by=Dimension.CAMERA, start=month, end=end, filters=Filters(site_id=sites[i])
+            ),
+        ),
+        await timed(
+            "breakdown by equipment type, 30 d, one site",
+            args.repeat,
+            lambda i: repository.breakdown(
+                by=Dimension.EQUIPMENT_TYPE, start=month, end=end, filters=Filters(site_id=sites[i])
+            ),
+        ),
+        await timed(
+            "top hours, 30 d, one site",
+            args.repeat,
+            lambda i: repository.top_hours(start=month, end=end, filters=Filters(site_id=sites[i]), limit=24),
+        ),
+        await timed(
+            "top locations, 7 d, all sites",
+            args.repeat,
+            lambda i: repository.top_locations(start=week, end=end, filters=Filters(), limit=10),
+        ),
+        await timed(
+            "trend 30 d, all sites, day buckets",
+            max(5, args.repeat // 4),
+            lambda i: repository.trend(start=month, end=end, bucket=Bucket.DAY, filters=Filters()),
+        ),
     ]
 
 
@@ -221,11 +246,15 @@ def table_sizes(url: str) -> dict[str, tuple[int, str]]:
 
 async def measure(url: str, args: argparse.Namespace) -> None:
     upgrade(url)
-    print(f"loading {args.events:,} person events ({args.events // PERSONS_PER_FRAME:,} frames), {args.sites} sites, "
-          f"{args.sites * CAMERAS_PER_SITE} cameras, {args.days} days")
+    print(
+        f"loading {args.events:,} person events ({args.events // PERSONS_PER_FRAME:,} frames), {args.sites} sites, "
+        f"{args.sites * CAMERAS_PER_SITE} cameras, {args.days} days"
+    )
     load_s = bulk_load(url, args)
-    print(f"COPY: {args.events:,} person events + {args.events // PERSONS_PER_FRAME:,} frames in {load_s:.1f} s "
-          f"= {args.events / load_s:,.0f} person events/s")
+    print(
+        f"COPY: {args.events:,} person events + {args.events // PERSONS_PER_FRAME:,} frames in {load_s:.1f} s "
+        f"= {args.events / load_s:,.0f} person events/s"
+    )
     rollup_s, rollup_rows = backfill_rollup(url)
     print(f"rollup backfill + ANALYZE: {rollup_rows:,} rows in {rollup_s:.1f} s")
     engine = make_engine(url, pool_size=8)
@@ -233,9 +262,11 @@ async def measure(url: str, args: argparse.Namespace) -> None:
     try:
         for batched, label in ((False, "one transaction per frame"), (True, "batched (FrameBatcher), as the service")):
             ingest_s = await ingest_path(repository, args.live_frames, batched=batched, prefix=label[:7])
-            print(f"service ingest path, {label}: {args.live_frames:,} frames ({2 * args.live_frames:,} person "
-                  f"events) in {ingest_s:.1f} s = {args.live_frames / ingest_s:,.0f} frames/s, "
-                  f"{2 * args.live_frames / ingest_s:,.0f} person events/s (8 concurrent handlers)")
+            print(
+                f"service ingest path, {label}: {args.live_frames:,} frames ({2 * args.live_frames:,} person "
+                f"events) in {ingest_s:.1f} s = {args.live_frames / ingest_s:,.0f} frames/s, "
+                f"{2 * args.live_frames / ingest_s:,.0f} person events/s (8 concurrent handlers)"
+            )
         for name, (rows, size) in table_sizes(url).items():
             print(f"{name}: {rows:,} rows, {size}")
         print(f"\n{'query':48} {'p50 ms':>8} {'p95 ms':>8}   ({args.repeat} runs, random sites)")

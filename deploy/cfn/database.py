@@ -81,7 +81,6 @@ def database_resources(services: tuple[ServiceDeploy, ...]) -> dict[str, Any]:
                 "BackupRetentionPeriod": 7,
                 "DeletionProtection": ref("DatabaseDeletionProtection"),
                 "AutoMinorVersionUpgrade": True,
-                "EnablePerformanceInsights": True,
             },
         },
         "DatabaseSecretAttachment": {

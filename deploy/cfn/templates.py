@@ -80,7 +80,11 @@ def parameters(services: tuple[ServiceDeploy, ...]) -> dict[str, Any]:
             "Description": "SNS topics the notifier's sns channels may publish to (optional).",
         },
         "DatabaseInstanceClass": {"Type": "String", "Default": "db.t4g.medium"},
-        "DatabaseEngineVersion": {"Type": "String", "Default": "16.10", "Description": "PostgreSQL version."},
+        "DatabaseEngineVersion": {
+            "Type": "String",
+            "Default": "16",
+            "Description": "PostgreSQL major (RDS picks its current minor, then upgrades minors) or major.minor.",
+        },
         "DatabaseAllocatedStorage": {"Type": "Number", "Default": 50, "MinValue": 20, "Description": "GiB."},
         "DatabaseMultiAz": {"Type": "String", "Default": "true", "AllowedValues": ["true", "false"]},
         "DatabaseDeletionProtection": {"Type": "String", "Default": "true", "AllowedValues": ["true", "false"]},

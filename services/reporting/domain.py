@@ -9,7 +9,6 @@ required type with its confidence. No image bytes, no bounding boxes, no face da
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Literal
 
 from shared.contracts import FrameAnalyzed
 from shared.rekognition import (
@@ -191,6 +190,3 @@ def check_range(start: datetime, end: datetime, *, bucket: Bucket | None = None,
         width = {Bucket.HOUR: timedelta(hours=1), Bucket.DAY: timedelta(days=1), Bucket.WEEK: timedelta(weeks=1)}
         if (end - start) / width[bucket] > max_buckets:
             raise InvalidQuery(f"more than {max_buckets} {bucket} buckets: use a coarser bucket or a shorter range")
-
-
-Status = Literal["open", "updated", "resolved"]

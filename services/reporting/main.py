@@ -127,7 +127,7 @@ def main() -> int:
     configure_logging("reporting", fmt=settings.log_format, level=settings.log_level)
     if not settings.database_url:
         raise SystemExit("DATABASE_URL is not set: point it at PostgreSQL (postgresql+psycopg://user:pw@host/db)")
-    upgrade(settings.database_url)
+    upgrade(settings.database_url, "reporting@head")  # only our own branch; a no-op when provisioned
     asyncio.run(run(settings))
     return 0
 

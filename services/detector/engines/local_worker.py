@@ -5,6 +5,7 @@ analysed at once on a 2-core machine instead of one frame fighting itself for bo
 """
 
 import os
+import signal
 import time
 import traceback
 from pathlib import Path
@@ -19,6 +20,8 @@ _STATE: dict[str, Any] = {}
 def init_worker(model_dir: str | None, crop_models: dict[str, dict[str, Any]], load_ppe: bool) -> None:
     """Pool initializer: load every configured local model once. Failures are kept and raised per call."""
     os.environ.setdefault("OMP_NUM_THREADS", "1")
+    # Ctrl-C reaches the whole process group: the parent decides when workers stop (it drains first)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     import cv2
 
     cv2.setNumThreads(1)

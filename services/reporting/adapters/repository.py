@@ -122,19 +122,16 @@ class ReportingRepository:
         """
         if not records:
             return set()
+        # Statements are executed "many" (one compiled, cached statement, rows sent in multi-row batches by
+        # SQLAlchemy's insertmanyvalues): compiling a VALUES list per call cost more than the database.
         async with self._engine.begin() as conn:
-            inserted = await conn.execute(
-                pg_insert(frames)
-                .values([_frame_row(record) for record in records])
-                .on_conflict_do_nothing(index_elements=["frame_id"])
-                .returning(frames.c.frame_id)
-            )
+            inserted = await conn.execute(_FRAME_INSERT, [_frame_row(record) for record in records])
             stored = set(inserted.scalars())
             new = [record for record in records if record.frame_id in stored]
             rows = [_event_row(person) for record in new for person in record.persons]
             if rows:
-                await conn.execute(pg_insert(person_events).values(rows))
-                await conn.execute(_rollup_upsert(rollup_counts(*new)))
+                await conn.execute(_EVENT_INSERT, rows)
+                await conn.execute(_ROLLUP_UPSERT, _rollup_rows(rollup_counts(*new)))
         return stored
 
     async def record_incident(self, change: IncidentChanged, *, changed_at: datetime) -> None:
@@ -376,31 +373,34 @@ def _event_row(person: PersonEvent) -> dict[str, Any]:
     return row
 
 
-def _rollup_upsert(counts: dict[RollupKey, dict[Verdict, int]]) -> Any:
-    """One multi-row upsert; keys arrive sorted, so concurrent transactions lock rollup rows in one order."""
-    statement = pg_insert(rollup).values(
-        [
-            {
-                "bucket_start": key[0],
-                "site_id": key[1],
-                "zone_id": key[2],
-                "camera_id": key[3],
-                "equipment_type": key[4],
-                "persons_with": value["with"],
-                "persons_without": value["without"],
-                "persons_indeterminate": value["indeterminate"],
-            }
-            for key, value in counts.items()
-        ]
-    )
-    return statement.on_conflict_do_update(
-        index_elements=["site_id", "equipment_type", "bucket_start", "zone_id", "camera_id"],
-        set_={
-            "persons_with": rollup.c.persons_with + statement.excluded.persons_with,
-            "persons_without": rollup.c.persons_without + statement.excluded.persons_without,
-            "persons_indeterminate": rollup.c.persons_indeterminate + statement.excluded.persons_indeterminate,
-        },
-    )
+def _rollup_rows(counts: dict[RollupKey, dict[Verdict, int]]) -> list[dict[str, Any]]:
+    """Keys arrive sorted, so concurrent transactions lock rollup rows in one order (no deadlocks)."""
+    return [
+        {
+            "bucket_start": key[0],
+            "site_id": key[1],
+            "zone_id": key[2],
+            "camera_id": key[3],
+            "equipment_type": key[4],
+            "persons_with": value["with"],
+            "persons_without": value["without"],
+            "persons_indeterminate": value["indeterminate"],
+        }
+        for key, value in counts.items()
+    ]
+
+
+_FRAME_INSERT = pg_insert(frames).on_conflict_do_nothing(index_elements=["frame_id"]).returning(frames.c.frame_id)
+_EVENT_INSERT = pg_insert(person_events)
+_rollup_insert = pg_insert(rollup)
+_ROLLUP_UPSERT = _rollup_insert.on_conflict_do_update(
+    index_elements=["site_id", "equipment_type", "bucket_start", "zone_id", "camera_id"],
+    set_={
+        "persons_with": rollup.c.persons_with + _rollup_insert.excluded.persons_with,
+        "persons_without": rollup.c.persons_without + _rollup_insert.excluded.persons_without,
+        "persons_indeterminate": rollup.c.persons_indeterminate + _rollup_insert.excluded.persons_indeterminate,
+    },
+)
 
 
 def _counts(row: Any) -> Counts:
