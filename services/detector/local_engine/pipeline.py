@@ -74,6 +74,7 @@ class EngineSettings:
     input_side: int = 512  # NanoDet letterbox long side
     max_persons: int = 15  # Rekognition's limit
     person_nms_iou: float = 0.65  # NanoDet boxes overlapping more than this are one person
+    same_head_iou: float = 0.5  # two persons whose HEAD boxes overlap more than this are one person
     min_hand_side: float = 16.0  # px: smaller hands cannot be judged -> the hand is not reported
     hand_uncertain: tuple[float, float] = (0.3, 0.7)  # P(glove) band where the hand's cover is undecided
 
@@ -90,6 +91,14 @@ class PersonResult:
     score: float  # 0..1
     keypoints: np.ndarray  # [17, 3] x, y, score in pixels
     parts: list[PartResult] = field(default_factory=list)
+
+
+def box_iou(a: np.ndarray, b: np.ndarray) -> float:
+    ix = max(0.0, float(min(a[2], b[2]) - max(a[0], b[0])))
+    iy = max(0.0, float(min(a[3], b[3]) - max(a[1], b[1])))
+    inter = ix * iy
+    union = float((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1])) - inter
+    return inter / union if union > 0 else 0.0
 
 
 def torso_box(person: PersonResult) -> tuple[float, float, float, float]:
@@ -177,6 +186,24 @@ class LocalPPEEngine:
         if min(h, w) < 64 or max(h, w) > 4096:
             raise InvalidImageError(f"each image side must be 64..4096 px, got {w}x{h}")
 
+    def _one_person_per_head(self, persons: list[PersonResult]) -> list[PersonResult]:
+        """Drop a person whose pose puts its head on a more confident person's head (a partial duplicate box).
+
+        The loose NMS that keeps workers standing close also keeps boxes of one worker's upper body; two
+        persons sharing one head would report one violation twice.
+        """
+        kept: list[PersonResult] = []
+        kept_heads: list[np.ndarray] = []
+        for person in sorted(persons, key=lambda p: -p.score):
+            head = next(
+                np.asarray(b.box) for b in body_parts(person.keypoints, person.box) if b.name == BodyPartName.HEAD
+            )
+            if any(box_iou(head, other) > self.settings.same_head_iou for other in kept_heads):
+                continue
+            kept.append(person)
+            kept_heads.append(head)
+        return kept
+
     def analyse(self, image_bgr: np.ndarray) -> list[PersonResult]:
         """Persons with their parts and P(covered) per part (the raw material of `detect`)."""
         self._check_image(image_bgr)
@@ -188,6 +215,7 @@ class LocalPPEEngine:
             PersonResult(box=box, score=float(score), keypoints=self._pose.estimate(image_bgr, box))
             for box, score in zip(found.boxes, found.scores, strict=True)
         ]
+        persons = self._one_person_per_head(persons)
         by_equipment: dict[EquipmentType, list[PartResult]] = {e: [] for e in self._classifiers}
         for person in persons:
             for part in body_parts(person.keypoints, person.box):
