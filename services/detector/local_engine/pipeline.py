@@ -74,7 +74,8 @@ class EngineSettings:
     input_side: int = 512  # NanoDet letterbox long side
     max_persons: int = 15  # Rekognition's limit
     person_nms_iou: float = 0.65  # NanoDet boxes overlapping more than this are one person
-    same_head_iou: float = 0.5  # two persons whose HEAD boxes overlap more than this are one person
+    same_head_iou: float = 0.5  # two persons whose HEAD boxes overlap more than this ...
+    same_person_containment: float = 0.7  # ... and one box lies this much inside the other are one person
     min_hand_side: float = 16.0  # px: smaller hands cannot be judged -> the hand is not reported
     hand_uncertain: tuple[float, float] = (0.3, 0.7)  # P(glove) band where the hand's cover is undecided
 
@@ -99,6 +100,14 @@ def box_iou(a: np.ndarray, b: np.ndarray) -> float:
     inter = ix * iy
     union = float((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1])) - inter
     return inter / union if union > 0 else 0.0
+
+
+def _containment(a: np.ndarray, b: np.ndarray) -> float:
+    """Share of the smaller box inside the other."""
+    ix = max(0.0, float(min(a[2], b[2]) - max(a[0], b[0])))
+    iy = max(0.0, float(min(a[3], b[3]) - max(a[1], b[1])))
+    smaller = min(float((a[2] - a[0]) * (a[3] - a[1])), float((b[2] - b[0]) * (b[3] - b[1])))
+    return ix * iy / smaller if smaller > 0 else 0.0
 
 
 def torso_box(person: PersonResult) -> tuple[float, float, float, float]:
@@ -198,7 +207,11 @@ class LocalPPEEngine:
             head = next(
                 np.asarray(b.box) for b in body_parts(person.keypoints, person.box) if b.name == BodyPartName.HEAD
             )
-            if any(box_iou(head, other) > self.settings.same_head_iou for other in kept_heads):
+            if any(
+                box_iou(head, other_head) > self.settings.same_head_iou
+                and _containment(person.box, other.box) > self.settings.same_person_containment
+                for other, other_head in zip(kept, kept_heads, strict=True)
+            ):
                 continue
             kept.append(person)
             kept_heads.append(head)
