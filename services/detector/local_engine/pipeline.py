@@ -75,7 +75,7 @@ class EngineSettings:
     max_persons: int = 15  # Rekognition's limit
     person_nms_iou: float = 0.65  # NanoDet boxes overlapping more than this are one person
     same_head_iou: float = 0.5  # two persons whose HEAD boxes overlap more than this ...
-    same_person_containment: float = 0.7  # ... and one box lies this much inside the other are one person
+    same_person_containment: float = 0.85  # ... and one box lies this much inside the other are one person
     min_hand_side: float = 16.0  # px: smaller hands cannot be judged -> the hand is not reported
     hand_uncertain: tuple[float, float] = (0.3, 0.7)  # P(glove) band where the hand's cover is undecided
 
