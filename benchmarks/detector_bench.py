@@ -22,7 +22,6 @@ import time
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import cv2
 import psutil
@@ -86,9 +85,7 @@ class Sampler(threading.Thread):
                 return 0.0
 
         workers = sum(
-            used(p)
-            for p in self.detector_processes()[1:]
-            if self.emulator is None or p.pid != self.emulator.pid
+            used(p) for p in self.detector_processes()[1:] if self.emulator is None or p.pid != self.emulator.pid
         )
         return used(self.me), workers, used(self.emulator) if self.emulator else 0.0
 
@@ -146,9 +143,14 @@ async def bench(args: argparse.Namespace, emulator_pid: int | None) -> None:
         async def store_only(frame_id: str, data: bytes, index: int) -> None:
             captured_at = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
             key = frame_key(
-                site_id="site-1", camera_id=f"cam-{index % 8}", captured_at=captured_at, frame_id=frame_id, extension="jpg"
+                site_id="site-1",
+                camera_id=f"cam-{index % 8}",
+                captured_at=captured_at,
+                frame_id=frame_id,
+                extension="jpg",
             )
             await store.put(key, data, content_type="image/jpeg", metadata={})
+
         # frame bytes are stored up front (ingest's work, not measured); only announcements are fed
         keys = []
         for index in tqdm(range(args.frames), desc="storing frames", unit="frame"):
@@ -213,7 +215,9 @@ async def bench(args: argparse.Namespace, emulator_pid: int | None) -> None:
         f"per-frame latency (handler): p50 {statistics.median(ms):.0f} ms, "
         f"p95 {ms[int(0.95 * (len(ms) - 1))]:.0f} ms, max {ms[-1]:.0f} ms"
     )
-    print("machine CPU per core (mean %): " + ", ".join(f"cpu{i} {statistics.mean(c):.0f}" for i, c in enumerate(cores)))
+    print(
+        "machine CPU per core (mean %): " + ", ".join(f"cpu{i} {statistics.mean(c):.0f}" for i, c in enumerate(cores))
+    )
     main_s, workers_s, emulator_s = (after - before for after, before in zip(cpu_after, cpu_before, strict=True))
     frames_done = len(latencies)
     print(
@@ -240,10 +244,17 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="model worker processes")
     parser.add_argument("--concurrency", type=int, default=4, help="frames in flight (consumer cap)")
     parser.add_argument(
-        "--engine", choices=["local", "rekognition"], default="local", help="rekognition: DETECTOR_REKOGNITION_ENDPOINT_URL"
+        "--engine",
+        choices=["local", "rekognition"],
+        default="local",
+        help="rekognition: DETECTOR_REKOGNITION_ENDPOINT_URL",
     )
     args = parser.parse_args()
-    for name, value in (("AWS_ACCESS_KEY_ID", "bench"), ("AWS_SECRET_ACCESS_KEY", "bench"), ("AWS_REGION", "us-east-1")):
+    for name, value in (
+        ("AWS_ACCESS_KEY_ID", "bench"),
+        ("AWS_SECRET_ACCESS_KEY", "bench"),
+        ("AWS_REGION", "us-east-1"),
+    ):
         os.environ.setdefault(name, value)
     emulator: subprocess.Popen[bytes] | None = None
     if not os.environ.get("AWS_ENDPOINT_URL"):

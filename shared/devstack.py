@@ -206,7 +206,8 @@ def run(args: argparse.Namespace) -> int:
             if not wait_until(url, timeout_s=args.start_timeout, process=process):
                 log.error("service did not become healthy; see its log above", service=service.name, url=url)
                 return 1
-        _print_banner(env, var_dir, args.skip)
+        demo_key = None if "ingest" in args.skip else register_demo_camera(env, var_dir)
+        _print_banner(env, var_dir, args.skip, demo_key)
         while not stopping:
             for name, process in stack.children:
                 if process.poll() is not None:
@@ -218,13 +219,38 @@ def run(args: argparse.Namespace) -> int:
         stack.stop()
 
 
-def _print_banner(env: dict[str, str], var_dir: Path, skipped: list[str]) -> None:
+DEMO_CAMERA = {"camera_id": "demo-cam", "site_id": "demo-site", "zone_id": "gate", "required_ppe": ["HEAD_COVER"]}
+
+
+def register_demo_camera(env: dict[str, str], var_dir: Path) -> str:
+    """A camera to try the platform with; its key is rotated on each start and written to var/."""
+    base = f"http://127.0.0.1:{env['INGEST_PORT']}/v1/admin/cameras"
+    headers = {"Authorization": f"Bearer {env['INGEST_ADMIN_TOKEN']}"}
+    response = httpx.post(base, json=DEMO_CAMERA, headers=headers, timeout=10)
+    if response.status_code == 409:
+        response = httpx.post(f"{base}/{DEMO_CAMERA['camera_id']}/rotate-key", headers=headers, timeout=10)
+    response.raise_for_status()
+    key = str(response.json()["api_key"])
+    path = var_dir / "demo-camera.env"
+    path.write_text(f"DEMO_CAMERA_ID={DEMO_CAMERA['camera_id']}\nDEMO_CAMERA_KEY={key}\n")
+    path.chmod(0o600)
+    return key
+
+
+def _print_banner(env: dict[str, str], var_dir: Path, skipped: list[str], demo_key: str | None) -> None:
     lines = ["", "PPE platform is up (Ctrl-C stops everything):"]
     for service in SERVICES:
         if service.name not in skipped:
             lines.append(f"  {service.name:<10} http://127.0.0.1:{env[service.port_env]}  (/docs, /healthz, /metrics)")
     lines.append(f"  SQS/S3     {env['AWS_ENDPOINT_URL']}")
     lines.append(f"  tokens     {var_dir / 'secrets.env'}")
+    if demo_key:
+        lines += [
+            f"  camera     {DEMO_CAMERA['camera_id']} (key in {var_dir / 'demo-camera.env'}); try:",
+            f"    curl -X POST 'http://127.0.0.1:{env['INGEST_PORT']}/v1/frames?camera_id={DEMO_CAMERA['camera_id']}&captured_at='$(date -u +%FT%TZ) \\",
+            "      -H \"X-API-Key: $(grep KEY var/demo-camera.env | cut -d= -f2)\" -H 'Content-Type: image/jpeg' \\",
+            "      --data-binary @some-photo.jpg",
+        ]
     print("\n".join(lines), flush=True)
 
 

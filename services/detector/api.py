@@ -185,7 +185,9 @@ def build_app(
     @app.get("/readyz")
     async def readyz() -> JSONResponse:
         ok, detail = ready() if ready is not None else (True, "ready")
-        return JSONResponse({"status": "ready" if ok else "not ready", "detail": detail}, status_code=200 if ok else 503)
+        return JSONResponse(
+            {"status": "ready" if ok else "not ready", "detail": detail}, status_code=200 if ok else 503
+        )
 
     @app.get("/metrics")
     async def metrics() -> Response:
@@ -199,6 +201,7 @@ def build_app(
             API_REQUESTS.labels("unknown", "UnknownOperationException").inc()
             return aws_error("UnknownOperationException", f"operation {target!r} is not served here")
         started = time.perf_counter()
+        response: Response
         try:
             try:
                 body = json.loads(await request.body() or b"{}")
@@ -222,7 +225,12 @@ def build_app(
                 json.dumps(result), media_type=AMZ_JSON, headers={"x-amzn-RequestId": str(uuid.uuid4())}
             )
         API_REQUESTS.labels(operation, outcome).inc()
-        log.info("rekognition api call", operation=operation, outcome=outcome, ms=round((time.perf_counter() - started) * 1000, 1))
+        log.info(
+            "rekognition api call",
+            operation=operation,
+            outcome=outcome,
+            ms=round((time.perf_counter() - started) * 1000, 1),
+        )
         return response
 
     return app

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 from services.detector.adapters.images import MAX_BYTES_S3, inspect_image
-from services.detector.adapters.results import ResultStore
+from services.detector.adapters.results import ResultRecord, ResultStore
 from services.detector.config import DetectorSettings
 from services.detector.domain import merge
 from services.detector.engines.base import (
@@ -28,7 +28,7 @@ from shared.contracts import Envelope, FrameAnalyzed, FrameReceived
 from shared.logging import bind_context, get_logger
 from shared.rekognition import BoundingBox, DetectCustomLabelsResponse, DetectProtectiveEquipmentResponse
 from shared.s3 import FrameNotFound, FrameStore, StorageError
-from shared.sqs import MessageContext, PublishError, Publisher, Reject, RetryLater
+from shared.sqs import MessageContext, Publisher, PublishError, Reject, RetryLater
 
 log = get_logger(__name__)
 T = TypeVar("T")
@@ -67,12 +67,28 @@ async def analyse(
         watch.record("ppe", began)
         return response
 
-    ppe, early = await asyncio.gather(
-        timed_ppe(), asyncio.gather(*(timed_labels(n, e, None) for n, e in whole_image))
+    fusable = getattr(engines.ppe, "can_fuse", None)
+    fused = [(n, e) for n, e in per_person if fusable is not None and fusable(e)]
+    per_person = [(n, e) for n, e in per_person if (n, e) not in fused]
+
+    async def timed_ppe_with_fused() -> tuple[DetectProtectiveEquipmentResponse, dict[str, DetectCustomLabelsResponse]]:
+        if not fused:
+            return await timed_ppe(), {}
+        # the local engine runs the person-crop models in the same worker call (one decode, one round trip)
+        began = time.perf_counter()
+        response, labels = await engines.ppe.detect_ppe_with_labels(  # type: ignore[attr-defined]
+            image, received.summarization, [e for _, e in fused]
+        )
+        watch.record("ppe", began)
+        return response, labels
+
+    (ppe, fused_labels), early = await asyncio.gather(
+        timed_ppe_with_fused(), asyncio.gather(*(timed_labels(n, e, None) for n, e in whole_image))
     )
     persons = [person.BoundingBox for person in ppe.Persons]
     late = await asyncio.gather(*(timed_labels(n, e, persons) for n, e in per_person))
     labels = dict(zip([n for n, _ in whole_image] + [n for n, _ in per_person], [*early, *late], strict=True))
+    labels.update(fused_labels)
     watch.record("engines", started)
     return merge(
         received,
@@ -103,18 +119,22 @@ class FrameHandler:
         frame_id = received.context.frame_id
         # The same frame twice in one worker (a producer duplicate in one batch): the second waits for the
         # first and then finds its published result, without spending a delivery attempt.
+        waited = False
         while (running := self._in_flight.get(frame_id)) is not None:
+            waited = True
             await running.wait()
         done = self._in_flight[frame_id] = asyncio.Event()
         try:
-            await self._handle(received, context, frame_id)
+            await self._handle(received, context, frame_id, read_first=waited or context.receive_count > 1)
         finally:
             del self._in_flight[frame_id]
             done.set()
 
-    async def _handle(self, received: FrameReceived, context: MessageContext, frame_id: str) -> None:
-        record = None
-        if context.receive_count > 1:
+    async def _handle(
+        self, received: FrameReceived, context: MessageContext, frame_id: str, *, read_first: bool
+    ) -> None:
+        record: ResultRecord | None = None
+        if read_first:
             # A redelivery: an earlier attempt may have stored (and even published) the result already.
             # First deliveries skip this read; a producer duplicate is caught by the conditional create.
             record = await self._storage("read result record", self.results.get(frame_id))
@@ -124,8 +144,9 @@ class FrameHandler:
                 return
         if record is None:
             result = await self._analyse(received, context)
-            record, ours = await self._storage("store result record", self.results.create(result))
-            if not ours and record.state == "published":
+            stored, ours = await self._storage("store result record", self.results.create(result))
+            record = stored
+            if not ours and stored.state == "published":
                 DUPLICATES.inc()
                 log.info("frame already analysed and published; nothing to do")
                 return
@@ -136,9 +157,7 @@ class FrameHandler:
             log.info("frame analysed before but not published; publishing the stored result")
         began = time.perf_counter()
         try:
-            await self.publisher.publish(
-                record.result, correlation_id=frame_id, group_id=received.context.camera_id
-            )
+            await self.publisher.publish(record.result, correlation_id=frame_id, group_id=received.context.camera_id)
         except PublishError as exc:
             FAILURES.labels("publish").inc()
             raise RetryLater(f"could not publish FrameAnalyzed: {exc}", delay_s=self.settings.retry_delay_s) from exc

@@ -98,7 +98,9 @@ async def run(
             consumer = build_consumer(settings, handler, sqs=sqs, resolver=resolver) if settings.consume else None
             server: _Server | None = None
             if serve_http:
-                app = build_app(settings, engines=engines, s3=s3, ready=lambda: readiness(consumer, started_at=started_at))
+                app = build_app(
+                    settings, engines=engines, s3=s3, ready=lambda: readiness(consumer, started_at=started_at)
+                )
                 server = _Server(
                     uvicorn.Config(app, host=settings.host, port=settings.port, log_config=None, access_log=False)
                 )

@@ -9,7 +9,6 @@ required type with its confidence. No image bytes, no bounding boxes, no face da
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Literal
 
 from shared.contracts import FrameAnalyzed
 from shared.rekognition import (
@@ -157,18 +156,13 @@ def rollup_bucket(moment: datetime) -> datetime:
 RollupKey = tuple[datetime, str, str, str, str]  # bucket_start, site, zone, camera, equipment type or ALL
 
 
-def rollup_counts(record: FrameRecord) -> dict[RollupKey, dict[Verdict, int]]:
-    """What one frame adds to the rollup, sorted by key so concurrent upserts lock rows in one order."""
-    bucket = rollup_bucket(record.captured_at)
+def rollup_counts(*records: FrameRecord) -> dict[RollupKey, dict[Verdict, int]]:
+    """What frames add to the rollup, sorted by key so concurrent upserts lock rows in one order."""
     counts: dict[RollupKey, dict[Verdict, int]] = {}
-    for person in record.persons:
-        keys: list[tuple[RollupKey, Verdict]] = [
-            ((bucket, record.site_id, record.zone_id, record.camera_id, ALL_TYPES), person.outcome)
-        ]
-        keys += [
-            ((bucket, record.site_id, record.zone_id, record.camera_id, str(equipment)), result.outcome)
-            for equipment, result in person.per_type.items()
-        ]
+    for person in (person for record in records for person in record.persons):
+        place = (rollup_bucket(person.captured_at), person.site_id, person.zone_id, person.camera_id)
+        keys: list[tuple[RollupKey, Verdict]] = [((*place, ALL_TYPES), person.outcome)]
+        keys += [((*place, str(equipment)), result.outcome) for equipment, result in person.per_type.items()]
         for key, outcome in keys:
             row = counts.setdefault(key, {"with": 0, "without": 0, "indeterminate": 0})
             row[outcome] += 1
@@ -196,6 +190,3 @@ def check_range(start: datetime, end: datetime, *, bucket: Bucket | None = None,
         width = {Bucket.HOUR: timedelta(hours=1), Bucket.DAY: timedelta(days=1), Bucket.WEEK: timedelta(weeks=1)}
         if (end - start) / width[bucket] > max_buckets:
             raise InvalidQuery(f"more than {max_buckets} {bucket} buckets: use a coarser bucket or a shorter range")
-
-
-Status = Literal["open", "updated", "resolved"]

@@ -6,6 +6,7 @@ from prometheus_client import Counter
 from sqlalchemy.exc import IntegrityError
 
 from services.reporting.adapters.repository import ReportingRepository
+from services.reporting.batching import FrameBatcher
 from services.reporting.domain import frame_record
 from shared.contracts import Envelope, FrameAnalyzed, IncidentChanged
 from shared.logging import bind_context, get_logger
@@ -21,13 +22,13 @@ FrameHandler = Callable[[Envelope[FrameAnalyzed], MessageContext], Awaitable[Non
 IncidentHandler = Callable[[Envelope[IncidentChanged], MessageContext], Awaitable[None]]
 
 
-def frame_handler(repository: ReportingRepository) -> FrameHandler:
+def frame_handler(frames: FrameBatcher) -> FrameHandler:
     async def handle(envelope: Envelope[FrameAnalyzed], context: MessageContext) -> None:
         payload = envelope.payload
         with bind_context(frame_id=payload.context.frame_id, camera_id=payload.context.camera_id):
             record = frame_record(payload)
             try:
-                stored = await repository.ingest_frame(record)
+                stored = await frames.submit(record)
             except IntegrityError as exc:
                 # e.g. two persons with one Id in a response: retrying cannot fix the message.
                 raise Reject(f"frame violates reporting constraints: {exc.orig}") from exc

@@ -15,6 +15,7 @@ import uvicorn
 from services.reporting.adapters.repository import ReportingRepository
 from services.reporting.api.app import build_app
 from services.reporting.api.deps import Tokens
+from services.reporting.batching import FrameBatcher
 from services.reporting.config import ReportingSettings
 from services.reporting.handlers import frame_handler, incident_handler
 from services.reporting.retention import RetentionJob
@@ -68,7 +69,7 @@ async def run(
                     resolver,
                     settings.frames_queue,
                     FrameAnalyzed,
-                    frame_handler(repository),
+                    frame_handler(FrameBatcher(repository, max_frames=settings.consumer_concurrency)),
                     concurrency=settings.consumer_concurrency,
                 ),
                 Consumer(
@@ -126,7 +127,7 @@ def main() -> int:
     configure_logging("reporting", fmt=settings.log_format, level=settings.log_level)
     if not settings.database_url:
         raise SystemExit("DATABASE_URL is not set: point it at PostgreSQL (postgresql+psycopg://user:pw@host/db)")
-    upgrade(settings.database_url)
+    upgrade(settings.database_url, "reporting@head")  # only our own branch; a no-op when provisioned
     asyncio.run(run(settings))
     return 0
 

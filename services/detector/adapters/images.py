@@ -50,7 +50,9 @@ def inspect_image(data: bytes, *, max_bytes: int = MAX_BYTES_INLINE) -> ImageInp
     if not data:
         raise InvalidImage("image is empty", aws_type="InvalidParameterException")
     if len(data) > max_bytes:
-        raise InvalidImage(f"image is {len(data)} bytes, over the {max_bytes} byte limit", aws_type="ImageTooLargeException")
+        raise InvalidImage(
+            f"image is {len(data)} bytes, over the {max_bytes} byte limit", aws_type="ImageTooLargeException"
+        )
     if data.startswith(b"\xff\xd8\xff"):
         content_type = "image/jpeg"
         width, height = _jpeg_size(data)

@@ -58,7 +58,11 @@ class ResultStore:
         try:
             await self._put(frame_id, record, IfNoneMatch="*")
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") not in ("PreconditionFailed", "412", "ConditionalRequestConflict"):
+            if exc.response.get("Error", {}).get("Code") not in (
+                "PreconditionFailed",
+                "412",
+                "ConditionalRequestConflict",
+            ):
                 raise StorageError(f"could not store the result of {frame_id}: {exc}") from exc
             existing = await self.get(frame_id)
             if existing is None:

@@ -17,7 +17,7 @@ from pydantic import TypeAdapter
 
 from services.detector.config import CustomLabelModel
 from services.detector.engines import local_worker
-from services.detector.engines.base import EngineError, EngineUnavailable, ImageInput
+from services.detector.engines.base import CustomLabelEngine, EngineError, EngineUnavailable, ImageInput
 from shared.logging import get_logger
 from shared.rekognition import (
     BoundingBox,
@@ -110,6 +110,22 @@ class LocalPPEEngine:
         body, _decode_ms, _model_ms = await self._pool.run(local_worker.detect_ppe, image.data, attributes_json)
         return DetectProtectiveEquipmentResponse.model_validate_json(body)
 
+    def can_fuse(self, engine: CustomLabelEngine) -> bool:
+        """Whether `engine` can run inside this engine's worker call (a person-crop model in the same pool)."""
+        return isinstance(engine, LocalCropLabelEngine) and engine.pool is self._pool and engine.needs_persons
+
+    async def detect_ppe_with_labels(
+        self, image: ImageInput, attributes: SummarizationAttributes | None, engines: Sequence[CustomLabelEngine]
+    ) -> tuple[DetectProtectiveEquipmentResponse, dict[str, DetectCustomLabelsResponse]]:
+        """PPE and the person-crop models in one worker call: one decode, one round trip."""
+        attributes_json = attributes.model_dump_json() if attributes is not None else None
+        body, labels = await self._pool.run(
+            local_worker.detect_ppe_and_crops, image.data, attributes_json, [engine.name for engine in engines]
+        )
+        return DetectProtectiveEquipmentResponse.model_validate_json(body), {
+            name: DetectCustomLabelsResponse.model_validate_json(value) for name, value in labels.items()
+        }
+
 
 class LocalCropLabelEngine:
     """A crop classifier (services.detector.local_engine.custom_labels.CropLabelEngine) in the model pool.
@@ -120,18 +136,18 @@ class LocalCropLabelEngine:
 
     def __init__(self, name: str, pool: ModelPool, *, region: str | None = None) -> None:
         self.name = name
-        self._pool = pool
+        self.pool = pool
         self.needs_persons = region != "image"
 
     @property
     def model_version(self) -> str:
-        return self._pool.versions.get(f"crop:{self.name}", "unknown")
+        return self.pool.versions.get(f"crop:{self.name}", "unknown")
 
     async def start(self) -> None:
-        await self._pool.start()
+        await self.pool.start()
 
     async def close(self) -> None:
-        await self._pool.close()
+        await self.pool.close()
 
     async def detect_labels(
         self,
@@ -143,7 +159,7 @@ class LocalCropLabelEngine:
     ) -> DetectCustomLabelsResponse:
         if self.needs_persons and not persons:
             return DetectCustomLabelsResponse()
-        body = await self._pool.run(
+        body = await self.pool.run(
             local_worker.detect_crop_labels,
             self.name,
             image.data,

@@ -5,6 +5,7 @@ analysed at once on a 2-core machine instead of one frame fighting itself for bo
 """
 
 import os
+import signal
 import time
 import traceback
 from pathlib import Path
@@ -19,6 +20,8 @@ _STATE: dict[str, Any] = {}
 def init_worker(model_dir: str | None, crop_models: dict[str, dict[str, Any]], load_ppe: bool) -> None:
     """Pool initializer: load every configured local model once. Failures are kept and raised per call."""
     os.environ.setdefault("OMP_NUM_THREADS", "1")
+    # Ctrl-C reaches the whole process group: the parent decides when workers stop (it drains first)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     import cv2
 
     cv2.setNumThreads(1)
@@ -53,7 +56,11 @@ def versions() -> dict[str, str]:
     """Model versions (also the warm-up call that proves the models loaded)."""
     time.sleep(0.2)  # keeps this worker busy so that concurrent warm-ups spawn every worker
     ppe = _loaded("ppe") if "ppe" in _STATE or "error" in _STATE else None
-    result = {key: str(getattr(model, "model_version", "unknown")) for key, model in _STATE.items() if key != "error"}
+    result = {
+        key: str(getattr(model, "model_version", "unknown"))
+        for key, model in _STATE.items()
+        if key == "ppe" or key.startswith("crop:")
+    }
     if ppe is not None:
         result["ppe"] = str(ppe.model_version)
     return result
@@ -61,11 +68,18 @@ def versions() -> dict[str, str]:
 
 def detect_ppe(data: bytes, attributes_json: str | None) -> tuple[str, float, float]:
     """Decode and run the PPE engine. Returns (response JSON, decode ms, model ms)."""
+    try:
+        return _detect_ppe_decoded(data, attributes_json)
+    finally:
+        _STATE.pop("last_image", None)
+
+
+def _detect_ppe_decoded(data: bytes, attributes_json: str | None) -> tuple[str, float, float]:
     from shared.rekognition import SummarizationAttributes
 
     engine = _loaded("ppe")
     started = time.perf_counter()
-    image = decode_image(data)
+    image = _STATE["last_image"] = decode_image(data)
     decoded = time.perf_counter()
     attributes = SummarizationAttributes.model_validate_json(attributes_json) if attributes_json else None
     from services.detector.local_engine.pipeline import InvalidImageError
@@ -100,3 +114,29 @@ def detect_crop_labels(name: str, data: bytes, persons_json: str | None, min_con
     if min_confidence is not None:
         labels = [label for label in labels if label.Confidence >= min_confidence]
     return str(DetectCustomLabelsResponse(CustomLabels=labels).model_dump_json())
+
+
+def detect_ppe_and_crops(
+    data: bytes, attributes_json: str | None, crop_names: list[str], min_confidence: float | None = None
+) -> tuple[str, dict[str, str]]:
+    """PPE engine, then the crop models on the persons it found, on one decode of the frame.
+
+    Returns (PPE response JSON, {model name: DetectCustomLabels response JSON}).
+    """
+    from shared.rekognition import DetectCustomLabelsResponse, DetectProtectiveEquipmentResponse
+
+    ppe_json, _decode_ms, _model_ms = _detect_ppe_decoded(data, attributes_json)
+    image = _STATE["last_image"]
+    persons = [person.BoundingBox for person in DetectProtectiveEquipmentResponse.model_validate_json(ppe_json).Persons]
+    labels: dict[str, str] = {}
+    for name in crop_names:
+        engine = _loaded(f"crop:{name}")
+        try:
+            found = engine.detect(image, persons) if persons else []
+        except Exception as exc:  # noqa: BLE001
+            raise EngineError(f"custom-label model {name} failed: {type(exc).__name__}: {exc}") from None
+        if min_confidence is not None:
+            found = [label for label in found if label.Confidence >= min_confidence]
+        labels[name] = DetectCustomLabelsResponse(CustomLabels=found).model_dump_json()
+    _STATE.pop("last_image", None)
+    return ppe_json, labels

@@ -54,7 +54,9 @@ PPE_ENGINES: dict[str, Callable[[DetectorSettings, ModelPool | None], PPEEngine]
     "rekognition": lambda settings, pool: RekognitionPPEEngine(_rekognition_client(settings)),
 }
 
-CUSTOM_LABEL_ENGINES: dict[str, Callable[[str, CustomLabelModel, DetectorSettings, ModelPool | None], CustomLabelEngine]] = {
+CUSTOM_LABEL_ENGINES: dict[
+    str, Callable[[str, CustomLabelModel, DetectorSettings, ModelPool | None], CustomLabelEngine]
+] = {
     "crop": lambda name, spec, settings, pool: LocalCropLabelEngine(name, _require(pool), region=spec.region),
     "rekognition": lambda name, spec, settings, pool: RekognitionCustomLabelEngine(
         name, _rekognition_client(settings), project_version_arn=spec.project_version_arn or ""

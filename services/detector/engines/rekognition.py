@@ -83,7 +83,7 @@ class RekognitionClient:
                 code = exc.response.get("Error", {}).get("Code", "")
                 message = exc.response.get("Error", {}).get("Message", str(exc))
                 if code in IMAGE_ERRORS:
-                    raise InvalidImage(f"Rekognition: {message}", aws_type=code) from exc  # type: ignore[arg-type]
+                    raise InvalidImage(f"Rekognition: {message}", aws_type=code) from exc
                 if code in THROTTLING_ERRORS:
                     if attempt == self._attempts:
                         raise EngineThrottled(f"Rekognition {operation} still throttled after {attempt} tries") from exc

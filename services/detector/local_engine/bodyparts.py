@@ -55,8 +55,14 @@ def head_size(kps: np.ndarray, person: np.ndarray) -> float:
         estimates.append(1.25 * _dist(kps, LEFT_EAR, RIGHT_EAR))
     if _visible(kps, LEFT_EYE) and _visible(kps, RIGHT_EYE):
         estimates.append(2.6 * _dist(kps, LEFT_EYE, RIGHT_EYE))
+    if _visible(kps, NOSE):  # profile views: nose to ear stays about half a head width
+        estimates += [1.7 * _dist(kps, NOSE, ear) for ear in (LEFT_EAR, RIGHT_EAR) if _visible(kps, ear)]
     if _visible(kps, LEFT_SHOULDER) and _visible(kps, RIGHT_SHOULDER):
         estimates.append(0.62 * _dist(kps, LEFT_SHOULDER, RIGHT_SHOULDER))
+    head = [i for i in HEAD_POINTS if _visible(kps, i)]
+    shoulders = [i for i in (LEFT_SHOULDER, RIGHT_SHOULDER) if _visible(kps, i)]
+    if head and shoulders:  # neck length: eyes to shoulder line is about one head width
+        estimates.append(0.9 * float(np.hypot(*(kps[head, :2].mean(axis=0) - kps[shoulders, :2].mean(axis=0)))))
     px1, py1, px2, py2 = (float(v) for v in person)
     proportional = min(px2 - px1, (py2 - py1) / 3.0) * 0.55
     if not estimates:
@@ -77,7 +83,7 @@ def head_box(kps: np.ndarray, person: np.ndarray) -> PartBox:
         # box centre sits about 0.4 head widths above the mean head keypoint.
         return PartBox(
             BodyPartName.HEAD,
-            (cx - 0.65 * size, eye_level - 1.0 * size, cx + 0.65 * size, eye_level + 0.25 * size),
+            (cx - 0.6 * size, eye_level - 0.9 * size, cx + 0.6 * size, eye_level + 0.15 * size),
             score,
         )
     if _visible(kps, LEFT_SHOULDER) and _visible(kps, RIGHT_SHOULDER):
@@ -87,9 +93,10 @@ def head_box(kps: np.ndarray, person: np.ndarray) -> PartBox:
         return PartBox(BodyPartName.HEAD, (cx - 0.6 * size, cy - 0.7 * size, cx + 0.6 * size, cy + 0.6 * size), score)
     px1, py1, px2, _ = (float(v) for v in person)
     cx = (px1 + px2) / 2.0
-    size *= 1.5  # the proportional estimate runs about 0.65x the labelled head width
+    size *= 2.0  # the proportional estimate runs about half the labelled head width
+    top = py1 + 0.1 * size
     return PartBox(
-        BodyPartName.HEAD, (cx - 0.5 * size, py1, cx + 0.5 * size, py1 + 0.9 * size), FALLBACK_HEAD_CONFIDENCE
+        BodyPartName.HEAD, (cx - 0.5 * size, top, cx + 0.5 * size, top + 0.85 * size), FALLBACK_HEAD_CONFIDENCE
     )
 
 

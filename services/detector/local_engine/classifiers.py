@@ -102,7 +102,9 @@ def torso_box_from_keypoints(
     return (cx - w / 2 - pad * w, y1 - pad * h, cx + w / 2 + pad * w, y2 + pad * h)
 
 
-def preprocess(crops_bgr: Sequence[np.ndarray], input_size: int, mean: Sequence[float], std: Sequence[float]) -> np.ndarray:
+def preprocess(
+    crops_bgr: Sequence[np.ndarray], input_size: int, mean: Sequence[float], std: Sequence[float]
+) -> np.ndarray:
     """Crops (any size, BGR uint8) -> float32 [N, 3, S, S] normalised RGB, as in training."""
     batch = np.empty((len(crops_bgr), input_size, input_size, 3), dtype=np.float32)
     for i, crop in enumerate(crops_bgr):

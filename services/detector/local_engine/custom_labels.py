@@ -75,7 +75,9 @@ class CropLabelEngine:
     def model_version(self) -> str:
         return self.classifier.model_version
 
-    def regions(self, image_shape: tuple[int, ...], persons: Sequence[ProtectiveEquipmentPerson | BoundingBox]) -> list[BoxXYXY]:
+    def regions(
+        self, image_shape: tuple[int, ...], persons: Sequence[ProtectiveEquipmentPerson | BoundingBox]
+    ) -> list[BoxXYXY]:
         """The pixel box classified for each person."""
         height, width = image_shape[:2]
         boxes: list[BoxXYXY] = []

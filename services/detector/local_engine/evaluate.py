@@ -37,13 +37,13 @@ REPO_ROOT = Path(__file__).resolve().parents[3]
 
 
 def shared_data_dir() -> Path:
-    """../shared/data beside the repository, else $PPE_SHARED_DATA."""
-    beside = REPO_ROOT.parent / "shared" / "data"
-    if beside.is_dir():
-        return beside
+    """$PPE_SHARED_DATA when set, else ../shared/data beside the repository (where CI lays it)."""
     configured = os.environ.get("PPE_SHARED_DATA")
     if configured and Path(configured).is_dir():
         return Path(configured)
+    beside = REPO_ROOT.parent / "shared" / "data"
+    if beside.is_dir():
+        return beside
     raise FileNotFoundError(f"no shared data at {beside}; set PPE_SHARED_DATA to the data folder")
 
 
@@ -123,7 +123,9 @@ def _head_of(person: PersonResult) -> tuple[np.ndarray, float | None, float] | N
 def evaluate_yolo(engine: LocalPPEEngine, images: list[Path], min_confidence: float, weights_dir: Path) -> list[str]:
     from services.detector.local_engine.custom_labels import CropLabelEngine
 
-    vest = CropLabelEngine(weights_dir / "vest.onnx")
+    # The torso region comes from the engine's keypoints (shoulders..hips), so the vest model sees the torso
+    # it was trained on; region="person" makes the label engine classify exactly that box.
+    vest = CropLabelEngine(weights_dir / "vest.onnx", region="person")
     head_threshold = engine._classifiers[EquipmentType.HEAD_COVER].threshold
     tally = Tally()
     persons_found = persons_total = 0
@@ -209,7 +211,8 @@ def evaluate_yolo(engine: LocalPPEEngine, images: list[Path], min_confidence: fl
                     holders,
                     key=lambda k: response.Persons[k].BoundingBox.Width * response.Persons[k].BoundingBox.Height,
                 )
-                vest_predicted = _vest_label(vest.detect(image, [response.Persons[i]]))
+                torso = engine.torso_regions([persons[i]], w, h)
+                vest_predicted = _vest_label(vest.detect(image, torso))
                 if vest_predicted == lab.cls:
                     tally.tp[lab.cls] += 1
                     vest_ok += 1

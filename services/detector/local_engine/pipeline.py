@@ -12,8 +12,22 @@ from pathlib import Path
 import numpy as np
 import structlog
 
-from services.detector.local_engine.bodyparts import PartBox, body_parts, keypoint_confidence
-from services.detector.local_engine.classifiers import CropClassifier, ModelFileError
+from services.detector.local_engine.bodyparts import (
+    LEFT_HIP,
+    LEFT_SHOULDER,
+    RIGHT_HIP,
+    RIGHT_SHOULDER,
+    VISIBLE,
+    PartBox,
+    body_parts,
+    keypoint_confidence,
+)
+from services.detector.local_engine.classifiers import (
+    CropClassifier,
+    ModelFileError,
+    torso_box_from_keypoints,
+    torso_box_from_person,
+)
 from services.detector.local_engine.model_store import ModelsMissingError, default_model_dir, require_models
 from services.detector.local_engine.persons import PersonDetector, PoseEstimator
 from shared.rekognition import (
@@ -56,10 +70,10 @@ class InvalidImageError(ValueError):
 
 @dataclass(frozen=True)
 class EngineSettings:
-    person_min_score: float = 0.3  # NanoDet person score kept (0..1); person recall measured in docs
+    person_min_score: float = 0.25  # NanoDet person score kept (0..1); person recall measured in docs
     input_side: int = 512  # NanoDet letterbox long side
     max_persons: int = 15  # Rekognition's limit
-    person_nms_iou: float = 0.5  # NanoDet boxes overlapping more than this are one person
+    person_nms_iou: float = 0.65  # NanoDet boxes overlapping more than this are one person
     min_hand_side: float = 16.0  # px: smaller hands cannot be judged -> the hand is not reported
     hand_uncertain: tuple[float, float] = (0.3, 0.7)  # P(glove) band where the hand's cover is undecided
 
@@ -78,9 +92,19 @@ class PersonResult:
     parts: list[PartResult] = field(default_factory=list)
 
 
+def torso_box(person: PersonResult) -> tuple[float, float, float, float]:
+    """Shoulders..hips from the keypoints when a shoulder and a hip are visible, else body proportions."""
+    kps = person.keypoints
+    shoulders = [kps[i, :2].tolist() for i in (LEFT_SHOULDER, RIGHT_SHOULDER) if kps[i, 2] >= VISIBLE]
+    hips = [kps[i, :2].tolist() for i in (LEFT_HIP, RIGHT_HIP) if kps[i, 2] >= VISIBLE]
+    if shoulders and hips:
+        return torso_box_from_keypoints(shoulders, hips)
+    return torso_box_from_person(person.box.tolist())
+
+
 def person_confidence(score: float) -> float:
-    """NanoDet person score (0..1) -> 0..100. The kept threshold maps to 60; 0.6 or more to 99+."""
-    return float(np.clip(60.0 + (score - 0.3) * (39.9 / 0.3), 0.0, 99.9))
+    """NanoDet person score (0..1) -> 0..100. The kept threshold (0.25) maps to 55; 0.6 or more to 99.9."""
+    return float(np.clip(55.0 + (score - 0.25) * (44.9 / 0.35), 0.0, 99.9))
 
 
 def _bbox(box: tuple[float, float, float, float] | np.ndarray, width: int, height: int) -> BoundingBox:
@@ -205,6 +229,11 @@ class LocalPPEEngine:
     ) -> DetectProtectiveEquipmentResponse:
         analysed = self.analyse(image_bgr)
         return self.respond(analysed, image_bgr.shape[1], image_bgr.shape[0], attributes)
+
+    @staticmethod
+    def torso_regions(analysed: list[PersonResult], width: int, height: int) -> list[BoundingBox]:
+        """Each person's torso (for custom-label engines such as the vest model, with region="person")."""
+        return [_bbox(torso_box(p), width, height) for p in analysed]
 
     def respond(
         self,

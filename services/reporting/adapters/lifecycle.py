@@ -16,16 +16,20 @@ class LifecycleError(Exception):
 
 
 async def request_frame_expiry(s3: Any, *, bucket: str, days: int) -> None:
-    """Set (idempotently) the bucket's expiry rule so frame objects older than `days` are deleted by S3."""
+    """Set (idempotently) the bucket's `expire-frames` rule so frames older than `days` are deleted by S3.
+
+    Other lifecycle rules on the bucket are kept: S3 replaces the whole configuration on every put.
+    """
+    rule = {"ID": RULE_ID, "Status": "Enabled", "Filter": {"Prefix": ""}, "Expiration": {"Days": days}}
     try:
-        await s3.put_bucket_lifecycle_configuration(
-            Bucket=bucket,
-            LifecycleConfiguration={
-                "Rules": [
-                    {"ID": RULE_ID, "Status": "Enabled", "Filter": {"Prefix": ""}, "Expiration": {"Days": days}}
-                ]
-            },
-        )
+        try:
+            current = (await s3.get_bucket_lifecycle_configuration(Bucket=bucket)).get("Rules", [])
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "NoSuchLifecycleConfiguration":
+                raise
+            current = []
+        others = [existing for existing in current if existing.get("ID") != RULE_ID]
+        await s3.put_bucket_lifecycle_configuration(Bucket=bucket, LifecycleConfiguration={"Rules": [*others, rule]})
     except (ClientError, BotoCoreError) as exc:
         raise LifecycleError(f"could not set the lifecycle of s3://{bucket} to {days} days: {exc}") from exc
-    log.info("frames lifecycle requested", bucket=bucket, expire_days=days)
+    log.info("frames lifecycle requested", bucket=bucket, expire_days=days, other_rules=len(others))

@@ -6,7 +6,7 @@ converts rollup buckets to the site's local time with `AT TIME ZONE` (sites with
 
 import base64
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -23,9 +23,12 @@ from services.reporting.domain import (
     Dimension,
     FrameRecord,
     InvalidQuery,
+    PersonEvent,
+    RollupKey,
     rollup_counts,
 )
 from shared.contracts import IncidentChanged
+from shared.rekognition import Verdict
 
 
 @dataclass(frozen=True)
@@ -107,78 +110,29 @@ class ReportingRepository:
     # ---- ingestion -------------------------------------------------------------------------------------
 
     async def ingest_frame(self, record: FrameRecord) -> bool:
-        """Store a frame, its person events and its rollup counts in one transaction.
+        """Store one frame; False (and nothing changed) when its frame id is already stored."""
+        return record.frame_id in await self.ingest_frames([record])
 
-        Returns False (and changes nothing) when the frame id is already stored: redeliveries and producers
-        that send twice are absorbed here.
+    async def ingest_frames(self, records: Sequence[FrameRecord]) -> set[str]:
+        """Store frames, their person events and their rollup counts in one transaction.
+
+        Returns the ids stored now. A frame id already stored (a redelivery, a producer that sent twice)
+        is skipped and changes nothing: its events and rollup counts are only written with a new frame row.
+        Within `records`, frame ids must be unique.
         """
+        if not records:
+            return set()
+        # Statements are executed "many" (one compiled, cached statement, rows sent in multi-row batches by
+        # SQLAlchemy's insertmanyvalues): compiling a VALUES list per call cost more than the database.
         async with self._engine.begin() as conn:
-            inserted = await conn.execute(
-                pg_insert(frames)
-                .values(
-                    frame_id=record.frame_id,
-                    camera_id=record.camera_id,
-                    site_id=record.site_id,
-                    zone_id=record.zone_id,
-                    captured_at=record.captured_at,
-                    analyzed_at=record.analyzed_at,
-                    required_types=[str(t) for t in record.required_types],
-                    min_confidence=record.min_confidence,
-                    persons_total=len(record.persons),
-                )
-                .on_conflict_do_nothing(index_elements=["frame_id"])
-                .returning(frames.c.frame_id)
-            )
-            if inserted.first() is None:
-                return False
-            if not record.persons:
-                return True
-            rows = []
-            for person in record.persons:
-                row: dict[str, Any] = {
-                    "frame_id": person.frame_id,
-                    "person_index": person.person_index,
-                    "camera_id": person.camera_id,
-                    "site_id": person.site_id,
-                    "zone_id": person.zone_id,
-                    "captured_at": person.captured_at,
-                    "outcome": person.outcome,
-                    "person_confidence": person.person_confidence,
-                }
-                for equipment, column in EQUIPMENT_COLUMNS.items():
-                    result = person.per_type.get(equipment)
-                    row[column] = result.outcome if result else None
-                    row[f"{column}_confidence"] = result.confidence if result else None
-                rows.append(row)
-            await conn.execute(pg_insert(person_events).values(rows))
-            counts = rollup_counts(record)
-            statement = pg_insert(rollup).values(
-                [
-                    {
-                        "bucket_start": key[0],
-                        "site_id": key[1],
-                        "zone_id": key[2],
-                        "camera_id": key[3],
-                        "equipment_type": key[4],
-                        "persons_with": value["with"],
-                        "persons_without": value["without"],
-                        "persons_indeterminate": value["indeterminate"],
-                    }
-                    for key, value in counts.items()
-                ]
-            )
-            await conn.execute(
-                statement.on_conflict_do_update(
-                    index_elements=["site_id", "equipment_type", "bucket_start", "zone_id", "camera_id"],
-                    set_={
-                        "persons_with": rollup.c.persons_with + statement.excluded.persons_with,
-                        "persons_without": rollup.c.persons_without + statement.excluded.persons_without,
-                        "persons_indeterminate": rollup.c.persons_indeterminate
-                        + statement.excluded.persons_indeterminate,
-                    },
-                )
-            )
-            return True
+            inserted = await conn.execute(_FRAME_INSERT, [_frame_row(record) for record in records])
+            stored = set(inserted.scalars())
+            new = [record for record in records if record.frame_id in stored]
+            rows = [_event_row(person) for record in new for person in record.persons]
+            if rows:
+                await conn.execute(_EVENT_INSERT, rows)
+                await conn.execute(_ROLLUP_UPSERT, _rollup_rows(rollup_counts(*new)))
+        return stored
 
     async def record_incident(self, change: IncidentChanged, *, changed_at: datetime) -> None:
         """Upsert an incident; a change older than the stored one (out-of-order delivery) is ignored."""
@@ -385,6 +339,68 @@ class ReportingRepository:
 async def _delete(conn: AsyncConnection, sql: str, cutoff: datetime) -> int:
     result = await conn.execute(sa.text(sql), {"c": cutoff})
     return int(result.rowcount or 0)
+
+
+def _frame_row(record: FrameRecord) -> dict[str, Any]:
+    return {
+        "frame_id": record.frame_id,
+        "camera_id": record.camera_id,
+        "site_id": record.site_id,
+        "zone_id": record.zone_id,
+        "captured_at": record.captured_at,
+        "analyzed_at": record.analyzed_at,
+        "required_types": [str(t) for t in record.required_types],
+        "min_confidence": record.min_confidence,
+        "persons_total": len(record.persons),
+    }
+
+
+def _event_row(person: PersonEvent) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "frame_id": person.frame_id,
+        "person_index": person.person_index,
+        "camera_id": person.camera_id,
+        "site_id": person.site_id,
+        "zone_id": person.zone_id,
+        "captured_at": person.captured_at,
+        "outcome": person.outcome,
+        "person_confidence": person.person_confidence,
+    }
+    for equipment, column in EQUIPMENT_COLUMNS.items():
+        result = person.per_type.get(equipment)
+        row[column] = result.outcome if result else None
+        row[f"{column}_confidence"] = result.confidence if result else None
+    return row
+
+
+def _rollup_rows(counts: dict[RollupKey, dict[Verdict, int]]) -> list[dict[str, Any]]:
+    """Keys arrive sorted, so concurrent transactions lock rollup rows in one order (no deadlocks)."""
+    return [
+        {
+            "bucket_start": key[0],
+            "site_id": key[1],
+            "zone_id": key[2],
+            "camera_id": key[3],
+            "equipment_type": key[4],
+            "persons_with": value["with"],
+            "persons_without": value["without"],
+            "persons_indeterminate": value["indeterminate"],
+        }
+        for key, value in counts.items()
+    ]
+
+
+_FRAME_INSERT = pg_insert(frames).on_conflict_do_nothing(index_elements=["frame_id"]).returning(frames.c.frame_id)
+_EVENT_INSERT = pg_insert(person_events)
+_rollup_insert = pg_insert(rollup)
+_ROLLUP_UPSERT = _rollup_insert.on_conflict_do_update(
+    index_elements=["site_id", "equipment_type", "bucket_start", "zone_id", "camera_id"],
+    set_={
+        "persons_with": rollup.c.persons_with + _rollup_insert.excluded.persons_with,
+        "persons_without": rollup.c.persons_without + _rollup_insert.excluded.persons_without,
+        "persons_indeterminate": rollup.c.persons_indeterminate + _rollup_insert.excluded.persons_indeterminate,
+    },
+)
 
 
 def _counts(row: Any) -> Counts:

@@ -32,14 +32,10 @@ class Tokens:
         return Role.ANALYST if is_analyst else None
 
 
-_bearer = HTTPBearer(
-    auto_error=False, description="REPORTING_ANALYST_TOKEN (read) or REPORTING_ADMIN_TOKEN (write)"
-)
+_bearer = HTTPBearer(auto_error=False, description="REPORTING_ANALYST_TOKEN (read) or REPORTING_ADMIN_TOKEN (write)")
 
 
-def role(
-    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
-) -> Role:
+def role(request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> Role:
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,

@@ -93,9 +93,7 @@ async def breakdown(
     by: Annotated[Dimension, Query(description="Grouping dimension.")] = Dimension.SITE,
     equipment_type: EquipmentParam = "ALL",
 ) -> BreakdownOut:
-    rows = await repo.breakdown(
-        by=by, start=window.start, end=window.end, filters=where, equipment_type=equipment_type
-    )
+    rows = await repo.breakdown(by=by, start=window.start, end=window.end, filters=where, equipment_type=equipment_type)
     return BreakdownOut(
         range=_range(window),
         by=by.value,
@@ -143,9 +141,7 @@ async def list_incidents(
     status_: Annotated[
         Literal["open", "updated", "resolved"] | None, Query(alias="status", description="Only this status.")
     ] = None,
-    severity: Annotated[
-        Literal["info", "warning", "critical"] | None, Query(description="Only this severity.")
-    ] = None,
+    severity: Annotated[Literal["info", "warning", "critical"] | None, Query(description="Only this severity.")] = None,
     start: Annotated[datetime | None, Query(description="Started at or after (with UTC offset).")] = None,
     end: Annotated[datetime | None, Query(description="Started before (with UTC offset).")] = None,
     limit: Annotated[int, Query(ge=1, le=500, description="Page size.")] = 50,
@@ -232,4 +228,3 @@ async def run_retention(request: Request, _: Writer) -> RetentionOut:
         rollup_rows=result.rollup_rows,
         incidents=result.incidents,
     )
-

@@ -33,7 +33,12 @@ def ppe_answer() -> dict[str, Any]:
     return {
         "ProtectiveEquipmentModelVersion": "1.0",
         "Persons": [
-            {"BodyParts": [head(True, 0.1)], "BoundingBox": aws_box(0.05, 0.08, 0.2, 0.85), "Confidence": 99.6, "Id": 0},
+            {
+                "BodyParts": [head(True, 0.1)],
+                "BoundingBox": aws_box(0.05, 0.08, 0.2, 0.85),
+                "Confidence": 99.6,
+                "Id": 0,
+            },
             {"BodyParts": [head(False, 0.6)], "BoundingBox": aws_box(0.55, 0.1, 0.2, 0.8), "Confidence": 98.2, "Id": 1},
         ],
         "Summary": {

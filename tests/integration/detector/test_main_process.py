@@ -54,7 +54,9 @@ async def test_process_analyses_a_frame_and_exits_0_on_sigterm(
         "DETECTOR_CUSTOM_LABEL_MODELS": "{}",
         "DETECTOR_CUSTOM_LABEL_SITES": "{}",
     }
-    process = subprocess.Popen([sys.executable, "-m", "services.detector.main"], env=env, cwd=REPO_ROOT)
+    process = await asyncio.to_thread(
+        subprocess.Popen, [sys.executable, "-m", "services.detector.main"], env=env, cwd=REPO_ROOT
+    )
     try:
         await wait_ready(f"http://127.0.0.1:{port}", process)
         store = FrameStore(s3_client, platform_settings.frames_bucket)
@@ -72,16 +74,14 @@ async def test_process_analyses_a_frame_and_exits_0_on_sigterm(
             await asyncio.sleep(0.2)
         assert [r.context.frame_id for r in results] == ["proc-1"]
         process.send_signal(signal.SIGTERM)
-        assert process.wait(timeout=30) == 0
+        assert await asyncio.to_thread(process.wait, 30) == 0
     finally:
         if process.poll() is None:
             process.kill()
             process.wait()
 
 
-async def test_missing_models_stop_start_up_with_a_clear_message(
-    platform_settings: PlatformSettings, tmp_path: Path
-) -> None:
+def test_missing_models_stop_start_up_with_a_clear_message(platform_settings: PlatformSettings, tmp_path: Path) -> None:
     env = {
         **os.environ,
         "PPE_LOG_FORMAT": "json",

@@ -152,9 +152,7 @@ async def test_bad_images_raise_rekognition_exceptions(rekognition: Any, image: 
     assert caught.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
 
 
-async def test_missing_s3_object_in_existing_bucket(
-    rekognition: Any, platform_settings: PlatformSettings
-) -> None:
+async def test_missing_s3_object_in_existing_bucket(rekognition: Any, platform_settings: PlatformSettings) -> None:
     with pytest.raises(rekognition.exceptions.InvalidS3ObjectException):
         await asyncio.to_thread(
             rekognition.detect_protective_equipment,

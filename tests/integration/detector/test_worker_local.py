@@ -120,7 +120,10 @@ async def test_scene_frames_are_analysed_as_labelled(
                     continue
                 names = {a.label.Name for a in result.custom_labels if a.person_id == person.Id}
                 vest_right += ("hi_vis_vest" if cls == WEAR else "no_hi_vis_vest") in names
-    print(f"heads {heads}, in a person box {found}, HEAD_COVER right {covered_right}; torsos {torsos}, vest right {vest_right}")
+    print(
+        f"heads {heads}, in a person box {found}, HEAD_COVER right {covered_right}; "
+        f"torsos {torsos}, vest right {vest_right}"
+    )
     assert found / heads >= MIN_HEAD_RECALL
     assert covered_right / found >= MIN_HEAD_COVER_AGREEMENT
     assert vest_right / torsos >= MIN_VEST_AGREEMENT

@@ -25,7 +25,9 @@ from tests.integration.detector.helpers import dead_letters, published, scene_by
 SCENE = "scene_panly_000538.jpg"
 
 
-async def run_until_empty(settings: DetectorSettings, sqs: Any, resolver: QueueResolver, *, timeout_s: float = 30) -> None:
+async def run_until_empty(
+    settings: DetectorSettings, sqs: Any, resolver: QueueResolver, *, timeout_s: float = 30
+) -> None:
     """Run the worker until frames-received holds nothing, in flight or waiting (redeliveries included)."""
     url = await resolver.url("frames-received")
     deadline = asyncio.get_running_loop().time() + timeout_s

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -9,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from services.detector.local_engine.model_store import default_model_dir, require_models
+from services.detector.local_engine.pipeline import LocalPPEEngine
 
 TFJS_VERSION = "4.22.0"
 
@@ -40,3 +42,10 @@ def tfjs_node_modules() -> Path:
             text=True,
         )
     return root / "node_modules"
+
+
+@pytest.fixture(scope="session")
+def engine(model_dir: Path) -> LocalPPEEngine:
+    """One engine for the session (loading takes about a second). PPE_WEIGHTS_DIR overrides the shipped weights."""
+    weights = os.environ.get("PPE_WEIGHTS_DIR")
+    return LocalPPEEngine(model_dir, weights_dir=Path(weights) if weights else None)

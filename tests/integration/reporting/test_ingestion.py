@@ -190,6 +190,11 @@ async def test_retention_purges_old_events_and_sets_the_frames_lifecycle(
         await repository.ingest_frame(frame_record(payload))
     await repository.record_incident(incident("old-inc", started_at=now - timedelta(days=100)), changed_at=now)
     await repository.record_incident(incident("new-inc", started_at=now - timedelta(hours=1)), changed_at=now)
+    # Another rule on the bucket (e.g. from operations) must survive reporting's own.
+    keep = {"ID": "abort-uploads", "Status": "Enabled", "Filter": {"Prefix": "tmp/"}, "Expiration": {"Days": 1}}
+    await s3_client.put_bucket_lifecycle_configuration(
+        Bucket=platform_settings.frames_bucket, LifecycleConfiguration={"Rules": [keep]}
+    )
     job = RetentionJob(
         repository, s3_client, bucket=platform_settings.frames_bucket, retention_days=90, frames_retention_days=7
     )
@@ -203,7 +208,10 @@ async def test_retention_purges_old_events_and_sets_the_frames_lifecycle(
         "rollup_persons": 1,
     }
     lifecycle = await s3_client.get_bucket_lifecycle_configuration(Bucket=platform_settings.frames_bucket)
-    assert [(r["ID"], r["Expiration"]["Days"]) for r in lifecycle["Rules"]] == [("expire-frames", 7)]
+    assert sorted((r["ID"], r["Expiration"]["Days"]) for r in lifecycle["Rules"]) == [
+        ("abort-uploads", 1),
+        ("expire-frames", 7),
+    ]
 
 
 async def test_duplicate_person_ids_in_one_frame_go_to_the_dlq(

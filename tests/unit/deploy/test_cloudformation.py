@@ -186,3 +186,28 @@ def test_every_dlq_has_an_alarm_on_its_depth(platform: Template) -> None:
             watched.add(platform.queue_name(dimension["Value"]["Fn::GetAtt"][0]))
             assert properties["ComparisonOperator"] == "GreaterThanThreshold" and properties["Threshold"] == 0
     assert watched == {spec.dlq_physical_name(PREFIX) for spec in TOPOLOGY.queues}
+
+
+# Fargate's CPU units -> the memory sizes (MiB) it accepts with them.
+FARGATE_MEMORY = {
+    256: {512, 1024, 2048},
+    512: set(range(1024, 4096 + 1, 1024)),
+    1024: set(range(2048, 8192 + 1, 1024)),
+    2048: set(range(4096, 16384 + 1, 1024)),
+    4096: set(range(8192, 30720 + 1, 1024)),
+}
+
+
+def test_default_task_sizes_are_valid_fargate_pairs(platform: Template) -> None:
+    parameters = platform.body["Parameters"]
+    for svc in catalog.SERVICES:
+        task = platform.task_definition(svc.name)["Properties"]
+        cpu = int(parameters[task["Cpu"]["Ref"]]["Default"])
+        memory = int(parameters[task["Memory"]["Ref"]]["Default"])
+        assert memory in FARGATE_MEMORY[cpu], f"{svc.name}: {cpu} CPU units cannot have {memory} MiB"
+    (migrate,) = [
+        res["Properties"]
+        for res in platform.of_type("AWS::ECS::TaskDefinition").values()
+        if res["Properties"]["ContainerDefinitions"][0]["Name"] == "migrate"
+    ]
+    assert int(migrate["Memory"]) in FARGATE_MEMORY[int(migrate["Cpu"])]

@@ -88,6 +88,7 @@ def test_dockerfile_runs_the_service_and_checks_its_health(svc: catalog.ServiceD
     runtime = stages[-1]
     (cmd,) = runtime.all("CMD")
     assert cmd == f'["python", "-m", "services.{svc.name}.main"]'
+    assert (ROOT / "services" / svc.name / "main.py").is_file(), f"services/{svc.name}/main.py is what the image runs"
     (healthcheck,) = runtime.all("HEALTHCHECK")
     assert healthcheck.endswith(f'CMD ["python", "/opt/ppe/healthcheck.py", "{svc.name}"]')
     assert any(copy.endswith("deploy/docker/healthcheck.py /opt/ppe/healthcheck.py") for copy in runtime.all("COPY"))

@@ -194,3 +194,30 @@ def test_handler_leaves_the_schema_alone_on_delete(http_server: HTTPServer, ecs:
 
 def test_runner_fits_inline_in_the_template() -> None:
     assert len((ROOT / "deploy" / "migration_runner.py").read_text()) < 4096  # CloudFormation ZipFile limit
+
+
+class _StoppedWithExit:
+    """Answers like ECS for a task whose container exited non-zero: the moto server always reports exit 0."""
+
+    def __init__(self, exit_code: int) -> None:
+        self.exit_code = exit_code
+
+    def run_task(self, **kwargs: Any) -> dict[str, Any]:
+        return {"tasks": [{"taskArn": "arn:aws:ecs:us-east-1:123456789012:task/c/1"}], "failures": []}
+
+    def describe_tasks(self, **kwargs: Any) -> dict[str, Any]:
+        return {
+            "tasks": [
+                {
+                    "lastStatus": "STOPPED",
+                    "stoppedReason": "Essential container in task exited",
+                    "containers": [{"exitCode": self.exit_code}],
+                }
+            ]
+        }
+
+
+def test_migration_runner_fails_the_deploy_when_the_migration_exits_non_zero() -> None:
+    props = {"Cluster": "c", "TaskDefinition": "td", "Subnets": ["s"], "SecurityGroups": ["g"]}
+    status, reason = migration_runner.run_migrations(_StoppedWithExit(1), props, lambda: 600_000, poll_s=0)
+    assert status == "FAILED" and "exited 1" in reason and "migrate" in reason

@@ -5,7 +5,9 @@ from pydantic import ValidationError
 
 from services.detector.config import DetectorSettings
 
-MODELS = '{"vest": {"model_path": "services/detector/local_engine/weights/vest.onnx"}, "goggles": {"model_path": "g.onnx"}}'
+MODELS = (
+    '{"vest": {"model_path": "services/detector/local_engine/weights/vest.onnx"}, "goggles": {"model_path": "g.onnx"}}'
+)
 
 
 @pytest.fixture

@@ -63,8 +63,16 @@ def test_train_tiny_mask_slice_export_and_predict_held_back(shared_data: Path, t
     config = TrainConfig(epochs=10, lr=5e-3, width=0.75, crop_margin=0.05, context_margin=0.3)
     # WHEN it trains for a few epochs and exports ONNX
     result = train_crop_classifier(
-        slice_, classes, tmp_path / "out", "mask_slice", positive_class="with_mask", config=config,
-        data_source="test slice", license_status="MIT", cache_dir=tmp_path / "cache", progress=False,
+        slice_,
+        classes,
+        tmp_path / "out",
+        "mask_slice",
+        positive_class="with_mask",
+        config=config,
+        data_source="test slice",
+        license_status="MIT",
+        cache_dir=tmp_path / "cache",
+        progress=False,
     )
     # THEN the ONNX model loads in the runtime classifier and labels most held-back images right
     classifier = CropClassifier(result.model_path)
@@ -103,17 +111,46 @@ def test_cli_trains_from_a_yolo_folder_and_rejects_bad_input(
         (yolo / "images" / image.name).symlink_to(image)
         (yolo / "labels" / f"{image.stem}.txt").symlink_to(src / "labels" / f"{image.stem}.txt")
     # WHEN the CLI trains one epoch
-    code = cli_main(["--yolo", str(yolo), "--map", "bare_hand=bare", "--map", "gloved_hand=gloved",
-                     "--classes", "bare,gloved", "--positive", "gloved", "--name", "g", "--out",
-                     str(tmp_path / "out"), "--epochs", "1"])
+    code = cli_main(
+        [
+            "--yolo",
+            str(yolo),
+            "--map",
+            "bare_hand=bare",
+            "--map",
+            "gloved_hand=gloved",
+            "--classes",
+            "bare,gloved",
+            "--positive",
+            "gloved",
+            "--name",
+            "g",
+            "--out",
+            str(tmp_path / "out"),
+            "--epochs",
+            "1",
+        ]
+    )
     # THEN it writes the model and card with the mapped classes
     assert code == 0
     card = json.loads((tmp_path / "out" / "g.card.json").read_text())
     assert card["classes"] == ["bare", "gloved"] and card["positive_class"] == "gloved"
     assert (tmp_path / "out" / "g.onnx").stat().st_size < 2_000_000
     # AND an unknown class gives a clear error and exit code 2
-    code = cli_main(["--yolo", str(yolo), "--map", "helmet=helmet", "--map", "bare_hand=bare",
-                     "--name", "x", "--out", str(tmp_path / "bad")])
+    code = cli_main(
+        [
+            "--yolo",
+            str(yolo),
+            "--map",
+            "helmet=helmet",
+            "--map",
+            "bare_hand=bare",
+            "--name",
+            "x",
+            "--out",
+            str(tmp_path / "bad"),
+        ]
+    )
     assert code == 2
     assert "'helmet' is not in" in capsys.readouterr().err
     assert not (tmp_path / "bad" / "x.onnx").exists()

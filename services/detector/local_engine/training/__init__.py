@@ -20,7 +20,12 @@ from services.detector.local_engine.training.data import (
     yolo_samples,
 )
 from services.detector.local_engine.training.model import Augment
-from services.detector.local_engine.training.trainer import TrainConfig, TrainResult, runtime_probs, train_crop_classifier
+from services.detector.local_engine.training.trainer import (
+    TrainConfig,
+    TrainResult,
+    runtime_probs,
+    train_crop_classifier,
+)
 
 __all__ = [
     "Augment",

@@ -7,9 +7,9 @@ import json
 import sys
 from pathlib import Path
 
-from shared.logging import configure_logging
 from services.detector.local_engine.training.data import DatasetError, Split, folder_samples, yolo_samples
 from services.detector.local_engine.training.trainer import TrainConfig, train_crop_classifier
+from shared.logging import configure_logging
 
 EXAMPLE = """\
 example (helmet / no helmet head crops from a YOLO folder, 80/20 split by image):
@@ -45,10 +45,17 @@ def build_parser() -> argparse.ArgumentParser:
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--yolo", type=Path, help="YOLO folder: images/, labels/, data.yaml with names")
     source.add_argument("--folders", type=Path, help="folder with one sub-folder of images per class")
-    parser.add_argument("--map", action="append", default=[], metavar="SOURCE=LABEL",
-                        help="map a YOLO class (name or id) or sub-folder to a classifier label (repeatable)")
-    parser.add_argument("--classes", help="comma-separated classifier labels in output order "
-                        "(default: the --map labels, or the sub-folder names)")
+    parser.add_argument(
+        "--map",
+        action="append",
+        default=[],
+        metavar="SOURCE=LABEL",
+        help="map a YOLO class (name or id) or sub-folder to a classifier label (repeatable)",
+    )
+    parser.add_argument(
+        "--classes",
+        help="comma-separated classifier labels in output order (default: the --map labels, or the sub-folder names)",
+    )
     parser.add_argument("--positive", help="the 'covered / wearing' class (binary models)")
     parser.add_argument("--name", required=True, help="model name: writes <name>.onnx, .card.json, ...")
     parser.add_argument("--out", type=Path, required=True, help="output folder")
@@ -59,13 +66,19 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--epochs", type=int, default=TrainConfig.epochs)
     parser.add_argument("--input-size", type=int, default=TrainConfig.input_size)
     parser.add_argument("--margin", type=float, default=TrainConfig.crop_margin, help="crop margin per box side")
-    parser.add_argument("--threshold", default="0.5",
-                        help="decision threshold on P(positive), or 'auto' to choose it on a validation slice")
+    parser.add_argument(
+        "--threshold",
+        default="0.5",
+        help="decision threshold on P(positive), or 'auto' to choose it on a validation slice",
+    )
     parser.add_argument("--seed", type=int, default=TrainConfig.seed)
     parser.add_argument("--threads", type=int, default=TrainConfig.threads)
     parser.add_argument("--data-source", default="", help="where the data came from (goes into the card)")
-    parser.add_argument("--license", default="unknown: check the data's license before shipping",
-                        help="license status of the data (goes into the card)")
+    parser.add_argument(
+        "--license",
+        default="unknown: check the data's license before shipping",
+        help="license status of the data (goes into the card)",
+    )
     return parser
 
 
@@ -89,17 +102,33 @@ def main(argv: list[str] | None = None) -> int:
             samples = folder_samples(args.folders, classes, mapping or None)
             test = folder_samples(args.test_folders, classes, mapping or None) if args.test_folders else None
         threshold = None if args.threshold == "auto" else float(args.threshold)
-        config = TrainConfig(epochs=args.epochs, input_size=args.input_size, crop_margin=args.margin,
-                             threshold=threshold, seed=args.seed, threads=args.threads)
+        config = TrainConfig(
+            epochs=args.epochs,
+            input_size=args.input_size,
+            crop_margin=args.margin,
+            threshold=threshold,
+            seed=args.seed,
+            threads=args.threads,
+        )
         result = train_crop_classifier(
-            samples, classes, args.out, args.name, positive_class=args.positive, test_samples=test,
-            split=Split.load(args.split) if args.split else None, test_fraction=args.test_fraction,
-            config=config, data_source=args.data_source or str(args.yolo or args.folders),
+            samples,
+            classes,
+            args.out,
+            args.name,
+            positive_class=args.positive,
+            test_samples=test,
+            split=Split.load(args.split) if args.split else None,
+            test_fraction=args.test_fraction,
+            config=config,
+            data_source=args.data_source or str(args.yolo or args.folders),
             license_status=args.license,
         )
     except (DatasetError, ValueError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(json.dumps({"model": str(result.model_path), "card": str(result.card_path),
-                      "metrics": result.metrics}, indent=1))
+    print(
+        json.dumps(
+            {"model": str(result.model_path), "card": str(result.card_path), "metrics": result.metrics}, indent=1
+        )
+    )
     return 0

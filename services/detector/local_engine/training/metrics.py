@@ -12,7 +12,7 @@ def predictions(probs: np.ndarray, positive_index: int | None, threshold: float)
     """Predicted class per row: binary models use the threshold on P(positive), others take the argmax."""
     if positive_index is not None and probs.shape[1] == 2:
         return np.where(probs[:, positive_index] >= threshold, positive_index, 1 - positive_index)
-    return probs.argmax(axis=1)
+    return np.asarray(probs.argmax(axis=1))
 
 
 def class_report(labels: np.ndarray, predicted: np.ndarray, classes: Sequence[str]) -> dict[str, Any]:
@@ -32,8 +32,12 @@ def class_report(labels: np.ndarray, predicted: np.ndarray, classes: Sequence[st
         }
     accuracy = float(np.mean(predicted == labels)) if len(labels) else 0.0
     balanced = float(np.mean([v["recall"] for v in per_class.values() if v["support"] > 0])) if len(labels) else 0.0
-    return {"accuracy": round(accuracy, 4), "balanced_accuracy": round(balanced, 4), "n": int(len(labels)),
-            "per_class": per_class}
+    return {
+        "accuracy": round(accuracy, 4),
+        "balanced_accuracy": round(balanced, 4),
+        "n": int(len(labels)),
+        "per_class": per_class,
+    }
 
 
 def best_f1_threshold(labels: np.ndarray, positive_prob: np.ndarray, positive_index: int) -> tuple[float, float]:

@@ -38,7 +38,8 @@ class SmallCNN(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         pooled = F.adaptive_avg_pool2d(self.features(x), 1)
-        return self.head(pooled)
+        out: torch.Tensor = self.head(pooled)
+        return out
 
 
 class WithSoftmax(nn.Module):

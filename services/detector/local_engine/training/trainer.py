@@ -12,7 +12,7 @@ import random
 import time
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -339,8 +339,9 @@ def train_crop_classifier(
             rng.shuffle(group)
             train_samples.extend(group[: config.max_train_per_class])
     if not train_samples or not held_back:
-        raise DatasetError(f"need samples on both sides of the split; got {len(train_samples)} train, "
-                           f"{len(held_back)} held back")
+        raise DatasetError(
+            f"need samples on both sides of the split; got {len(train_samples)} train, {len(held_back)} held back"
+        )
     missing = [c for i, c in enumerate(classes) if not any(s.label == i for s in train_samples)]
     if missing:
         raise DatasetError(f"no training samples for classes {missing}; add labelled examples of them")
@@ -353,8 +354,9 @@ def train_crop_classifier(
     contexts, box_px = extract_contexts(train_samples, config, cache_dir=cache_dir, progress=progress)
     keep = box_px >= config.min_box_px
     labels = np.array([s.label for s in train_samples], dtype=np.int64)
-    log.info("training %s on %d crops (%d under %d px dropped)", name, int(keep.sum()), int((~keep).sum()),
-             config.min_box_px)
+    log.info(
+        "training %s on %d crops (%d under %d px dropped)", name, int(keep.sum()), int((~keep).sum()), config.min_box_px
+    )
     net, losses = _train_net(contexts[keep], labels[keep], len(classes), config, progress)
 
     model_path = out_dir / f"{name}.onnx"
@@ -384,8 +386,9 @@ def train_crop_classifier(
         val_keep = [s for s in validation if _long_side_ok(s, config.min_box_px)]
         # Jittered boxes: the threshold should suit automatically located regions, not perfect labels.
         val_probs = runtime_probs(classifier, val_keep, jitter_seed=config.seed + 1)
-        threshold = choose_threshold(np.array([s.label for s in val_keep]), val_probs[:, positive_index],
-                                     positive_index)
+        threshold = choose_threshold(
+            np.array([s.label for s in val_keep]), val_probs[:, positive_index], positive_index
+        )
         threshold_source = f"macro-F1 maximum on a validation slice of the train side ({len(val_keep)} crops)"
         card["threshold"] = threshold
         card_path.write_text(json.dumps(card, indent=1) + "\n")
@@ -398,7 +401,10 @@ def train_crop_classifier(
     }
     if any(s.box is not None for s in held_keep):
         metrics["held_back_jittered"] = evaluate_probs(
-            held_labels, runtime_probs(classifier, held_keep, jitter_seed=config.seed), classes, positive_index,
+            held_labels,
+            runtime_probs(classifier, held_keep, jitter_seed=config.seed),
+            classes,
+            positive_index,
             threshold,
         )
         metrics["held_back_jittered"]["jitter"] = {"shift": EVAL_JITTER_SHIFT, "scale": list(EVAL_JITTER_SCALE)}
@@ -417,8 +423,13 @@ def train_crop_classifier(
         {
             "created": today.isoformat(timespec="seconds"),
             "architecture": f"SmallCNN width {config.width}, {count_parameters(net)} parameters, softmax in graph",
-            "onnx": {"file": model_path.name, "sha256": model_sha, "opset": ONNX_OPSET, "input": "input",
-                     "output": "probabilities"},
+            "onnx": {
+                "file": model_path.name,
+                "sha256": model_sha,
+                "opset": ONNX_OPSET,
+                "input": "input",
+                "output": "probabilities",
+            },
             "preprocessing": (
                 "square_crop(image_bgr, box_xyxy_pixels, crop_margin) from classifiers.py; resize to input_size "
                 "(INTER_AREA when shrinking, else INTER_LINEAR); BGR->RGB; /255; (x - mean) / std; NCHW float32"

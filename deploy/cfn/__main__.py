@@ -1,0 +1,5 @@
+import sys
+
+from deploy.cfn.render import main
+
+raise SystemExit(main(sys.argv[1:]))

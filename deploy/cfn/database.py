@@ -1,0 +1,133 @@
+"""RDS PostgreSQL, its credentials, the composed DATABASE_URL and the services' generated secrets."""
+
+import json
+from typing import Any
+
+from deploy import catalog
+from deploy.catalog import ServiceDeploy
+from deploy.cfn.intrinsics import (
+    DB_NAME,
+    DB_USER,
+    ref,
+    secret_id,
+    sub,
+)
+
+
+def database_resources(services: tuple[ServiceDeploy, ...]) -> dict[str, Any]:
+    clients = [svc for svc in services if svc.uses_database]
+    resources: dict[str, Any] = {
+        "DatabaseSecurityGroup": {
+            "Type": "AWS::EC2::SecurityGroup",
+            "Properties": {
+                "GroupDescription": "PostgreSQL: reachable only from the services that own tables",
+                "VpcId": ref("VpcId"),
+                "SecurityGroupIngress": [
+                    {
+                        "Description": f"{svc.name} tasks",
+                        "IpProtocol": "tcp",
+                        "FromPort": 5432,
+                        "ToPort": 5432,
+                        "SourceSecurityGroupId": ref(f"{svc.title}SecurityGroup"),
+                    }
+                    for svc in clients
+                ]
+                + [
+                    {
+                        "Description": "migration task",
+                        "IpProtocol": "tcp",
+                        "FromPort": 5432,
+                        "ToPort": 5432,
+                        "SourceSecurityGroupId": ref("MigrateSecurityGroup"),
+                    }
+                ],
+            },
+        },
+        "DatabaseSubnetGroup": {
+            "Type": "AWS::RDS::DBSubnetGroup",
+            "Properties": {"DBSubnetGroupDescription": "PPE platform database", "SubnetIds": ref("PrivateSubnetIds")},
+        },
+        "DatabaseMasterSecret": {
+            "Type": "AWS::SecretsManager::Secret",
+            "Properties": {
+                "Description": "PostgreSQL master credentials of the PPE platform",
+                "GenerateSecretString": {
+                    "SecretStringTemplate": json.dumps({"username": DB_USER}),
+                    "GenerateStringKey": "password",
+                    "PasswordLength": 40,
+                    # Alphanumeric only, so the password can sit in DATABASE_URL without escaping.
+                    "ExcludePunctuation": True,
+                },
+            },
+        },
+        "Database": {
+            "Type": "AWS::RDS::DBInstance",
+            "DeletionPolicy": "Snapshot",
+            "UpdateReplacePolicy": "Snapshot",
+            "Properties": {
+                "Engine": "postgres",
+                "EngineVersion": ref("DatabaseEngineVersion"),
+                "DBInstanceClass": ref("DatabaseInstanceClass"),
+                "AllocatedStorage": ref("DatabaseAllocatedStorage"),
+                "StorageType": "gp3",
+                "StorageEncrypted": True,
+                "DBName": DB_NAME,
+                "MasterUsername": sub("{{resolve:secretsmanager:${DatabaseMasterSecret}:SecretString:username}}"),
+                "MasterUserPassword": sub("{{resolve:secretsmanager:${DatabaseMasterSecret}:SecretString:password}}"),
+                "DBSubnetGroupName": ref("DatabaseSubnetGroup"),
+                "VPCSecurityGroups": [ref("DatabaseSecurityGroup")],
+                "MultiAZ": ref("DatabaseMultiAz"),
+                "PubliclyAccessible": False,
+                "BackupRetentionPeriod": 7,
+                "DeletionProtection": ref("DatabaseDeletionProtection"),
+                "AutoMinorVersionUpgrade": True,
+            },
+        },
+        "DatabaseSecretAttachment": {
+            "Type": "AWS::SecretsManager::SecretTargetAttachment",
+            "Properties": {
+                "SecretId": ref("DatabaseMasterSecret"),
+                "TargetId": ref("Database"),
+                "TargetType": "AWS::RDS::DBInstance",
+            },
+        },
+        "DatabaseUrlSecret": {
+            "Type": "AWS::SecretsManager::Secret",
+            "Properties": {
+                "Description": "DATABASE_URL of the PPE services (composed from the master secret)",
+                "SecretString": sub(
+                    "postgresql://{{resolve:secretsmanager:${DatabaseMasterSecret}:SecretString:username}}:"
+                    "{{resolve:secretsmanager:${DatabaseMasterSecret}:SecretString:password}}"
+                    f"@${{Database.Endpoint.Address}}:${{Database.Endpoint.Port}}/{DB_NAME}"
+                ),
+            },
+        },
+    }
+    return resources
+
+
+def app_secret_resources(services: tuple[ServiceDeploy, ...]) -> dict[str, Any]:
+    resources: dict[str, Any] = {}
+    for svc in services:
+        for setting in generated_secrets(svc):
+            resources[secret_id(svc.name, setting.field)] = {
+                "Type": "AWS::SecretsManager::Secret",
+                "Properties": {
+                    "Description": f"{setting.env} of the {svc.name} service (generated; rotate by updating it)",
+                    "GenerateSecretString": {"PasswordLength": 48, "ExcludePunctuation": True},
+                },
+            }
+    return resources
+
+
+# Optional secrets worth a generated value on AWS (keys we issue ourselves, not credentials of other systems).
+GENERATED_OPTIONAL_SECRETS = frozenset({("notifier", "webhook_secret")})
+
+
+def generated_secrets(svc: ServiceDeploy) -> list[catalog.EnvSetting]:
+    settings, _ = catalog.service_env_settings(svc.name)
+    return [
+        s
+        for s in settings
+        if s.secret and s.env != "DATABASE_URL" and (s.required or (svc.name, s.field) in GENERATED_OPTIONAL_SECRETS)
+    ]

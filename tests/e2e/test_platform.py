@@ -1,0 +1,177 @@
+"""End to end: the local stack as `make run` starts it, one real frame through all four services.
+
+ingest (HTTP) -> S3 + frames-received -> detector (local engine, real models) -> frames-analyzed-* ->
+notifier (incident + signed webhook to a real HTTP receiver) and reporting (anonymised events in PostgreSQL).
+"""
+
+import hashlib
+import hmac
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import sqlalchemy as sa
+
+from tests.conftest import REPO_ROOT, create_database, free_port
+
+WEBHOOK_SECRET = "e2e-webhook-secret-" + uuid.uuid4().hex
+# Five bare heads and one helmet, by the scene's own YOLO labels (helmet_vest ids: 1 = no_helmet).
+SCENE = "scene_panly_000538"
+
+
+class Receiver(BaseHTTPRequestHandler):
+    received: list[tuple[dict[str, str], bytes]] = []
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+    def do_POST(self) -> None:  # noqa: N802
+        body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        type(self).received.append(({k.lower(): v for k, v in self.headers.items()}, body))
+        self.send_response(204)
+        self.end_headers()
+
+
+@pytest.fixture
+def webhook_receiver() -> Iterator[tuple[str, list[tuple[dict[str, str], bytes]]]]:
+    Receiver.received = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/hook", Receiver.received
+    server.shutdown()
+
+
+@pytest.fixture
+def stack(aws_endpoint: str, postgres_server_url: str, tmp_path: Path) -> Iterator[dict[str, Any]]:
+    """`python -m shared.devstack run` on free ports, against the session's emulator and a new database."""
+    suffix = uuid.uuid4().hex[:8]
+    database_url = create_database(postgres_server_url)
+    ports = {name: free_port() for name in ("INGEST_PORT", "DETECTOR_PORT", "NOTIFIER_PORT", "REPORTING_PORT")}
+    env = {
+        **os.environ,
+        **{k: str(v) for k, v in ports.items()},
+        "AWS_ENDPOINT_URL": aws_endpoint,
+        "DATABASE_URL": database_url,
+        "PPE_QUEUE_PREFIX": f"e2e{suffix}-",
+        "PPE_FRAMES_BUCKET": f"e2e-frames-{suffix}",
+        "PPE_VAR_DIR": str(tmp_path / "var"),
+        "PPE_LOG_FORMAT": "console",
+        "DETECTOR_WORKERS": "1",
+    }
+    log_path = tmp_path / "stack.log"
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen([sys.executable, "-m", "shared.devstack", "run", "--start-timeout", "240"],
+                                   env=env, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            deadline = time.monotonic() + 300
+            while b"PPE platform is up" not in log_path.read_bytes():
+                assert process.poll() is None, f"stack exited:\n{log_path.read_text()[-4000:]}"
+                assert time.monotonic() < deadline, f"stack not up:\n{log_path.read_text()[-4000:]}"
+                time.sleep(0.5)
+            secrets = dict(line.split("=", 1) for line in (tmp_path / "var" / "secrets.env").read_text().split()
+                           if "=" in line)
+            camera = dict(line.split("=", 1) for line in (tmp_path / "var" / "demo-camera.env").read_text().split())
+            yield {"env": env, "ports": ports, "secrets": secrets, "camera": camera, "database_url": database_url,
+                   "process": process, "log": log_path}
+        finally:
+            if process.poll() is None:
+                process.send_signal(signal.SIGINT)  # what Ctrl-C does
+                try:
+                    process.wait(timeout=60)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
+
+
+def url(stack: dict[str, Any], service: str, path: str) -> str:
+    return f"http://127.0.0.1:{stack['ports'][service.upper() + '_PORT']}{path}"
+
+
+def verify_signature(headers: dict[str, str], body: bytes, secret: str) -> bool:
+    fields = dict(part.split("=", 1) for part in headers["x-ppe-signature"].split(","))
+    expected = hmac.new(secret.encode(), f"{fields['t']}.".encode() + body, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected, fields["v1"]) and abs(time.time() - int(fields["t"])) < 300
+
+
+def test_a_frame_travels_through_all_four_services(
+    stack: dict[str, Any], webhook_receiver: tuple[str, list[tuple[dict[str, str], bytes]]], shared_data: Path
+) -> None:
+    hook_url, received = webhook_receiver
+    admin = {"Authorization": f"Bearer {stack['secrets']['NOTIFIER_ADMIN_TOKEN']}"}
+    channel = httpx.post(url(stack, "notifier", "/v1/channels"), headers=admin, json={
+        "name": "e2e-hook", "kind": "webhook", "target": hook_url, "secret": WEBHOOK_SECRET,
+    })
+    assert channel.status_code == 201, channel.text
+    rule = httpx.post(url(stack, "notifier", "/v1/rules"), headers=admin, json={
+        "site_id": "demo-site",
+        "policy": {"required_equipment": ["HEAD_COVER"], "min_confidence": 60, "min_violation_s": 1,
+                   "min_frames": 2, "window_frames": 3, "channel_ids": [channel.json()["id"]]},
+    })
+    assert rule.status_code == 201, rule.text
+
+    # GIVEN a camera posting the same scene (bare-headed workers) for a few seconds of frame time
+    image = (shared_data / "scenes" / "images" / f"{SCENE}.jpg").read_bytes()
+    start = datetime.now(UTC) - timedelta(seconds=10)
+    frame_ids = []
+    for second in range(4):
+        response = httpx.post(
+            url(stack, "ingest", "/v1/frames"),
+            params={"camera_id": "demo-cam", "captured_at": (start + timedelta(seconds=second)).isoformat(),
+                    "client_frame_id": f"e2e-{second}"},
+            headers={"X-API-Key": stack["camera"]["DEMO_CAMERA_KEY"], "Content-Type": "image/jpeg"},
+            content=image,
+        )
+        assert response.status_code == 202, response.text
+        frame_ids.append(response.json()["frame_id"])
+
+    # THEN reporting stored anonymised person events for every frame, with bare heads among them
+    engine = sa.create_engine(stack["database_url"])
+    deadline = time.monotonic() + 300
+    while True:
+        with engine.connect() as connection:
+            stored = connection.execute(
+                sa.text("SELECT frame_id, persons_total FROM reporting_frames WHERE frame_id = ANY(:ids)"),
+                {"ids": frame_ids},
+            ).all()
+            without = connection.execute(
+                sa.text("SELECT count(*) FROM reporting_person_events WHERE frame_id = ANY(:ids) "
+                        "AND head_cover = 'without'"), {"ids": frame_ids},
+            ).scalar_one()
+        if len(stored) == len(frame_ids):
+            break
+        assert time.monotonic() < deadline, f"reporting has {len(stored)} of {len(frame_ids)} frames\n" + \
+            stack["log"].read_text()[-3000:]
+        time.sleep(1)
+    engine.dispose()
+    assert all(row.persons_total >= 3 for row in stored)
+    assert without >= len(frame_ids) * 2
+
+    # AND the notifier delivered a signed webhook naming the camera and the missing hard hat
+    deadline = time.monotonic() + 120
+    while not received:
+        assert time.monotonic() < deadline, "no webhook delivered\n" + stack["log"].read_text()[-3000:]
+        time.sleep(0.5)
+    headers, body = received[0]
+    assert verify_signature(headers, body, WEBHOOK_SECRET)
+    alert = json.loads(body)
+    text = json.dumps(alert)
+    assert "demo-cam" in text and "HEAD_COVER" in text
+
+    # AND Ctrl-C stops the whole stack cleanly
+    process = stack["process"]
+    process.send_signal(signal.SIGINT)
+    assert process.wait(timeout=60) == 0
+    assert "local stack stopped" in stack["log"].read_text()

@@ -1,0 +1,85 @@
+"""The video command on a short real clip built from scene photos, through the real local engine."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import pytest
+
+from tests.conftest import REPO_ROOT
+
+SIZE = (960, 540)
+FPS = 5
+# Two shots of one second each. Their YOLO labels (scenes/labels, helmet_vest ids) say:
+CROWD_WITHOUT_HELMETS = "scene_panly_000538"  # 1 helmet, 5 no_helmet heads
+ALL_HELMETED = "scene_panly_000217"  # 5 helmet heads, no bare head
+
+
+def head_labels(shared_data: Path, name: str) -> list[int]:
+    rows = (shared_data / "scenes" / "labels" / f"{name}.txt").read_text().split("\n")
+    return [int(row.split()[0]) for row in rows if row.strip() and int(row.split()[0]) in (0, 1)]
+
+
+@pytest.fixture(scope="module")
+def clip(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    assert head_labels(shared_data, CROWD_WITHOUT_HELMETS).count(1) == 5
+    assert 1 not in head_labels(shared_data, ALL_HELMETED)
+    path = tmp_path_factory.mktemp("video") / "site.mp4"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"mp4v"), FPS, SIZE)
+    for name in (CROWD_WITHOUT_HELMETS, ALL_HELMETED):
+        image = cv2.resize(cv2.imread(str(shared_data / "scenes" / "images" / f"{name}.jpg")), SIZE)
+        for _ in range(FPS):
+            writer.write(image)
+    writer.release()
+    return path
+
+
+def test_timeline_and_annotated_video(clip: Path, tmp_path: Path) -> None:
+    timeline_path = tmp_path / "timeline.json"
+    annotated = tmp_path / "annotated.mp4"
+    result = subprocess.run(
+        [sys.executable, "-m", "clients.video", str(clip), "--fps", "1", "--timeline", str(timeline_path),
+         "--annotated", str(annotated), "--required", "HEAD_COVER", "--min-confidence", "60"],
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=600,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "analysing site.mp4" in result.stderr  # the progress bar
+    timeline = json.loads(timeline_path.read_text())
+
+    assert [frame["timestamp_ms"] for frame in timeline["frames"]] == [0, 1000]
+    crowd, helmeted = timeline["frames"]
+    # The crowd shot: most of its bare heads are reported without the required hard hat.
+    assert len(crowd["persons"]) >= 4
+    assert len(crowd["summary"]["PersonsWithoutRequiredEquipment"]) >= 3
+    # The helmeted shot: helmets found and covering heads, nobody reported without one.
+    assert len(helmeted["summary"]["PersonsWithRequiredEquipment"]) >= 3
+    assert helmeted["summary"]["PersonsWithoutRequiredEquipment"] == []
+    covered_heads = [
+        detection
+        for person in helmeted["persons"]
+        for part in person["BodyParts"]
+        if part["Name"] == "HEAD"
+        for detection in part["EquipmentDetections"]
+        if detection["Type"] == "HEAD_COVER" and detection["CoversBodyPart"]["Value"]
+    ]
+    assert len(covered_heads) >= 3
+
+    capture = cv2.VideoCapture(str(annotated))
+    frames = []
+    while True:
+        ok, frame = capture.read()
+        if not ok:
+            break
+        frames.append(frame)
+    assert len(frames) == 2 and frames[0].shape[:2] == (SIZE[1], SIZE[0])
+
+
+def test_a_file_that_is_not_a_video_is_refused_clearly(tmp_path: Path) -> None:
+    bogus = tmp_path / "notes.mp4"
+    bogus.write_text("not a video")
+    result = subprocess.run([sys.executable, "-m", "clients.video", str(bogus)], cwd=REPO_ROOT,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2
+    assert "error:" in result.stderr and "notes.mp4" in result.stderr
