@@ -15,14 +15,13 @@ from fastapi.responses import JSONResponse
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 from pydantic import ValidationError
-from sqlalchemy.exc import SQLAlchemyError
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.ingest.adapters.cameras import CameraDirectory
-from services.ingest.adapters.db import CameraExists, CameraRepository, FrameLedger
+from services.ingest.adapters.db import DATABASE_ERRORS, CameraExists, CameraRepository, FrameLedger
 from services.ingest.config import IngestSettings
 from services.ingest.domain import Camera, IngestError, RateLimiter, Reason, hash_api_key, new_api_key
 from services.ingest.handlers import FrameIntake, unavailable
@@ -230,7 +229,7 @@ def build_app(deps: IngestDeps) -> FastAPI:
             raise IngestError(Reason.missing_api_key, "send the camera's API key in the X-API-Key header")
         try:
             camera = await deps.cameras.by_api_key(api_key)
-        except (SQLAlchemyError, OSError) as exc:
+        except DATABASE_ERRORS as exc:
             raise unavailable("the camera database", exc, settings.retry_after_s) from exc
         if camera is None:
             raise IngestError(Reason.invalid_api_key, "unknown API key: check it, or ask an admin to rotate it")
@@ -294,7 +293,7 @@ def build_app(deps: IngestDeps) -> FastAPI:
         """The intake record of one of this camera's frames."""
         try:
             record = await deps.ledger.get(frame_id)
-        except (SQLAlchemyError, OSError) as exc:
+        except DATABASE_ERRORS as exc:
             raise unavailable("the frame database", exc, settings.retry_after_s) from exc
         if record is None or record.camera_id != camera.camera_id:
             raise IngestError(Reason.frame_not_found, f"no frame {frame_id} for camera {camera.camera_id}")
@@ -347,7 +346,7 @@ def register_admin_routes(app: FastAPI, deps: IngestDeps, admin: Any) -> None:
     async def changed(camera_id: str, **values: Any) -> Camera:
         try:
             camera = await repository.update(camera_id, **values)
-        except (SQLAlchemyError, OSError) as exc:
+        except DATABASE_ERRORS as exc:
             raise unavailable("the camera database", exc, deps.settings.retry_after_s) from exc
         if camera is None:
             raise IngestError(Reason.camera_not_found, f"no camera {camera_id}: create it first")
@@ -380,7 +379,7 @@ def register_admin_routes(app: FastAPI, deps: IngestDeps, admin: Any) -> None:
             await repository.create(camera)
         except CameraExists as exc:
             raise IngestError(Reason.camera_exists, f"camera {body.camera_id} exists: rotate its key instead") from exc
-        except (SQLAlchemyError, OSError) as exc:
+        except DATABASE_ERRORS as exc:
             raise unavailable("the camera database", exc, deps.settings.retry_after_s) from exc
         log.info("camera registered", camera_id=camera.camera_id, site_id=camera.site_id)
         return CameraWithKey(camera=CameraOut.of(camera), api_key=api_key)
@@ -395,7 +394,7 @@ def register_admin_routes(app: FastAPI, deps: IngestDeps, admin: Any) -> None:
     async def list_cameras() -> list[CameraOut]:
         try:
             return [CameraOut.of(camera) for camera in await repository.list()]
-        except (SQLAlchemyError, OSError) as exc:
+        except DATABASE_ERRORS as exc:
             raise unavailable("the camera database", exc, deps.settings.retry_after_s) from exc
 
     @app.get(
@@ -408,7 +407,7 @@ def register_admin_routes(app: FastAPI, deps: IngestDeps, admin: Any) -> None:
     async def get_camera(camera_id: str) -> CameraOut:
         try:
             camera = await repository.get(camera_id)
-        except (SQLAlchemyError, OSError) as exc:
+        except DATABASE_ERRORS as exc:
             raise unavailable("the camera database", exc, deps.settings.retry_after_s) from exc
         if camera is None:
             raise IngestError(Reason.camera_not_found, f"no camera {camera_id}")
@@ -473,7 +472,7 @@ def register_health_routes(app: FastAPI, deps: IngestDeps) -> None:
                 async with asyncio.timeout(3):
                     await check
                 results[name] = "ok"
-            except (TimeoutError, StorageError, ClientError, BotoCoreError, SQLAlchemyError, OSError) as exc:
+            except (TimeoutError, StorageError, ClientError, BotoCoreError, *DATABASE_ERRORS) as exc:
                 results[name] = f"{type(exc).__name__}: {exc}"[:300]
         ready = all(value == "ok" for value in results.values())
         body = Health(status="ready" if ready else "not_ready", checks=results)

@@ -14,9 +14,8 @@ from datetime import UTC, datetime
 import cv2
 import numpy as np
 from botocore.exceptions import BotoCoreError, ClientError
-from sqlalchemy.exc import SQLAlchemyError
 
-from services.ingest.adapters.db import FrameLedger
+from services.ingest.adapters.db import DATABASE_ERRORS, FrameLedger
 from services.ingest.domain import (
     Camera,
     FrameRecord,
@@ -131,7 +130,7 @@ class FrameIntake:
     async def _write(self, camera: Camera, metadata: FrameMetadata, record: FrameRecord, data: bytes) -> Intake:
         try:
             existing = await self._ledger.reserve(record)
-        except (SQLAlchemyError, OSError) as exc:
+        except DATABASE_ERRORS as exc:
             log.error("ledger unavailable", error=str(exc))
             raise unavailable("the frame database", exc, self._retry_after_s) from exc
         if existing is not None:
@@ -156,7 +155,7 @@ class FrameIntake:
             raise unavailable("the frame queue (SQS)", exc, self._retry_after_s) from exc
         try:
             await self._ledger.commit(record.frame_id)
-        except (SQLAlchemyError, OSError) as exc:
+        except DATABASE_ERRORS as exc:
             # Stored and queued: the frame will be analysed. Only its ledger row stays 'pending'.
             log.error("frame queued but not marked committed", error=str(exc))
             return Intake(record, duplicate=False)
@@ -224,7 +223,7 @@ class FrameIntake:
     async def _release(self, record: FrameRecord) -> None:
         try:
             await self._ledger.release(record.frame_id)
-        except (SQLAlchemyError, OSError) as exc:
+        except DATABASE_ERRORS as exc:
             # The pending row is taken over by the next attempt after the pending timeout.
             log.error("could not release reservation", error=str(exc))
 

@@ -9,6 +9,7 @@ import contextlib
 from collections.abc import AsyncIterator, Iterator
 
 import uvicorn
+import uvloop
 from aiobotocore.config import AioConfig
 from fastapi import FastAPI
 
@@ -19,6 +20,8 @@ from services.ingest.config import IngestSettings
 from services.ingest.domain import RateLimiter
 from services.ingest.handlers import FrameIntake
 from shared.aws import aws_client
+from sqlalchemy.ext.asyncio import create_async_engine
+
 from shared.db import make_engine
 from shared.logging import configure_logging, get_logger
 from shared.s3 import FrameStore
@@ -39,7 +42,13 @@ def aws_config(settings: IngestSettings) -> AioConfig:
 
 @contextlib.asynccontextmanager
 async def open_deps(settings: IngestSettings) -> AsyncIterator[IngestDeps]:
-    engine = make_engine(settings.database_url, pool_size=settings.db_pool_size)
+    if not settings.database_url:
+        make_engine(None)  # raises DatabaseNotConfigured, which says how to set DATABASE_URL
+    # No pre-ping: it would add a round trip to every statement on the hot path. A connection that died
+    # fails one request with 503 and SQLAlchemy then invalidates the pool.
+    engine = create_async_engine(
+        settings.database_url or "", pool_size=settings.db_pool_size, max_overflow=4, pool_recycle=600
+    )
     try:
         async with (
             aws_client("s3", settings, config=aws_config(settings)) as s3,
@@ -116,7 +125,7 @@ async def serve(settings: IngestSettings, *, app_ready: asyncio.Event | None = N
 def main() -> int:
     settings = IngestSettings()
     configure_logging("ingest", fmt=settings.log_format, level=settings.log_level)
-    asyncio.run(serve(settings))
+    uvloop.run(serve(settings))
     return 0
 
 

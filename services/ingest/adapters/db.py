@@ -8,8 +8,10 @@ one's row instead of creating a second frame.
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import psycopg
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB, insert
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.ingest.domain import Camera, FrameRecord, IngestError, Reason
@@ -54,6 +56,10 @@ frames = sa.Table(
     sa.Column("committed_at", sa.DateTime(timezone=True), nullable=True),
     sa.UniqueConstraint("camera_id", "client_frame_id", name="uq_ingest_frames_camera_client_frame"),
 )
+
+
+# What a database failure raises: SQLAlchemy's wrappers, or psycopg's own errors on the raw hot path.
+DATABASE_ERRORS: tuple[type[Exception], ...] = (SQLAlchemyError, psycopg.Error, OSError)
 
 
 class CameraExists(Exception):
@@ -150,23 +156,61 @@ class CameraRepository:
         return _camera(row) if row else None
 
 
+_FRAME_COLUMNS = (
+    "frame_id, camera_id, client_frame_id, status, sha256, bucket, object_key, content_type, size_bytes, "
+    "width, height, captured_at, received_at"
+)
+_FRAME_VALUES = (
+    "%(frame_id)s, %(camera_id)s, %(client_frame_id)s, 'pending', %(sha256)s, %(bucket)s, %(object_key)s, "
+    "%(content_type)s, %(size_bytes)s, %(width)s, %(height)s, %(captured_at)s, %(received_at)s"
+)
+_RESERVE = (
+    f"INSERT INTO ingest_frames ({_FRAME_COLUMNS}) VALUES ({_FRAME_VALUES}) "
+    "ON CONFLICT ON CONSTRAINT uq_ingest_frames_camera_client_frame DO NOTHING RETURNING frame_id"
+)
+_TAKE_OVER = (
+    f"UPDATE ingest_frames SET ({_FRAME_COLUMNS}) = ROW({_FRAME_VALUES}) "
+    "WHERE camera_id = %(camera_id)s AND client_frame_id = %(client_frame_id)s AND status = 'pending' "
+    "AND received_at < %(stale_before)s RETURNING frame_id"
+)
+_COMMIT = "UPDATE ingest_frames SET status = 'committed', committed_at = now() WHERE frame_id = %(frame_id)s"
+_RELEASE = "DELETE FROM ingest_frames WHERE frame_id = %(frame_id)s AND status = 'pending'"
+
+
 class FrameLedger:
-    """Reserve -> commit, or release on failure. Every method is one short transaction."""
+    """Reserve -> commit, or release on failure.
+
+    The hot path (reserve, commit, release) sends prepared SQL straight through the pooled psycopg
+    connection, one auto-committed round trip per statement: SQLAlchemy's statement layer cost about 1 ms
+    of CPU per statement, a sixth of ingest's own work per frame. Each statement is atomic on its own; the
+    unique constraint, not a transaction, keeps duplicates out. Errors are psycopg.Error (see DATABASE_ERRORS).
+    """
 
     def __init__(self, engine: AsyncEngine, *, pending_timeout_s: float) -> None:
-        self._engine = engine
+        self._engine = engine.execution_options(isolation_level="AUTOCOMMIT")
         self._pending_timeout = timedelta(seconds=pending_timeout_s)
+
+    async def _run(self, sql: str, params: dict[str, Any]) -> Any:
+        """Execute one statement; returns the first row (or None)."""
+        async with self._engine.connect() as connection:
+            raw = await connection.get_raw_connection()
+            driver: psycopg.AsyncConnection[Any] = raw.driver_connection  # type: ignore[assignment]
+            try:
+                cursor = await driver.execute(sql, params, prepare=True)
+                return await cursor.fetchone() if cursor.description else None
+            except psycopg.OperationalError:
+                await connection.invalidate()  # the pool must not hand this connection out again
+                raise
 
     async def reserve(self, record: FrameRecord) -> FrameRecord | None:
         """Insert a pending row. Returns None when reserved, or the existing frame for the same client id.
 
         A pending row left by a writer that died (older than the pending timeout) is taken over.
         """
-        values = {
+        params = {
             "frame_id": record.frame_id,
             "camera_id": record.camera_id,
             "client_frame_id": record.client_frame_id,
-            "status": "pending",
             "sha256": record.sha256,
             "bucket": record.bucket,
             "object_key": record.key,
@@ -177,30 +221,15 @@ class FrameLedger:
             "captured_at": record.captured_at,
             "received_at": record.received_at,
         }
-        if record.client_frame_id is None:
-            async with self._engine.begin() as connection:
-                await connection.execute(insert(frames).values(**values))
+        if await self._run(_RESERVE, params) is not None or record.client_frame_id is None:
             return None
-        statement = (
-            insert(frames)
-            .values(**values)
-            .on_conflict_do_nothing(constraint="uq_ingest_frames_camera_client_frame")
-            .returning(frames.c.frame_id)
+        params["stale_before"] = record.received_at - self._pending_timeout
+        if await self._run(_TAKE_OVER, params) is not None:
+            return None
+        same_client_id = sa.and_(
+            frames.c.camera_id == record.camera_id, frames.c.client_frame_id == record.client_frame_id
         )
-        async with self._engine.begin() as connection:
-            if (await connection.execute(statement)).first():
-                return None
-            same_client_id = sa.and_(
-                frames.c.camera_id == record.camera_id, frames.c.client_frame_id == record.client_frame_id
-            )
-            stale = sa.and_(
-                same_client_id,
-                frames.c.status == "pending",
-                frames.c.received_at < record.received_at - self._pending_timeout,
-            )
-            taken = await connection.execute(sa.update(frames).where(stale).values(**values).returning(frames.c.frame_id))
-            if taken.first():
-                return None
+        async with self._engine.connect() as connection:
             row = (await connection.execute(sa.select(frames).where(same_client_id))).first()
         if row is None:  # the other request failed and released its row between our two statements
             raise IngestError(
@@ -209,14 +238,10 @@ class FrameLedger:
         return _frame(row)
 
     async def commit(self, frame_id: str) -> None:
-        async with self._engine.begin() as connection:
-            await connection.execute(
-                sa.update(frames).where(frames.c.frame_id == frame_id).values(status="committed", committed_at=sa.func.now())
-            )
+        await self._run(_COMMIT, {"frame_id": frame_id})
 
     async def release(self, frame_id: str) -> None:
-        async with self._engine.begin() as connection:
-            await connection.execute(sa.delete(frames).where(frames.c.frame_id == frame_id, frames.c.status == "pending"))
+        await self._run(_RELEASE, {"frame_id": frame_id})
 
     async def get(self, frame_id: str) -> FrameRecord | None:
         async with self._engine.connect() as connection:
