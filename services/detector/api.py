@@ -142,15 +142,23 @@ class RekognitionApi:
         if max_results is not None and not (isinstance(max_results, int) and max_results >= 0):
             raise AwsError("InvalidParameterException", "MaxResults must be a non-negative integer")
         image = await self.image(body)
-        persons = None
-        if engine.needs_persons:
-            persons = [person.BoundingBox for person in (await self._engines.ppe.detect_ppe(image, None)).Persons]
-        response: DetectCustomLabelsResponse = await engine.detect_labels(
-            image,
-            persons=persons,
-            min_confidence=float(min_confidence) if min_confidence is not None else None,
-            max_results=max_results,
-        )
+        ppe = self._engines.ppe
+        can_fuse = getattr(ppe, "can_fuse", None)
+        response: DetectCustomLabelsResponse
+        if engine.needs_persons and can_fuse is not None and can_fuse(engine):
+            # local models: persons and their crops in one worker call
+            _, labels_by_engine = await ppe.detect_ppe_with_labels(image, None, [engine])  # type: ignore[attr-defined]
+            response = labels_by_engine[engine.name]
+        else:
+            persons = None
+            if engine.needs_persons:
+                persons = [person.BoundingBox for person in (await ppe.detect_ppe(image, None)).Persons]
+            response = await engine.detect_labels(
+                image,
+                persons=persons,
+                min_confidence=float(min_confidence) if min_confidence is not None else None,
+                max_results=max_results,
+            )
         labels = response.CustomLabels
         if min_confidence is not None:
             labels = [label for label in labels if label.Confidence >= min_confidence]

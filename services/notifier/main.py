@@ -8,7 +8,7 @@ intake, drains in-flight work and exits 0.
 import asyncio
 import contextlib
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,7 +18,14 @@ from fastapi import FastAPI
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.notifier.adapters.channels import AppriseSender, EmailSender, Sender, SmtpSettings, SnsSender, WebhookSender
+from services.notifier.adapters.channels import (
+    AppriseSender,
+    EmailSender,
+    Sender,
+    SmtpSettings,
+    SnsSender,
+    WebhookSender,
+)
 from services.notifier.api import build_app
 from services.notifier.config import NotifierSettings
 from services.notifier.handlers import DeliveryHandler, FrameHandler, publish_outbox
@@ -63,8 +70,12 @@ def build_senders(settings: NotifierSettings, http: httpx.AsyncClient, sns: Any)
         ),
         "email": EmailSender(
             SmtpSettings(
-                host=settings.smtp_host, port=settings.smtp_port, username=settings.smtp_username,
-                password=settings.smtp_password, starttls=settings.smtp_starttls, sender=settings.smtp_from,
+                host=settings.smtp_host,
+                port=settings.smtp_port,
+                username=settings.smtp_username,
+                password=settings.smtp_password,
+                starttls=settings.smtp_starttls,
+                sender=settings.smtp_from,
             )
         ),
         "apprise": AppriseSender(),
@@ -75,9 +86,10 @@ def build_senders(settings: NotifierSettings, http: httpx.AsyncClient, sns: Any)
 @contextlib.asynccontextmanager
 async def worker(settings: NotifierSettings, engine: AsyncEngine, *, wait_time_s: int = 20):  # type: ignore[no-untyped-def]
     """Everything one notifier worker needs, built in order and closed in reverse."""
-    async with aws_clients(settings, "sqs", "s3", "sns") as (sqs, s3, sns), httpx.AsyncClient(
-        timeout=settings.webhook_timeout_s
-    ) as http:
+    async with (
+        aws_clients(settings, "sqs", "s3", "sns") as (sqs, s3, sns),
+        httpx.AsyncClient(timeout=settings.webhook_timeout_s) as http,
+    ):
         resolver = QueueResolver(sqs, prefix=settings.queue_prefix)
         publisher = Publisher(sqs, resolver, producer="notifier")
         frames = FrameStore(s3, settings.frames_bucket)
@@ -85,12 +97,22 @@ async def worker(settings: NotifierSettings, engine: AsyncEngine, *, wait_time_s
         delivery_handler = DeliveryHandler(settings, engine, frames, build_senders(settings, http, sns))
         yield Worker(
             frames=Consumer(
-                sqs, resolver, FRAMES_QUEUE, FrameAnalyzed, frame_handler,
-                concurrency=settings.frame_concurrency, wait_time_s=wait_time_s,
+                sqs,
+                resolver,
+                FRAMES_QUEUE,
+                FrameAnalyzed,
+                frame_handler,
+                concurrency=settings.frame_concurrency,
+                wait_time_s=wait_time_s,
             ),
             deliveries=Consumer(
-                sqs, resolver, DELIVERIES_QUEUE, NotificationRequested, delivery_handler,
-                concurrency=settings.delivery_concurrency, wait_time_s=wait_time_s,
+                sqs,
+                resolver,
+                DELIVERIES_QUEUE,
+                NotificationRequested,
+                delivery_handler,
+                concurrency=settings.delivery_concurrency,
+                wait_time_s=wait_time_s,
             ),
             frame_handler=frame_handler,
             sweep=lambda: publish_outbox(engine, publisher, older_than_s=30),
@@ -108,7 +130,9 @@ async def _backlog(sqs: Any, resolver: QueueResolver) -> int:
                 AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
             )
         )["Attributes"]
-        total += int(attributes["ApproximateNumberOfMessages"]) + int(attributes["ApproximateNumberOfMessagesNotVisible"])
+        total += int(attributes["ApproximateNumberOfMessages"]) + int(
+            attributes["ApproximateNumberOfMessagesNotVisible"]
+        )
     return total
 
 
@@ -135,8 +159,11 @@ async def run(settings: NotifierSettings, *, until_idle: bool = False, engine: A
                 await drain_until_idle(w)
                 return
             app = build_app(
-                engine=engine, admin_token=settings.admin_token, default_policy=settings.default_policy(),
-                ready=w.polling, default_webhook_secret=settings.webhook_secret is not None,
+                engine=engine,
+                admin_token=settings.admin_token,
+                default_policy=settings.default_policy(),
+                ready=w.polling,
+                default_webhook_secret=settings.webhook_secret is not None,
             )
             await serve(settings, app, w)
     finally:
@@ -144,10 +171,16 @@ async def run(settings: NotifierSettings, *, until_idle: bool = False, engine: A
             await engine.dispose()
 
 
+class _QuietServer(uvicorn.Server):
+    """uvicorn without its own signal handlers: SIGTERM drains the consumers first, then the HTTP server stops."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
 async def serve(settings: NotifierSettings, app: FastAPI, w: Worker) -> None:
-    server = uvicorn.Server(
-        uvicorn.Config(app, host=settings.host, port=settings.port, log_config=None, lifespan="off")
-    )
+    server = _QuietServer(uvicorn.Config(app, host=settings.host, port=settings.port, log_config=None, lifespan="off"))
     stopping = asyncio.Event()
 
     def stop() -> None:
@@ -155,7 +188,6 @@ async def serve(settings: NotifierSettings, app: FastAPI, w: Worker) -> None:
         w.request_stop()
 
     install_stop_signals(stop)
-    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
 
     async def sweep_forever() -> None:
         while not stopping.is_set():
@@ -178,7 +210,7 @@ async def serve(settings: NotifierSettings, app: FastAPI, w: Worker) -> None:
 
 def main() -> None:
     try:
-        settings = NotifierSettings()  # type: ignore[call-arg]
+        settings = NotifierSettings()
     except ValidationError as exc:
         raise SystemExit(f"notifier configuration is invalid (variables are NOTIFIER_<FIELD>): {exc}") from exc
     configure_logging("notifier", fmt=settings.log_format, level=settings.log_level)

@@ -109,8 +109,12 @@ async def test_channel_listing_never_shows_the_secret(admin: httpx.AsyncClient) 
 
 
 async def test_a_redelivered_frame_changes_nothing(
-    notifier_settings: NotifierSettings, engine: AsyncEngine, admin: httpx.AsyncClient, webhook: HttpReceiver,
-    sqs_client: Any, resolver: QueueResolver,
+    notifier_settings: NotifierSettings,
+    engine: AsyncEngine,
+    admin: httpx.AsyncClient,
+    webhook: HttpReceiver,
+    sqs_client: Any,
+    resolver: QueueResolver,
 ) -> None:
     await add_webhook(admin, webhook)
     frames = hat_scenario(before_s=1, without_s=4, after_s=0)
@@ -144,6 +148,16 @@ async def test_a_malformed_frame_message_goes_to_the_dlq(
     assert dead["MessageAttributes"]["reject_reason"]["StringValue"].startswith("malformed message")
 
 
+def start_service(env: dict[str, str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "services.notifier.main"],
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+
+
 async def test_the_service_starts_from_env_serves_health_and_drains_on_sigterm(
     notifier_settings: NotifierSettings, platform_settings: PlatformSettings, provisioned: dict[str, str]
 ) -> None:
@@ -156,10 +170,7 @@ async def test_the_service_starts_from_env_serves_health_and_drains_on_sigterm(
         "NOTIFIER_HOST": "127.0.0.1",
         "PPE_LOG_FORMAT": "json",
     }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "services.notifier.main"], cwd=REPO_ROOT, env=env,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-    )
+    process = start_service(env)
     try:
         await asyncio.to_thread(wait_http, f"http://127.0.0.1:{port}/healthz", timeout_s=30)
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
