@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
+from prometheus_client import Counter
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -36,6 +37,13 @@ from shared.s3 import FrameNotFound, FrameStore, StorageError
 from shared.sqs import MessageContext, Publisher, Reject, RetryLater
 
 log = get_logger(__name__)
+INCIDENTS = Counter(
+    "ppe_notifier_incidents_total", "Incident changes by status and whether they alerted.", ["status", "alert"]
+)
+DELIVERIES = Counter(
+    "ppe_notifier_deliveries_total", "Delivery attempts by channel kind and outcome.", ["kind", "outcome"]
+)
+PERSONS = Counter("ppe_notifier_persons_evaluated_total", "Persons judged against a rule.")
 DELIVERY_NAMESPACE = uuid.UUID("6f1c3c8e-5d2a-4b7e-9a51-0c7f3f2b9d10")
 
 
@@ -93,6 +101,7 @@ class FrameHandler:
             new_incident_id=lambda: str(uuid.uuid4()),
         )
         self.incidents_evaluated += len(observations)
+        PERSONS.inc(len(observations))
         await db.save_camera(conn, ctx.camera_id, evaluation.state)
         if not evaluation.events:
             return 0
@@ -151,6 +160,7 @@ class FrameHandler:
             alert=event.alert,
             suppressed=event.suppressed_reason,
         )
+        INCIDENTS.labels(event.status, str(event.alert).lower()).inc()
         await self._save_incident(conn, change, event)
         await _enqueue(conn, ctx.camera_id, ctx.frame_id, change)
         if event.status == "updated":
@@ -328,6 +338,7 @@ class DeliveryHandler:
                     await sender.send(config, alert)
                 except DeliveryFailed as exc:
                     failure = exc
+                DELIVERIES.labels(config.kind, "sent" if failure is None else "failed").inc()
                 if failure is None:
                     await self._finish(conn, request.delivery_id, "sent")
                     log.info("alert delivered", channel=config.name, kind=config.kind)
