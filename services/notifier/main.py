@@ -136,27 +136,43 @@ async def _backlog(sqs: Any, resolver: QueueResolver) -> int:
     return total
 
 
-async def drain_until_idle(w: Worker) -> None:
+async def drain_until_idle(w: Worker, *, patience_s: float = 30.0) -> None:
     """Frames, then the deliveries they caused, until both queues are empty (tests, batch replays).
 
     A FIFO group held by in-flight work looks empty to a poll, so one idle pass is not proof; the backlog is.
+    Deliveries waiting out a long retry delay (an unreachable receiver) are left to a later run once nothing
+    has moved for `patience_s`.
     """
+    moved, last_move = -1, time.monotonic()
     while True:
         await w.frames.run(until_idle=True)
         await w.deliveries.run(until_idle=True)
-        if await w.backlog() == 0:
+        backlog = await w.backlog()
+        if backlog == 0:
+            return
+        done = sum(c.processed + c.failed + c.rejected for c in (w.frames, w.deliveries))
+        if done != moved:
+            moved, last_move = done, time.monotonic()
+        elif time.monotonic() - last_move > patience_s:
+            log.warning("returning while messages wait for a retry", backlog=backlog, patience_s=patience_s)
             return
         await asyncio.sleep(0.2)
 
 
-async def run(settings: NotifierSettings, *, until_idle: bool = False, engine: AsyncEngine | None = None) -> None:
+async def run(
+    settings: NotifierSettings,
+    *,
+    until_idle: bool = False,
+    engine: AsyncEngine | None = None,
+    patience_s: float = 30.0,
+) -> None:
     """Run one worker. until_idle: handle frames until their queue is empty, then deliveries, then return."""
     own_engine = engine is None
     engine = engine or make_engine(settings.database_url, pool_size=settings.db_pool_size)
     try:
         async with worker(settings, engine) as w:
             if until_idle:
-                await drain_until_idle(w)
+                await drain_until_idle(w, patience_s=patience_s)
                 return
             app = build_app(
                 engine=engine,

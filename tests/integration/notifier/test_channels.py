@@ -249,3 +249,28 @@ async def test_webhook_retries_server_errors_with_backoff_and_signs_with_the_def
     assert all(r.signature_ok for r in receiver.received)
     gaps = [b.at - a.at for a, b in zip(receiver.received, receiver.received[1:], strict=False)]
     assert gaps[0] >= 0.1 and gaps[1] >= 0.2  # 0.2 s then 0.4 s, each times a jitter factor in [0.5, 1.5)
+
+
+async def test_an_unreachable_receiver_keeps_the_delivery_queued_for_a_later_retry(
+    notifier_settings: NotifierSettings,
+    engine: AsyncEngine,
+    admin: httpx.AsyncClient,
+    webhook: HttpReceiver,
+    sqs_client: Any,
+    resolver: QueueResolver,
+) -> None:
+    await add_webhook(admin, webhook)
+    webhook.always = 503
+    await publish_frames(sqs_client, resolver, hat_scenario(before_s=1, without_s=4, after_s=0))
+
+    await run(notifier_settings, until_idle=True, engine=engine, patience_s=2)
+
+    # Three tries in process (backoff), then the message waits on the queue for its next receive: not lost.
+    assert len(webhook.received) == notifier_settings.webhook_attempts
+    [delivery] = await deliveries(engine)
+    assert delivery.status == "failed" and "HTTP 503" in delivery.last_error
+    attributes = await sqs_client.get_queue_attributes(
+        QueueUrl=await resolver.url("notifier-deliveries"), AttributeNames=["ApproximateNumberOfMessagesNotVisible"]
+    )
+    assert attributes["Attributes"]["ApproximateNumberOfMessagesNotVisible"] == "1"
+    assert await drain(sqs_client, await resolver.url("notifier-deliveries-dlq")) == []
