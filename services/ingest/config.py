@@ -12,8 +12,8 @@ INGEST_AWS_ATTEMPTS, INGEST_RETRY_AFTER_S, INGEST_RETENTION_DAYS, INGEST_DB_POOL
 from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
-from shared.config import PlatformSettings, require_secret
 from services.ingest.domain import MAX_IMAGE_BYTES
+from shared.config import PlatformSettings, require_secret
 
 
 class IngestSettings(PlatformSettings):

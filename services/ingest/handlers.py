@@ -206,7 +206,7 @@ class FrameIntake:
             frame=FrameRef(
                 bucket=record.bucket,
                 key=record.key,
-                content_type=record.content_type,  # type: ignore[arg-type]
+                content_type=record.content_type,
                 size_bytes=record.size_bytes,
                 width=record.width,
                 height=record.height,

@@ -12,6 +12,7 @@ import uvicorn
 import uvloop
 from aiobotocore.config import AioConfig
 from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from services.ingest.adapters.cameras import CameraDirectory
 from services.ingest.adapters.db import CameraRepository, FrameLedger
@@ -20,8 +21,6 @@ from services.ingest.config import IngestSettings
 from services.ingest.domain import RateLimiter
 from services.ingest.handlers import FrameIntake
 from shared.aws import aws_client
-from sqlalchemy.ext.asyncio import create_async_engine
-
 from shared.db import make_engine
 from shared.logging import configure_logging, get_logger
 from shared.s3 import FrameStore
@@ -87,7 +86,14 @@ async def apply_retention(deps: IngestDeps) -> None:
     await deps.store._s3.put_bucket_lifecycle_configuration(  # noqa: SLF001 - the store's own client
         Bucket=deps.store.bucket,
         LifecycleConfiguration={
-            "Rules": [{"ID": "expire-frames", "Status": "Enabled", "Filter": {"Prefix": "frames/"}, "Expiration": {"Days": days}}]
+            "Rules": [
+                {
+                    "ID": "expire-frames",
+                    "Status": "Enabled",
+                    "Filter": {"Prefix": "frames/"},
+                    "Expiration": {"Days": days},
+                }
+            ]
         },
     )
     log.info("frame retention applied", bucket=deps.store.bucket, expire_days=days)

@@ -39,7 +39,8 @@ class ChannelIn(_Schema):
     name: str = Field(min_length=1, max_length=128, description="Unique name, e.g. site-1-ops-slack.")
     kind: ChannelKind = Field(description="webhook, email, apprise (Slack, Teams, ...) or sns.")
     target: str = Field(
-        min_length=1, max_length=2000,
+        min_length=1,
+        max_length=2000,
         description="webhook URL, comma-separated email addresses, Apprise URL, or SNS topic ARN.",
     )
     secret: str | None = Field(default=None, min_length=16, max_length=512, description="Webhook signing secret.")
@@ -67,15 +68,25 @@ class ChannelOut(_Schema):
 
 def _channel_out(row: Any) -> ChannelOut:
     return ChannelOut(
-        id=row.id, name=row.name, kind=row.kind, target=row.target, has_secret=bool(row.secret),
-        site_id=row.site_id, min_severity=row.min_severity, enabled=row.enabled,
+        id=row.id,
+        name=row.name,
+        kind=row.kind,
+        target=row.target,
+        has_secret=bool(row.secret),
+        site_id=row.site_id,
+        min_severity=row.min_severity,
+        enabled=row.enabled,
     )
 
 
 def _rule_out(row: Any) -> RuleOut:
     return RuleOut(
-        id=row.id, site_id=row.site_id, zone_id=row.zone_id, camera_id=row.camera_id,
-        policy=RulePolicy.model_validate(row.policy), updated_at=row.updated_at,
+        id=row.id,
+        site_id=row.site_id,
+        zone_id=row.zone_id,
+        camera_id=row.camera_id,
+        policy=RulePolicy.model_validate(row.policy),
+        updated_at=row.updated_at,
     )
 
 
@@ -93,7 +104,8 @@ def build_app(
     def authorise(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> None:
         if credentials is None or not hmac.compare_digest(credentials.credentials.encode(), admin_token.encode()):
             raise HTTPException(
-                status.HTTP_401_UNAUTHORIZED, "send Authorization: Bearer <NOTIFIER_ADMIN_TOKEN>",
+                status.HTTP_401_UNAUTHORIZED,
+                "send Authorization: Bearer <NOTIFIER_ADMIN_TOKEN>",
                 headers={"WWW-Authenticate": "Bearer"},
             )
 
@@ -139,13 +151,19 @@ def build_app(
                 row = (
                     await conn.execute(
                         db.rules.insert()
-                        .values(site_id=rule.site_id, zone_id=rule.zone_id, camera_id=rule.camera_id,
-                                policy=rule.policy.model_dump(mode="json"))
+                        .values(
+                            site_id=rule.site_id,
+                            zone_id=rule.zone_id,
+                            camera_id=rule.camera_id,
+                            policy=rule.policy.model_dump(mode="json"),
+                        )
                         .returning(*db.rules.c)
                     )
                 ).one()
         except IntegrityError as exc:
-            raise HTTPException(409, "a rule for this site / zone / camera exists; PUT /v1/rules/{id} to change it") from exc
+            raise HTTPException(
+                409, "a rule for this site / zone / camera exists; PUT /v1/rules/{id} to change it"
+            ) from exc
         return _rule_out(row)
 
     @app.get("/v1/rules/{rule_id}", dependencies=admin)
@@ -164,8 +182,13 @@ def build_app(
                     await conn.execute(
                         db.rules.update()
                         .where(db.rules.c.id == rule_id)
-                        .values(site_id=rule.site_id, zone_id=rule.zone_id, camera_id=rule.camera_id,
-                                policy=rule.policy.model_dump(mode="json"), updated_at=sa.func.now())
+                        .values(
+                            site_id=rule.site_id,
+                            zone_id=rule.zone_id,
+                            camera_id=rule.camera_id,
+                            policy=rule.policy.model_dump(mode="json"),
+                            updated_at=sa.func.now(),
+                        )
                         .returning(*db.rules.c)
                     )
                 ).first()
@@ -214,8 +237,10 @@ def build_app(
             async with engine.begin() as conn:
                 row = (
                     await conn.execute(
-                        db.channels.update().where(db.channels.c.id == channel_id)
-                        .values(**channel.model_dump()).returning(*db.channels.c)
+                        db.channels.update()
+                        .where(db.channels.c.id == channel_id)
+                        .values(**channel.model_dump())
+                        .returning(*db.channels.c)
                     )
                 ).first()
         except IntegrityError as exc:

@@ -15,7 +15,7 @@ delivery tuning below.
 from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
-from services.notifier.domain import RulePolicy, TrackerSettings
+from services.notifier.domain import RulePolicy, Severity, TrackerSettings
 from shared.config import PlatformSettings, require_secret
 from shared.rekognition import EquipmentType
 
@@ -40,7 +40,9 @@ class NotifierSettings(PlatformSettings):
     default_cooldown_camera_s: float = Field(default=60.0, ge=0)
     default_cooldown_person_s: float = Field(default=300.0, ge=0)
     default_max_alerts_per_hour: int = Field(default=30, ge=0)
-    default_severity: str = Field(default="warning", pattern="^(info|warning|critical)$")
+    default_severity: Severity = Field(default="warning")
+
+    rules_cache_s: float = Field(default=5.0, ge=0, le=300, description="Seconds a worker reuses a looked-up rule.")
 
     # Tracking
     track_iou_threshold: float = Field(default=0.2, gt=0, le=1)
@@ -87,7 +89,7 @@ class NotifierSettings(PlatformSettings):
             cooldown_camera_s=self.default_cooldown_camera_s,
             cooldown_person_s=self.default_cooldown_person_s,
             max_alerts_per_hour=self.default_max_alerts_per_hour,
-            severity=self.default_severity,  # type: ignore[arg-type]
+            severity=self.default_severity,
         )
 
     def tracker(self) -> TrackerSettings:

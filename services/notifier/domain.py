@@ -46,11 +46,15 @@ class RulePolicy(_Model):
     resolve_after_s: float = Field(
         default=2.0, ge=0, le=3600, description="Seconds of compliant frames before an incident resolves."
     )
-    cooldown_camera_s: float = Field(default=60.0, ge=0, le=86400, description="Minimum seconds between alerts of one camera.")
+    cooldown_camera_s: float = Field(
+        default=60.0, ge=0, le=86400, description="Minimum seconds between alerts of one camera."
+    )
     cooldown_person_s: float = Field(
         default=300.0, ge=0, le=86400, description="Minimum seconds between alerts for one tracked person."
     )
-    max_alerts_per_hour: int = Field(default=30, ge=0, le=10000, description="Per channel; further alerts are suppressed.")
+    max_alerts_per_hour: int = Field(
+        default=30, ge=0, le=10000, description="Per channel; further alerts are suppressed."
+    )
     severity: Severity = Field(default="warning", description="Severity of incidents raised by this rule.")
     active_from: time | None = Field(default=None, description="Start of active hours (local time); None = always.")
     active_to: time | None = Field(default=None, description="End of active hours (local time, exclusive).")
@@ -194,7 +198,10 @@ def observe(persons: Sequence[ProtectiveEquipmentPerson], policy: RulePolicy) ->
             confidence = min([person.Confidence, *part_conf])
         observations.append(
             Observation(
-                person_id=person.Id, box=Box.of(person.BoundingBox), verdict=verdict, missing=missing,
+                person_id=person.Id,
+                box=Box.of(person.BoundingBox),
+                verdict=verdict,
+                missing=missing,
                 confidence=round(confidence, 3),
             )
         )
@@ -216,7 +223,9 @@ def face_boxes(persons: Sequence[ProtectiveEquipmentPerson]) -> list[Box]:
     return boxes
 
 
-def associate(tracks: Sequence[Track], observations: Sequence[Observation], settings: TrackerSettings) -> dict[int, int]:
+def associate(
+    tracks: Sequence[Track], observations: Sequence[Observation], settings: TrackerSettings
+) -> dict[int, int]:
     """Greedy IoU association (then centre distance) between live tracks and this frame's persons.
 
     Returns observation index -> track index.
@@ -346,7 +355,12 @@ def _cooldown_reason(track: Track, state: CameraState, *, at: datetime, policy: 
 
 
 def _event(
-    status: IncidentStatus, track: Track, policy: RulePolicy, *, alert: bool, suppressed_reason: str | None = None,
+    status: IncidentStatus,
+    track: Track,
+    policy: RulePolicy,
+    *,
+    alert: bool,
+    suppressed_reason: str | None = None,
     resolved_at: datetime | None = None,
 ) -> IncidentEvent:
     assert track.incident_id is not None and track.incident_started_at is not None

@@ -7,11 +7,13 @@ deliveries queue); a row left unpublished by a crash is published by the next re
 by the periodic sweep, so nothing is lost (at-least-once; duplicates are absorbed by the delivery log).
 """
 
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
+from prometheus_client import Counter
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -35,6 +37,13 @@ from shared.s3 import FrameNotFound, FrameStore, StorageError
 from shared.sqs import MessageContext, Publisher, Reject, RetryLater
 
 log = get_logger(__name__)
+INCIDENTS = Counter(
+    "ppe_notifier_incidents_total", "Incident changes by status and whether they alerted.", ["status", "alert"]
+)
+DELIVERIES = Counter(
+    "ppe_notifier_deliveries_total", "Delivery attempts by channel kind and outcome.", ["kind", "outcome"]
+)
+PERSONS = Counter("ppe_notifier_persons_evaluated_total", "Persons judged against a rule.")
 DELIVERY_NAMESPACE = uuid.UUID("6f1c3c8e-5d2a-4b7e-9a51-0c7f3f2b9d10")
 
 
@@ -55,6 +64,7 @@ class FrameHandler:
         self._tracker = settings.tracker()
         self._default_policy = settings.default_policy()
         self.incidents_evaluated = 0
+        self._rules: dict[tuple[str, str, str], tuple[float, domain.RulePolicy]] = {}
 
     async def __call__(self, envelope: Envelope[FrameAnalyzed], context: MessageContext) -> None:
         frame = envelope.payload
@@ -80,8 +90,7 @@ class FrameHandler:
     async def _apply(self, conn: AsyncConnection, frame: FrameAnalyzed, state: domain.CameraState) -> int:
         """Advance the camera by this frame; returns how many outbox messages it wrote."""
         ctx = frame.context
-        _, policy = await db.matching_policy(conn, site_id=ctx.site_id, zone_id=ctx.zone_id, camera_id=ctx.camera_id)
-        policy = policy or self._default_policy
+        policy = await self._policy(conn, ctx.site_id, ctx.zone_id, ctx.camera_id)
         observations = domain.observe(frame.ppe.Persons, policy)
         evaluation = domain.evaluate(
             state,
@@ -92,6 +101,7 @@ class FrameHandler:
             new_incident_id=lambda: str(uuid.uuid4()),
         )
         self.incidents_evaluated += len(observations)
+        PERSONS.inc(len(observations))
         await db.save_camera(conn, ctx.camera_id, evaluation.state)
         if not evaluation.events:
             return 0
@@ -105,6 +115,18 @@ class FrameHandler:
             for b in domain.face_boxes(frame.ppe.Persons)
         ]
         return sum([await self._record(conn, frame, policy, event, channels, faces) for event in evaluation.events])
+
+    async def _policy(self, conn: AsyncConnection, site_id: str, zone_id: str, camera_id: str) -> domain.RulePolicy:
+        """The camera's rule, cached for NOTIFIER_RULES_CACHE_S (a rule change applies within that time)."""
+        key = (site_id, zone_id, camera_id)
+        cached = self._rules.get(key)
+        now = time.monotonic()
+        if cached is not None and now - cached[0] < self._settings.rules_cache_s:
+            return cached[1]
+        _, policy = await db.matching_policy(conn, site_id=site_id, zone_id=zone_id, camera_id=camera_id)
+        policy = policy or self._default_policy
+        self._rules[key] = (now, policy)
+        return policy
 
     async def _record(
         self,
@@ -138,6 +160,7 @@ class FrameHandler:
             alert=event.alert,
             suppressed=event.suppressed_reason,
         )
+        INCIDENTS.labels(event.status, str(event.alert).lower()).inc()
         await self._save_incident(conn, change, event)
         await _enqueue(conn, ctx.camera_id, ctx.frame_id, change)
         if event.status == "updated":
@@ -161,8 +184,14 @@ class FrameHandler:
             did = delivery_id(event.incident_id, channel.id, event.status)
             inserted = await conn.execute(
                 insert(db.deliveries)
-                .values(id=did, incident_id=event.incident_id, channel_id=channel.id, event=event.status,
-                        status=status, reason=reason)
+                .values(
+                    id=did,
+                    incident_id=event.incident_id,
+                    channel_id=channel.id,
+                    event=event.status,
+                    status=status,
+                    reason=reason,
+                )
                 .on_conflict_do_nothing()
                 .returning(db.deliveries.c.id)
             )
@@ -193,9 +222,16 @@ class FrameHandler:
             await conn.execute(
                 insert(db.incidents)
                 .values(
-                    id=change.incident_id, camera_id=change.camera_id, site_id=change.site_id, zone_id=change.zone_id,
-                    track_id=event.track_id, severity=change.severity, started_at=change.started_at,
-                    opened_frame_id=change.frame_id, alerted=event.alert, suppressed_reason=event.suppressed_reason,
+                    id=change.incident_id,
+                    camera_id=change.camera_id,
+                    site_id=change.site_id,
+                    zone_id=change.zone_id,
+                    track_id=event.track_id,
+                    severity=change.severity,
+                    started_at=change.started_at,
+                    opened_frame_id=change.frame_id,
+                    alerted=event.alert,
+                    suppressed_reason=event.suppressed_reason,
                     **values,
                 )
                 .on_conflict_do_nothing()
@@ -207,7 +243,9 @@ class FrameHandler:
 async def _enqueue(conn: AsyncConnection, camera_id: str, frame_id: str, payload: Payload) -> None:
     await conn.execute(
         db.outbox.insert().values(
-            camera_id=camera_id, frame_id=frame_id, message_type=payload.MESSAGE_TYPE,
+            camera_id=camera_id,
+            frame_id=frame_id,
+            message_type=payload.MESSAGE_TYPE,
             payload=payload.model_dump(mode="json"),
         )
     )
@@ -300,6 +338,7 @@ class DeliveryHandler:
                     await sender.send(config, alert)
                 except DeliveryFailed as exc:
                     failure = exc
+                DELIVERIES.labels(config.kind, "sent" if failure is None else "failed").inc()
                 if failure is None:
                     await self._finish(conn, request.delivery_id, "sent")
                     log.info("alert delivered", channel=config.name, kind=config.kind)
@@ -337,4 +376,6 @@ class DeliveryHandler:
                 log.warning("frame no longer stored; alert sent without snapshot", key=request.frame.key)
             except (StorageError, SnapshotError) as exc:
                 log.warning("snapshot unavailable; alert sent without it", error=str(exc))
-        return render(request, frame_url=url, url_expires_at=link_expiry(datetime.now(UTC), expires_s), snapshot=snapshot)
+        return render(
+            request, frame_url=url, url_expires_at=link_expiry(datetime.now(UTC), expires_s), snapshot=snapshot
+        )

@@ -8,7 +8,7 @@ intake, drains in-flight work and exits 0.
 import asyncio
 import contextlib
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,7 +18,14 @@ from fastapi import FastAPI
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.notifier.adapters.channels import AppriseSender, EmailSender, Sender, SmtpSettings, SnsSender, WebhookSender
+from services.notifier.adapters.channels import (
+    AppriseSender,
+    EmailSender,
+    Sender,
+    SmtpSettings,
+    SnsSender,
+    WebhookSender,
+)
 from services.notifier.api import build_app
 from services.notifier.config import NotifierSettings
 from services.notifier.handlers import DeliveryHandler, FrameHandler, publish_outbox
@@ -63,8 +70,12 @@ def build_senders(settings: NotifierSettings, http: httpx.AsyncClient, sns: Any)
         ),
         "email": EmailSender(
             SmtpSettings(
-                host=settings.smtp_host, port=settings.smtp_port, username=settings.smtp_username,
-                password=settings.smtp_password, starttls=settings.smtp_starttls, sender=settings.smtp_from,
+                host=settings.smtp_host,
+                port=settings.smtp_port,
+                username=settings.smtp_username,
+                password=settings.smtp_password,
+                starttls=settings.smtp_starttls,
+                sender=settings.smtp_from,
             )
         ),
         "apprise": AppriseSender(),
@@ -75,9 +86,10 @@ def build_senders(settings: NotifierSettings, http: httpx.AsyncClient, sns: Any)
 @contextlib.asynccontextmanager
 async def worker(settings: NotifierSettings, engine: AsyncEngine, *, wait_time_s: int = 20):  # type: ignore[no-untyped-def]
     """Everything one notifier worker needs, built in order and closed in reverse."""
-    async with aws_clients(settings, "sqs", "s3", "sns") as (sqs, s3, sns), httpx.AsyncClient(
-        timeout=settings.webhook_timeout_s
-    ) as http:
+    async with (
+        aws_clients(settings, "sqs", "s3", "sns") as (sqs, s3, sns),
+        httpx.AsyncClient(timeout=settings.webhook_timeout_s) as http,
+    ):
         resolver = QueueResolver(sqs, prefix=settings.queue_prefix)
         publisher = Publisher(sqs, resolver, producer="notifier")
         frames = FrameStore(s3, settings.frames_bucket)
@@ -85,12 +97,22 @@ async def worker(settings: NotifierSettings, engine: AsyncEngine, *, wait_time_s
         delivery_handler = DeliveryHandler(settings, engine, frames, build_senders(settings, http, sns))
         yield Worker(
             frames=Consumer(
-                sqs, resolver, FRAMES_QUEUE, FrameAnalyzed, frame_handler,
-                concurrency=settings.frame_concurrency, wait_time_s=wait_time_s,
+                sqs,
+                resolver,
+                FRAMES_QUEUE,
+                FrameAnalyzed,
+                frame_handler,
+                concurrency=settings.frame_concurrency,
+                wait_time_s=wait_time_s,
             ),
             deliveries=Consumer(
-                sqs, resolver, DELIVERIES_QUEUE, NotificationRequested, delivery_handler,
-                concurrency=settings.delivery_concurrency, wait_time_s=wait_time_s,
+                sqs,
+                resolver,
+                DELIVERIES_QUEUE,
+                NotificationRequested,
+                delivery_handler,
+                concurrency=settings.delivery_concurrency,
+                wait_time_s=wait_time_s,
             ),
             frame_handler=frame_handler,
             sweep=lambda: publish_outbox(engine, publisher, older_than_s=30),
@@ -108,35 +130,56 @@ async def _backlog(sqs: Any, resolver: QueueResolver) -> int:
                 AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
             )
         )["Attributes"]
-        total += int(attributes["ApproximateNumberOfMessages"]) + int(attributes["ApproximateNumberOfMessagesNotVisible"])
+        total += int(attributes["ApproximateNumberOfMessages"]) + int(
+            attributes["ApproximateNumberOfMessagesNotVisible"]
+        )
     return total
 
 
-async def drain_until_idle(w: Worker) -> None:
+async def drain_until_idle(w: Worker, *, patience_s: float = 30.0) -> None:
     """Frames, then the deliveries they caused, until both queues are empty (tests, batch replays).
 
     A FIFO group held by in-flight work looks empty to a poll, so one idle pass is not proof; the backlog is.
+    Deliveries waiting out a long retry delay (an unreachable receiver) are left to a later run once nothing
+    has moved for `patience_s`.
     """
+    moved, last_move = -1, time.monotonic()
     while True:
         await w.frames.run(until_idle=True)
         await w.deliveries.run(until_idle=True)
-        if await w.backlog() == 0:
+        backlog = await w.backlog()
+        if backlog == 0:
+            return
+        done = sum(c.processed + c.failed + c.rejected for c in (w.frames, w.deliveries))
+        if done != moved:
+            moved, last_move = done, time.monotonic()
+        elif time.monotonic() - last_move > patience_s:
+            log.warning("returning while messages wait for a retry", backlog=backlog, patience_s=patience_s)
             return
         await asyncio.sleep(0.2)
 
 
-async def run(settings: NotifierSettings, *, until_idle: bool = False, engine: AsyncEngine | None = None) -> None:
+async def run(
+    settings: NotifierSettings,
+    *,
+    until_idle: bool = False,
+    engine: AsyncEngine | None = None,
+    patience_s: float = 30.0,
+) -> None:
     """Run one worker. until_idle: handle frames until their queue is empty, then deliveries, then return."""
     own_engine = engine is None
     engine = engine or make_engine(settings.database_url, pool_size=settings.db_pool_size)
     try:
         async with worker(settings, engine) as w:
             if until_idle:
-                await drain_until_idle(w)
+                await drain_until_idle(w, patience_s=patience_s)
                 return
             app = build_app(
-                engine=engine, admin_token=settings.admin_token, default_policy=settings.default_policy(),
-                ready=w.polling, default_webhook_secret=settings.webhook_secret is not None,
+                engine=engine,
+                admin_token=settings.admin_token,
+                default_policy=settings.default_policy(),
+                ready=w.polling,
+                default_webhook_secret=settings.webhook_secret is not None,
             )
             await serve(settings, app, w)
     finally:
@@ -144,10 +187,16 @@ async def run(settings: NotifierSettings, *, until_idle: bool = False, engine: A
             await engine.dispose()
 
 
+class _QuietServer(uvicorn.Server):
+    """uvicorn without its own signal handlers: SIGTERM drains the consumers first, then the HTTP server stops."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
 async def serve(settings: NotifierSettings, app: FastAPI, w: Worker) -> None:
-    server = uvicorn.Server(
-        uvicorn.Config(app, host=settings.host, port=settings.port, log_config=None, lifespan="off")
-    )
+    server = _QuietServer(uvicorn.Config(app, host=settings.host, port=settings.port, log_config=None, lifespan="off"))
     stopping = asyncio.Event()
 
     def stop() -> None:
@@ -155,7 +204,6 @@ async def serve(settings: NotifierSettings, app: FastAPI, w: Worker) -> None:
         w.request_stop()
 
     install_stop_signals(stop)
-    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
 
     async def sweep_forever() -> None:
         while not stopping.is_set():
@@ -178,7 +226,7 @@ async def serve(settings: NotifierSettings, app: FastAPI, w: Worker) -> None:
 
 def main() -> None:
     try:
-        settings = NotifierSettings()  # type: ignore[call-arg]
+        settings = NotifierSettings()
     except ValidationError as exc:
         raise SystemExit(f"notifier configuration is invalid (variables are NOTIFIER_<FIELD>): {exc}") from exc
     configure_logging("notifier", fmt=settings.log_format, level=settings.log_level)

@@ -29,7 +29,9 @@ def _missing(request: NotificationRequested) -> str:
     return ", ".join(item.value.replace("_", " ").lower() for item in request.incident.missing_equipment) or "PPE"
 
 
-def render(request: NotificationRequested, *, frame_url: str, url_expires_at: datetime, snapshot: bytes | None) -> Alert:
+def render(
+    request: NotificationRequested, *, frame_url: str, url_expires_at: datetime, snapshot: bytes | None
+) -> Alert:
     incident = request.incident
     where = f"site {incident.site_id} / zone {incident.zone_id} / camera {incident.camera_id}"
     if incident.status == "resolved":

@@ -61,7 +61,12 @@ def _latency(images: list[np.ndarray], rounds: int, threads: int, weights_dir: P
             persons.append(len(response.Persons))
     w = np.asarray(wall) * 1000
     c = np.asarray(cpu) * 1000
+    few = np.asarray(persons) <= 5
     return {
+        "few_images": float(few.sum()),
+        "few_p50_ms": float(np.percentile(w[few], 50)) if few.any() else float("nan"),
+        "few_p95_ms": float(np.percentile(w[few], 95)) if few.any() else float("nan"),
+        "few_cpu_p50_ms": float(np.percentile(c[few], 50)) if few.any() else float("nan"),
         "images": float(len(wall)),
         "p50_ms": float(np.percentile(w, 50)),
         "p95_ms": float(np.percentile(w, 95)),
@@ -129,6 +134,10 @@ def main(argv: list[str] | None = None) -> int:
         f"persons/image mean {lat['persons_mean']:.1f} max {lat['persons_max']:.0f}): "
         f"p50 {lat['p50_ms']:.1f} ms, p95 {lat['p95_ms']:.1f} ms wall; "
         f"CPU p50 {lat['cpu_p50_ms']:.1f} ms, p95 {lat['cpu_p95_ms']:.1f} ms"
+    )
+    print(
+        f"  images with <= 5 persons ({lat['few_images']:.0f}): p50 {lat['few_p50_ms']:.1f} ms, "
+        f"p95 {lat['few_p95_ms']:.1f} ms wall; CPU p50 {lat['few_cpu_p50_ms']:.1f} ms"
     )
     print(f"peak RSS (engine process): {lat['peak_rss_mb']:.0f} MB")
     if args.processes:

@@ -125,7 +125,9 @@ def evaluate_yolo(engine: LocalPPEEngine, images: list[Path], min_confidence: fl
 
     # The torso region comes from the engine's keypoints (shoulders..hips), so the vest model sees the torso
     # it was trained on; region="person" makes the label engine classify exactly that box.
-    vest = CropLabelEngine(weights_dir / "vest.onnx", region="person")
+    vest = CropLabelEngine(
+        weights_dir / "vest.onnx", region="person", label_names={"wear": "wear", "no_wear": "no_wear"}
+    )
     head_threshold = engine._classifiers[EquipmentType.HEAD_COVER].threshold
     tally = Tally()
     persons_found = persons_total = 0
@@ -243,8 +245,7 @@ def _vest_label(labels: list[CustomLabel]) -> str | None:
     """The class the vest engine gave one person (None when it returned nothing at >= 50)."""
     if not labels:
         return None
-    name = str(labels[0].Name)
-    return "wear" if name in ("wear", "hi_vis_vest", "vest") else "no_wear" if name in ("no_wear", "no_vest") else name
+    return str(labels[0].Name)
 
 
 def evaluate_masks(engine: LocalPPEEngine, images: list[tuple[Path, bool]]) -> list[str]:

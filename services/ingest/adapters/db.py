@@ -149,7 +149,10 @@ class CameraRepository:
         if "key_hash" in values:
             values["key_rotated_at"] = now
         statement = (
-            sa.update(cameras).where(cameras.c.camera_id == camera_id).values(updated_at=now, **values).returning(cameras)
+            sa.update(cameras)
+            .where(cameras.c.camera_id == camera_id)
+            .values(updated_at=now, **values)
+            .returning(cameras)
         )
         async with self._engine.begin() as connection:
             row = (await connection.execute(statement)).first()

@@ -109,15 +109,15 @@ alert_counts = sa.Table(
 
 
 async def lock_camera(conn: AsyncConnection, camera_id: str) -> CameraState:
-    """Create the camera's row if needed and lock it until the transaction ends."""
-    await conn.execute(
-        insert(camera_state)
-        .values(camera_id=camera_id, state=CameraState().model_dump(mode="json"))
-        .on_conflict_do_nothing(index_elements=["camera_id"])
-    )
-    row = (
-        await conn.execute(sa.select(camera_state.c.state).where(camera_state.c.camera_id == camera_id).with_for_update())
-    ).one()
+    """Create the camera's row if needed and lock it until the transaction ends (one round trip).
+
+    ON CONFLICT DO UPDATE takes the row lock like SELECT ... FOR UPDATE and returns the current state.
+    """
+    upsert = insert(camera_state).values(camera_id=camera_id, state=CameraState().model_dump(mode="json"))
+    statement = upsert.on_conflict_do_update(
+        index_elements=["camera_id"], set_={"camera_id": upsert.excluded.camera_id}
+    ).returning(camera_state.c.state)
+    row = (await conn.execute(statement)).one()
     return CameraState.model_validate(row.state)
 
 
@@ -140,7 +140,9 @@ async def mark_applied(conn: AsyncConnection, camera_id: str, frame_id: str) -> 
     return result.first() is not None
 
 
-async def matching_policy(conn: AsyncConnection, *, site_id: str, zone_id: str, camera_id: str) -> tuple[int | None, RulePolicy | None]:
+async def matching_policy(
+    conn: AsyncConnection, *, site_id: str, zone_id: str, camera_id: str
+) -> tuple[int | None, RulePolicy | None]:
     """The most specific rule: camera, then zone, then site. (None, None) when no rule matches."""
     rows = (
         await conn.execute(
@@ -161,9 +163,11 @@ async def site_channels(conn: AsyncConnection, site_id: str) -> list[Any]:
     return list(
         (
             await conn.execute(
-                sa.select(channels).where(
+                sa.select(channels)
+                .where(
                     channels.c.enabled.is_(True), sa.or_(channels.c.site_id.is_(None), channels.c.site_id == site_id)
-                ).order_by(channels.c.id)
+                )
+                .order_by(channels.c.id)
             )
         ).all()
     )
@@ -173,8 +177,8 @@ async def take_alert_slot(conn: AsyncConnection, *, channel_id: int, hour: datet
     """Atomically count one alert for the channel in this hour; False when the hourly limit is reached."""
     if limit <= 0:
         return False
-    statement = insert(alert_counts).values(channel_id=channel_id, hour=hour, count=1)
-    statement = statement.on_conflict_do_update(
+    upsert = insert(alert_counts).values(channel_id=channel_id, hour=hour, count=1)
+    statement = upsert.on_conflict_do_update(
         index_elements=["channel_id", "hour"],
         set_={"count": alert_counts.c.count + 1},
         where=alert_counts.c.count < limit,

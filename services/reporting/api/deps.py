@@ -68,10 +68,14 @@ def repository(request: Request) -> ReportingRepository:
     return repo
 
 
+# PostgreSQL text cannot hold NUL, and no id has control characters: refuse them as 422, not a 500.
+PRINTABLE = r"^[^\x00-\x1f\x7f]+$"
+
+
 def filters(
-    site_id: Annotated[str | None, Query(max_length=128, description="Only this site.")] = None,
-    zone_id: Annotated[str | None, Query(max_length=128, description="Only this zone.")] = None,
-    camera_id: Annotated[str | None, Query(max_length=128, description="Only this camera.")] = None,
+    site_id: Annotated[str | None, Query(max_length=128, pattern=PRINTABLE, description="Only this site.")] = None,
+    zone_id: Annotated[str | None, Query(max_length=128, pattern=PRINTABLE, description="Only this zone.")] = None,
+    camera_id: Annotated[str | None, Query(max_length=128, pattern=PRINTABLE, description="Only this camera.")] = None,
 ) -> Filters:
     return Filters(site_id=site_id, zone_id=zone_id, camera_id=camera_id)
 
@@ -88,13 +92,15 @@ def time_range(
     ] = None,
     end: Annotated[datetime | None, Query(description="End (exclusive, with UTC offset); default: now.")] = None,
 ) -> TimeRange:
-    end = end or datetime.now(UTC)
-    start = start or end - timedelta(days=30)
     try:
+        end = end or datetime.now(UTC)
+        start = start or end - timedelta(days=30)
         check_range(start, end)
+        return TimeRange(*widen_to_rollup(start.astimezone(UTC), end.astimezone(UTC)))
     except InvalidQuery as exc:
         raise HTTPException(422, str(exc)) from exc
-    return TimeRange(*widen_to_rollup(start.astimezone(UTC), end.astimezone(UTC)))
+    except OverflowError as exc:
+        raise HTTPException(422, "start / end out of the supported range (years 1..9999)") from exc
 
 
 Repo = Annotated[ReportingRepository, Depends(repository)]

@@ -10,7 +10,7 @@ from fastapi import APIRouter, HTTPException, Path, Query, Request
 from fastapi.responses import StreamingResponse
 
 from services.reporting.adapters.repository import EXPORT_COLUMNS
-from services.reporting.api.deps import FiltersDep, RangeDep, Reader, Repo, TimeRange, Writer
+from services.reporting.api.deps import PRINTABLE, FiltersDep, RangeDep, Reader, Repo, TimeRange, Writer
 from services.reporting.api.schemas import (
     BreakdownOut,
     BreakdownRow,
@@ -145,7 +145,9 @@ async def list_incidents(
     start: Annotated[datetime | None, Query(description="Started at or after (with UTC offset).")] = None,
     end: Annotated[datetime | None, Query(description="Started before (with UTC offset).")] = None,
     limit: Annotated[int, Query(ge=1, le=500, description="Page size.")] = 50,
-    cursor: Annotated[str | None, Query(max_length=512, description="next_cursor of the previous page.")] = None,
+    cursor: Annotated[
+        str | None, Query(max_length=512, pattern=PRINTABLE, description="next_cursor of the previous page.")
+    ] = None,
 ) -> IncidentPage:
     for moment in (start, end):
         if moment is not None and moment.tzinfo is None:
@@ -202,7 +204,9 @@ async def list_sites(_: Reader, repo: Repo) -> list[SiteOut]:
 
 @router.put("/sites/{site_id}", response_model=SiteOut, summary="Set a site's time zone (admin)")
 async def put_site(
-    site_id: Annotated[str, Path(min_length=1, max_length=128, description="Site id as cameras report it.")],
+    site_id: Annotated[
+        str, Path(min_length=1, max_length=128, pattern=PRINTABLE, description="Site id as cameras report it.")
+    ],
     body: SiteIn,
     _: Writer,
     repo: Repo,

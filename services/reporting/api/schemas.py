@@ -105,7 +105,9 @@ class IncidentPage(Schema):
 
 
 class SiteIn(Schema):
-    timezone: str = Field(min_length=1, max_length=64, description="IANA time zone, e.g. Europe/Berlin.")
+    timezone: str = Field(
+        min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_+\-/]+$", description="IANA time zone, e.g. Europe/Berlin."
+    )
 
 
 class SiteOut(Schema):

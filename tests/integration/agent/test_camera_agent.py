@@ -44,12 +44,13 @@ def register_camera(ingest: str, admin_token: str, camera_id: str) -> str:
     return str(response.json()["api_key"])
 
 
-def start_agent(ingest_url: str, camera_id: str, source: str, key: str, buffer_dir: Path, interval: float
-                ) -> subprocess.Popen[bytes]:
+def start_agent(ingest_url: str, camera_id: str, source: str, key: str, buffer_dir: Path, interval: float,
+                metrics_port: int | None = None) -> subprocess.Popen[bytes]:
     env = {**os.environ, "CAM_KEY": key}
+    metrics = ["--metrics-port", str(metrics_port)] if metrics_port else []
     return subprocess.Popen(
         [sys.executable, "-m", "clients.camera_agent", "--ingest-url", ingest_url, "--camera", camera_id, source,
-         "CAM_KEY", "--interval", str(interval), "--buffer-dir", str(buffer_dir)],
+         "CAM_KEY", "--interval", str(interval), "--buffer-dir", str(buffer_dir), *metrics],
         env=env, cwd=REPO_ROOT,
     )
 
@@ -125,8 +126,9 @@ async def test_frames_buffered_during_an_ingest_outage_arrive_once_and_in_order(
     with running_service("ingest", ingest_env, port=ingest_port) as ingest:
         key = register_camera(ingest, ingest_env["INGEST_ADMIN_TOKEN"], "cam-outage")
     server = start_mjpeg(stream_port, shared_data)
+    metrics_port = free_port()
     agent = start_agent(f"http://127.0.0.1:{ingest_port}", "cam-outage",
-                        f"http://127.0.0.1:{stream_port}/stream.mjpg", key, spool, 0.5)
+                        f"http://127.0.0.1:{stream_port}/stream.mjpg", key, spool, 0.5, metrics_port)
     frames: list[dict[str, Any]] = []
     try:
         # WHEN the agent samples for a while with ingest unreachable
@@ -144,6 +146,7 @@ async def test_frames_buffered_during_an_ingest_outage_arrive_once_and_in_order(
                 assert time.monotonic() < deadline, "spool did not drain"
                 time.sleep(0.3)
             frames += await received_frames(sqs_client, queue_url)
+            metrics = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics").text
     finally:
         assert stop(agent) == 0
         stop(server)
@@ -153,6 +156,10 @@ async def test_frames_buffered_during_an_ingest_outage_arrive_once_and_in_order(
     by_acceptance = sorted(frames, key=lambda f: _at(f["received_at"]))
     captured = [_at(f["context"]["captured_at"]) for f in by_acceptance]
     assert captured == sorted(captured)
+    # AND the agent's own metrics tell the same story
+    sent = [line for line in metrics.splitlines() if line.startswith('ppe_agent_frames_sent_total{camera="cam-outage"}')]
+    assert sent and float(sent[0].split()[-1]) == len(frames)
+    assert 'ppe_agent_buffered_frames{camera="cam-outage"} 0.0' in metrics
 
 
 def _at(iso: str) -> float:

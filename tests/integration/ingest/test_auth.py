@@ -2,15 +2,15 @@
 
 from typing import Any
 
+from shared.sqs import QueueResolver
 from tests.integration.ingest.conftest import ADMIN_TOKEN, Ingest, admin_headers, queued, stored_keys
 from tests.unit.ingest.images import jpeg
-from shared.sqs import QueueResolver
 
 
 async def test_camera_a_key_cannot_post_as_camera_b(
     ingest: Ingest, s3_client: Any, sqs_client: Any, resolver: QueueResolver
 ) -> None:
-    (camera_a, key_a), (camera_b, key_b) = await ingest.register(), await ingest.register()
+    (_, key_a), (camera_b, key_b) = await ingest.register(), await ingest.register()
 
     as_b = await ingest.post_jpeg(camera_b, key_a, jpeg())
 
@@ -64,7 +64,8 @@ async def test_a_disabled_camera_is_refused_until_enabled(ingest: Ingest) -> Non
 async def test_the_admin_api_needs_the_admin_token(ingest: Ingest) -> None:
     camera_id, camera_key = await ingest.register()
     body = {"camera_id": "intruder-cam", "site_id": "s", "zone_id": "z"}
-    for headers in ({}, {"Authorization": "Bearer wrong-token-of-some-length"}, {"Authorization": f"Bearer {camera_key}"}):
+    wrong = ({}, {"Authorization": "Bearer wrong-token-of-some-length"}, {"Authorization": f"Bearer {camera_key}"})
+    for headers in wrong:
         response = await ingest.client.post("/v1/admin/cameras", json=body, headers=headers)
         assert (response.status_code, response.json()["code"]) == (401, "admin_unauthorized")
     assert (await ingest.client.get("/v1/admin/cameras/intruder-cam", headers=admin_headers())).status_code == 404

@@ -1,10 +1,14 @@
 """POST /v1/frames against the real moto server and PostgreSQL: acceptance, every refusal, idempotency."""
 
 import hashlib
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
+from services.ingest.domain import FrameRecord, new_frame_id
+from services.ingest.main import apply_retention
 from shared.contracts import Envelope, FrameReceived
 from shared.sqs import QueueResolver
 from tests.integration.ingest.conftest import CAPTURED_AT, Ingest, queued, stored_keys
@@ -39,8 +43,9 @@ async def test_a_jpeg_is_stored_and_announced(
     envelope = Envelope[FrameReceived].model_validate(messages[0])
     assert envelope.correlation_id == body["frame_id"] and envelope.producer == "ingest"
     payload = envelope.payload
-    assert (payload.context.camera_id, payload.context.site_id, payload.context.zone_id) == (camera_id, "site-a", "gate")
-    assert (payload.frame.bucket, payload.frame.key, payload.frame.size_bytes) == (body["bucket"], body["key"], len(data))
+    context, frame = payload.context, payload.frame
+    assert (context.camera_id, context.site_id, context.zone_id) == (camera_id, "site-a", "gate")
+    assert (frame.bucket, frame.key, frame.size_bytes) == (body["bucket"], body["key"], len(data))
     assert payload.client_frame_id == "c-1"
     assert payload.summarization.MinConfidence == 75
     assert [t.value for t in payload.summarization.RequiredEquipmentTypes] == ["HEAD_COVER", "HAND_COVER"]
@@ -102,7 +107,7 @@ REFUSALS = [
     ("over-4mb-multipart", {"multipart": noisy_jpeg(4 * 1024 * 1024 + 1)}, 413, "body_too_large"),
     ("multipart-without-image", {"form_only": True}, 422, "invalid_request"),
     ("missing-captured-at", {"content": jpeg(), "params": {"captured_at": None}}, 422, "invalid_request"),
-    ("naive-captured-at", {"content": jpeg(), "params": {"captured_at": "2026-11-26T08:30:00"}}, 422, "invalid_request"),
+    ("naive-time", {"content": jpeg(), "params": {"captured_at": "2026-11-26T08:30:00"}}, 422, "invalid_request"),
     ("unknown-ppe", {"content": jpeg(), "params": {"required_ppe": "HARD_HAT"}}, 422, "invalid_request"),
     ("confidence-over-100", {"content": jpeg(), "params": {"min_confidence": "101"}}, 422, "invalid_request"),
     ("unsafe-client-id", {"content": jpeg(), "params": {"client_frame_id": "../../etc"}}, 422, "invalid_request"),
@@ -112,14 +117,21 @@ REFUSALS = [
 
 @pytest.mark.parametrize(("how", "status", "code"), [r[1:] for r in REFUSALS], ids=[r[0] for r in REFUSALS])
 async def test_refused_frames_get_a_typed_error_and_store_nothing(
-    ingest: Ingest, s3_client: Any, sqs_client: Any, resolver: QueueResolver, how: dict[str, Any], status: int, code: str
+    ingest: Ingest,
+    s3_client: Any,
+    sqs_client: Any,
+    resolver: QueueResolver,
+    how: dict[str, Any],
+    status: int,
+    code: str,
 ) -> None:
     camera_id, key = await ingest.register()
     params = {"camera_id": camera_id, "captured_at": CAPTURED_AT, **how.get("params", {})}
     params = {k: v for k, v in params.items() if v is not None}
     headers = {"X-API-Key": key}
     if "multipart" in how:
-        response = await ingest.client.post("/v1/frames", params=params, headers=headers, **_multipart(how["multipart"]))
+        files = _multipart(how["multipart"])
+        response = await ingest.client.post("/v1/frames", params=params, headers=headers, **files)
     elif how.get("form_only"):
         response = await ingest.client.post("/v1/frames", params=params, headers=headers, files={"note": (None, "x")})
     else:
@@ -201,3 +213,60 @@ async def test_camera_id_defaults_to_the_keys_camera(ingest: Ingest) -> None:
     )
     assert response.status_code == 202, response.text
     assert response.json()["camera_id"] == camera_id
+
+
+async def test_a_chunked_body_is_counted_and_cut_off_past_4_mb(ingest: Ingest, s3_client: Any) -> None:
+    camera_id, key = await ingest.register()
+    data = noisy_jpeg(4 * 1024 * 1024 + 1)
+
+    async def chunks() -> AsyncIterator[bytes]:  # no Content-Length: only the counter can stop it
+        for start in range(0, len(data), 256 * 1024):
+            yield data[start : start + 256 * 1024]
+
+    response = await ingest.client.post(
+        "/v1/frames",
+        params={"captured_at": CAPTURED_AT},
+        content=chunks(),
+        headers={"X-API-Key": key, "Content-Type": "image/jpeg"},
+    )
+    assert response.status_code == 413 and response.json()["code"] == "body_too_large"
+    assert await stored_keys(s3_client, ingest.deps.store.bucket) == []
+
+
+async def test_a_reservation_left_by_a_crashed_writer_is_taken_over(ingest: Ingest) -> None:
+    camera_id, key = await ingest.register()
+    data = jpeg()
+    # GIVEN a pending row for client id "crashed" whose writer died long ago (never committed)
+    stale = FrameRecord(
+        frame_id=new_frame_id(),
+        camera_id=camera_id,
+        client_frame_id="crashed",
+        status="pending",
+        sha256=hashlib.sha256(data).hexdigest(),
+        bucket=ingest.deps.store.bucket,
+        key="frames/x/never-written.jpg",
+        content_type="image/jpeg",
+        size_bytes=len(data),
+        width=640,
+        height=360,
+        captured_at=datetime.now(UTC),
+        received_at=datetime.now(UTC) - timedelta(hours=1),
+    )
+    assert await ingest.deps.ledger.reserve(stale) is None
+
+    # WHEN the camera retries that client id
+    response = await ingest.post_jpeg(camera_id, key, data, client_frame_id="crashed")
+
+    # THEN the retry takes the reservation over and the frame is committed under a new frame id
+    assert response.status_code == 202, response.text
+    assert response.json()["frame_id"] != stale.frame_id
+    assert await ingest.deps.ledger.get(stale.frame_id) is None
+    committed = await ingest.deps.ledger.get(response.json()["frame_id"])
+    assert committed is not None and committed.status == "committed"
+
+
+async def test_retention_days_set_the_bucket_lifecycle(ingest: Ingest, s3_client: Any) -> None:
+    ingest.deps.settings = ingest.deps.settings.model_copy(update={"retention_days": 7})
+    await apply_retention(ingest.deps)
+    rules = (await s3_client.get_bucket_lifecycle_configuration(Bucket=ingest.deps.store.bucket))["Rules"]
+    assert [(rule["Filter"]["Prefix"], rule["Expiration"]["Days"]) for rule in rules] == [("frames/", 7)]

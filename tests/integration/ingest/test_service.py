@@ -2,6 +2,7 @@
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -35,6 +36,7 @@ def ingest_process(
         "INGEST_ADMIN_TOKEN": ADMIN_TOKEN,
         "INGEST_PORT": str(port),
         "INGEST_RATE_LIMIT_PER_S": "1000",
+        "INGEST_BODY_TIMEOUT_S": "2",
         "PPE_LOG_FORMAT": "json",
         "PPE_LOG_LEVEL": "WARNING",
     }
@@ -54,7 +56,8 @@ def ingest_process(
 
 
 def register(url: str) -> tuple[str, str]:
-    body = {"camera_id": f"cam-proc-{time.monotonic_ns()}", "site_id": "site-p", "zone_id": "z", "rate_limit_per_s": 1000}
+    camera_id = f"cam-proc-{time.monotonic_ns()}"
+    body = {"camera_id": camera_id, "site_id": "site-p", "zone_id": "z", "rate_limit_per_s": 1000}
     response = httpx.post(f"{url}/v1/admin/cameras", json=body, headers=admin_headers(), timeout=30)
     assert response.status_code == 201, response.text
     return body["camera_id"], response.json()["api_key"]
@@ -79,6 +82,50 @@ def test_the_service_accepts_frames_and_exits_0_on_sigterm(ingest_process: Proce
 
     ingest_process.process.send_signal(signal.SIGTERM)
     assert ingest_process.process.wait(timeout=30) == 0
+
+
+def raw_request(url: str, head: str, body_parts: list[bytes], *, pause_s: float = 0.0) -> bytes:
+    """Send a request over a plain socket (to control exactly what arrives and when); return the answer."""
+    host, port = url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=30) as sock:
+        sock.sendall(head.encode())
+        try:
+            for part in body_parts:
+                sock.sendall(part)
+                time.sleep(pause_s)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the server answered and closed before the rest: what a size limit should do
+        answer = b""
+        try:
+            while chunk := sock.recv(65536):
+                answer += chunk
+        except ConnectionResetError:
+            pass
+    return answer
+
+
+def test_a_slow_body_gets_408_and_a_long_chunked_body_413_without_reading_it_all(ingest_process: Process) -> None:
+    url = ingest_process.url
+    _, key = register(url)
+    path = f"/v1/frames?captured_at={CAPTURED_AT.replace('+', '%2B')}"
+    head = f"POST {path} HTTP/1.1\r\nHost: ingest\r\nX-API-Key: {key}\r\nContent-Type: image/jpeg\r\n"
+
+    # A body that trickles in (declared 100 KB, 1 KB sent, then silence) is cut off after INGEST_BODY_TIMEOUT_S
+    started = time.monotonic()
+    declared = head + "Content-Length: 100000\r\nConnection: close\r\n\r\n"
+    slow = raw_request(url, declared, [b"\xff\xd8\xff" + b"0" * 1000])
+    assert slow.startswith(b"HTTP/1.1 408"), slow[:300]
+    assert b"body_timeout" in slow and time.monotonic() - started < 20
+
+    # A chunked body with no Content-Length is counted as it arrives and refused past 4 MB
+    chunk = b"0" * 65536
+    chunks = [f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n"] * 160  # 10 MB offered
+    big = raw_request(url, head + "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n", chunks)
+    assert big.startswith(b"HTTP/1.1 413"), big[:300]
+    assert b"body_too_large" in big
+    metrics = httpx.get(f"{url}/metrics", timeout=30).text
+    assert 'ingest_rejects_total{reason="body_timeout"} 1.0' in metrics
+    assert 'ingest_rejects_total{reason="body_too_large"} 1.0' in metrics
 
 
 def test_fuzzing_the_openapi_schema_finds_no_server_error(ingest_process: Process, tmp_path: Path) -> None:

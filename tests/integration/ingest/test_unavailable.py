@@ -12,7 +12,7 @@ from services.ingest.adapters.db import frames
 from shared.config import PlatformSettings
 from shared.sqs import QueueResolver
 from tests.conftest import free_port, wait_http
-from tests.integration.ingest.conftest import queued, running, ingest_settings, stored_keys
+from tests.integration.ingest.conftest import ingest_settings, queued, running, stored_keys
 from tests.unit.ingest.images import jpeg
 
 
@@ -20,7 +20,9 @@ async def frame_rows(database_url: str, camera_id: str) -> int:
     engine = create_async_engine(database_url)
     async with engine.connect() as connection:
         count = (
-            await connection.execute(sa.select(sa.func.count()).select_from(frames).where(frames.c.camera_id == camera_id))
+            await connection.execute(
+                sa.select(sa.func.count()).select_from(frames).where(frames.c.camera_id == camera_id)
+            )
         ).scalar_one()
     await engine.dispose()
     return int(count)
@@ -82,7 +84,7 @@ async def test_stopped_emulator_gives_503_and_leaves_no_row(
     port = free_port()
     command = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
     endpoint = f"http://127.0.0.1:{port}"
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # noqa: ASYNC220
     try:
         wait_http(f"{endpoint}/moto-api/")
         settings = ingest_settings(monkeypatch, database_url, AWS_ENDPOINT_URL=endpoint)

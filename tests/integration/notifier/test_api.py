@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -16,12 +17,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.notifier.adapters import db
 from services.notifier.config import NotifierSettings
+from services.notifier.handlers import publish_outbox
 from services.notifier.main import run
 from shared.config import PlatformSettings
-from shared.contracts import Envelope
+from shared.contracts import Envelope, IncidentChanged
+from shared.rekognition import EquipmentType
 from shared.sqs import Publisher, QueueResolver
 from tests.conftest import REPO_ROOT, free_port, wait_http
-from tests.integration.notifier.conftest import ADMIN_TOKEN, add_webhook, publish_frames
+from tests.integration.notifier.conftest import ADMIN_TOKEN, add_webhook, drain, publish_frames
 from tests.integration.notifier.receivers import HttpReceiver
 from tests.unit.notifier.builders import hat_scenario
 
@@ -109,8 +112,12 @@ async def test_channel_listing_never_shows_the_secret(admin: httpx.AsyncClient) 
 
 
 async def test_a_redelivered_frame_changes_nothing(
-    notifier_settings: NotifierSettings, engine: AsyncEngine, admin: httpx.AsyncClient, webhook: HttpReceiver,
-    sqs_client: Any, resolver: QueueResolver,
+    notifier_settings: NotifierSettings,
+    engine: AsyncEngine,
+    admin: httpx.AsyncClient,
+    webhook: HttpReceiver,
+    sqs_client: Any,
+    resolver: QueueResolver,
 ) -> None:
     await add_webhook(admin, webhook)
     frames = hat_scenario(before_s=1, without_s=4, after_s=0)
@@ -144,6 +151,16 @@ async def test_a_malformed_frame_message_goes_to_the_dlq(
     assert dead["MessageAttributes"]["reject_reason"]["StringValue"].startswith("malformed message")
 
 
+def start_service(env: dict[str, str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "services.notifier.main"],
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+
+
 async def test_the_service_starts_from_env_serves_health_and_drains_on_sigterm(
     notifier_settings: NotifierSettings, platform_settings: PlatformSettings, provisioned: dict[str, str]
 ) -> None:
@@ -156,10 +173,7 @@ async def test_the_service_starts_from_env_serves_health_and_drains_on_sigterm(
         "NOTIFIER_HOST": "127.0.0.1",
         "PPE_LOG_FORMAT": "json",
     }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "services.notifier.main"], cwd=REPO_ROOT, env=env,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-    )
+    process = start_service(env)
     try:
         await asyncio.to_thread(wait_http, f"http://127.0.0.1:{port}/healthz", timeout_s=30)
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
@@ -179,3 +193,45 @@ async def test_the_service_starts_from_env_serves_health_and_drains_on_sigterm(
     output = process.stdout.read().decode() if process.stdout else ""
     assert code == 0, output
     assert "notifier stopped" in output
+
+
+async def test_the_sweep_publishes_what_a_crashed_worker_left_in_the_outbox(
+    engine: AsyncEngine, sqs_client: Any, resolver: QueueResolver
+) -> None:
+    # GIVEN an incident change committed to the outbox a minute ago but never published (worker died after commit)
+    now = datetime.now(UTC)
+    change = IncidentChanged(
+        incident_id="inc-left-behind",
+        status="open",
+        camera_id="cam-1",
+        site_id="site-1",
+        zone_id="zone-1",
+        missing_equipment=[EquipmentType.HEAD_COVER],
+        severity="warning",
+        started_at=now - timedelta(seconds=65),
+        last_seen_at=now - timedelta(seconds=60),
+        frame_id="f-9",
+        max_confidence=97.5,
+    )
+    async with engine.begin() as conn:
+        await conn.execute(
+            db.outbox.insert().values(
+                camera_id="cam-1",
+                frame_id="f-9",
+                message_type="IncidentChanged",
+                payload=change.model_dump(mode="json"),
+                created_at=now - timedelta(seconds=60),
+            )
+        )
+    publisher = Publisher(sqs_client, resolver, producer="notifier")
+
+    # WHEN the sweep runs twice
+    first, second = (
+        await publish_outbox(engine, publisher, older_than_s=30),
+        await publish_outbox(engine, publisher, older_than_s=30),
+    )
+
+    # THEN the change is published once, intact
+    assert (first, second) == (1, 0)
+    [message] = await drain(sqs_client, await resolver.url("incidents-reporting"))
+    assert Envelope[IncidentChanged].model_validate_json(message["Body"]).payload == change

@@ -43,7 +43,9 @@ async def test_incident_reaches_a_signed_webhook_with_a_working_frame_link(
 ) -> None:
     # GIVEN a webhook channel and a camera whose worker takes the hard hat off for 6 s
     await add_webhook(admin, webhook)
-    await s3_client.put_object(Bucket=notifier_settings.frames_bucket, Key=KEY, Body=b"\xff\xd8frame", ContentType="image/jpeg")
+    await s3_client.put_object(
+        Bucket=notifier_settings.frames_bucket, Key=KEY, Body=b"\xff\xd8frame", ContentType="image/jpeg"
+    )
     frames = hat_scenario(before_s=2, without_s=6, after_s=4, bucket=notifier_settings.frames_bucket, key=KEY)
     await publish_frames(sqs_client, resolver, frames)
 
@@ -71,8 +73,12 @@ async def test_incident_reaches_a_signed_webhook_with_a_working_frame_link(
 
 
 async def test_a_429_with_retry_after_is_honoured(
-    notifier_settings: NotifierSettings, engine: AsyncEngine, admin: httpx.AsyncClient, webhook: HttpReceiver,
-    sqs_client: Any, resolver: QueueResolver,
+    notifier_settings: NotifierSettings,
+    engine: AsyncEngine,
+    admin: httpx.AsyncClient,
+    webhook: HttpReceiver,
+    sqs_client: Any,
+    resolver: QueueResolver,
 ) -> None:
     await add_webhook(admin, webhook)
     webhook.script = [(429, {"Retry-After": "1"})]
@@ -89,8 +95,12 @@ async def test_a_429_with_retry_after_is_honoured(
 
 
 async def test_a_refused_delivery_goes_to_the_dlq_with_its_reason(
-    notifier_settings: NotifierSettings, engine: AsyncEngine, admin: httpx.AsyncClient, webhook: HttpReceiver,
-    sqs_client: Any, resolver: QueueResolver,
+    notifier_settings: NotifierSettings,
+    engine: AsyncEngine,
+    admin: httpx.AsyncClient,
+    webhook: HttpReceiver,
+    sqs_client: Any,
+    resolver: QueueResolver,
 ) -> None:
     await add_webhook(admin, webhook)
     webhook.always = 400
@@ -112,8 +122,15 @@ def _laplacian_var(image: np.ndarray) -> float:
 
 @pytest.mark.parametrize("blur", [True, False])
 async def test_email_arrives_with_a_face_blurred_snapshot_unless_the_site_opts_out(
-    blur: bool, platform_settings: PlatformSettings, migrated_database_url: str, engine: AsyncEngine,
-    admin: httpx.AsyncClient, sqs_client: Any, s3_client: Any, resolver: QueueResolver, shared_data: Path,
+    blur: bool,
+    platform_settings: PlatformSettings,
+    migrated_database_url: str,
+    engine: AsyncEngine,
+    admin: httpx.AsyncClient,
+    sqs_client: Any,
+    s3_client: Any,
+    resolver: QueueResolver,
+    shared_data: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # GIVEN a real photo of a bare head stored as the frame, and a local SMTP server
@@ -136,14 +153,22 @@ async def test_email_arrives_with_a_face_blurred_snapshot_unless_the_site_opts_o
         await run(settings, until_idle=True, engine=engine)
 
     # THEN both recipients get an "open" and a "resolved" mail saying what, where, when, with a snapshot
-    assert len(smtp.mailbox.messages) == 2
+    log_rows = [(d.event, d.status, d.attempts, d.last_error) for d in await deliveries(engine)]
+    assert len(smtp.mailbox.messages) == 2, f"delivery log: {log_rows}"
     recipients, opened = smtp.mailbox.messages[0]
     assert sorted(recipients) == ["lead@example.com", "safety@example.com"]
     assert "head cover" in opened["Subject"] and "cam-1" in opened["Subject"]
     text = _part(opened, "text/plain").get_payload(decode=True).decode()
-    for fact in ("site site-1 / zone zone-1 / camera cam-1", "Started: 2026-11-26T08:30:01", "Confidence:", "Frame: http"):
+    for fact in (
+        "site site-1 / zone zone-1 / camera cam-1",
+        "Started: 2026-11-26T08:30:01",
+        "Confidence:",
+        "Frame: http",
+    ):
         assert fact in text
-    snapshot = cv2.imdecode(np.frombuffer(_part(opened, "image/jpeg").get_payload(decode=True), np.uint8), cv2.IMREAD_COLOR)
+    snapshot = cv2.imdecode(
+        np.frombuffer(_part(opened, "image/jpeg").get_payload(decode=True), np.uint8), cv2.IMREAD_COLOR
+    )
     original = cv2.imdecode(np.frombuffer(photo, np.uint8), cv2.IMREAD_COLOR)
     original = cv2.resize(original, (snapshot.shape[1], snapshot.shape[0]))
     h, w = snapshot.shape[:2]
@@ -160,7 +185,10 @@ def _part(message: Message, content_type: str) -> Message:
 
 
 async def test_apprise_channel_posts_to_a_chat_style_endpoint(
-    notifier_settings: NotifierSettings, engine: AsyncEngine, admin: httpx.AsyncClient, sqs_client: Any,
+    notifier_settings: NotifierSettings,
+    engine: AsyncEngine,
+    admin: httpx.AsyncClient,
+    sqs_client: Any,
     resolver: QueueResolver,
 ) -> None:
     chat = await HttpReceiver(secret="unused-secret-0123456789").start()
@@ -177,14 +205,20 @@ async def test_apprise_channel_posts_to_a_chat_style_endpoint(
 
 
 async def test_sns_channel_publishes_to_a_topic(
-    notifier_settings: NotifierSettings, platform_settings: PlatformSettings, engine: AsyncEngine,
-    admin: httpx.AsyncClient, sqs_client: Any, resolver: QueueResolver,
+    notifier_settings: NotifierSettings,
+    platform_settings: PlatformSettings,
+    engine: AsyncEngine,
+    admin: httpx.AsyncClient,
+    sqs_client: Any,
+    resolver: QueueResolver,
 ) -> None:
     # GIVEN an SNS topic with an SQS queue subscribed, on the emulator
     async with aws_client("sns", platform_settings) as sns:
         topic = (await sns.create_topic(Name=f"{platform_settings.queue_prefix}alerts"))["TopicArn"]
         inbox = (await sqs_client.create_queue(QueueName=f"{platform_settings.queue_prefix}alerts-inbox"))["QueueUrl"]
-        arn = (await sqs_client.get_queue_attributes(QueueUrl=inbox, AttributeNames=["QueueArn"]))["Attributes"]["QueueArn"]
+        arn = (await sqs_client.get_queue_attributes(QueueUrl=inbox, AttributeNames=["QueueArn"]))["Attributes"][
+            "QueueArn"
+        ]
         await sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn)
     await add_channel(admin, name="aws-alerts", kind="sns", target=topic, min_severity="warning")
     await publish_frames(sqs_client, resolver, hat_scenario(before_s=1, without_s=4, after_s=0))
@@ -215,3 +249,28 @@ async def test_webhook_retries_server_errors_with_backoff_and_signs_with_the_def
     assert all(r.signature_ok for r in receiver.received)
     gaps = [b.at - a.at for a, b in zip(receiver.received, receiver.received[1:], strict=False)]
     assert gaps[0] >= 0.1 and gaps[1] >= 0.2  # 0.2 s then 0.4 s, each times a jitter factor in [0.5, 1.5)
+
+
+async def test_an_unreachable_receiver_keeps_the_delivery_queued_for_a_later_retry(
+    notifier_settings: NotifierSettings,
+    engine: AsyncEngine,
+    admin: httpx.AsyncClient,
+    webhook: HttpReceiver,
+    sqs_client: Any,
+    resolver: QueueResolver,
+) -> None:
+    await add_webhook(admin, webhook)
+    webhook.always = 503
+    await publish_frames(sqs_client, resolver, hat_scenario(before_s=1, without_s=4, after_s=0))
+
+    await run(notifier_settings, until_idle=True, engine=engine, patience_s=2)
+
+    # Three tries in process (backoff), then the message waits on the queue for its next receive: not lost.
+    assert len(webhook.received) == notifier_settings.webhook_attempts
+    [delivery] = await deliveries(engine)
+    assert delivery.status == "failed" and "HTTP 503" in delivery.last_error
+    attributes = await sqs_client.get_queue_attributes(
+        QueueUrl=await resolver.url("notifier-deliveries"), AttributeNames=["ApproximateNumberOfMessagesNotVisible"]
+    )
+    assert attributes["Attributes"]["ApproximateNumberOfMessagesNotVisible"] == "1"
+    assert await drain(sqs_client, await resolver.url("notifier-deliveries-dlq")) == []

@@ -47,8 +47,10 @@ async def test_twenty_seconds_without_hard_hat_is_one_incident_and_the_cooldown_
     resolver: QueueResolver,
 ) -> None:
     # GIVEN a site rule with a 60 s camera cooldown, and a webhook channel
-    rule = {"site_id": "site-1", "policy": {"cooldown_camera_s": 60, "cooldown_person_s": 0, "min_violation_s": 2,
-                                             "resolve_after_s": 2}}
+    rule = {
+        "site_id": "site-1",
+        "policy": {"cooldown_camera_s": 60, "cooldown_person_s": 0, "min_violation_s": 2, "resolve_after_s": 2},
+    }
     assert (await admin.post("/v1/rules", json=rule)).status_code == 201
     await add_webhook(admin, webhook)
 

@@ -145,6 +145,8 @@ async def test_changing_a_sites_time_zone_rebuckets(writable_client: httpx.Async
         {"start": "2020-01-01T00:00:00Z", "end": "2026-01-02T00:00:00Z", "bucket": "hour"},
         {"bucket": "month"},
         {"equipment_type": "VEST"},
+        {"site_id": "site\x00a"},  # PostgreSQL text cannot hold NUL: refused up front, not a 500
+        {"end": "9999-12-31T23:59:59Z"},  # rounding up past the last representable moment
     ],
 )
 async def test_bad_query_is_a_clear_422(client: httpx.AsyncClient, params: dict[str, str]) -> None:

@@ -1,6 +1,7 @@
 """The video command on a short real clip built from scene photos, through the real local engine."""
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -83,3 +84,21 @@ def test_a_file_that_is_not_a_video_is_refused_clearly(tmp_path: Path) -> None:
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 2
     assert "error:" in result.stderr and "notes.mp4" in result.stderr
+
+
+async def test_a_video_in_s3_is_analysed(
+    clip: Path, tmp_path: Path, s3_client: object, provisioned: dict[str, str], platform_settings: object
+) -> None:
+    bucket = platform_settings.frames_bucket  # type: ignore[attr-defined]
+    await s3_client.put_object(Bucket=bucket, Key="videos/site.mp4", Body=clip.read_bytes())  # type: ignore[attr-defined]
+    timeline_path = tmp_path / "timeline.json"
+    env = {**os.environ, "AWS_ENDPOINT_URL": platform_settings.aws_endpoint_url}  # type: ignore[attr-defined]
+    result = subprocess.run(
+        [sys.executable, "-m", "clients.video", f"s3://{bucket}/videos/site.mp4", "--fps", "0.5",
+         "--timeline", str(timeline_path)],
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=600, env=env,
+    )
+    assert result.returncode == 0, result.stderr
+    timeline = json.loads(timeline_path.read_text())
+    assert [frame["timestamp_ms"] for frame in timeline["frames"]] == [0]
+    assert len(timeline["frames"][0]["persons"]) >= 4

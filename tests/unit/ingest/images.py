@@ -2,7 +2,6 @@
 
 import struct
 from functools import lru_cache
-from pathlib import Path
 
 import cv2
 import numpy as np

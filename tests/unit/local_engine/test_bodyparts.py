@@ -103,3 +103,13 @@ def test_hands_extend_past_the_wrist_away_from_the_elbow_and_keep_sides() -> Non
 )
 def test_keypoint_confidence_mapping(score: float, low: float, high: float) -> None:
     assert low <= bp.keypoint_confidence(score) <= high
+
+
+def test_person_confidence_is_monotonic_and_keeps_the_detection_threshold_returnable() -> None:
+    from services.detector.local_engine.pipeline import EngineSettings, person_confidence
+
+    scores = np.linspace(0.0, 1.0, 101)
+    confidences = [person_confidence(float(s)) for s in scores]
+    assert all(b >= a for a, b in zip(confidences, confidences[1:], strict=False))
+    assert person_confidence(EngineSettings().person_min_score) >= 50.0
+    assert person_confidence(0.1) < 50.0 and person_confidence(1.0) <= 100.0

@@ -86,8 +86,16 @@ def frame_analyzed(
 
 
 def hat_scenario(
-    *, camera_id: str = "cam-1", fps: float = 2.0, before_s: float = 10, without_s: float = 20, after_s: float = 10,
-    start: datetime = T0, prefix: str = "f", bucket: str = "frames", key: str | None = None,
+    *,
+    camera_id: str = "cam-1",
+    fps: float = 2.0,
+    before_s: float = 10,
+    without_s: float = 20,
+    after_s: float = 10,
+    start: datetime = T0,
+    prefix: str = "f",
+    bucket: str = "frames",
+    key: str | None = None,
     box: tuple[float, float, float, float] | None = None,
 ) -> list[FrameAnalyzed]:
     """One worker walking slowly: hard hat on, off for `without_s` seconds of frame time, back on."""

@@ -23,7 +23,9 @@ from tests.unit.notifier.builders import T0, frame_analyzed, hat_scenario, perso
 TRACKER = TrackerSettings()
 
 
-def replay(frames: list[FrameAnalyzed], policy: RulePolicy, state: CameraState | None = None) -> tuple[CameraState, list[IncidentEvent]]:
+def replay(
+    frames: list[FrameAnalyzed], policy: RulePolicy, state: CameraState | None = None
+) -> tuple[CameraState, list[IncidentEvent]]:
     counter = itertools.count(1)
     state = state or CameraState()
     events: list[IncidentEvent] = []
@@ -74,9 +76,7 @@ def test_minimum_time_and_frames_in_violation(without_s: float, min_violation_s:
 
 def test_indeterminate_frames_never_raise_a_violation() -> None:
     policy = RulePolicy(min_violation_s=0, min_frames=1, window_frames=1)
-    frames = [
-        frame_analyzed(f"f{i}", at=T0 + timedelta(seconds=i), persons=[person(hard_hat=None)]) for i in range(20)
-    ]
+    frames = [frame_analyzed(f"f{i}", at=T0 + timedelta(seconds=i), persons=[person(hard_hat=None)]) for i in range(20)]
     _, events = replay(frames, policy)
     assert events == []
 
@@ -176,7 +176,9 @@ def test_outside_active_hours_no_incident_opens() -> None:
 
 def test_missing_equipment_change_is_an_update_without_alert() -> None:
     policy = RulePolicy(
-        required_equipment=[EquipmentType.HEAD_COVER, EquipmentType.FACE_COVER], min_violation_s=1, min_frames=1,
+        required_equipment=[EquipmentType.HEAD_COVER, EquipmentType.FACE_COVER],
+        min_violation_s=1,
+        min_frames=1,
         window_frames=1,
     )
     # Face visible and bare in every frame; the hat comes off from frame 3.
@@ -214,10 +216,14 @@ def test_association_prefers_overlap_then_centre_distance() -> None:
     from services.notifier.domain import Observation, Track
 
     def track(track_id: int, left: float) -> Track:
-        return Track(track_id=track_id, box=Box(left=left, top=0.2, width=0.2, height=0.6), first_seen_at=T0, last_seen_at=T0)
+        return Track(
+            track_id=track_id, box=Box(left=left, top=0.2, width=0.2, height=0.6), first_seen_at=T0, last_seen_at=T0
+        )
 
     def obs(left: float, top: float = 0.2) -> Observation:
-        return Observation(person_id=0, box=Box(left=left, top=top, width=0.2, height=0.6), verdict="with", missing=[], confidence=99)
+        return Observation(
+            person_id=0, box=Box(left=left, top=top, width=0.2, height=0.6), verdict="with", missing=[], confidence=99
+        )
 
     tracks = [track(1, 0.1), track(2, 0.5)]
     assert associate(tracks, [obs(0.52), obs(0.12)], TRACKER) == {0: 1, 1: 0}
