@@ -16,22 +16,9 @@ import sqlalchemy as sa
 from shared.contracts import Envelope, FrameReceived
 from shared.sqs import Consumer, MessageContext, Publisher, QueueResolver
 from tests.factories import frame_received
+from tests.support.queues import drain
 
 QUEUE = "frames-received"
-
-
-async def drain(sqs: Any, url: str) -> list[dict[str, Any]]:
-    messages: list[dict[str, Any]] = []
-    while True:
-        response = await sqs.receive_message(
-            QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0, MessageAttributeNames=["All"]
-        )
-        batch = response.get("Messages", [])
-        if not batch:
-            return messages
-        messages += batch
-        for message in batch:
-            await sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
 
 
 async def test_published_frames_reach_the_handler(sqs_client: Any, resolver: QueueResolver) -> None:

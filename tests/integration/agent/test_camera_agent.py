@@ -16,6 +16,7 @@ import pytest
 from shared.config import PlatformSettings
 from tests.conftest import REPO_ROOT, free_port
 from tests.support.processes import new_secret, running_service, service_env, stop
+from tests.support.queues import drain
 
 MJPEG_SERVER = Path(__file__).with_name("mjpeg_server.py")
 
@@ -57,14 +58,7 @@ def start_agent(ingest_url: str, camera_id: str, source: str, key: str, buffer_d
 
 async def received_frames(sqs: Any, url: str) -> list[dict[str, Any]]:
     """All FrameReceived payloads currently in the queue (consumed)."""
-    payloads: list[dict[str, Any]] = []
-    while True:
-        batch = (await sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0)).get("Messages", [])
-        if not batch:
-            return payloads
-        for message in batch:
-            payloads.append(json.loads(message["Body"])["payload"])
-            await sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+    return [json.loads(message["Body"])["payload"] for message in await drain(sqs, url)]
 
 
 async def wait_for_frames(sqs: Any, url: str, into: list[dict[str, Any]], count: int, timeout_s: float) -> None:

@@ -11,6 +11,7 @@ from shared.contracts import Envelope, FrameAnalyzed, FrameContext, FrameReceive
 from shared.rekognition import EquipmentType, SummarizationAttributes
 from shared.s3 import FrameStore, frame_key
 from shared.sqs import Publisher, QueueResolver
+from tests.support.queues import drain
 
 
 async def submit_frame(
@@ -52,20 +53,6 @@ async def submit_frame(
     )
     await publisher.publish(received, correlation_id=frame_id)
     return received
-
-
-async def drain(sqs: Any, url: str) -> list[dict[str, Any]]:
-    messages: list[dict[str, Any]] = []
-    while True:
-        response = await sqs.receive_message(
-            QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0, MessageAttributeNames=["All"]
-        )
-        batch = response.get("Messages", [])
-        if not batch:
-            return messages
-        messages += batch
-        for message in batch:
-            await sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
 
 
 async def published(sqs: Any, resolver: QueueResolver, queue: str) -> list[FrameAnalyzed]:

@@ -15,6 +15,7 @@ from shared.contracts import FrameAnalyzed
 from shared.db import make_engine
 from shared.sqs import Publisher, QueueResolver
 from tests.integration.notifier.receivers import HttpReceiver
+from tests.support.queues import drain
 
 ADMIN_TOKEN = "test-admin-token-0123456789"
 WEBHOOK_SECRET = "whsec-test-0123456789abcdef"
@@ -74,20 +75,6 @@ async def publish_frames(sqs: Any, resolver: QueueResolver, frames: list[FrameAn
         correlation_ids=[f.context.frame_id for f in frames],
         group_ids=[f.context.camera_id for f in frames],
     )
-
-
-async def drain(sqs: Any, url: str) -> list[dict[str, Any]]:
-    messages: list[dict[str, Any]] = []
-    while True:
-        response = await sqs.receive_message(
-            QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0, MessageAttributeNames=["All"]
-        )
-        batch = response.get("Messages", [])
-        if not batch:
-            return messages
-        messages += batch
-        for message in batch:
-            await sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
 
 
 def real_jpeg(shared_data: Path) -> tuple[bytes, list[tuple[float, float, float, float]]]:
