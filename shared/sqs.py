@@ -196,6 +196,12 @@ class Consumer(Generic[P]):
       failure holds back the rest of its group.
     - `request_stop()` (SIGTERM) stops receiving and drains in-flight work; `run(until_idle=True)` returns
       once the queue is empty and nothing is in flight (tests).
+    - Fewer requests per message, for throughput-bound workers (each SQS call costs CPU on both sides):
+      `receive_when_free=N` waits until N slots are free before polling again (one receive per N
+      messages instead of one per freed slot); `delete_linger_s > 0` collects handled messages for up to
+      that long and deletes them with DeleteMessageBatch (up to 10 per call). Both default to the
+      latency-first behaviour (poll on every free slot, delete at once). A message whose delete is still
+      lingering when the process dies comes back after its visibility timeout: handlers are idempotent.
     """
 
     def __init__(
@@ -210,6 +216,8 @@ class Consumer(Generic[P]):
         batch_size: int = 10,
         wait_time_s: int = 20,
         handler_timeout_s: float | None = None,
+        receive_when_free: int = 1,
+        delete_linger_s: float = 0.0,
     ) -> None:
         self._sqs = sqs
         self._resolver = resolver
@@ -220,6 +228,11 @@ class Consumer(Generic[P]):
         self._batch_size = min(batch_size, 10)
         self._wait_time_s = wait_time_s
         self._handler_timeout_s = handler_timeout_s
+        self._receive_when_free = max(1, min(receive_when_free, concurrency, self._batch_size))
+        self._delete_linger_s = delete_linger_s
+        self._deletes: list[str] = []  # receipt handles waiting for a batch delete
+        self._delete_flush: asyncio.TimerHandle | None = None
+        self._delete_tasks: set[asyncio.Task[None]] = set()
         self._stop = asyncio.Event()
         self._in_flight: set[asyncio.Task[None]] = set()
         self._url = ""
@@ -259,7 +272,7 @@ class Consumer(Generic[P]):
         wait_time = 1 if until_idle else self._wait_time_s
         while not self._stop.is_set():
             capacity = self._concurrency - len(self._in_flight)
-            if capacity <= 0:
+            if capacity <= 0 or (self._in_flight and capacity < self._receive_when_free):
                 await asyncio.wait(self._in_flight, return_when=asyncio.FIRST_COMPLETED)
                 continue
             # A FIFO long poll started while groups are in flight: moto (the local emulator) freezes the busy
@@ -280,6 +293,7 @@ class Consumer(Generic[P]):
         if self._in_flight:
             log.info("draining in-flight messages", queue=self.queue, count=len(self._in_flight))
             await asyncio.gather(*self._in_flight, return_exceptions=True)
+        await self._flush_deletes()
         log.info("consumer stopped", queue=self.queue, processed=self.processed, failed=self.failed)
 
     async def _receive(self, count: int, wait_time: int) -> list[dict[str, Any]]:
@@ -394,11 +408,50 @@ class Consumer(Generic[P]):
             log.warning("could not change visibility", error=str(exc))
 
     async def _delete(self, message: dict[str, Any]) -> None:
+        if self._delete_linger_s > 0:
+            self._deletes.append(message["ReceiptHandle"])
+            if len(self._deletes) >= 10:
+                self._start_flush()
+            elif self._delete_flush is None:
+                self._delete_flush = asyncio.get_running_loop().call_later(self._delete_linger_s, self._start_flush)
+            return
         try:
             await self._sqs.delete_message(QueueUrl=self._url, ReceiptHandle=message["ReceiptHandle"])
         except (ClientError, BotoCoreError) as exc:
             # The work is done; a redelivery will be absorbed by the handler's idempotency.
             log.warning("could not delete processed message", error=str(exc))
+
+    def _start_flush(self) -> None:
+        if self._delete_flush is not None:
+            self._delete_flush.cancel()
+            self._delete_flush = None
+        handles, self._deletes = self._deletes[:10], self._deletes[10:]
+        if self._deletes:
+            self._delete_flush = asyncio.get_running_loop().call_later(self._delete_linger_s, self._start_flush)
+        if handles:
+            task = asyncio.create_task(self._delete_batch(handles))
+            self._delete_tasks.add(task)
+            task.add_done_callback(self._delete_tasks.discard)
+
+    async def _delete_batch(self, handles: list[str]) -> None:
+        entries = [{"Id": str(i), "ReceiptHandle": handle} for i, handle in enumerate(handles)]
+        try:
+            response = await self._sqs.delete_message_batch(QueueUrl=self._url, Entries=entries)
+        except (ClientError, BotoCoreError) as exc:
+            log.warning("could not delete processed messages", count=len(entries), error=str(exc))
+            return
+        for failed in response.get("Failed", []):
+            log.warning("could not delete processed message", code=failed.get("Code"), error=failed.get("Message"))
+
+    async def _flush_deletes(self) -> None:
+        """Delete every handled message now (stop, idle): nothing waits on a timer after `run` returns."""
+        while self._deletes:
+            self._start_flush()
+        if self._delete_flush is not None:
+            self._delete_flush.cancel()
+            self._delete_flush = None
+        if self._delete_tasks:
+            await asyncio.gather(*self._delete_tasks, return_exceptions=True)
 
     async def _dead_letter(self, message: dict[str, Any], reason: str) -> None:
         self.rejected += 1

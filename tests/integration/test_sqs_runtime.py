@@ -174,3 +174,47 @@ async def test_killed_worker_message_is_redelivered_and_processed_once(
     assert rows[0].deliveries == 3  # killed delivery + redelivery + producer duplicate, all one frame
     assert await drain(sqs_client, url) == []
     engine.dispose()
+
+
+async def test_batched_receive_and_delete_handle_every_message_once_with_fewer_calls(
+    sqs_client: Any, resolver: QueueResolver
+) -> None:
+    # GIVEN 25 frames waiting, and a consumer that polls for 4 free slots at once and batches its deletes
+    url = await resolver.url(QUEUE)
+    frame_ids = [f"frame-{i}" for i in range(25)]
+    await Publisher(sqs_client, resolver, producer="test").publish_many(
+        [frame_received(f) for f in frame_ids], correlation_ids=frame_ids
+    )
+    calls = {"receive_message": 0, "delete_message": 0, "delete_message_batch": 0}
+
+    class CountingClient:  # the real aiobotocore client, with its calls counted
+        def __getattr__(self, name: str) -> Any:
+            if name in calls:
+                calls[name] += 1
+            return getattr(sqs_client, name)
+
+    seen: list[str] = []
+
+    async def handler(envelope: Envelope[FrameReceived], context: MessageContext) -> None:
+        await asyncio.sleep(0.01)
+        seen.append(envelope.payload.context.frame_id)
+
+    # WHEN it runs until the queue is idle
+    consumer = Consumer(
+        CountingClient(), resolver, QUEUE, FrameReceived, handler, concurrency=8, receive_when_free=4, delete_linger_s=0.2
+    )
+    await consumer.run(until_idle=True)
+
+    # THEN every frame was handled once and deleted (nothing left in flight or invisible) ...
+    assert sorted(seen) == sorted(frame_ids)
+    attributes = (
+        await sqs_client.get_queue_attributes(
+            QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+        )
+    )["Attributes"]
+    assert attributes["ApproximateNumberOfMessages"] == "0"
+    assert attributes["ApproximateNumberOfMessagesNotVisible"] == "0"
+    # ... with batch deletes only, and fewer receives than messages
+    assert calls["delete_message"] == 0
+    assert 3 <= calls["delete_message_batch"] < len(frame_ids)
+    assert calls["receive_message"] < len(frame_ids)
