@@ -43,14 +43,16 @@ class FrameBatchConsumer(Consumer[FrameAnalyzed]):
         poll_interval_s: float = 0.05,
         delete_linger_s: float = 0.01,
     ) -> None:
+        # the shared consumer's own delete batching (delete_linger_s) stays off: it is used only for messages
+        # handled one by one (fallback, dead letters); batches are deleted below, and awaited
         super().__init__(
             sqs, resolver, queue, FrameAnalyzed, handler, concurrency=concurrency, wait_time_s=wait_time_s
         )
         self._frames = handler
         self._poll_interval_s = poll_interval_s
-        self._delete_linger_s = delete_linger_s
-        self._to_delete: list[tuple[dict[str, Any], asyncio.Future[None]]] = []
-        self._flush_task: asyncio.Task[None] | None = None
+        self._group_delete_linger_s = delete_linger_s
+        self._group_deletes: list[tuple[dict[str, Any], asyncio.Future[None]]] = []
+        self._group_delete_timer: asyncio.Task[None] | None = None
         self.batches = 0
 
     async def run(self, *, until_idle: bool = False) -> None:
@@ -82,6 +84,7 @@ class FrameBatchConsumer(Consumer[FrameAnalyzed]):
         if self._in_flight:
             log.info("draining in-flight messages", queue=self.queue, count=len(self._in_flight))
             await asyncio.gather(*self._in_flight, return_exceptions=True)
+        await self._flush_deletes()  # dead letters / one-by-one deletes, if the shared batching is ever on
         log.info("consumer stopped", queue=self.queue, processed=self.processed, failed=self.failed)
 
     async def _process_batch(self, messages: list[dict[str, Any]]) -> None:
@@ -122,7 +125,7 @@ class FrameBatchConsumer(Consumer[FrameAnalyzed]):
         elapsed = time.perf_counter() - started
         for _ in parsed:
             HANDLER_SECONDS.labels(self.queue).observe(elapsed / len(parsed))
-        await self._delete_all([m for m, _ in parsed])
+        await self._delete_groups([m for m, _ in parsed])
         self.processed += len(parsed)
         self.batches += 1
         MESSAGES.labels(self.queue, "ok").inc(len(parsed))
@@ -141,31 +144,31 @@ class FrameBatchConsumer(Consumer[FrameAnalyzed]):
             for message in messages:
                 await self._change_visibility(message, self._visibility_s)
 
-    async def _delete_all(self, messages: list[dict[str, Any]]) -> None:
+    async def _delete_groups(self, messages: list[dict[str, Any]]) -> None:
         """Delete after a short linger, together with other groups' messages (one request per 10 messages)."""
         loop = asyncio.get_running_loop()
         waits = []
         for message in messages:
             done: asyncio.Future[None] = loop.create_future()
-            self._to_delete.append((message, done))
+            self._group_deletes.append((message, done))
             waits.append(done)
-        if len(self._to_delete) >= 10:
-            self._flush_now()
-        elif self._flush_task is None:
-            self._flush_task = asyncio.create_task(self._flush_later())
+        if len(self._group_deletes) >= 10:
+            self._flush_group_deletes()
+        elif self._group_delete_timer is None:
+            self._group_delete_timer = asyncio.create_task(self._flush_group_deletes_later())
         await asyncio.gather(*waits)
 
-    async def _flush_later(self) -> None:
-        await asyncio.sleep(self._delete_linger_s)
-        self._flush_task = None
-        self._flush_now()
+    async def _flush_group_deletes_later(self) -> None:
+        await asyncio.sleep(self._group_delete_linger_s)
+        self._group_delete_timer = None
+        self._flush_group_deletes()
 
-    def _flush_now(self) -> None:
-        while self._to_delete:
-            batch, self._to_delete = self._to_delete[:10], self._to_delete[10:]
-            asyncio.create_task(self._delete_batch(batch))
+    def _flush_group_deletes(self) -> None:
+        while self._group_deletes:
+            batch, self._group_deletes = self._group_deletes[:10], self._group_deletes[10:]
+            asyncio.create_task(self._delete_group_batch(batch))
 
-    async def _delete_batch(self, batch: list[tuple[dict[str, Any], asyncio.Future[None]]]) -> None:
+    async def _delete_group_batch(self, batch: list[tuple[dict[str, Any], asyncio.Future[None]]]) -> None:
         entries = [{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, (m, _) in enumerate(batch)]
         try:
             response = await self._sqs.delete_message_batch(QueueUrl=self._url, Entries=entries)
