@@ -67,28 +67,52 @@ class FrameHandler:
         self._rules: dict[tuple[str, str, str], tuple[float, domain.RulePolicy]] = {}
 
     async def __call__(self, envelope: Envelope[FrameAnalyzed], context: MessageContext) -> None:
-        frame = envelope.payload
-        ctx = frame.context
-        with bind_context(frame_id=ctx.frame_id, camera_id=ctx.camera_id):
-            outgoing = 0
-            async with self._engine.begin() as conn:
-                state = await db.lock_camera(conn, ctx.camera_id)
-                if not await db.mark_applied(conn, ctx.camera_id, ctx.frame_id):
-                    log.info("frame already applied; publishing anything it left unsent")
-                    outgoing = 1
-                elif state.last_frame_at is not None and ctx.captured_at < state.last_frame_at:
-                    log.warning(
-                        "frame older than the camera's last applied frame; ignored for tracking",
-                        captured_at=ctx.captured_at.isoformat(),
-                        last_frame_at=state.last_frame_at.isoformat(),
-                    )
-                else:
-                    outgoing = await self._apply(conn, frame, state)
-            if outgoing:
-                await publish_outbox(self._engine, self._publisher, camera_id=ctx.camera_id, frame_id=ctx.frame_id)
+        await self.handle_batch([envelope.payload])
 
-    async def _apply(self, conn: AsyncConnection, frame: FrameAnalyzed, state: domain.CameraState) -> int:
-        """Advance the camera by this frame; returns how many outbox messages it wrote."""
+    async def handle_batch(self, frames: list[FrameAnalyzed]) -> None:
+        """Apply consecutive frames of ONE camera, in order, in one transaction under the camera's row lock.
+
+        Most frames change no incident: then the transaction is three statements (lock, mark applied, save state)
+        for the whole batch. Frames already applied (redeliveries) are skipped but their unsent outbox rows are
+        published; frames older than the camera's last applied frame are ignored for tracking.
+        """
+        camera_id = frames[0].context.camera_id
+        if any(f.context.camera_id != camera_id for f in frames):
+            raise ValueError("handle_batch takes frames of one camera")
+        with bind_context(camera_id=camera_id, frames=len(frames)):
+            outgoing: list[str] = []
+            async with self._engine.begin() as conn:
+                state = await db.lock_camera(conn, camera_id)
+                new = await db.mark_applied_many(conn, camera_id, [f.context.frame_id for f in frames])
+                changed = False
+                for frame in frames:
+                    ctx = frame.context
+                    with bind_context(frame_id=ctx.frame_id):
+                        if ctx.frame_id not in new:  # applied before, or twice in this batch
+                            log.info("frame already applied; publishing anything it left unsent")
+                            outgoing.append(ctx.frame_id)
+                            continue
+                        new.discard(ctx.frame_id)
+                        if state.last_frame_at is not None and ctx.captured_at < state.last_frame_at:
+                            log.warning(
+                                "frame older than the camera's last applied frame; ignored for tracking",
+                                captured_at=ctx.captured_at.isoformat(),
+                                last_frame_at=state.last_frame_at.isoformat(),
+                            )
+                            continue
+                        state, written = await self._apply(conn, frame, state)
+                        changed = True
+                        if written:
+                            outgoing.append(ctx.frame_id)
+                if changed:
+                    await db.save_camera(conn, camera_id, state)
+            if outgoing:
+                await publish_outbox(self._engine, self._publisher, camera_id=camera_id, frame_ids=outgoing)
+
+    async def _apply(
+        self, conn: AsyncConnection, frame: FrameAnalyzed, state: domain.CameraState
+    ) -> tuple[domain.CameraState, int]:
+        """Advance the camera by this frame: (its new state, how many outbox messages it wrote)."""
         ctx = frame.context
         policy = await self._policy(conn, ctx.site_id, ctx.zone_id, ctx.camera_id)
         observations = domain.observe(frame.ppe.Persons, policy)
@@ -102,9 +126,8 @@ class FrameHandler:
         )
         self.incidents_evaluated += len(observations)
         PERSONS.inc(len(observations))
-        await db.save_camera(conn, ctx.camera_id, evaluation.state)
         if not evaluation.events:
-            return 0
+            return evaluation.state, 0
         channels = [
             c
             for c in await db.site_channels(conn, ctx.site_id)
@@ -114,7 +137,8 @@ class FrameHandler:
             BoundingBox(Left=b.left, Top=b.top, Width=b.width, Height=b.height)
             for b in domain.face_boxes(frame.ppe.Persons)
         ]
-        return sum([await self._record(conn, frame, policy, event, channels, faces) for event in evaluation.events])
+        written = sum([await self._record(conn, frame, policy, event, channels, faces) for event in evaluation.events])
+        return evaluation.state, written
 
     async def _policy(self, conn: AsyncConnection, site_id: str, zone_id: str, camera_id: str) -> domain.RulePolicy:
         """The camera's rule, cached for NOTIFIER_RULES_CACHE_S (a rule change applies within that time)."""
@@ -257,13 +281,15 @@ async def publish_outbox(
     *,
     camera_id: str | None = None,
     frame_id: str | None = None,
+    frame_ids: list[str] | None = None,
     older_than_s: float | None = None,
     limit: int = 200,
 ) -> int:
-    """Publish unsent outbox rows (of one frame, or any older than `older_than_s`) and mark them sent."""
+    """Publish unsent outbox rows (of some frames of a camera, or any older than `older_than_s`), mark them sent."""
     query = sa.select(db.outbox).where(db.outbox.c.published_at.is_(None))
     if camera_id is not None:
-        query = query.where(db.outbox.c.camera_id == camera_id, db.outbox.c.frame_id == frame_id)
+        ids = frame_ids if frame_ids is not None else [frame_id]
+        query = query.where(db.outbox.c.camera_id == camera_id, db.outbox.c.frame_id.in_(ids))
     if older_than_s is not None:
         cutoff = datetime.now(UTC) - timedelta(seconds=older_than_s)
         query = query.where(db.outbox.c.created_at < cutoff)

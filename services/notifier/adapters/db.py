@@ -140,6 +140,17 @@ async def mark_applied(conn: AsyncConnection, camera_id: str, frame_id: str) -> 
     return result.first() is not None
 
 
+async def mark_applied_many(conn: AsyncConnection, camera_id: str, frame_ids: list[str]) -> set[str]:
+    """Record frames as applied in one statement; returns those that were not applied before."""
+    result = await conn.execute(
+        insert(applied_frames)
+        .values([{"camera_id": camera_id, "frame_id": frame_id} for frame_id in frame_ids])
+        .on_conflict_do_nothing()
+        .returning(applied_frames.c.frame_id)
+    )
+    return {row.frame_id for row in result}
+
+
 async def matching_policy(
     conn: AsyncConnection, *, site_id: str, zone_id: str, camera_id: str
 ) -> tuple[int | None, RulePolicy | None]:
