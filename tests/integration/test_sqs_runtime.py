@@ -14,7 +14,7 @@ import pytest
 import sqlalchemy as sa
 
 from shared.contracts import Envelope, FrameReceived
-from shared.sqs import Consumer, MessageContext, Publisher, QueueResolver
+from shared.sqs import Consumer, MessageContext, Publisher, PublishError, QueueResolver
 from tests.factories import frame_received
 from tests.support.queues import drain
 
@@ -218,3 +218,37 @@ async def test_batched_receive_and_delete_handle_every_message_once_with_fewer_c
     assert calls["delete_message"] == 0
     assert 3 <= calls["delete_message_batch"] < len(frame_ids)
     assert calls["receive_message"] < len(frame_ids)
+
+
+async def test_lingering_publisher_shares_batches_and_answers_each_caller(
+    sqs_client: Any, resolver: QueueResolver
+) -> None:
+    # GIVEN a publisher that lets concurrent publishes share a SendMessageBatch
+    batches: list[int] = []
+
+    class CountingClient:  # the real aiobotocore client, with its batch sizes recorded
+        def __getattr__(self, name: str) -> Any:
+            if name == "send_message_batch":
+
+                async def send_message_batch(**kwargs: Any) -> Any:
+                    batches.append(len(kwargs["Entries"]))
+                    return await sqs_client.send_message_batch(**kwargs)
+
+                return send_message_batch
+            return getattr(sqs_client, name)
+
+    publisher = Publisher(CountingClient(), resolver, producer="test", linger_s=0.05)
+    frame_ids = [f"frame-{i}" for i in range(25)]
+
+    # WHEN 25 callers publish at once
+    await asyncio.gather(*(publisher.publish(frame_received(f), correlation_id=f) for f in frame_ids))
+
+    # THEN every message is on the queue once, and they went out in full batches of 10, not one call each
+    bodies = await drain(sqs_client, await resolver.url(QUEUE))
+    assert sorted(json.loads(m["Body"])["correlation_id"] for m in bodies) == sorted(frame_ids)
+    assert sorted(batches) == [5, 10, 10]
+
+    # AND a caller whose batch cannot be sent gets PublishError (it must answer 503, not hang or succeed)
+    broken = Publisher(sqs_client, QueueResolver(sqs_client, prefix="missing-"), producer="test", linger_s=0.01)
+    with pytest.raises(PublishError):
+        await asyncio.wait_for(broken.publish(frame_received("lost"), correlation_id="lost"), timeout=30)
