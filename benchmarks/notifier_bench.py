@@ -37,6 +37,7 @@ sys.path.insert(0, str(ROOT))
 
 from services.notifier.domain import CameraState, RulePolicy, TrackerSettings, evaluate, observe  # noqa: E402
 from shared.aws import aws_client  # noqa: E402
+from shared import emulator  # noqa: E402
 from shared.config import PlatformSettings  # noqa: E402
 from shared.migrate import upgrade  # noqa: E402
 from shared.sqs import Publisher, QueueResolver  # noqa: E402
@@ -95,9 +96,11 @@ def domain_rate(frames: int = 20_000, persons: int = 3) -> float:
 
 
 def start_moto() -> tuple[subprocess.Popen[bytes], str]:
+    """moto as the project runs it (shared.emulator: waitress, HTTP keep-alive)."""
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        emulator.command(port),
+        cwd=ROOT,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

@@ -95,7 +95,7 @@ async def worker(settings: NotifierSettings, engine: AsyncEngine, *, wait_time_s
         publisher = Publisher(sqs, resolver, producer="notifier")
         frames = FrameStore(s3, settings.frames_bucket)
         frame_handler = FrameHandler(settings, engine, publisher)
-        delivery_handler = DeliveryHandler(settings, engine, frames, build_senders(settings, http, sns))
+        delivery_handler = DeliveryHandler(settings, engine, frames, build_senders(settings, http, sns), publisher)
         yield Worker(
             frames=FrameBatchConsumer(
                 sqs,

@@ -98,6 +98,7 @@ deliveries = sa.Table(
     sa.Column("last_error", sa.Text),
     sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.func.now()),
     sa.Column("sent_at", sa.DateTime(timezone=True)),
+    sa.Column("held_request", JSONB),  # the NotificationRequested of a 'held' delivery, re-sent on release
 )
 alert_counts = sa.Table(
     "notifier_alert_counts",
