@@ -24,6 +24,16 @@ class IngestSettings(PlatformSettings):
     admin_token: str = Field(default="", description="Bearer token that authorises the admin API (INGEST_ADMIN_TOKEN).")
     host: str = Field(default="127.0.0.1", description="Interface to listen on.")
     port: int = Field(default=8080, ge=0, le=65535, description="HTTP port (INGEST_PORT).")
+    workers: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description="Worker processes sharing the port (INGEST_WORKERS); each is one event loop on one core. "
+        "The rate limit holds across them with INGEST_RATE_LIMIT_STORE=database.",
+    )
+    listen_fd: int | None = Field(
+        default=None, description="Internal: a listening socket inherited from the supervising process."
+    )
     max_image_bytes: int = Field(
         default=MAX_IMAGE_BYTES, ge=1, le=MAX_IMAGE_BYTES, description="Largest accepted image (Rekognition: 4 MB)."
     )
