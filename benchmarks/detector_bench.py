@@ -39,6 +39,7 @@ from shared.sqs import MessageContext, Publisher, QueueResolver  # noqa: E402
 from shared.topology import provision_buckets, provision_queues  # noqa: E402
 from tests.conftest import free_port, shared_data_dir, wait_http  # noqa: E402
 from tests.integration.detector.helpers import submit_frame  # noqa: E402
+from shared.emulator import command as emulator_command
 
 MAX_PERSONS = 5
 
@@ -260,7 +261,7 @@ def main() -> None:
     if not os.environ.get("AWS_ENDPOINT_URL"):
         port = free_port()
         emulator = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+            emulator_command(port),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )

@@ -38,6 +38,7 @@ from shared.config import PlatformSettings  # noqa: E402
 from shared.migrate import upgrade  # noqa: E402
 from shared.topology import provision_buckets, provision_queues  # noqa: E402
 from tests.conftest import free_port, shared_data_dir, wait_http  # noqa: E402
+from shared.emulator import command as emulator_command
 
 ADMIN_TOKEN = "bench-admin-" + uuid.uuid4().hex
 
@@ -190,7 +191,7 @@ async def run(args: argparse.Namespace) -> None:
         endpoint = args.aws_endpoint
         if endpoint is None:
             port = free_port()
-            processes.append(start([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)], env))
+            processes.append(start(emulator_command(port), env))
             endpoint = f"http://127.0.0.1:{port}"
             wait_http(f"{endpoint}/moto-api/")
         database_url = args.database_url

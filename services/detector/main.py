@@ -71,6 +71,8 @@ def build_consumer(
         concurrency=settings.concurrency,
         batch_size=min(10, settings.concurrency),
         handler_timeout_s=settings.handler_timeout_s,
+        receive_when_free=settings.receive_when_free,
+        delete_linger_s=settings.delete_linger_s,
     )
 
 

@@ -41,6 +41,13 @@ class IngestSettings(PlatformSettings):
         default=60.0, gt=0, description="A reservation older than this (crashed writer) may be taken over."
     )
     aws_attempts: int = Field(default=2, ge=1, description="Tries per S3/SQS call before answering 503.")
+    publish_linger_s: float = Field(
+        default=0.002,
+        ge=0,
+        le=1,
+        description="Concurrent frames share SQS SendMessageBatch calls; a frame waits at most this long for company "
+        "(0: one SQS call per frame).",
+    )
     aws_timeout_s: float = Field(default=5.0, gt=0, description="Connect/read timeout of S3/SQS calls.")
     retry_after_s: int = Field(default=5, ge=1, description="Retry-After sent with 503.")
     retention_days: int | None = Field(

@@ -68,7 +68,13 @@ async def open_deps(settings: IngestSettings) -> AsyncIterator[IngestDeps]:
                 intake=FrameIntake(
                     ledger=ledger,
                     store=store,
-                    publisher=Publisher(sqs, resolver, producer="ingest", attempts=settings.aws_attempts),
+                    publisher=Publisher(
+                        sqs,
+                        resolver,
+                        producer="ingest",
+                        attempts=settings.aws_attempts,
+                        linger_s=settings.publish_linger_s,
+                    ),
                     decode_concurrency=settings.decode_concurrency,
                     retry_after_s=settings.retry_after_s,
                 ),

@@ -64,9 +64,11 @@ class NotifierSettings(PlatformSettings):
     smtp_from: str = Field(default="ppe-alerts@localhost", description="From address of alert emails.")
 
     # Workers
-    frame_concurrency: int = Field(default=8, ge=1, le=64, description="Frames (camera groups) handled at once.")
+    frame_concurrency: int = Field(
+        default=16, ge=1, le=64, description="Camera groups (each a batch of that camera's frames) handled at once."
+    )
     delivery_concurrency: int = Field(default=16, ge=1, le=128, description="Deliveries sent at once.")
-    db_pool_size: int = Field(default=10, ge=1, le=100)
+    db_pool_size: int = Field(default=16, ge=1, le=100)
 
     @field_validator("admin_token")
     @classmethod

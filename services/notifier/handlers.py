@@ -67,28 +67,52 @@ class FrameHandler:
         self._rules: dict[tuple[str, str, str], tuple[float, domain.RulePolicy]] = {}
 
     async def __call__(self, envelope: Envelope[FrameAnalyzed], context: MessageContext) -> None:
-        frame = envelope.payload
-        ctx = frame.context
-        with bind_context(frame_id=ctx.frame_id, camera_id=ctx.camera_id):
-            outgoing = 0
-            async with self._engine.begin() as conn:
-                state = await db.lock_camera(conn, ctx.camera_id)
-                if not await db.mark_applied(conn, ctx.camera_id, ctx.frame_id):
-                    log.info("frame already applied; publishing anything it left unsent")
-                    outgoing = 1
-                elif state.last_frame_at is not None and ctx.captured_at < state.last_frame_at:
-                    log.warning(
-                        "frame older than the camera's last applied frame; ignored for tracking",
-                        captured_at=ctx.captured_at.isoformat(),
-                        last_frame_at=state.last_frame_at.isoformat(),
-                    )
-                else:
-                    outgoing = await self._apply(conn, frame, state)
-            if outgoing:
-                await publish_outbox(self._engine, self._publisher, camera_id=ctx.camera_id, frame_id=ctx.frame_id)
+        await self.handle_batch([envelope.payload])
 
-    async def _apply(self, conn: AsyncConnection, frame: FrameAnalyzed, state: domain.CameraState) -> int:
-        """Advance the camera by this frame; returns how many outbox messages it wrote."""
+    async def handle_batch(self, frames: list[FrameAnalyzed]) -> None:
+        """Apply consecutive frames of ONE camera, in order, in one transaction under the camera's row lock.
+
+        Most frames change no incident: then the transaction is three statements (lock, mark applied, save state)
+        for the whole batch. Frames already applied (redeliveries) are skipped but their unsent outbox rows are
+        published; frames older than the camera's last applied frame are ignored for tracking.
+        """
+        camera_id = frames[0].context.camera_id
+        if any(f.context.camera_id != camera_id for f in frames):
+            raise ValueError("handle_batch takes frames of one camera")
+        with bind_context(camera_id=camera_id, frames=len(frames)):
+            outgoing: list[str] = []
+            async with self._engine.begin() as conn:
+                state = await db.lock_camera(conn, camera_id)
+                new = await db.mark_applied_many(conn, camera_id, [f.context.frame_id for f in frames])
+                changed = False
+                for frame in frames:
+                    ctx = frame.context
+                    with bind_context(frame_id=ctx.frame_id):
+                        if ctx.frame_id not in new:  # applied before, or twice in this batch
+                            log.info("frame already applied; publishing anything it left unsent")
+                            outgoing.append(ctx.frame_id)
+                            continue
+                        new.discard(ctx.frame_id)
+                        if state.last_frame_at is not None and ctx.captured_at < state.last_frame_at:
+                            log.warning(
+                                "frame older than the camera's last applied frame; ignored for tracking",
+                                captured_at=ctx.captured_at.isoformat(),
+                                last_frame_at=state.last_frame_at.isoformat(),
+                            )
+                            continue
+                        state, written = await self._apply(conn, frame, state)
+                        changed = True
+                        if written:
+                            outgoing.append(ctx.frame_id)
+                if changed:
+                    await db.save_camera(conn, camera_id, state)
+            if outgoing:
+                await publish_outbox(self._engine, self._publisher, camera_id=camera_id, frame_ids=outgoing)
+
+    async def _apply(
+        self, conn: AsyncConnection, frame: FrameAnalyzed, state: domain.CameraState
+    ) -> tuple[domain.CameraState, int]:
+        """Advance the camera by this frame: (its new state, how many outbox messages it wrote)."""
         ctx = frame.context
         policy = await self._policy(conn, ctx.site_id, ctx.zone_id, ctx.camera_id)
         observations = domain.observe(frame.ppe.Persons, policy)
@@ -102,9 +126,8 @@ class FrameHandler:
         )
         self.incidents_evaluated += len(observations)
         PERSONS.inc(len(observations))
-        await db.save_camera(conn, ctx.camera_id, evaluation.state)
         if not evaluation.events:
-            return 0
+            return evaluation.state, 0
         channels = [
             c
             for c in await db.site_channels(conn, ctx.site_id)
@@ -114,7 +137,8 @@ class FrameHandler:
             BoundingBox(Left=b.left, Top=b.top, Width=b.width, Height=b.height)
             for b in domain.face_boxes(frame.ppe.Persons)
         ]
-        return sum([await self._record(conn, frame, policy, event, channels, faces) for event in evaluation.events])
+        written = sum([await self._record(conn, frame, policy, event, channels, faces) for event in evaluation.events])
+        return evaluation.state, written
 
     async def _policy(self, conn: AsyncConnection, site_id: str, zone_id: str, camera_id: str) -> domain.RulePolicy:
         """The camera's rule, cached for NOTIFIER_RULES_CACHE_S (a rule change applies within that time)."""
@@ -257,13 +281,15 @@ async def publish_outbox(
     *,
     camera_id: str | None = None,
     frame_id: str | None = None,
+    frame_ids: list[str] | None = None,
     older_than_s: float | None = None,
     limit: int = 200,
 ) -> int:
-    """Publish unsent outbox rows (of one frame, or any older than `older_than_s`) and mark them sent."""
+    """Publish unsent outbox rows (of some frames of a camera, or any older than `older_than_s`), mark them sent."""
     query = sa.select(db.outbox).where(db.outbox.c.published_at.is_(None))
     if camera_id is not None:
-        query = query.where(db.outbox.c.camera_id == camera_id, db.outbox.c.frame_id == frame_id)
+        ids = frame_ids if frame_ids is not None else [frame_id]
+        query = query.where(db.outbox.c.camera_id == camera_id, db.outbox.c.frame_id.in_(ids))
     if older_than_s is not None:
         cutoff = datetime.now(UTC) - timedelta(seconds=older_than_s)
         query = query.where(db.outbox.c.created_at < cutoff)
@@ -281,75 +307,148 @@ async def publish_outbox(
 
 
 class DeliveryHandler:
-    """Sends one NotificationRequested; the delivery log row (locked while sending) makes it happen once."""
+    """Sends one NotificationRequested; the delivery log row (locked while sending) makes it happen once.
+
+    Order per incident and channel: a later event (resolved, updated) whose opening alert is not sent yet is
+    *held*: its row becomes 'held' with the request kept, and its message is deleted (no requeue loop that
+    could exhaust the queue's receive count). When the opening delivery ends (sent, dead, suppressed), the same
+    transaction releases the held rows (back to 'pending', request written to the outbox) and they are
+    published after commit. Both sides lock the held row, so a release cannot miss a hold that commits late.
+    """
 
     def __init__(
-        self, settings: NotifierSettings, engine: AsyncEngine, frames: FrameStore, senders: dict[str, Sender]
+        self,
+        settings: NotifierSettings,
+        engine: AsyncEngine,
+        frames: FrameStore,
+        senders: dict[str, Sender],
+        publisher: Publisher | None = None,
     ) -> None:
         self._settings = settings
         self._engine = engine
         self._frames = frames
         self._senders = senders
+        self._publisher = publisher
 
     async def __call__(self, envelope: Envelope[NotificationRequested], context: MessageContext) -> None:
         request = envelope.payload
         with bind_context(
             frame_id=request.incident.frame_id, camera_id=request.incident.camera_id, delivery_id=request.delivery_id
         ):
-            async with self._engine.begin() as conn:
-                row = (
+            released = await self._deliver(request, context)
+            if released and self._publisher is not None:
+                await publish_outbox(
+                    self._engine,
+                    self._publisher,
+                    camera_id=request.incident.camera_id,
+                    frame_ids=[request.incident.frame_id],
+                )
+
+    async def _deliver(self, request: NotificationRequested, context: MessageContext) -> int:
+        """Send (or hold) the delivery; returns how many held deliveries it released to the outbox."""
+        async with self._engine.begin() as conn:
+            row = (
+                await conn.execute(
+                    sa.select(db.deliveries)
+                    .where(db.deliveries.c.id == request.delivery_id)
+                    .with_for_update(skip_locked=True)
+                )
+            ).first()
+            if row is None:
+                exists = await conn.scalar(
+                    sa.select(sa.func.count()).where(db.deliveries.c.id == request.delivery_id)
+                )
+                if exists:
+                    raise RetryLater("another worker is sending this delivery", delay_s=10)
+                raise Reject(f"delivery {request.delivery_id} is not in the delivery log; nothing to send")
+            if row.status in ("sent", "suppressed", "dead", "held"):
+                log.info("duplicate delivery request suppressed", status=row.status)
+                return 0
+            if row.event != "open":
+                opening = await conn.scalar(
+                    sa.select(db.deliveries.c.status).where(
+                        db.deliveries.c.id == delivery_id(row.incident_id, row.channel_id, "open")
+                    )
+                )
+                if opening in ("pending", "failed"):
                     await conn.execute(
-                        sa.select(db.deliveries)
+                        db.deliveries.update()
                         .where(db.deliveries.c.id == request.delivery_id)
-                        .with_for_update(skip_locked=True)
+                        .values(status="held", held_request=request.model_dump(mode="json"))
                     )
-                ).first()
-                if row is None:
-                    exists = await conn.scalar(
-                        sa.select(sa.func.count()).where(db.deliveries.c.id == request.delivery_id)
-                    )
-                    if exists:
-                        raise RetryLater("another worker is sending this delivery", delay_s=10)
-                    raise Reject(f"delivery {request.delivery_id} is not in the delivery log; nothing to send")
-                if row.status in ("sent", "suppressed", "dead"):
-                    log.info("duplicate delivery request suppressed", status=row.status)
-                    return
-                if row.event != "open":
-                    opening = await conn.scalar(
-                        sa.select(db.deliveries.c.status).where(
-                            db.deliveries.c.id == delivery_id(row.incident_id, row.channel_id, "open")
-                        )
-                    )
-                    if opening in ("pending", "failed"):
-                        raise RetryLater("the incident's opening alert is not sent yet; keeping the order", delay_s=1)
-                channel = (
-                    await conn.execute(sa.select(db.channels).where(db.channels.c.id == request.channel_id))
-                ).first()
-                if channel is None or not channel.enabled:
-                    await self._finish(conn, request.delivery_id, "suppressed", reason="channel removed or disabled")
-                    return
-                config = ChannelConfig(channel.id, channel.name, channel.kind, channel.target, channel.secret)
-                sender = self._senders.get(config.kind)
-                failure: DeliveryFailed | None = None
-                try:
-                    if sender is None:
-                        raise DeliveryFailed(f"no sender for channel kind {config.kind} in this worker", permanent=True)
-                    alert = await self._compose(request, with_snapshot=sender.wants_snapshot)
-                    await sender.send(config, alert)
-                except DeliveryFailed as exc:
-                    failure = exc
-                DELIVERIES.labels(config.kind, "sent" if failure is None else "failed").inc()
-                if failure is None:
-                    await self._finish(conn, request.delivery_id, "sent")
-                    log.info("alert delivered", channel=config.name, kind=config.kind)
-                    return
-                final = failure.permanent or context.receive_count >= self._settings.delivery_max_receives
-                await self._finish(conn, request.delivery_id, "dead" if final else "failed", error=str(failure))
-            log.warning("delivery failed", channel=config.name, error=str(failure), final=final)
-            if final:
-                raise Reject(f"delivery to channel {config.name} ({config.kind}) failed for good: {failure}")
-            delay = failure.retry_after_s or min(5 * 2**context.receive_count, 900)
-            raise RetryLater(str(failure), delay_s=int(delay) + 1)
+                    log.info("held until the incident's opening alert is sent", opening=opening)
+                    return 0
+            channel = (
+                await conn.execute(sa.select(db.channels).where(db.channels.c.id == request.channel_id))
+            ).first()
+            if channel is None or not channel.enabled:
+                await self._finish(conn, request.delivery_id, "suppressed", reason="channel removed or disabled")
+                return await self._release_held(conn, row, request)
+            config = ChannelConfig(channel.id, channel.name, channel.kind, channel.target, channel.secret)
+            sender = self._senders.get(config.kind)
+            failure: DeliveryFailed | None = None
+            try:
+                if sender is None:
+                    raise DeliveryFailed(f"no sender for channel kind {config.kind} in this worker", permanent=True)
+                alert = await self._compose(request, with_snapshot=sender.wants_snapshot)
+                await sender.send(config, alert)
+            except DeliveryFailed as exc:
+                failure = exc
+            DELIVERIES.labels(config.kind, "sent" if failure is None else "failed").inc()
+            if failure is None:
+                await self._finish(conn, request.delivery_id, "sent")
+                log.info("alert delivered", channel=config.name, kind=config.kind)
+                return await self._release_held(conn, row, request)
+            final = failure.permanent or context.receive_count >= self._settings.delivery_max_receives
+            await self._finish(conn, request.delivery_id, "dead" if final else "failed", error=str(failure))
+            released = await self._release_held(conn, row, request) if final else 0
+        if released and self._publisher is not None:
+            await publish_outbox(
+                self._engine,
+                self._publisher,
+                camera_id=request.incident.camera_id,
+                frame_ids=[request.incident.frame_id],
+            )
+        log.warning("delivery failed", channel=config.name, error=str(failure), final=final)
+        if final:
+            raise Reject(f"delivery to channel {config.name} ({config.kind}) failed for good: {failure}")
+        delay = failure.retry_after_s or min(5 * 2**context.receive_count, 900)
+        raise RetryLater(str(failure), delay_s=int(delay) + 1)
+
+    async def _release_held(self, conn: AsyncConnection, row: Any, request: NotificationRequested) -> int:
+        """The opening delivery `row` has ended: put the incident's held deliveries on this channel back in line.
+
+        Locks every later delivery of the incident on the channel (waiting for a handler that is holding one
+        right now), so a hold that commits after this opening ended is still seen here.
+        """
+        if row.event != "open":
+            return 0
+        later = (
+            await conn.execute(
+                sa.select(db.deliveries.c.id, db.deliveries.c.status, db.deliveries.c.held_request)
+                .where(
+                    db.deliveries.c.incident_id == row.incident_id,
+                    db.deliveries.c.channel_id == row.channel_id,
+                    db.deliveries.c.event != "open",
+                )
+                .order_by(db.deliveries.c.created_at)
+                .with_for_update()
+            )
+        ).all()
+        held = [r for r in later if r.status == "held" and r.held_request is not None]
+        for item in held:
+            await conn.execute(
+                db.deliveries.update().where(db.deliveries.c.id == item.id).values(status="pending", held_request=None)
+            )
+            await _enqueue(
+                conn,
+                request.incident.camera_id,
+                request.incident.frame_id,
+                NotificationRequested.model_validate(item.held_request),
+            )
+        if held:
+            log.info("released deliveries held behind the opening alert", count=len(held))
+        return len(held)
 
     async def _finish(
         self, conn: AsyncConnection, did: str, status: str, *, reason: str | None = None, error: str | None = None

@@ -28,9 +28,10 @@ from services.notifier.adapters.channels import (
 )
 from services.notifier.api import build_app
 from services.notifier.config import NotifierSettings
+from services.notifier.consumer import FrameBatchConsumer
 from services.notifier.handlers import DeliveryHandler, FrameHandler, publish_outbox
 from shared.aws import aws_clients
-from shared.contracts import FrameAnalyzed, NotificationRequested
+from shared.contracts import NotificationRequested
 from shared.db import make_engine
 from shared.logging import configure_logging, get_logger
 from shared.s3 import FrameStore
@@ -43,7 +44,7 @@ DELIVERIES_QUEUE = "notifier-deliveries"
 
 @dataclass
 class Worker:
-    frames: Consumer[FrameAnalyzed]
+    frames: FrameBatchConsumer
     deliveries: Consumer[NotificationRequested]
     frame_handler: FrameHandler
     sweep: Callable[[], Awaitable[int]]
@@ -94,13 +95,12 @@ async def worker(settings: NotifierSettings, engine: AsyncEngine, *, wait_time_s
         publisher = Publisher(sqs, resolver, producer="notifier")
         frames = FrameStore(s3, settings.frames_bucket)
         frame_handler = FrameHandler(settings, engine, publisher)
-        delivery_handler = DeliveryHandler(settings, engine, frames, build_senders(settings, http, sns))
+        delivery_handler = DeliveryHandler(settings, engine, frames, build_senders(settings, http, sns), publisher)
         yield Worker(
-            frames=Consumer(
+            frames=FrameBatchConsumer(
                 sqs,
                 resolver,
                 FRAMES_QUEUE,
-                FrameAnalyzed,
                 frame_handler,
                 concurrency=settings.frame_concurrency,
                 wait_time_s=wait_time_s,

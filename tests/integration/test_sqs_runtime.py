@@ -14,7 +14,7 @@ import pytest
 import sqlalchemy as sa
 
 from shared.contracts import Envelope, FrameReceived
-from shared.sqs import Consumer, MessageContext, Publisher, QueueResolver
+from shared.sqs import Consumer, MessageContext, Publisher, PublishError, QueueResolver
 from tests.factories import frame_received
 from tests.support.queues import drain
 
@@ -174,3 +174,81 @@ async def test_killed_worker_message_is_redelivered_and_processed_once(
     assert rows[0].deliveries == 3  # killed delivery + redelivery + producer duplicate, all one frame
     assert await drain(sqs_client, url) == []
     engine.dispose()
+
+
+async def test_batched_receive_and_delete_handle_every_message_once_with_fewer_calls(
+    sqs_client: Any, resolver: QueueResolver
+) -> None:
+    # GIVEN 25 frames waiting, and a consumer that polls for 4 free slots at once and batches its deletes
+    url = await resolver.url(QUEUE)
+    frame_ids = [f"frame-{i}" for i in range(25)]
+    await Publisher(sqs_client, resolver, producer="test").publish_many(
+        [frame_received(f) for f in frame_ids], correlation_ids=frame_ids
+    )
+    calls = {"receive_message": 0, "delete_message": 0, "delete_message_batch": 0}
+
+    class CountingClient:  # the real aiobotocore client, with its calls counted
+        def __getattr__(self, name: str) -> Any:
+            if name in calls:
+                calls[name] += 1
+            return getattr(sqs_client, name)
+
+    seen: list[str] = []
+
+    async def handler(envelope: Envelope[FrameReceived], context: MessageContext) -> None:
+        await asyncio.sleep(0.01)
+        seen.append(envelope.payload.context.frame_id)
+
+    # WHEN it runs until the queue is idle
+    consumer = Consumer(
+        CountingClient(), resolver, QUEUE, FrameReceived, handler, concurrency=8, receive_when_free=4, delete_linger_s=0.2
+    )
+    await consumer.run(until_idle=True)
+
+    # THEN every frame was handled once and deleted (nothing left in flight or invisible) ...
+    assert sorted(seen) == sorted(frame_ids)
+    attributes = (
+        await sqs_client.get_queue_attributes(
+            QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+        )
+    )["Attributes"]
+    assert attributes["ApproximateNumberOfMessages"] == "0"
+    assert attributes["ApproximateNumberOfMessagesNotVisible"] == "0"
+    # ... with batch deletes only, and fewer receives than messages
+    assert calls["delete_message"] == 0
+    assert 3 <= calls["delete_message_batch"] < len(frame_ids)
+    assert calls["receive_message"] < len(frame_ids)
+
+
+async def test_lingering_publisher_shares_batches_and_answers_each_caller(
+    sqs_client: Any, resolver: QueueResolver
+) -> None:
+    # GIVEN a publisher that lets concurrent publishes share a SendMessageBatch
+    batches: list[int] = []
+
+    class CountingClient:  # the real aiobotocore client, with its batch sizes recorded
+        def __getattr__(self, name: str) -> Any:
+            if name == "send_message_batch":
+
+                async def send_message_batch(**kwargs: Any) -> Any:
+                    batches.append(len(kwargs["Entries"]))
+                    return await sqs_client.send_message_batch(**kwargs)
+
+                return send_message_batch
+            return getattr(sqs_client, name)
+
+    publisher = Publisher(CountingClient(), resolver, producer="test", linger_s=0.05)
+    frame_ids = [f"frame-{i}" for i in range(25)]
+
+    # WHEN 25 callers publish at once
+    await asyncio.gather(*(publisher.publish(frame_received(f), correlation_id=f) for f in frame_ids))
+
+    # THEN every message is on the queue once, and they went out in full batches of 10, not one call each
+    bodies = await drain(sqs_client, await resolver.url(QUEUE))
+    assert sorted(json.loads(m["Body"])["correlation_id"] for m in bodies) == sorted(frame_ids)
+    assert sorted(batches) == [5, 10, 10]
+
+    # AND a caller whose batch cannot be sent gets PublishError (it must answer 503, not hang or succeed)
+    broken = Publisher(sqs_client, QueueResolver(sqs_client, prefix="missing-"), producer="test", linger_s=0.01)
+    with pytest.raises(PublishError):
+        await asyncio.wait_for(broken.publish(frame_received("lost"), correlation_id="lost"), timeout=30)

@@ -98,6 +98,7 @@ deliveries = sa.Table(
     sa.Column("last_error", sa.Text),
     sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.func.now()),
     sa.Column("sent_at", sa.DateTime(timezone=True)),
+    sa.Column("held_request", JSONB),  # the NotificationRequested of a 'held' delivery, re-sent on release
 )
 alert_counts = sa.Table(
     "notifier_alert_counts",
@@ -138,6 +139,17 @@ async def mark_applied(conn: AsyncConnection, camera_id: str, frame_id: str) -> 
         .returning(applied_frames.c.frame_id)
     )
     return result.first() is not None
+
+
+async def mark_applied_many(conn: AsyncConnection, camera_id: str, frame_ids: list[str]) -> set[str]:
+    """Record frames as applied in one statement; returns those that were not applied before."""
+    result = await conn.execute(
+        insert(applied_frames)
+        .values([{"camera_id": camera_id, "frame_id": frame_id} for frame_id in frame_ids])
+        .on_conflict_do_nothing()
+        .returning(applied_frames.c.frame_id)
+    )
+    return {row.frame_id for row in result}
 
 
 async def matching_policy(

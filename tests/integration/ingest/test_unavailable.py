@@ -14,6 +14,7 @@ from shared.sqs import QueueResolver
 from tests.conftest import free_port, wait_http
 from tests.integration.ingest.conftest import ingest_settings, queued, running, stored_keys
 from tests.unit.ingest.images import jpeg
+from shared.emulator import command as emulator_command
 
 
 async def frame_rows(database_url: str, camera_id: str) -> int:
@@ -82,7 +83,7 @@ async def test_stopped_emulator_gives_503_and_leaves_no_row(
 
     # GIVEN ingest pointed at its own moto server, provisioned, which is then stopped
     port = free_port()
-    command = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
+    command = emulator_command(port)
     endpoint = f"http://127.0.0.1:{port}"
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # noqa: ASYNC220
     try:
