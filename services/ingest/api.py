@@ -21,7 +21,13 @@ from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.ingest.adapters.cameras import CameraDirectory
-from services.ingest.adapters.db import DATABASE_ERRORS, CameraExists, CameraRepository, FrameLedger
+from services.ingest.adapters.db import (
+    DATABASE_ERRORS,
+    CameraExists,
+    CameraRepository,
+    FrameLedger,
+    SharedRateLimiter,
+)
 from services.ingest.config import IngestSettings
 from services.ingest.domain import Camera, IngestError, RateLimiter, Reason, hash_api_key, new_api_key
 from services.ingest.handlers import FrameIntake, unavailable
@@ -68,7 +74,7 @@ class IngestDeps:
     resolver: QueueResolver
     sqs: Any
     intake: FrameIntake
-    limiter: RateLimiter
+    limiter: RateLimiter | SharedRateLimiter
 
 
 def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
@@ -256,7 +262,10 @@ def build_app(deps: IngestDeps) -> FastAPI:
         },
     )
     async def post_frame(request: Request, camera: CameraDep, query: Annotated[FrameQuery, Query()]) -> Response:
-        wait_s = deps.limiter.check(camera.camera_id, camera.rate_limit_per_s)
+        try:
+            wait_s = await deps.limiter.take(camera.camera_id, camera.rate_limit_per_s)
+        except DATABASE_ERRORS as exc:
+            raise unavailable("the rate-limit store (PostgreSQL)", exc, settings.retry_after_s) from exc
         if wait_s > 0:
             retry = max(1, math.ceil(wait_s))
             raise IngestError(

@@ -4,10 +4,12 @@ Environment the local stack must set (besides the shared AWS_ENDPOINT_URL, AWS_A
 AWS_SECRET_ACCESS_KEY, AWS_REGION, DATABASE_URL, PPE_QUEUE_PREFIX, PPE_FRAMES_BUCKET, PPE_LOG_FORMAT):
 - INGEST_ADMIN_TOKEN   (required secret, >= 16 chars, no placeholder): bearer token of the admin API.
 - INGEST_PORT          (default 8080), INGEST_HOST (default 127.0.0.1).
-Optional tuning: INGEST_RATE_LIMIT_PER_S, INGEST_RATE_LIMIT_BURST_S, INGEST_CAMERA_CACHE_TTL_S,
+Optional tuning: INGEST_RATE_LIMIT_PER_S, INGEST_RATE_LIMIT_BURST_S, INGEST_RATE_LIMIT_STORE, INGEST_PUBLISH_LINGER_S, INGEST_CAMERA_CACHE_TTL_S,
 INGEST_MAX_IMAGE_BYTES, INGEST_BODY_TIMEOUT_S, INGEST_DECODE_CONCURRENCY, INGEST_PENDING_TIMEOUT_S,
 INGEST_AWS_ATTEMPTS, INGEST_RETRY_AFTER_S, INGEST_RETENTION_DAYS, INGEST_DB_POOL_SIZE.
 """
+
+from typing import Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
@@ -30,6 +32,11 @@ class IngestSettings(PlatformSettings):
     )
     body_timeout_s: float = Field(default=10.0, gt=0, description="A body not fully received by then gets 408.")
     rate_limit_per_s: float = Field(default=10.0, gt=0, description="Default frames/s per camera (token bucket).")
+    rate_limit_store: Literal["database", "memory"] = Field(
+        default="database",
+        description="Where the per-camera token buckets live: `database` holds the limit across every ingest "
+        "worker and task (one upsert per frame); `memory` only per process.",
+    )
     rate_limit_burst_s: float = Field(
         default=2.0, gt=0, description="Bucket size in seconds of the rate: how long a camera may burst."
     )

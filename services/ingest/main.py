@@ -15,7 +15,7 @@ from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from services.ingest.adapters.cameras import CameraDirectory
-from services.ingest.adapters.db import CameraRepository, FrameLedger
+from services.ingest.adapters.db import CameraRepository, FrameLedger, SharedRateLimiter
 from services.ingest.api import IngestDeps, build_app
 from services.ingest.config import IngestSettings
 from services.ingest.domain import RateLimiter
@@ -78,7 +78,13 @@ async def open_deps(settings: IngestSettings) -> AsyncIterator[IngestDeps]:
                     decode_concurrency=settings.decode_concurrency,
                     retry_after_s=settings.retry_after_s,
                 ),
-                limiter=RateLimiter(default_rate=settings.rate_limit_per_s, burst_s=settings.rate_limit_burst_s),
+                limiter=(
+                    SharedRateLimiter(
+                        engine, default_rate=settings.rate_limit_per_s, burst_s=settings.rate_limit_burst_s
+                    )
+                    if settings.rate_limit_store == "database"
+                    else RateLimiter(default_rate=settings.rate_limit_per_s, burst_s=settings.rate_limit_burst_s)
+                ),
             )
     finally:
         await engine.dispose()
