@@ -250,6 +250,9 @@ def main() -> None:
         default="local",
         help="rekognition: DETECTOR_REKOGNITION_ENDPOINT_URL",
     )
+    parser.add_argument(
+        "--emulator-pid", type=int, default=None, help="with AWS_ENDPOINT_URL set: the emulator's pid, to count its CPU"
+    )
     args = parser.parse_args()
     for name, value in (
         ("AWS_ACCESS_KEY_ID", "bench"),
@@ -269,7 +272,7 @@ def main() -> None:
         wait_http(f"{os.environ['AWS_ENDPOINT_URL']}/moto-api/")
         print(f"moto server pid {emulator.pid} on port {port}")
     try:
-        asyncio.run(bench(args, emulator.pid if emulator else None))
+        asyncio.run(bench(args, emulator.pid if emulator else args.emulator_pid))
     finally:
         if emulator is not None:
             emulator.terminate()

@@ -222,7 +222,13 @@ async def run(args: argparse.Namespace) -> None:
               f"median {statistics.median(sizes) / 1000:.0f} KB")
 
         port = free_port()
-        ingest_env = {**env, "INGEST_ADMIN_TOKEN": ADMIN_TOKEN, "INGEST_PORT": str(port), "PPE_LOG_FORMAT": "json"}
+        ingest_env = {
+            **env,
+            "INGEST_ADMIN_TOKEN": ADMIN_TOKEN,
+            "INGEST_PORT": str(port),
+            "INGEST_WORKERS": str(args.workers),
+            "PPE_LOG_FORMAT": "json",
+        }
         ingest = start([sys.executable, "-m", "services.ingest.main"], ingest_env)
         processes.append(ingest)
         base = f"http://127.0.0.1:{port}"
@@ -235,37 +241,41 @@ async def run(args: argparse.Namespace) -> None:
 
         print(f"concurrency {args.concurrency}, {args.duration:.0f} s per phase, {args.cameras} cameras, "
               f"endpoint {endpoint}, {psutil.cpu_count()} CPUs")
-        watched = {"ingest": monitor, "bench client": psutil.Process()}
+        ingest_workers = [monitor, *monitor.children()]  # the supervisor and its workers (INGEST_WORKERS > 1)
+        watched = {"ingest": ingest_workers, "bench client": [psutil.Process()]}
         if args.aws_endpoint is None:
-            watched["moto"] = psutil.Process(processes[0].pid)
+            watched["moto"] = [psutil.Process(processes[0].pid)]
+        elif args.emulator_pid:
+            watched["emulator"] = [psutil.Process(args.emulator_pid)]
 
         def cpu() -> dict[str, float]:
-            return {name: sum(process.cpu_times()[:2]) for name, process in watched.items()}
+            return {name: sum(sum(p.cpu_times()[:2]) for p in group) for name, group in watched.items()}
 
         before = cpu()
         bare = await bare_backend(settings, images, args.concurrency, args.duration)
         report(bare)
         print_cpu(before, cpu(), bare)
 
-        cpu_before = sum(monitor.cpu_times()[:2])
+        cpu_before = cpu()["ingest"]
         before = cpu()
-        peak_rss = [monitor.memory_info().rss]
+        serving = ingest_workers[1:] or ingest_workers  # RSS per serving process
+        peak_rss = [max(p.memory_info().rss for p in serving)]
 
         async def watch_rss() -> None:
             while not stop.is_set():
-                peak_rss[0] = max(peak_rss[0], monitor.memory_info().rss)
+                peak_rss[0] = max(peak_rss[0], *(p.memory_info().rss for p in serving))
                 await asyncio.sleep(0.05)
 
         watcher = asyncio.create_task(watch_rss())
         posted = await post_frames(base, images, args.concurrency, args.duration, args.cameras)
-        cpu_used = sum(monitor.cpu_times()[:2]) - cpu_before
+        cpu_used = cpu()["ingest"] - cpu_before
         report(posted)
         print_cpu(before, cpu(), posted)
         stop.set()
         await asyncio.gather(watcher, *drainers)
 
         print(f"ingest / bare rate: {posted.rate / bare.rate:.2f}" if bare.rate else "bare rate 0")
-        print(f"ingest peak RSS: {peak_rss[0] / 2**20:.0f} MiB; ingest CPU: "
+        print(f"ingest peak RSS per worker ({args.workers}): {peak_rss[0] / 2**20:.0f} MiB; ingest CPU: "
               f"{1000 * cpu_used / max(1, posted.ok):.2f} ms per accepted frame "
               f"(= {max(1, posted.ok) / max(cpu_used, 1e-9):.0f} frames per CPU-second)")
         print(f"messages drained: {drained[0]}")
@@ -287,6 +297,8 @@ def main() -> None:
     parser.add_argument("--cameras", type=int, default=8, help="cameras the clients post as")
     parser.add_argument("--drainers", type=int, default=2, help="consumers draining frames-received")
     parser.add_argument("--aws-endpoint", default=None, help="use this S3/SQS endpoint instead of starting moto")
+    parser.add_argument("--emulator-pid", type=int, default=None, help="with --aws-endpoint: count this process's CPU")
+    parser.add_argument("--workers", type=int, default=1, help="ingest worker processes (INGEST_WORKERS)")
     parser.add_argument("--database-url", default=None, help="use this PostgreSQL instead of pgserver")
     asyncio.run(run(parser.parse_args()))
 

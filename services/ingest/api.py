@@ -3,6 +3,7 @@
 import asyncio
 import hmac
 import math
+import os
 import time
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -13,7 +14,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException
@@ -21,7 +22,13 @@ from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.ingest.adapters.cameras import CameraDirectory
-from services.ingest.adapters.db import DATABASE_ERRORS, CameraExists, CameraRepository, FrameLedger
+from services.ingest.adapters.db import (
+    DATABASE_ERRORS,
+    CameraExists,
+    CameraRepository,
+    FrameLedger,
+    SharedRateLimiter,
+)
 from services.ingest.config import IngestSettings
 from services.ingest.domain import Camera, IngestError, RateLimiter, Reason, hash_api_key, new_api_key
 from services.ingest.handlers import FrameIntake, unavailable
@@ -68,7 +75,7 @@ class IngestDeps:
     resolver: QueueResolver
     sqs: Any
     intake: FrameIntake
-    limiter: RateLimiter
+    limiter: RateLimiter | SharedRateLimiter
 
 
 def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
@@ -256,7 +263,10 @@ def build_app(deps: IngestDeps) -> FastAPI:
         },
     )
     async def post_frame(request: Request, camera: CameraDep, query: Annotated[FrameQuery, Query()]) -> Response:
-        wait_s = deps.limiter.check(camera.camera_id, camera.rate_limit_per_s)
+        try:
+            wait_s = await deps.limiter.take(camera.camera_id, camera.rate_limit_per_s)
+        except DATABASE_ERRORS as exc:
+            raise unavailable("the rate-limit store (PostgreSQL)", exc, settings.retry_after_s) from exc
         if wait_s > 0:
             retry = max(1, math.ceil(wait_s))
             raise IngestError(
@@ -481,4 +491,8 @@ def register_health_routes(app: FastAPI, deps: IngestDeps) -> None:
     @app.get("/metrics", tags=["ops"], response_class=Response)
     async def metrics() -> Response:
         """Prometheus metrics."""
+        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):  # INGEST_WORKERS > 1: every worker's figures, summed
+            registry = CollectorRegistry()
+            multiprocess.MultiProcessCollector(registry)
+            return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

@@ -4,10 +4,12 @@ Environment the local stack must set (besides the shared AWS_ENDPOINT_URL, AWS_A
 AWS_SECRET_ACCESS_KEY, AWS_REGION, DATABASE_URL, PPE_QUEUE_PREFIX, PPE_FRAMES_BUCKET, PPE_LOG_FORMAT):
 - INGEST_ADMIN_TOKEN   (required secret, >= 16 chars, no placeholder): bearer token of the admin API.
 - INGEST_PORT          (default 8080), INGEST_HOST (default 127.0.0.1).
-Optional tuning: INGEST_RATE_LIMIT_PER_S, INGEST_RATE_LIMIT_BURST_S, INGEST_CAMERA_CACHE_TTL_S,
+Optional tuning: INGEST_RATE_LIMIT_PER_S, INGEST_RATE_LIMIT_BURST_S, INGEST_RATE_LIMIT_STORE, INGEST_PUBLISH_LINGER_S, INGEST_CAMERA_CACHE_TTL_S,
 INGEST_MAX_IMAGE_BYTES, INGEST_BODY_TIMEOUT_S, INGEST_DECODE_CONCURRENCY, INGEST_PENDING_TIMEOUT_S,
 INGEST_AWS_ATTEMPTS, INGEST_RETRY_AFTER_S, INGEST_RETENTION_DAYS, INGEST_DB_POOL_SIZE.
 """
+
+from typing import Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
@@ -22,6 +24,16 @@ class IngestSettings(PlatformSettings):
     admin_token: str = Field(default="", description="Bearer token that authorises the admin API (INGEST_ADMIN_TOKEN).")
     host: str = Field(default="127.0.0.1", description="Interface to listen on.")
     port: int = Field(default=8080, ge=0, le=65535, description="HTTP port (INGEST_PORT).")
+    workers: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description="Worker processes sharing the port (INGEST_WORKERS); each is one event loop on one core. "
+        "The rate limit holds across them with INGEST_RATE_LIMIT_STORE=database.",
+    )
+    listen_fd: int | None = Field(
+        default=None, description="Internal: a listening socket inherited from the supervising process."
+    )
     max_image_bytes: int = Field(
         default=MAX_IMAGE_BYTES, ge=1, le=MAX_IMAGE_BYTES, description="Largest accepted image (Rekognition: 4 MB)."
     )
@@ -30,6 +42,11 @@ class IngestSettings(PlatformSettings):
     )
     body_timeout_s: float = Field(default=10.0, gt=0, description="A body not fully received by then gets 408.")
     rate_limit_per_s: float = Field(default=10.0, gt=0, description="Default frames/s per camera (token bucket).")
+    rate_limit_store: Literal["database", "memory"] = Field(
+        default="database",
+        description="Where the per-camera token buckets live: `database` holds the limit across every ingest "
+        "worker and task (one upsert per frame); `memory` only per process.",
+    )
     rate_limit_burst_s: float = Field(
         default=2.0, gt=0, description="Bucket size in seconds of the rate: how long a camera may burst."
     )

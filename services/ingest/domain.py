@@ -294,13 +294,19 @@ class TokenBucket:
 
 
 class RateLimiter:
-    """Per-camera token buckets, in process: the limit holds per worker (run one worker per camera set)."""
+    """Per-camera token buckets, in process: the limit holds per worker (INGEST_RATE_LIMIT_STORE=memory).
+
+    With several workers or tasks use the shared one (adapters.db.SharedRateLimiter, the default)."""
 
     def __init__(self, *, default_rate: float, burst_s: float, max_cameras: int = 100_000) -> None:
         self._default_rate = default_rate
         self._burst_s = burst_s
         self._max_cameras = max_cameras
         self._buckets: dict[str, TokenBucket] = {}
+
+    async def take(self, camera_id: str, rate: float | None) -> float:
+        """The limiter interface the API uses (the shared one, adapters.db.SharedRateLimiter, is async)."""
+        return self.check(camera_id, rate)
 
     def check(self, camera_id: str, rate: float | None, *, now: float | None = None) -> float:
         """0 when the frame may pass; otherwise seconds to wait."""

@@ -16,14 +16,14 @@ import json
 import os
 import sys
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import cv2
 import numpy as np
 from tqdm import tqdm
 
-from services.detector.local_engine.pipeline import WEIGHTS_DIR, LocalPPEEngine, PersonResult
+from services.detector.local_engine.pipeline import WEIGHTS_DIR, EngineSettings, LocalPPEEngine, PersonResult
 from shared.rekognition import (
     BodyPartName,
     CustomLabel,
@@ -47,13 +47,15 @@ def shared_data_dir() -> Path:
     raise FileNotFoundError(f"no shared data at {beside}; set PPE_SHARED_DATA to the data folder")
 
 
-def held_back(split_name: str, data_root: Path, weights_dir: Path = WEIGHTS_DIR) -> list[Path] | None:
-    """The classifiers' held-back ("test") files for one model, or None when the split file is absent."""
+def held_back(
+    split_name: str, data_root: Path, weights_dir: Path = WEIGHTS_DIR, side: str = "test"
+) -> list[Path] | None:
+    """One side ("test" = held back, "train" = for tuning) of a model's split file; None when it is absent."""
     path = weights_dir / f"{split_name}.split.json"
     if not path.is_file():
         return None
     split = json.loads(path.read_text())
-    return [data_root / rel for rel in split["test"]]
+    return [data_root / rel for rel in split[side]]
 
 
 @dataclass(frozen=True)
@@ -299,6 +301,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--yolo", type=Path, default=None, help="YOLO folder (default <data>/helmet_vest)")
     parser.add_argument("--masks", type=Path, default=None, help="masks folder (default <data>/masks)")
     parser.add_argument("--all", action="store_true", help="score every file, not just the held-back split")
+    parser.add_argument(
+        "--split",
+        choices=["test", "train"],
+        default="test",
+        help="which side of the split files to score: test = held back (default), train = for tuning settings",
+    )
+    parser.add_argument("--input-side", type=int, default=None, help="override NanoDet's letterbox long side")
+    parser.add_argument("--person-min-score", type=float, default=None, help="override the NanoDet score kept")
+    parser.add_argument("--person-nms-iou", type=float, default=None, help="override the person NMS IoU")
     parser.add_argument("--limit", type=int, default=0, help="score at most N files per set (0 = all)")
     parser.add_argument("--min-confidence", type=float, default=50.0, help="MinConfidence for the Summary")
     parser.add_argument("--threads", type=int, default=1)
@@ -309,11 +320,17 @@ def main(argv: list[str] | None = None) -> int:
     data = args.data or shared_data_dir()
     yolo = args.yolo or data / "helmet_vest"
     masks = args.masks or data / "masks"
-    engine = LocalPPEEngine(intra_op_threads=args.threads, weights_dir=args.weights_dir)
+    overrides = {
+        "input_side": args.input_side,
+        "person_min_score": args.person_min_score,
+        "person_nms_iou": args.person_nms_iou,
+    }
+    settings = replace(EngineSettings(), **{k: v for k, v in overrides.items() if v is not None})
+    engine = LocalPPEEngine(intra_op_threads=args.threads, weights_dir=args.weights_dir, settings=settings)
     print(f"engine: {engine.model_version}")
 
     if "yolo" not in args.skip:
-        images = None if args.all else held_back("head_cover", data, args.weights_dir)
+        images = None if args.all else held_back("head_cover", data, args.weights_dir, args.split)
         if images is None:
             if not args.all:
                 print(
@@ -324,18 +341,18 @@ def main(argv: list[str] | None = None) -> int:
         images = [p for p in images if p.suffix.lower() in (".jpg", ".jpeg", ".png")]
         if args.limit:
             images = images[: args.limit]
-        print(f"\n## {yolo} (held-back split: {not args.all})\n")
+        print(f"\n## {yolo} (split side: {'all files' if args.all else args.split})\n")
         print("\n".join(evaluate_yolo(engine, images, args.min_confidence, args.weights_dir)))
 
     if "masks" not in args.skip:
-        files = None if args.all else held_back("face_cover", data, args.weights_dir)
+        files = None if args.all else held_back("face_cover", data, args.weights_dir, args.split)
         if files is None:
             files = sorted(masks.glob("*/*.jpg"))
         items = [(p, p.parent.name == "with_mask") for p in files if p.parent.name in ("with_mask", "without_mask")]
         if args.limit:
             rng = np.random.default_rng(0)
             items = [items[i] for i in sorted(rng.choice(len(items), min(args.limit, len(items)), replace=False))]
-        print(f"\n## {masks} (held-back split: {not args.all})\n")
+        print(f"\n## {masks} (split side: {'all files' if args.all else args.split})\n")
         print("\n".join(evaluate_masks(engine, items)))
     return 0
 

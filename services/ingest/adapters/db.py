@@ -58,6 +58,14 @@ frames = sa.Table(
 )
 
 
+rate_buckets = sa.Table(
+    "ingest_rate_buckets",
+    metadata,
+    sa.Column("camera_id", sa.String(128), primary_key=True),
+    sa.Column("tokens", sa.Float, nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+
 # What a database failure raises: SQLAlchemy's wrappers, or psycopg's own errors on the raw hot path.
 DATABASE_ERRORS: tuple[type[Exception], ...] = (SQLAlchemyError, psycopg.Error, OSError)
 
@@ -180,13 +188,69 @@ _COMMIT = "UPDATE ingest_frames SET status = 'committed', committed_at = now() W
 _RELEASE = "DELETE FROM ingest_frames WHERE frame_id = %(frame_id)s AND status = 'pending'"
 
 
+async def run_prepared(engine: AsyncEngine, sql: str, params: dict[str, Any]) -> Any:
+    """Execute one prepared statement on a pooled psycopg connection (auto-commit); returns the first row or None.
+
+    The hot path skips SQLAlchemy's statement layer: it cost about 1 ms of CPU per statement, a sixth of
+    ingest's own work per frame. Errors are psycopg.Error (see DATABASE_ERRORS).
+    """
+    async with engine.connect() as connection:
+        raw = await connection.get_raw_connection()
+        driver: psycopg.AsyncConnection[Any] = raw.driver_connection  # type: ignore[assignment]
+        try:
+            cursor = await driver.execute(sql, params, prepare=True)
+            return await cursor.fetchone() if cursor.description else None
+        except psycopg.OperationalError:
+            await connection.invalidate()  # the pool must not hand this connection out again
+            raise
+
+
+# One token per frame, refilled at `rate` per second up to `burst`; the row lock of the upsert serialises
+# concurrent requests of one camera across every worker and task. No row comes back when the bucket is empty.
+_TAKE_TOKEN = (
+    "INSERT INTO ingest_rate_buckets AS b (camera_id, tokens, updated_at) "
+    "VALUES (%(camera_id)s, %(burst)s - 1, clock_timestamp()) "
+    "ON CONFLICT (camera_id) DO UPDATE SET "
+    "tokens = LEAST(%(burst)s, b.tokens + EXTRACT(EPOCH FROM clock_timestamp() - b.updated_at) * %(rate)s) - 1, "
+    "updated_at = clock_timestamp() "
+    "WHERE LEAST(%(burst)s, b.tokens + EXTRACT(EPOCH FROM clock_timestamp() - b.updated_at) * %(rate)s) >= 1 "
+    "RETURNING tokens"
+)
+_TOKENS_NOW = (
+    "SELECT LEAST(%(burst)s, tokens + EXTRACT(EPOCH FROM clock_timestamp() - updated_at) * %(rate)s) "
+    "FROM ingest_rate_buckets WHERE camera_id = %(camera_id)s"
+)
+
+
+class SharedRateLimiter:
+    """Per-camera token buckets in PostgreSQL: the limit holds across ingest workers and ECS tasks.
+
+    One prepared upsert per frame. The in-process `domain.RateLimiter` is the alternative for a single
+    worker (INGEST_RATE_LIMIT_STORE=memory).
+    """
+
+    def __init__(self, engine: AsyncEngine, *, default_rate: float, burst_s: float) -> None:
+        self._engine = engine.execution_options(isolation_level="AUTOCOMMIT")
+        self._default_rate = default_rate
+        self._burst_s = burst_s
+
+    async def take(self, camera_id: str, rate: float | None) -> float:
+        """0 when the frame may pass; otherwise seconds until the camera's next token."""
+        rate = rate or self._default_rate
+        params = {"camera_id": camera_id, "rate": rate, "burst": max(1.0, rate * self._burst_s)}
+        if await run_prepared(self._engine, _TAKE_TOKEN, params) is not None:
+            return 0.0
+        row = await run_prepared(self._engine, _TOKENS_NOW, params)
+        tokens = float(row[0]) if row is not None else 0.0
+        return max(0.001, (1.0 - tokens) / rate)
+
+
 class FrameLedger:
     """Reserve -> commit, or release on failure.
 
     The hot path (reserve, commit, release) sends prepared SQL straight through the pooled psycopg
-    connection, one auto-committed round trip per statement: SQLAlchemy's statement layer cost about 1 ms
-    of CPU per statement, a sixth of ingest's own work per frame. Each statement is atomic on its own; the
-    unique constraint, not a transaction, keeps duplicates out. Errors are psycopg.Error (see DATABASE_ERRORS).
+    connection (`run_prepared`), one auto-committed round trip per statement. Each statement is atomic on
+    its own; the unique constraint, not a transaction, keeps duplicates out.
     """
 
     def __init__(self, engine: AsyncEngine, *, pending_timeout_s: float) -> None:
@@ -195,15 +259,7 @@ class FrameLedger:
 
     async def _run(self, sql: str, params: dict[str, Any]) -> Any:
         """Execute one statement; returns the first row (or None)."""
-        async with self._engine.connect() as connection:
-            raw = await connection.get_raw_connection()
-            driver: psycopg.AsyncConnection[Any] = raw.driver_connection  # type: ignore[assignment]
-            try:
-                cursor = await driver.execute(sql, params, prepare=True)
-                return await cursor.fetchone() if cursor.description else None
-            except psycopg.OperationalError:
-                await connection.invalidate()  # the pool must not hand this connection out again
-                raise
+        return await run_prepared(self._engine, sql, params)
 
     async def reserve(self, record: FrameRecord) -> FrameRecord | None:
         """Insert a pending row. Returns None when reserved, or the existing frame for the same client id.

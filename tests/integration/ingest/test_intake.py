@@ -11,7 +11,7 @@ from services.ingest.domain import FrameRecord, new_frame_id
 from services.ingest.main import apply_retention
 from shared.contracts import Envelope, FrameReceived
 from shared.sqs import QueueResolver
-from tests.integration.ingest.conftest import CAPTURED_AT, Ingest, queued, stored_keys
+from tests.integration.ingest.conftest import CAPTURED_AT, Ingest, ingest_settings, queued, running, stored_keys
 from tests.unit.ingest.images import jpeg, noisy_jpeg, png, png_header_only, with_exif_orientation
 
 QUEUE = "frames-received"
@@ -201,6 +201,22 @@ async def test_rate_limit_answers_429_with_retry_after(ingest: Ingest) -> None:
     assert int(limited.headers["Retry-After"]) >= 1
     other_id, other_key = await ingest.register(rate_limit_per_s=1)
     assert (await ingest.post_jpeg(other_id, other_key, data)).status_code == 202
+
+
+async def test_rate_limit_holds_across_ingest_workers(
+    ingest: Ingest, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a camera limited to 1 frame/s (burst 2) and a second ingest worker on the same database
+    camera_id, key = await ingest.register(rate_limit_per_s=1)
+    data = jpeg(128, 128)
+    async for second in running(ingest_settings(monkeypatch, database_url)):
+        # WHEN the camera's frames are spread over both workers
+        first_two = [(await worker.post_jpeg(camera_id, key, data)).status_code for worker in (ingest, second)]
+        third = await second.post_jpeg(camera_id, key, data)
+        # THEN the camera's budget is one budget: the third frame is refused whichever worker gets it
+        assert first_two == [202, 202]
+        assert third.status_code == 429 and third.json()["code"] == "rate_limited"
+        assert int(third.headers["Retry-After"]) >= 1
 
 
 async def test_camera_id_defaults_to_the_keys_camera(ingest: Ingest) -> None:

@@ -15,8 +15,8 @@ def tables(url: str) -> set[str]:
 
 def test_ingest_branch_upgrade_downgrade_upgrade(empty_database_url: str) -> None:
     upgrade(empty_database_url, "ingest@head")
-    assert tables(empty_database_url) == {"ingest_cameras", "ingest_frames"}
+    assert tables(empty_database_url) == {"ingest_cameras", "ingest_frames", "ingest_rate_buckets"}
     downgrade(empty_database_url, "ingest@base")
     assert tables(empty_database_url) == set()
     upgrade(empty_database_url, "ingest@head")
-    assert tables(empty_database_url) == {"ingest_cameras", "ingest_frames"}
+    assert tables(empty_database_url) == {"ingest_cameras", "ingest_frames", "ingest_rate_buckets"}
