@@ -115,6 +115,7 @@ async def worker(settings: NotifierSettings, engine: AsyncEngine, *, wait_time_s
                 delivery_handler,
                 concurrency=settings.delivery_concurrency,
                 wait_time_s=wait_time_s,
+                delete_linger_s=0.05,  # sent deliveries share DeleteMessageBatch calls (a redelivery is deduped)
             ),
             frame_handler=frame_handler,
             sweep=lambda: publish_outbox(engine, publisher, older_than_s=30),
