@@ -25,6 +25,7 @@ from pathlib import Path
 
 import cv2
 import psutil
+import uvloop
 from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -272,7 +273,7 @@ def main() -> None:
         wait_http(f"{os.environ['AWS_ENDPOINT_URL']}/moto-api/")
         print(f"moto server pid {emulator.pid} on port {port}")
     try:
-        asyncio.run(bench(args, emulator.pid if emulator else args.emulator_pid))
+        uvloop.run(bench(args, emulator.pid if emulator else args.emulator_pid))  # as the service runs
     finally:
         if emulator is not None:
             emulator.terminate()
