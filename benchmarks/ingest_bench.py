@@ -125,8 +125,12 @@ async def register(session: aiohttp.ClientSession, base: str, cameras: int) -> l
     return result
 
 
-async def post_frames(base: str, images: list[bytes], concurrency: int, duration: float, cameras: int) -> Phase:
-    phase = Phase("ingest POST /v1/frames")
+async def post_frames(
+    base: str, images: list[bytes], concurrency: int, duration: float, cameras: int, rate: float | None = None
+) -> Phase:
+    """Closed loop (each client posts as soon as its last answer came), or paced at `rate` frames/s in all
+    (open loop: latency at a given offered load instead of at saturation)."""
+    phase = Phase("ingest POST /v1/frames" if rate is None else f"ingest POST at {rate:g}/s offered")
     connector = aiohttp.TCPConnector(limit=concurrency)
     async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=30)) as session:
         keys = await register(session, base, cameras)
@@ -138,7 +142,12 @@ async def post_frames(base: str, images: list[bytes], concurrency: int, duration
             camera_id, key = keys[index % len(keys)]
             headers = {"X-API-Key": key, "Content-Type": "image/jpeg"}
             n = 0
+            interval = concurrency / rate if rate else 0.0
+            next_at = time.perf_counter() + index * interval / concurrency
             while time.perf_counter() < deadline:
+                if rate:
+                    await asyncio.sleep(max(0.0, next_at - time.perf_counter()))
+                    next_at += interval
                 data = images[(index + n) % len(images)]
                 params = {"captured_at": captured_at, "client_frame_id": f"c{index}-{n}"}
                 started = time.perf_counter()
@@ -267,7 +276,7 @@ async def run(args: argparse.Namespace) -> None:
                 await asyncio.sleep(0.05)
 
         watcher = asyncio.create_task(watch_rss())
-        posted = await post_frames(base, images, args.concurrency, args.duration, args.cameras)
+        posted = await post_frames(base, images, args.concurrency, args.duration, args.cameras, args.rate)
         cpu_used = cpu()["ingest"] - cpu_before
         report(posted)
         print_cpu(before, cpu(), posted)
@@ -299,6 +308,9 @@ def main() -> None:
     parser.add_argument("--aws-endpoint", default=None, help="use this S3/SQS endpoint instead of starting moto")
     parser.add_argument("--emulator-pid", type=int, default=None, help="with --aws-endpoint: count this process's CPU")
     parser.add_argument("--workers", type=int, default=1, help="ingest worker processes (INGEST_WORKERS)")
+    parser.add_argument(
+        "--rate", type=float, default=None, help="offer this many frames/s in all (open loop) instead of flat out"
+    )
     parser.add_argument("--database-url", default=None, help="use this PostgreSQL instead of pgserver")
     asyncio.run(run(parser.parse_args()))
 
