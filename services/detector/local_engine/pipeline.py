@@ -27,6 +27,7 @@ from services.detector.local_engine.classifiers import (
     ModelFileError,
     torso_box_from_keypoints,
     torso_box_from_person,
+    torso_box_from_shoulders,
 )
 from services.detector.local_engine.model_store import ModelsMissingError, default_model_dir, require_models
 from services.detector.local_engine.persons import PersonDetector, PoseEstimator
@@ -114,12 +115,15 @@ def _containment(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def torso_box(person: PersonResult) -> tuple[float, float, float, float]:
-    """Shoulders..hips from the keypoints when a shoulder and a hip are visible, else body proportions."""
+    """Shoulders..hips from the keypoints when a shoulder and a hip are visible, below both shoulders when no hip
+    is, else body proportions of the person box."""
     kps = person.keypoints
     shoulders = [kps[i, :2].tolist() for i in (LEFT_SHOULDER, RIGHT_SHOULDER) if kps[i, 2] >= VISIBLE]
     hips = [kps[i, :2].tolist() for i in (LEFT_HIP, RIGHT_HIP) if kps[i, 2] >= VISIBLE]
     if shoulders and hips:
         return torso_box_from_keypoints(shoulders, hips)
+    if len(shoulders) == 2:
+        return torso_box_from_shoulders(shoulders, person.box.tolist())
     return torso_box_from_person(person.box.tolist())
 
 
