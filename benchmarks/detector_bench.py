@@ -25,6 +25,7 @@ from pathlib import Path
 
 import cv2
 import psutil
+import uvloop
 from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -34,12 +35,12 @@ from services.detector.engines.registry import build_engines  # noqa: E402
 from services.detector.main import build_consumer, build_handler  # noqa: E402
 from shared.aws import aws_clients  # noqa: E402
 from shared.contracts import Envelope, FrameReceived  # noqa: E402
+from shared.emulator import command as emulator_command  # noqa: E402
 from shared.s3 import FrameStore, frame_key  # noqa: E402
 from shared.sqs import MessageContext, Publisher, QueueResolver  # noqa: E402
 from shared.topology import provision_buckets, provision_queues  # noqa: E402
 from tests.conftest import free_port, shared_data_dir, wait_http  # noqa: E402
 from tests.integration.detector.helpers import submit_frame  # noqa: E402
-from shared.emulator import command as emulator_command
 
 MAX_PERSONS = 5
 
@@ -272,7 +273,7 @@ def main() -> None:
         wait_http(f"{os.environ['AWS_ENDPOINT_URL']}/moto-api/")
         print(f"moto server pid {emulator.pid} on port {port}")
     try:
-        asyncio.run(bench(args, emulator.pid if emulator else args.emulator_pid))
+        uvloop.run(bench(args, emulator.pid if emulator else args.emulator_pid))  # as the service runs
     finally:
         if emulator is not None:
             emulator.terminate()

@@ -35,10 +35,10 @@ sys.path.insert(0, str(ROOT))
 
 from shared.aws import aws_client  # noqa: E402
 from shared.config import PlatformSettings  # noqa: E402
+from shared.emulator import command as emulator_command  # noqa: E402
 from shared.migrate import upgrade  # noqa: E402
 from shared.topology import provision_buckets, provision_queues  # noqa: E402
 from tests.conftest import free_port, shared_data_dir, wait_http  # noqa: E402
-from shared.emulator import command as emulator_command
 
 ADMIN_TOKEN = "bench-admin-" + uuid.uuid4().hex
 
@@ -125,8 +125,12 @@ async def register(session: aiohttp.ClientSession, base: str, cameras: int) -> l
     return result
 
 
-async def post_frames(base: str, images: list[bytes], concurrency: int, duration: float, cameras: int) -> Phase:
-    phase = Phase("ingest POST /v1/frames")
+async def post_frames(
+    base: str, images: list[bytes], concurrency: int, duration: float, cameras: int, rate: float | None = None
+) -> Phase:
+    """Closed loop (each client posts as soon as its last answer came), or paced at `rate` frames/s in all
+    (open loop: latency at a given offered load instead of at saturation)."""
+    phase = Phase("ingest POST /v1/frames" if rate is None else f"ingest POST at {rate:g}/s offered")
     connector = aiohttp.TCPConnector(limit=concurrency)
     async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=30)) as session:
         keys = await register(session, base, cameras)
@@ -138,7 +142,12 @@ async def post_frames(base: str, images: list[bytes], concurrency: int, duration
             camera_id, key = keys[index % len(keys)]
             headers = {"X-API-Key": key, "Content-Type": "image/jpeg"}
             n = 0
+            interval = concurrency / rate if rate else 0.0
+            next_at = time.perf_counter() + index * interval / concurrency
             while time.perf_counter() < deadline:
+                if rate:
+                    await asyncio.sleep(max(0.0, next_at - time.perf_counter()))
+                    next_at += interval
                 data = images[(index + n) % len(images)]
                 params = {"captured_at": captured_at, "client_frame_id": f"c{index}-{n}"}
                 started = time.perf_counter()
@@ -222,7 +231,13 @@ async def run(args: argparse.Namespace) -> None:
               f"median {statistics.median(sizes) / 1000:.0f} KB")
 
         port = free_port()
-        ingest_env = {**env, "INGEST_ADMIN_TOKEN": ADMIN_TOKEN, "INGEST_PORT": str(port), "PPE_LOG_FORMAT": "json"}
+        ingest_env = {
+            **env,
+            "INGEST_ADMIN_TOKEN": ADMIN_TOKEN,
+            "INGEST_PORT": str(port),
+            "INGEST_WORKERS": str(args.workers),
+            "PPE_LOG_FORMAT": "json",
+        }
         ingest = start([sys.executable, "-m", "services.ingest.main"], ingest_env)
         processes.append(ingest)
         base = f"http://127.0.0.1:{port}"
@@ -235,37 +250,41 @@ async def run(args: argparse.Namespace) -> None:
 
         print(f"concurrency {args.concurrency}, {args.duration:.0f} s per phase, {args.cameras} cameras, "
               f"endpoint {endpoint}, {psutil.cpu_count()} CPUs")
-        watched = {"ingest": monitor, "bench client": psutil.Process()}
+        ingest_workers = [monitor, *monitor.children()]  # the supervisor and its workers (INGEST_WORKERS > 1)
+        watched = {"ingest": ingest_workers, "bench client": [psutil.Process()]}
         if args.aws_endpoint is None:
-            watched["moto"] = psutil.Process(processes[0].pid)
+            watched["moto"] = [psutil.Process(processes[0].pid)]
+        elif args.emulator_pid:
+            watched["emulator"] = [psutil.Process(args.emulator_pid)]
 
         def cpu() -> dict[str, float]:
-            return {name: sum(process.cpu_times()[:2]) for name, process in watched.items()}
+            return {name: sum(sum(p.cpu_times()[:2]) for p in group) for name, group in watched.items()}
 
         before = cpu()
         bare = await bare_backend(settings, images, args.concurrency, args.duration)
         report(bare)
         print_cpu(before, cpu(), bare)
 
-        cpu_before = sum(monitor.cpu_times()[:2])
+        cpu_before = cpu()["ingest"]
         before = cpu()
-        peak_rss = [monitor.memory_info().rss]
+        serving = ingest_workers[1:] or ingest_workers  # RSS per serving process
+        peak_rss = [max(p.memory_info().rss for p in serving)]
 
         async def watch_rss() -> None:
             while not stop.is_set():
-                peak_rss[0] = max(peak_rss[0], monitor.memory_info().rss)
+                peak_rss[0] = max(peak_rss[0], *(p.memory_info().rss for p in serving))
                 await asyncio.sleep(0.05)
 
         watcher = asyncio.create_task(watch_rss())
-        posted = await post_frames(base, images, args.concurrency, args.duration, args.cameras)
-        cpu_used = sum(monitor.cpu_times()[:2]) - cpu_before
+        posted = await post_frames(base, images, args.concurrency, args.duration, args.cameras, args.rate)
+        cpu_used = cpu()["ingest"] - cpu_before
         report(posted)
         print_cpu(before, cpu(), posted)
         stop.set()
         await asyncio.gather(watcher, *drainers)
 
         print(f"ingest / bare rate: {posted.rate / bare.rate:.2f}" if bare.rate else "bare rate 0")
-        print(f"ingest peak RSS: {peak_rss[0] / 2**20:.0f} MiB; ingest CPU: "
+        print(f"ingest peak RSS per worker ({args.workers}): {peak_rss[0] / 2**20:.0f} MiB; ingest CPU: "
               f"{1000 * cpu_used / max(1, posted.ok):.2f} ms per accepted frame "
               f"(= {max(1, posted.ok) / max(cpu_used, 1e-9):.0f} frames per CPU-second)")
         print(f"messages drained: {drained[0]}")
@@ -287,6 +306,11 @@ def main() -> None:
     parser.add_argument("--cameras", type=int, default=8, help="cameras the clients post as")
     parser.add_argument("--drainers", type=int, default=2, help="consumers draining frames-received")
     parser.add_argument("--aws-endpoint", default=None, help="use this S3/SQS endpoint instead of starting moto")
+    parser.add_argument("--emulator-pid", type=int, default=None, help="with --aws-endpoint: count this process's CPU")
+    parser.add_argument("--workers", type=int, default=1, help="ingest worker processes (INGEST_WORKERS)")
+    parser.add_argument(
+        "--rate", type=float, default=None, help="offer this many frames/s in all (open loop) instead of flat out"
+    )
     parser.add_argument("--database-url", default=None, help="use this PostgreSQL instead of pgserver")
     asyncio.run(run(parser.parse_args()))
 

@@ -26,10 +26,10 @@ import httpx
 
 from shared.aws import aws_clients
 from shared.config import PlatformSettings
+from shared.emulator import command as emulator_command
 from shared.logging import configure_logging, get_logger
 from shared.migrate import upgrade
 from shared.topology import provision_buckets, provision_queues
-from shared.emulator import command as emulator_command
 
 ROOT = Path(__file__).resolve().parent.parent
 log = get_logger("devstack")

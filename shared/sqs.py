@@ -191,7 +191,8 @@ class Publisher:
             if accepted.done():
                 continue
             if str(index) in failed:
-                accepted.set_exception(PublishError(f"SQS did not accept the message for {queue}: {failed[str(index)]}"))
+                reason = failed[str(index)]
+                accepted.set_exception(PublishError(f"SQS did not accept the message for {queue}: {reason}"))
             else:
                 accepted.set_result(None)
 

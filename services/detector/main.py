@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import uvicorn
+import uvloop
 
 from services.detector.adapters.results import ResultStore
 from services.detector.api import build_app
@@ -135,7 +136,7 @@ def main() -> None:
     settings = DetectorSettings()
     configure_logging("detector", fmt=settings.log_format, level=settings.log_level)
     try:
-        asyncio.run(run(settings))
+        uvloop.run(run(settings))  # libuv event loop: less CPU per AWS call than asyncio's
     except EngineUnavailable as exc:
         log.error("detector cannot start", error=str(exc))
         raise SystemExit(2) from exc

@@ -3,6 +3,7 @@
 import asyncio
 import hmac
 import math
+import os
 import time
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -13,7 +14,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException
@@ -490,4 +491,8 @@ def register_health_routes(app: FastAPI, deps: IngestDeps) -> None:
     @app.get("/metrics", tags=["ops"], response_class=Response)
     async def metrics() -> Response:
         """Prometheus metrics."""
+        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):  # INGEST_WORKERS > 1: every worker's figures, summed
+            registry = CollectorRegistry()
+            multiprocess.MultiProcessCollector(registry)
+            return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

@@ -4,7 +4,8 @@ Environment the local stack must set (besides the shared AWS_ENDPOINT_URL, AWS_A
 AWS_SECRET_ACCESS_KEY, AWS_REGION, DATABASE_URL, PPE_QUEUE_PREFIX, PPE_FRAMES_BUCKET, PPE_LOG_FORMAT):
 - INGEST_ADMIN_TOKEN   (required secret, >= 16 chars, no placeholder): bearer token of the admin API.
 - INGEST_PORT          (default 8080), INGEST_HOST (default 127.0.0.1).
-Optional tuning: INGEST_RATE_LIMIT_PER_S, INGEST_RATE_LIMIT_BURST_S, INGEST_RATE_LIMIT_STORE, INGEST_PUBLISH_LINGER_S, INGEST_CAMERA_CACHE_TTL_S,
+Optional tuning: INGEST_WORKERS, INGEST_RATE_LIMIT_PER_S, INGEST_RATE_LIMIT_BURST_S, INGEST_RATE_LIMIT_STORE,
+INGEST_PUBLISH_LINGER_S, INGEST_CAMERA_CACHE_TTL_S,
 INGEST_MAX_IMAGE_BYTES, INGEST_BODY_TIMEOUT_S, INGEST_DECODE_CONCURRENCY, INGEST_PENDING_TIMEOUT_S,
 INGEST_AWS_ATTEMPTS, INGEST_RETRY_AFTER_S, INGEST_RETENTION_DAYS, INGEST_DB_POOL_SIZE.
 """
@@ -24,6 +25,16 @@ class IngestSettings(PlatformSettings):
     admin_token: str = Field(default="", description="Bearer token that authorises the admin API (INGEST_ADMIN_TOKEN).")
     host: str = Field(default="127.0.0.1", description="Interface to listen on.")
     port: int = Field(default=8080, ge=0, le=65535, description="HTTP port (INGEST_PORT).")
+    workers: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description="Worker processes sharing the port (INGEST_WORKERS); each is one event loop on one core. "
+        "The rate limit holds across them with INGEST_RATE_LIMIT_STORE=database.",
+    )
+    listen_fd: int | None = Field(
+        default=None, description="Internal: a listening socket inherited from the supervising process."
+    )
     max_image_bytes: int = Field(
         default=MAX_IMAGE_BYTES, ge=1, le=MAX_IMAGE_BYTES, description="Largest accepted image (Rekognition: 4 MB)."
     )

@@ -2,16 +2,28 @@
 
 Order: settings -> logging -> PostgreSQL engine -> S3 client -> SQS client -> app -> uvicorn. SIGTERM stops
 accepting connections, lets in-flight requests finish, closes the clients and exits 0.
+
+INGEST_WORKERS=N (N > 1): this process binds the port once and supervises N worker processes that accept
+on the shared socket (the kernel spreads connections over them). A worker that dies is restarted; SIGTERM
+is passed on to every worker, each drains its requests, and the supervisor exits 0 when all have.
 """
 
 import asyncio
 import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
 from collections.abc import AsyncIterator, Iterator
 
 import uvicorn
 import uvloop
 from aiobotocore.config import AioConfig
 from fastapi import FastAPI
+from prometheus_client import multiprocess
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from services.ingest.adapters.cameras import CameraDirectory
@@ -127,6 +139,7 @@ async def serve(settings: IngestSettings, *, app_ready: asyncio.Event | None = N
             app, host=settings.host, port=settings.port, log_config=None, access_log=False, lifespan="off"
         )
         server = Server(config)
+        sockets = [socket.socket(fileno=settings.listen_fd)] if settings.listen_fd is not None else None
 
         def stop() -> None:
             log.info("stop requested: draining in-flight requests")
@@ -136,13 +149,68 @@ async def serve(settings: IngestSettings, *, app_ready: asyncio.Event | None = N
         log.info("ingest listening", host=settings.host, port=settings.port, bucket=settings.frames_bucket)
         if app_ready is not None:
             app_ready.set()
-        await server.serve()
+        await server.serve(sockets=sockets)
     log.info("ingest stopped")
+
+
+def listening_socket(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def supervise(settings: IngestSettings) -> int:
+    """Bind once, run `settings.workers` worker processes on the socket, restart any that dies."""
+    sock = listening_socket(settings.host, settings.port)
+    metrics_dir = tempfile.TemporaryDirectory(prefix="ingest-metrics-")  # prometheus multiprocess mode
+    env = {
+        **os.environ,
+        "INGEST_WORKERS": "1",
+        "INGEST_LISTEN_FD": str(sock.fileno()),
+        "PROMETHEUS_MULTIPROC_DIR": metrics_dir.name,
+    }
+    command = [sys.executable, "-m", "services.ingest.main"]
+
+    def spawn() -> subprocess.Popen[bytes]:
+        return subprocess.Popen(command, env=env, pass_fds=(sock.fileno(),))
+
+    workers = [spawn() for _ in range(settings.workers)]
+    stopping = False
+
+    def stop(signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+        for worker in workers:
+            with contextlib.suppress(ProcessLookupError):
+                worker.send_signal(signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    log.info("ingest workers started", workers=[w.pid for w in workers], host=settings.host, port=settings.port)
+    while not stopping:
+        time.sleep(0.2)
+        for index, worker in enumerate(workers):
+            if worker.poll() is not None and not stopping:
+                log.error("ingest worker exited; starting another", pid=worker.pid, exit_code=worker.returncode)
+                multiprocess.mark_process_dead(worker.pid, metrics_dir.name)
+                time.sleep(1)  # a worker that cannot start must not spin the machine
+                workers[index] = spawn()
+    codes = [worker.wait() for worker in workers]
+    sock.close()
+    metrics_dir.cleanup()
+    log.info("ingest stopped", exit_codes=codes)
+    return 0 if all(code == 0 for code in codes) else 1
 
 
 def main() -> int:
     settings = IngestSettings()
     configure_logging("ingest", fmt=settings.log_format, level=settings.log_level)
+    if settings.workers > 1:
+        return supervise(settings)
     uvloop.run(serve(settings))
     return 0
 

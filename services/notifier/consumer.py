@@ -81,6 +81,12 @@ class FrameBatchConsumer(Consumer[FrameAnalyzed]):
                 task = asyncio.create_task(self._process_batch(group))
                 self._in_flight.add(task)
                 task.add_done_callback(self._in_flight.discard)
+            if len(messages) < self._batch_size and self._in_flight:
+                # A short answer took everything receivable: polling again before a group finishes (or new
+                # frames arrive for an idle camera) would come back empty.
+                await asyncio.wait(
+                    set(self._in_flight), timeout=self._poll_interval_s, return_when=asyncio.FIRST_COMPLETED
+                )
         if self._in_flight:
             log.info("draining in-flight messages", queue=self.queue, count=len(self._in_flight))
             await asyncio.gather(*self._in_flight, return_exceptions=True)

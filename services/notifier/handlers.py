@@ -9,6 +9,7 @@ by the periodic sweep, so nothing is lost (at-least-once; duplicates are absorbe
 
 import time
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -80,7 +81,8 @@ class FrameHandler:
         if any(f.context.camera_id != camera_id for f in frames):
             raise ValueError("handle_batch takes frames of one camera")
         with bind_context(camera_id=camera_id, frames=len(frames)):
-            outgoing: list[str] = []
+            outgoing: list[str] = []  # frames applied before: publish whatever they left unsent
+            written: list[Outgoing] = []  # what this batch wrote to the outbox: published right after commit
             async with self._engine.begin() as conn:
                 state = await db.lock_camera(conn, camera_id)
                 new = await db.mark_applied_many(conn, camera_id, [f.context.frame_id for f in frames])
@@ -100,19 +102,19 @@ class FrameHandler:
                                 last_frame_at=state.last_frame_at.isoformat(),
                             )
                             continue
-                        state, written = await self._apply(conn, frame, state)
+                        state = await self._apply(conn, frame, state, written)
                         changed = True
-                        if written:
-                            outgoing.append(ctx.frame_id)
                 if changed:
                     await db.save_camera(conn, camera_id, state)
+            if written:
+                await publish_written(self._engine, self._publisher, written)
             if outgoing:
                 await publish_outbox(self._engine, self._publisher, camera_id=camera_id, frame_ids=outgoing)
 
     async def _apply(
-        self, conn: AsyncConnection, frame: FrameAnalyzed, state: domain.CameraState
-    ) -> tuple[domain.CameraState, int]:
-        """Advance the camera by this frame: (its new state, how many outbox messages it wrote)."""
+        self, conn: AsyncConnection, frame: FrameAnalyzed, state: domain.CameraState, written: list["Outgoing"]
+    ) -> domain.CameraState:
+        """Advance the camera by this frame; returns its new state, adds what it wrote to the outbox to `written`."""
         ctx = frame.context
         policy = await self._policy(conn, ctx.site_id, ctx.zone_id, ctx.camera_id)
         observations = domain.observe(frame.ppe.Persons, policy)
@@ -127,7 +129,7 @@ class FrameHandler:
         self.incidents_evaluated += len(observations)
         PERSONS.inc(len(observations))
         if not evaluation.events:
-            return evaluation.state, 0
+            return evaluation.state
         channels = [
             c
             for c in await db.site_channels(conn, ctx.site_id)
@@ -137,8 +139,9 @@ class FrameHandler:
             BoundingBox(Left=b.left, Top=b.top, Width=b.width, Height=b.height)
             for b in domain.face_boxes(frame.ppe.Persons)
         ]
-        written = sum([await self._record(conn, frame, policy, event, channels, faces) for event in evaluation.events])
-        return evaluation.state, written
+        for event in evaluation.events:
+            await self._record(conn, frame, policy, event, channels, faces, written)
+        return evaluation.state
 
     async def _policy(self, conn: AsyncConnection, site_id: str, zone_id: str, camera_id: str) -> domain.RulePolicy:
         """The camera's rule, cached for NOTIFIER_RULES_CACHE_S (a rule change applies within that time)."""
@@ -160,7 +163,8 @@ class FrameHandler:
         event: domain.IncidentEvent,
         channels: list[Any],
         faces: list[BoundingBox],
-    ) -> int:
+        written: list["Outgoing"],
+    ) -> None:
         ctx = frame.context
         change = IncidentChanged(
             incident_id=event.incident_id,
@@ -186,12 +190,12 @@ class FrameHandler:
         )
         INCIDENTS.labels(event.status, str(event.alert).lower()).inc()
         await self._save_incident(conn, change, event)
-        await _enqueue(conn, ctx.camera_id, ctx.frame_id, change)
+        written.append(await _enqueue(conn, ctx.camera_id, ctx.frame_id, change))
         if event.status == "updated":
-            return 1
+            return
         if event.status == "resolved":
             if not event.alert:
-                return 1
+                return
             alerted = await db.open_alert_channels(conn, event.incident_id)
             channels = [c for c in channels if c.id in alerted]
         for channel in channels:
@@ -229,8 +233,7 @@ class FrameHandler:
                     blur_faces=policy.blur_faces,
                     face_boxes=faces,
                 )
-                await _enqueue(conn, ctx.camera_id, ctx.frame_id, request)
-        return 1
+                written.append(await _enqueue(conn, ctx.camera_id, ctx.frame_id, request))
 
     async def _save_incident(self, conn: AsyncConnection, change: IncidentChanged, event: domain.IncidentEvent) -> None:
         values = {
@@ -264,15 +267,42 @@ class FrameHandler:
             await conn.execute(db.incidents.update().where(db.incidents.c.id == change.incident_id).values(**values))
 
 
-async def _enqueue(conn: AsyncConnection, camera_id: str, frame_id: str, payload: Payload) -> None:
-    await conn.execute(
-        db.outbox.insert().values(
+@dataclass(frozen=True)
+class Outgoing:
+    """An outbox row written in the current transaction."""
+
+    id: int
+    frame_id: str
+    payload: Payload
+
+
+async def _enqueue(conn: AsyncConnection, camera_id: str, frame_id: str, payload: Payload) -> Outgoing:
+    row_id = await conn.scalar(
+        db.outbox.insert()
+        .values(
             camera_id=camera_id,
             frame_id=frame_id,
             message_type=payload.MESSAGE_TYPE,
             payload=payload.model_dump(mode="json"),
         )
+        .returning(db.outbox.c.id)
     )
+    return Outgoing(int(row_id), frame_id, payload)
+
+
+async def publish_written(engine: AsyncEngine, publisher: Publisher, written: list[Outgoing]) -> None:
+    """Publish outbox rows just committed by this worker (no re-read), then mark them sent.
+
+    If publishing fails the rows stay unsent: the frame's redelivery or the sweep publishes them. Rows published
+    but not yet marked (a crash in between) are published again: at-least-once, the delivery log dedupes.
+    """
+    await publisher.publish_many([o.payload for o in written], correlation_ids=[o.frame_id for o in written])
+    async with engine.begin() as conn:
+        await conn.execute(
+            db.outbox.update()
+            .where(db.outbox.c.id.in_([o.id for o in written]), db.outbox.c.published_at.is_(None))
+            .values(published_at=sa.func.now())
+        )
 
 
 async def publish_outbox(
@@ -335,23 +365,37 @@ class DeliveryHandler:
         with bind_context(
             frame_id=request.incident.frame_id, camera_id=request.incident.camera_id, delivery_id=request.delivery_id
         ):
-            released = await self._deliver(request, context)
-            if released and self._publisher is not None:
-                await publish_outbox(
-                    self._engine,
-                    self._publisher,
-                    camera_id=request.incident.camera_id,
-                    frame_ids=[request.incident.frame_id],
-                )
+            released: list[Outgoing] = []
+            try:
+                await self._deliver(request, context, released)
+            finally:
+                if released and self._publisher is not None:  # committed before any Reject / RetryLater is raised
+                    await publish_written(self._engine, self._publisher, released)
 
-    async def _deliver(self, request: NotificationRequested, context: MessageContext) -> int:
-        """Send (or hold) the delivery; returns how many held deliveries it released to the outbox."""
+    async def _deliver(self, request: NotificationRequested, context: MessageContext, released: list[Outgoing]) -> None:
+        """Send (or hold) the delivery; deliveries it releases from hold are added to `released`."""
+        opening_id = delivery_id(request.incident.incident_id, request.channel_id, "open")
         async with self._engine.begin() as conn:
+            # one round trip: the log row (locked), its channel, and the status of the incident's opening alert
+            opening = (
+                sa.select(db.deliveries.c.status).where(db.deliveries.c.id == opening_id).scalar_subquery()
+            )
             row = (
                 await conn.execute(
-                    sa.select(db.deliveries)
+                    sa.select(
+                        db.deliveries,
+                        opening.label("opening_status"),
+                        db.channels.c.name.label("channel_name"),
+                        db.channels.c.kind.label("channel_kind"),
+                        db.channels.c.target.label("channel_target"),
+                        db.channels.c.secret.label("channel_secret"),
+                        db.channels.c.enabled.label("channel_enabled"),
+                    )
+                    .select_from(
+                        db.deliveries.outerjoin(db.channels, db.channels.c.id == db.deliveries.c.channel_id)
+                    )
                     .where(db.deliveries.c.id == request.delivery_id)
-                    .with_for_update(skip_locked=True)
+                    .with_for_update(of=db.deliveries, skip_locked=True)
                 )
             ).first()
             if row is None:
@@ -363,28 +407,22 @@ class DeliveryHandler:
                 raise Reject(f"delivery {request.delivery_id} is not in the delivery log; nothing to send")
             if row.status in ("sent", "suppressed", "dead", "held"):
                 log.info("duplicate delivery request suppressed", status=row.status)
-                return 0
-            if row.event != "open":
-                opening = await conn.scalar(
-                    sa.select(db.deliveries.c.status).where(
-                        db.deliveries.c.id == delivery_id(row.incident_id, row.channel_id, "open")
-                    )
+                return
+            if row.event != "open" and row.opening_status in ("pending", "failed"):
+                await conn.execute(
+                    db.deliveries.update()
+                    .where(db.deliveries.c.id == request.delivery_id)
+                    .values(status="held", held_request=request.model_dump(mode="json"))
                 )
-                if opening in ("pending", "failed"):
-                    await conn.execute(
-                        db.deliveries.update()
-                        .where(db.deliveries.c.id == request.delivery_id)
-                        .values(status="held", held_request=request.model_dump(mode="json"))
-                    )
-                    log.info("held until the incident's opening alert is sent", opening=opening)
-                    return 0
-            channel = (
-                await conn.execute(sa.select(db.channels).where(db.channels.c.id == request.channel_id))
-            ).first()
-            if channel is None or not channel.enabled:
+                log.info("held until the incident's opening alert is sent", opening=row.opening_status)
+                return
+            if row.channel_name is None or not row.channel_enabled:
                 await self._finish(conn, request.delivery_id, "suppressed", reason="channel removed or disabled")
-                return await self._release_held(conn, row, request)
-            config = ChannelConfig(channel.id, channel.name, channel.kind, channel.target, channel.secret)
+                released += await self._release_held(conn, row, request)
+                return
+            config = ChannelConfig(
+                row.channel_id, row.channel_name, row.channel_kind, row.channel_target, row.channel_secret
+            )
             sender = self._senders.get(config.kind)
             failure: DeliveryFailed | None = None
             try:
@@ -398,31 +436,26 @@ class DeliveryHandler:
             if failure is None:
                 await self._finish(conn, request.delivery_id, "sent")
                 log.info("alert delivered", channel=config.name, kind=config.kind)
-                return await self._release_held(conn, row, request)
+                released += await self._release_held(conn, row, request)
+                return
             final = failure.permanent or context.receive_count >= self._settings.delivery_max_receives
             await self._finish(conn, request.delivery_id, "dead" if final else "failed", error=str(failure))
-            released = await self._release_held(conn, row, request) if final else 0
-        if released and self._publisher is not None:
-            await publish_outbox(
-                self._engine,
-                self._publisher,
-                camera_id=request.incident.camera_id,
-                frame_ids=[request.incident.frame_id],
-            )
+            if final:
+                released += await self._release_held(conn, row, request)
         log.warning("delivery failed", channel=config.name, error=str(failure), final=final)
         if final:
             raise Reject(f"delivery to channel {config.name} ({config.kind}) failed for good: {failure}")
         delay = failure.retry_after_s or min(5 * 2**context.receive_count, 900)
         raise RetryLater(str(failure), delay_s=int(delay) + 1)
 
-    async def _release_held(self, conn: AsyncConnection, row: Any, request: NotificationRequested) -> int:
+    async def _release_held(self, conn: AsyncConnection, row: Any, request: NotificationRequested) -> list[Outgoing]:
         """The opening delivery `row` has ended: put the incident's held deliveries on this channel back in line.
 
         Locks every later delivery of the incident on the channel (waiting for a handler that is holding one
         right now), so a hold that commits after this opening ended is still seen here.
         """
         if row.event != "open":
-            return 0
+            return []
         later = (
             await conn.execute(
                 sa.select(db.deliveries.c.id, db.deliveries.c.status, db.deliveries.c.held_request)
@@ -435,20 +468,18 @@ class DeliveryHandler:
                 .with_for_update()
             )
         ).all()
-        held = [r for r in later if r.status == "held" and r.held_request is not None]
-        for item in held:
+        released = []
+        for item in later:
+            if item.status != "held" or item.held_request is None:
+                continue
             await conn.execute(
                 db.deliveries.update().where(db.deliveries.c.id == item.id).values(status="pending", held_request=None)
             )
-            await _enqueue(
-                conn,
-                request.incident.camera_id,
-                request.incident.frame_id,
-                NotificationRequested.model_validate(item.held_request),
-            )
-        if held:
-            log.info("released deliveries held behind the opening alert", count=len(held))
-        return len(held)
+            payload = NotificationRequested.model_validate(item.held_request)
+            released.append(await _enqueue(conn, request.incident.camera_id, request.incident.frame_id, payload))
+        if released:
+            log.info("released deliveries held behind the opening alert", count=len(released))
+        return released
 
     async def _finish(
         self, conn: AsyncConnection, did: str, status: str, *, reason: str | None = None, error: str | None = None

@@ -201,7 +201,14 @@ async def test_batched_receive_and_delete_handle_every_message_once_with_fewer_c
 
     # WHEN it runs until the queue is idle
     consumer = Consumer(
-        CountingClient(), resolver, QUEUE, FrameReceived, handler, concurrency=8, receive_when_free=4, delete_linger_s=0.2
+        CountingClient(),
+        resolver,
+        QUEUE,
+        FrameReceived,
+        handler,
+        concurrency=8,
+        receive_when_free=4,
+        delete_linger_s=0.2,
     )
     await consumer.run(until_idle=True)
 

@@ -158,3 +158,54 @@ def test_fuzzing_the_openapi_schema_finds_no_server_error(ingest_process: Proces
     result = subprocess.run(command, capture_output=True, text=True, timeout=180, cwd=tmp_path)
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
     assert "POST /v1/frames" in result.stdout and " passed" in result.stdout
+
+
+def test_two_workers_share_the_port_metrics_and_stop_together(
+    platform_settings: PlatformSettings, provisioned: dict[str, str], database_url: str, tmp_path: Path
+) -> None:
+    import psutil
+
+    # GIVEN ingest started with INGEST_WORKERS=2
+    port = free_port()
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "INGEST_ADMIN_TOKEN": ADMIN_TOKEN,
+        "INGEST_PORT": str(port),
+        "INGEST_WORKERS": "2",
+        "PPE_LOG_FORMAT": "json",
+    }
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    with (tmp_path / "ingest.log").open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "services.ingest.main"], cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
+        )
+        url = f"http://127.0.0.1:{port}"
+        try:
+            wait_http(f"{url}/healthz", timeout_s=60)
+            workers = psutil.Process(process.pid).children()
+            assert len(workers) == 2
+            # WHEN frames arrive on fresh connections (spread over both workers by the kernel)
+            camera_id, key = register(url)
+            answers = [
+                httpx.post(
+                    f"{url}/v1/frames",
+                    params={"camera_id": camera_id, "captured_at": CAPTURED_AT},
+                    content=jpeg(640, 360),
+                    headers={"X-API-Key": key, "Content-Type": "image/jpeg"},
+                    timeout=30,
+                ).status_code
+                for i in range(6)
+            ]
+            # THEN every frame is accepted and /metrics counts all six, whichever worker answers
+            assert answers == [202] * 6
+            metrics = httpx.get(f"{url}/metrics", timeout=30).text
+            assert 'ingest_frames_accepted_total{duplicate="false"} 6.0' in metrics
+            # AND SIGTERM stops the workers and the supervisor with exit 0
+            process.send_signal(signal.SIGTERM)
+            assert process.wait(timeout=60) == 0
+            assert not any(w.is_running() and w.status() != psutil.STATUS_ZOMBIE for w in workers)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait(timeout=10)

