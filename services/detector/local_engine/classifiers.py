@@ -87,19 +87,57 @@ def torso_box_from_person(person_xyxy: Sequence[float]) -> BoxXYXY:
     return (cx - half_w, y1 + TORSO_TOP * h, cx + half_w, y1 + TORSO_BOTTOM * h)
 
 
+# Torso from shoulder + hip keypoints, widened by 0.15 of its size. A geometry fitted to the labelled torso boxes of
+# the helmet_vest TRAIN split (top 0.1, bottom 0.05, aspect >= 0.6) raised the mean IoU with the labels from 0.61 to
+# 0.64 but lowered end-to-end vest accuracy on the held-apart validation images (0.828 -> 0.808; 0.25 all round:
+# 0.808): the classifier wants the context, so these stay.
+TORSO_PAD_X = 0.15
+TORSO_PAD_TOP = 0.15
+TORSO_PAD_BOTTOM = 0.15
+TORSO_MIN_ASPECT = 0.5  # width at least this share of the shoulder..hip height
+# Both shoulders but no hip (249 torsos): shoulder span +-0.2, from 0.2 spans above the shoulder line down to 2.0
+# spans below it (at most the person box's bottom): mean IoU 0.36 (person-box proportions) -> 0.53; end-to-end vest
+# accuracy on the held-apart validation images 0.823 -> 0.828.
+SHOULDER_TORSO_PAD_X = 0.2
+SHOULDER_TORSO_PAD_TOP = 0.2
+SHOULDER_TORSO_HEIGHT = 2.0
+
+
 def torso_box_from_keypoints(
-    shoulders: Sequence[Sequence[float]], hips: Sequence[Sequence[float]], pad: float = 0.15
+    shoulders: Sequence[Sequence[float]],
+    hips: Sequence[Sequence[float]],
+    pad: float = TORSO_PAD_X,
+    *,
+    pad_top: float = TORSO_PAD_TOP,
+    pad_bottom: float = TORSO_PAD_BOTTOM,
+    min_aspect: float = TORSO_MIN_ASPECT,
 ) -> BoxXYXY:
-    """A torso box spanning shoulder and hip keypoints (pixels, (x, y) pairs), widened by `pad` of its size."""
+    """A torso box spanning shoulder and hip keypoints (pixels, (x, y) pairs), widened by `pad` of its width and
+    by `pad_top` / `pad_bottom` of its height."""
     points = np.asarray([*shoulders, *hips], dtype=np.float64).reshape(-1, 2)
     if len(points) < 2:
         raise ValueError("need at least two keypoints (a shoulder and a hip)")
     x1, y1 = points.min(axis=0)
     x2, y2 = points.max(axis=0)
     w, h = max(x2 - x1, 1.0), max(y2 - y1, 1.0)
-    w = max(w, 0.5 * h)
+    w = max(w, min_aspect * h)
     cx = (x1 + x2) / 2.0
-    return (cx - w / 2 - pad * w, y1 - pad * h, cx + w / 2 + pad * w, y2 + pad * h)
+    return (cx - w / 2 - pad * w, y1 - pad_top * h, cx + w / 2 + pad * w, y2 + pad_bottom * h)
+
+
+def torso_box_from_shoulders(shoulders: Sequence[Sequence[float]], person_xyxy: Sequence[float]) -> BoxXYXY:
+    """The torso below two shoulder keypoints when no hip is visible (hips hidden or cut by the image edge)."""
+    (ax, ay), (bx, by) = (tuple(float(v) for v in p[:2]) for p in shoulders)
+    left, right = min(ax, bx), max(ax, bx)
+    span = max(right - left, 1.0)
+    top = (ay + by) / 2.0
+    bottom = max(min(float(person_xyxy[3]), top + SHOULDER_TORSO_HEIGHT * span), top + 0.5 * span)
+    return (
+        left - SHOULDER_TORSO_PAD_X * span,
+        top - SHOULDER_TORSO_PAD_TOP * span,
+        right + SHOULDER_TORSO_PAD_X * span,
+        bottom,
+    )
 
 
 def preprocess(

@@ -308,8 +308,12 @@ def main(argv: list[str] | None = None) -> int:
         help="which side of the split files to score: test = held back (default), train = for tuning settings",
     )
     parser.add_argument("--input-side", type=int, default=None, help="override NanoDet's letterbox long side")
+    parser.add_argument("--enlarge-to", type=int, default=None, help="override the long side small images grow to")
     parser.add_argument("--person-min-score", type=float, default=None, help="override the NanoDet score kept")
     parser.add_argument("--person-nms-iou", type=float, default=None, help="override the person NMS IoU")
+    parser.add_argument(
+        "--person-candidates", type=int, default=None, help="override the boxes posed before de-duplication"
+    )
     parser.add_argument("--limit", type=int, default=0, help="score at most N files per set (0 = all)")
     parser.add_argument("--min-confidence", type=float, default=50.0, help="MinConfidence for the Summary")
     parser.add_argument("--threads", type=int, default=1)
@@ -322,8 +326,10 @@ def main(argv: list[str] | None = None) -> int:
     masks = args.masks or data / "masks"
     overrides = {
         "input_side": args.input_side,
+        "enlarge_to": args.enlarge_to,
         "person_min_score": args.person_min_score,
         "person_nms_iou": args.person_nms_iou,
+        "person_candidates": args.person_candidates,
     }
     settings = replace(EngineSettings(), **{k: v for k, v in overrides.items() if v is not None})
     engine = LocalPPEEngine(intra_op_threads=args.threads, weights_dir=args.weights_dir, settings=settings)

@@ -53,11 +53,18 @@ class PersonBoxes:
 
 
 class PersonDetector:
-    """NanoDet person boxes. The image is letterboxed to a long side of `input_side` (multiple of 32)."""
+    """NanoDet person boxes. The image is letterboxed to a long side of `input_side` (multiple of 32).
 
-    def __init__(self, model_path: Path, *, threads: int = 1, input_side: int = 512) -> None:
+    A small image is enlarged only up to a long side of `enlarge_to` (an image between the two keeps its size):
+    enlarging a close-up further makes its people too big for NanoDet's coarsest level.
+    """
+
+    def __init__(
+        self, model_path: Path, *, threads: int = 1, input_side: int = 512, enlarge_to: int | None = None
+    ) -> None:
         if input_side % 32:
             raise ValueError(f"input_side must be a multiple of 32, got {input_side}")
+        self.enlarge_to = input_side if enlarge_to is None else min(enlarge_to, input_side)
         self._session = session(model_path, threads)
         self._input = self._session.get_inputs()[0].name
         self._outputs = {o.name: o for o in self._session.get_outputs()}
@@ -65,7 +72,7 @@ class PersonDetector:
 
     def _letterbox(self, image_bgr: np.ndarray) -> tuple[np.ndarray, float]:
         h, w = image_bgr.shape[:2]
-        scale = self.input_side / max(h, w)
+        scale = min(self.input_side / max(h, w), max(self.enlarge_to / max(h, w), 1.0))
         nh, nw = max(1, round(h * scale)), max(1, round(w * scale))
         ph, pw = -(-nh // 32) * 32, -(-nw // 32) * 32
         resized = cv2.resize(image_bgr, (nw, nh), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)

@@ -27,6 +27,7 @@ from services.detector.local_engine.classifiers import (
     ModelFileError,
     torso_box_from_keypoints,
     torso_box_from_person,
+    torso_box_from_shoulders,
 )
 from services.detector.local_engine.model_store import ModelsMissingError, default_model_dir, require_models
 from services.detector.local_engine.persons import PersonDetector, PoseEstimator
@@ -72,6 +73,7 @@ class InvalidImageError(ValueError):
 class EngineSettings:
     person_min_score: float = 0.25  # NanoDet person score kept (0..1); person recall measured in docs
     input_side: int = 576  # NanoDet letterbox long side (tuned on the train split: docs/local-engine.md)
+    enlarge_to: int = 512  # a smaller image is enlarged only up to this long side (close-ups: docs)
     max_persons: int = 15  # Rekognition's limit
     # NanoDet boxes kept after NMS and given a pose before the one-person-per-head de-duplication; the best
     # `max_persons` survivors are returned (so duplicates dropped in a crowd free places for other workers).
@@ -114,12 +116,15 @@ def _containment(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def torso_box(person: PersonResult) -> tuple[float, float, float, float]:
-    """Shoulders..hips from the keypoints when a shoulder and a hip are visible, else body proportions."""
+    """Shoulders..hips from the keypoints when a shoulder and a hip are visible, below both shoulders when no hip
+    is, else body proportions of the person box."""
     kps = person.keypoints
     shoulders = [kps[i, :2].tolist() for i in (LEFT_SHOULDER, RIGHT_SHOULDER) if kps[i, 2] >= VISIBLE]
     hips = [kps[i, :2].tolist() for i in (LEFT_HIP, RIGHT_HIP) if kps[i, 2] >= VISIBLE]
     if shoulders and hips:
         return torso_box_from_keypoints(shoulders, hips)
+    if len(shoulders) == 2:
+        return torso_box_from_shoulders(shoulders, person.box.tolist())
     return torso_box_from_person(person.box.tolist())
 
 
@@ -176,7 +181,12 @@ class LocalPPEEngine:
                 self._classifiers[equipment] = CropClassifier(path, threads=intra_op_threads)
             except ModelFileError as exc:
                 raise ModelsMissingError(equipment.value, path, reason=str(exc)) from exc
-        self._persons = PersonDetector(paths["nanodet"], threads=intra_op_threads, input_side=self.settings.input_side)
+        self._persons = PersonDetector(
+            paths["nanodet"],
+            threads=intra_op_threads,
+            input_side=self.settings.input_side,
+            enlarge_to=self.settings.enlarge_to,
+        )
         self._pose = PoseEstimator(paths["movenet-lightning"], threads=intra_op_threads)
         classifiers = " + ".join(c.model_version for c in self._classifiers.values())
         self.model_version = (

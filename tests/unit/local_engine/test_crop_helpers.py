@@ -8,6 +8,7 @@ from services.detector.local_engine.classifiers import (
     square_crop,
     torso_box_from_keypoints,
     torso_box_from_person,
+    torso_box_from_shoulders,
 )
 
 
@@ -56,6 +57,15 @@ def test_torso_of_a_head_and_shoulders_box_is_its_lower_part() -> None:
 def test_torso_from_keypoints_covers_the_keypoints() -> None:
     box = torso_box_from_keypoints([(100, 50), (160, 52)], [(110, 150), (150, 150)])
     assert box[0] < 100 and box[1] < 50 and box[2] > 160 and box[3] > 150
+
+
+def test_torso_from_shoulders_hangs_below_them_within_the_person() -> None:
+    shoulders = [(100.0, 50.0), (140.0, 54.0)]
+    x1, y1, x2, y2 = torso_box_from_shoulders(shoulders, (60.0, 0.0, 180.0, 400.0))
+    assert x1 < 100 < 140 < x2 and y1 < 50 and y2 > 52 + 40  # more than one shoulder span down
+    # cut by the person box's bottom (a worker cut off by the image edge), yet never flatter than half a span
+    _, _, _, low = torso_box_from_shoulders(shoulders, (60.0, 0.0, 180.0, 60.0))
+    assert low == 52.0 + 0.5 * 40.0
 
 
 def test_preprocess_is_rgb_normalised_nchw() -> None:
