@@ -5,8 +5,11 @@
 `moto_server` serves the same application with werkzeug's development server, which answers every request
 with `Connection: close`: each SQS or S3 call then pays a new TCP connection on the client (aiohttp) and a
 new thread in the emulator. Served by waitress the connections stay open, as they do against AWS, so the
-CPU the emulator and our clients spend per call is closer to what production sees (measured in
-docs/architecture.md). The emulator itself (every API, `/moto-api/` reset and state) is moto's, unchanged.
+CPU the emulator and our clients spend per call is closer to what production sees (docs/architecture.md).
+The emulator is moto's (every API, `/moto-api/` reset and state) with one change, `_cheaper_sqs_checks`: two
+of its per-message checks read the one queue setting they need instead of rebuilding every queue attribute
+(a scan of the whole queue), so a backlog no longer makes each call O(backlog); same answers
+(`tests/integration/test_emulator_checks.py`), and moto's own code runs if its internals differ.
 
 Long polls (ReceiveMessage with WaitTimeSeconds) hold a waitress thread each while they wait, so the pool
 is sized for every consumer of a local stack and a test session polling at once.
