@@ -25,21 +25,28 @@ class Process:
     url: str
 
 
-@pytest.fixture
-def ingest_process(
-    platform_settings: PlatformSettings, provisioned: dict[str, str], database_url: str, tmp_path: Path
-) -> Iterator[Process]:
-    port = free_port()
+def service_env(database_url: str, port: int, **extra: str) -> dict[str, str]:
+    """The environment `python -m services.ingest.main` gets in these tests."""
     env = {
         **os.environ,
         "DATABASE_URL": database_url,
         "INGEST_ADMIN_TOKEN": ADMIN_TOKEN,
         "INGEST_PORT": str(port),
-        "INGEST_RATE_LIMIT_PER_S": "1000",
-        "INGEST_BODY_TIMEOUT_S": "2",
         "PPE_LOG_FORMAT": "json",
-        "PPE_LOG_LEVEL": "WARNING",
+        **extra,
     }
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    return env
+
+
+@pytest.fixture
+def ingest_process(
+    platform_settings: PlatformSettings, provisioned: dict[str, str], database_url: str, tmp_path: Path
+) -> Iterator[Process]:
+    port = free_port()
+    env = service_env(
+        database_url, port, INGEST_RATE_LIMIT_PER_S="1000", INGEST_BODY_TIMEOUT_S="2", PPE_LOG_LEVEL="WARNING"
+    )
     log = (tmp_path / "ingest.log").open("wb")
     process = subprocess.Popen(
         [sys.executable, "-m", "services.ingest.main"], cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
@@ -167,15 +174,7 @@ def test_two_workers_share_the_port_metrics_and_stop_together(
 
     # GIVEN ingest started with INGEST_WORKERS=2
     port = free_port()
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url,
-        "INGEST_ADMIN_TOKEN": ADMIN_TOKEN,
-        "INGEST_PORT": str(port),
-        "INGEST_WORKERS": "2",
-        "PPE_LOG_FORMAT": "json",
-    }
-    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    env = service_env(database_url, port, INGEST_WORKERS="2")
     with (tmp_path / "ingest.log").open("wb") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "services.ingest.main"], cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
