@@ -138,13 +138,6 @@ class Publisher:
         envelope = Envelope.wrap(payload, producer=self._producer, correlation_id=correlation_id)
         await asyncio.gather(*(self._enqueue(queue, envelope, group_id) for queue in self._queues(payload)))
 
-    async def flush(self) -> None:
-        """Send what is lingering now and wait for every batch in flight (shutdown)."""
-        for queue in list(self._waiting):
-            self._flush(queue)
-        if self._sending:
-            await asyncio.gather(*self._sending, return_exceptions=True)
-
     def _queues(self, payload: Payload) -> Sequence[str]:
         queues = self._topology.routes.get(payload.MESSAGE_TYPE, ())
         if not queues:
@@ -229,7 +222,7 @@ class Publisher:
         entries = []
         for index, (envelope, group_id) in enumerate(items):
             entry: dict[str, Any] = {
-                    "Id": str(index),
+                "Id": str(index),
                 "MessageBody": envelope.to_json(),
                 "MessageAttributes": {
                     "message_type": {"DataType": "String", "StringValue": envelope.message_type},
@@ -250,6 +243,7 @@ class Publisher:
         pending = entries
         refused: dict[str, str] = {}
         for attempt in range(self._attempts):
+            refused_now: dict[str, str] = {}
             try:
                 response = await self._sqs.send_message_batch(QueueUrl=url, Entries=pending)
             except (ClientError, BotoCoreError) as exc:
@@ -260,10 +254,11 @@ class Publisher:
                 senders_fault = [f for f in failed if f.get("SenderFault")]
                 if senders_fault and raise_on_failure:
                     raise PublishError(f"SQS refused messages for {queue}: {senders_fault}")
-                refused.update({f["Id"]: f"refused: {f.get('Code')} {f.get('Message', '')}" for f in senders_fault})
+                refused_now = {f["Id"]: f"refused: {f.get('Code')} {f.get('Message', '')}" for f in senders_fault}
                 failed_ids = {f["Id"] for f in failed if not f.get("SenderFault")}
                 error = str(failed)
-            PUBLISHED.labels(queue).inc(len(pending) - len(failed_ids) - len(refused.keys() & _ids(pending)))
+            refused.update(refused_now)
+            PUBLISHED.labels(queue).inc(len(pending) - len(failed_ids) - len(refused_now))
             pending = [entry for entry in pending if entry["Id"] in failed_ids]
             if not pending:
                 return refused
@@ -275,10 +270,6 @@ class Publisher:
                 f"could not publish {len(pending)} message(s) to {queue} after {self._attempts} attempts"
             )
         return refused | {entry["Id"]: f"not accepted after {self._attempts} attempts" for entry in pending}
-
-
-def _ids(entries: list[dict[str, Any]]) -> set[str]:
-    return {entry["Id"] for entry in entries}
 
 
 class Consumer(Generic[P]):
@@ -325,7 +316,7 @@ class Consumer(Generic[P]):
         self._handler_timeout_s = handler_timeout_s
         self._receive_when_free = max(1, min(receive_when_free, concurrency, self._batch_size))
         self._delete_linger_s = delete_linger_s
-        self._deletes: list[str] = []  # receipt handles waiting for a batch delete
+        self._deletes: list[tuple[str, asyncio.Future[None]]] = []  # receipt handles waiting for a batch delete
         self._delete_flush: asyncio.TimerHandle | None = None
         self._delete_tasks: set[asyncio.Task[None]] = set()
         self._stop = asyncio.Event()
@@ -504,11 +495,7 @@ class Consumer(Generic[P]):
 
     async def _delete(self, message: dict[str, Any]) -> None:
         if self._delete_linger_s > 0:
-            self._deletes.append(message["ReceiptHandle"])
-            if len(self._deletes) >= 10:
-                self._start_flush()
-            elif self._delete_flush is None:
-                self._delete_flush = asyncio.get_running_loop().call_later(self._delete_linger_s, self._start_flush)
+            self._batch_delete(message, self._delete_linger_s)  # not awaited: the slot frees at once
             return
         try:
             await self._sqs.delete_message(QueueUrl=self._url, ReceiptHandle=message["ReceiptHandle"])
@@ -516,32 +503,49 @@ class Consumer(Generic[P]):
             # The work is done; a redelivery will be absorbed by the handler's idempotency.
             log.warning("could not delete processed message", error=str(exc))
 
-    def _start_flush(self) -> None:
+    def _batch_delete(self, message: dict[str, Any], linger_s: float) -> asyncio.Future[None]:
+        """Queue `message` for a DeleteMessageBatch sent within `linger_s` (at once when 10 are waiting).
+
+        The future resolves when its batch has been sent, whether or not SQS deleted it (a message left
+        behind comes back and the handler's idempotency absorbs it)."""
+        loop = asyncio.get_running_loop()
+        deleted: asyncio.Future[None] = loop.create_future()
+        self._deletes.append((message["ReceiptHandle"], deleted))
+        if len(self._deletes) >= 10:
+            self._start_flush(linger_s)
+        elif self._delete_flush is None:
+            self._delete_flush = loop.call_later(linger_s, self._start_flush, linger_s)
+        return deleted
+
+    def _start_flush(self, linger_s: float) -> None:
         if self._delete_flush is not None:
             self._delete_flush.cancel()
             self._delete_flush = None
-        handles, self._deletes = self._deletes[:10], self._deletes[10:]
+        batch, self._deletes = self._deletes[:10], self._deletes[10:]
         if self._deletes:
-            self._delete_flush = asyncio.get_running_loop().call_later(self._delete_linger_s, self._start_flush)
-        if handles:
-            task = asyncio.create_task(self._delete_batch(handles))
+            self._delete_flush = asyncio.get_running_loop().call_later(linger_s, self._start_flush, linger_s)
+        if batch:
+            task = asyncio.create_task(self._delete_batch(batch))
             self._delete_tasks.add(task)
             task.add_done_callback(self._delete_tasks.discard)
 
-    async def _delete_batch(self, handles: list[str]) -> None:
-        entries = [{"Id": str(i), "ReceiptHandle": handle} for i, handle in enumerate(handles)]
+    async def _delete_batch(self, batch: list[tuple[str, asyncio.Future[None]]]) -> None:
+        entries = [{"Id": str(i), "ReceiptHandle": handle} for i, (handle, _) in enumerate(batch)]
         try:
             response = await self._sqs.delete_message_batch(QueueUrl=self._url, Entries=entries)
+            for failed in response.get("Failed", []):
+                log.warning("could not delete processed message", code=failed.get("Code"), error=failed.get("Message"))
         except (ClientError, BotoCoreError) as exc:
             log.warning("could not delete processed messages", count=len(entries), error=str(exc))
-            return
-        for failed in response.get("Failed", []):
-            log.warning("could not delete processed message", code=failed.get("Code"), error=failed.get("Message"))
+        finally:
+            for _, deleted in batch:
+                if not deleted.done():
+                    deleted.set_result(None)
 
     async def _flush_deletes(self) -> None:
         """Delete every handled message now (stop, idle): nothing waits on a timer after `run` returns."""
         while self._deletes:
-            self._start_flush()
+            self._start_flush(0.0)
         if self._delete_flush is not None:
             self._delete_flush.cancel()
             self._delete_flush = None

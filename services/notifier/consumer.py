@@ -19,7 +19,6 @@ import asyncio
 import time
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import ValidationError
 
 from services.notifier.handlers import FrameHandler
@@ -43,16 +42,14 @@ class FrameBatchConsumer(Consumer[FrameAnalyzed]):
         poll_interval_s: float = 0.05,
         delete_linger_s: float = 0.01,
     ) -> None:
-        # the shared consumer's own delete batching (delete_linger_s) stays off: it is used only for messages
-        # handled one by one (fallback, dead letters); batches are deleted below, and awaited
+        # the shared consumer's delete batching stays off for messages handled one by one (fallback, dead
+        # letters); a batch's messages go through the same mechanism below (`_batch_delete`), and are awaited
         super().__init__(
             sqs, resolver, queue, FrameAnalyzed, handler, concurrency=concurrency, wait_time_s=wait_time_s
         )
         self._frames = handler
         self._poll_interval_s = poll_interval_s
         self._group_delete_linger_s = delete_linger_s
-        self._group_deletes: list[tuple[dict[str, Any], asyncio.Future[None]]] = []
-        self._group_delete_timer: asyncio.Task[None] | None = None
         self.batches = 0
 
     async def run(self, *, until_idle: bool = False) -> None:
@@ -152,38 +149,4 @@ class FrameBatchConsumer(Consumer[FrameAnalyzed]):
 
     async def _delete_groups(self, messages: list[dict[str, Any]]) -> None:
         """Delete after a short linger, together with other groups' messages (one request per 10 messages)."""
-        loop = asyncio.get_running_loop()
-        waits = []
-        for message in messages:
-            done: asyncio.Future[None] = loop.create_future()
-            self._group_deletes.append((message, done))
-            waits.append(done)
-        if len(self._group_deletes) >= 10:
-            self._flush_group_deletes()
-        elif self._group_delete_timer is None:
-            self._group_delete_timer = asyncio.create_task(self._flush_group_deletes_later())
-        await asyncio.gather(*waits)
-
-    async def _flush_group_deletes_later(self) -> None:
-        await asyncio.sleep(self._group_delete_linger_s)
-        self._group_delete_timer = None
-        self._flush_group_deletes()
-
-    def _flush_group_deletes(self) -> None:
-        while self._group_deletes:
-            batch, self._group_deletes = self._group_deletes[:10], self._group_deletes[10:]
-            asyncio.create_task(self._delete_group_batch(batch))
-
-    async def _delete_group_batch(self, batch: list[tuple[dict[str, Any], asyncio.Future[None]]]) -> None:
-        entries = [{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, (m, _) in enumerate(batch)]
-        try:
-            response = await self._sqs.delete_message_batch(QueueUrl=self._url, Entries=entries)
-            if response.get("Failed"):
-                log.warning("some processed messages were not deleted", failed=response["Failed"])
-        except (ClientError, BotoCoreError) as exc:
-            # The work is committed; a redelivery is absorbed by the applied-frames check.
-            log.warning("could not delete processed messages", error=str(exc), count=len(entries))
-        finally:
-            for _, done in batch:
-                if not done.done():
-                    done.set_result(None)
+        await asyncio.gather(*(self._batch_delete(message, self._group_delete_linger_s) for message in messages))
