@@ -153,19 +153,10 @@ async def serve(settings: IngestSettings, *, app_ready: asyncio.Event | None = N
     log.info("ingest stopped")
 
 
-def listening_socket(host: str, port: int) -> socket.socket:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    sock.listen(2048)
-    sock.set_inheritable(True)
-    return sock
-
-
 def supervise(settings: IngestSettings) -> int:
     """Bind once, run `settings.workers` worker processes on the socket, restart any that dies."""
-    sock = listening_socket(settings.host, settings.port)
+    # uvicorn's own bind (IPv4/IPv6, SO_REUSEADDR, inheritable); each worker's server listens on it
+    sock = uvicorn.Config(__name__, host=settings.host, port=settings.port, log_config=None).bind_socket()
     metrics_dir = tempfile.TemporaryDirectory(prefix="ingest-metrics-")  # prometheus multiprocess mode
     env = {
         **os.environ,
