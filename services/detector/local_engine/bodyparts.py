@@ -98,8 +98,8 @@ def head_keypoints(kps: np.ndarray, person: np.ndarray) -> np.ndarray:
     return trusted
 
 
-def head_box(kps: np.ndarray, person: np.ndarray) -> PartBox:
-    kps = head_keypoints(kps, person)
+def _head_from_keypoints(kps: np.ndarray, person: np.ndarray) -> PartBox | None:
+    """HEAD from the visible head keypoints, else above a pair of visible shoulders; None without either."""
     size = head_size(kps, person)
     visible = [i for i in HEAD_POINTS if _visible(kps, i)]
     if visible:
@@ -118,6 +118,15 @@ def head_box(kps: np.ndarray, person: np.ndarray) -> PartBox:
         cx, cy = float(mid[0]), float(mid[1]) - 0.95 * size
         score = 0.9 * keypoint_confidence(float(min(kps[LEFT_SHOULDER, 2], kps[RIGHT_SHOULDER, 2])))
         return PartBox(BodyPartName.HEAD, (cx - 0.6 * size, cy - 0.7 * size, cx + 0.6 * size, cy + 0.6 * size), score)
+    return None
+
+
+def head_box(kps: np.ndarray, person: np.ndarray) -> PartBox:
+    """The HEAD returned for a person: from the keypoints in the person box's head band, else at the top of
+    the box (a worker seen from behind, or a pose that went to a neighbour)."""
+    from_keypoints = _head_from_keypoints(head_keypoints(kps, person), person)
+    if from_keypoints is not None:
+        return from_keypoints
     px1, py1, px2, py2 = (float(v) for v in person)
     cx = (px1 + px2) / 2.0
     width = min(FALLBACK_HEAD_WIDTH[0] * (px2 - px1), FALLBACK_HEAD_WIDTH[1] * (py2 - py1))
@@ -126,6 +135,20 @@ def head_box(kps: np.ndarray, person: np.ndarray) -> PartBox:
         (cx - 0.5 * width, py1, cx + 0.5 * width, py1 + FALLBACK_HEAD_ASPECT * width),
         FALLBACK_HEAD_CONFIDENCE,
     )
+
+
+def pose_head_box(kps: np.ndarray, person: np.ndarray) -> np.ndarray:
+    """Where the pose alone puts the head, wherever it lies (session-2 geometry, no head band): the signal the
+    one-person-per-head de-duplication was tuned with (two boxes whose poses found the same head are one
+    person). Not a returned HEAD; keeping it keeps the returned persons exactly as before the head band."""
+    from_keypoints = _head_from_keypoints(kps, person)
+    if from_keypoints is not None:
+        return np.asarray(from_keypoints.box)
+    px1, py1, px2, _ = (float(v) for v in person)
+    cx = (px1 + px2) / 2.0
+    size = 2.0 * head_size(kps, person)  # the proportional estimate runs about half the labelled head width
+    top = py1 + 0.1 * size
+    return np.array([cx - 0.5 * size, top, cx + 0.5 * size, top + 0.85 * size])
 
 
 def face_box(kps: np.ndarray, person: np.ndarray) -> PartBox | None:

@@ -20,8 +20,8 @@ from services.detector.local_engine.bodyparts import (
     VISIBLE,
     PartBox,
     body_parts,
-    head_box,
     keypoint_confidence,
+    pose_head_box,
 )
 from services.detector.local_engine.classifiers import (
     CropClassifier,
@@ -220,7 +220,7 @@ class LocalPPEEngine:
         kept: list[PersonResult] = []
         kept_heads: list[np.ndarray] = []
         for person in sorted(persons, key=lambda p: -p.score):
-            head = np.asarray(head_box(person.keypoints, person.box).box)  # only the HEAD (cheaper than body_parts)
+            head = pose_head_box(person.keypoints, person.box)
             if any(
                 box_iou(head, other_head) > self.settings.same_head_iou
                 and _containment(person.box, other.box) > self.settings.same_person_containment

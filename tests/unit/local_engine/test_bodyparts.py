@@ -108,6 +108,14 @@ def test_head_keypoints_on_a_neighbour_are_not_trusted() -> None:
     assert (head.box[0] + head.box[2]) / 2 < 200 - 0.1 * 100  # not on the neighbour
 
 
+def test_pose_head_for_the_dedupe_stays_where_the_pose_put_it() -> None:
+    # the one-person-per-head de-duplication compares where the poses themselves found heads
+    x1, _, x2, _ = bp.pose_head_box(HEAD_ON_NEIGHBOUR, PERSON)
+    assert x1 < 215 < x2
+    front = bp.pose_head_box(FRONT, PERSON)
+    assert front == pytest.approx(np.asarray(_box(bp.body_parts(FRONT, PERSON), BodyPartName.HEAD).box))
+
+
 def test_head_keypoints_low_in_the_box_are_not_trusted() -> None:
     # a head found at mid height of a standing person's box is someone else's (e.g. a worker in front)
     low = pose(nose=(150, 300), leye=(156, 294), reye=(144, 294))
