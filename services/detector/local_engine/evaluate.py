@@ -348,6 +348,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--input-side", type=int, default=None, help="override NanoDet's letterbox long side")
     parser.add_argument("--enlarge-to", type=int, default=None, help="override the long side small images grow to")
+    parser.add_argument(
+        "--person-precision", choices=["int8", "fp32"], default=None, help="override the NanoDet build used"
+    )
     parser.add_argument("--person-min-score", type=float, default=None, help="override the NanoDet score kept")
     parser.add_argument("--person-nms-iou", type=float, default=None, help="override the person NMS IoU")
     parser.add_argument(
@@ -367,6 +370,7 @@ def main(argv: list[str] | None = None) -> int:
         "input_side": args.input_side,
         "enlarge_to": args.enlarge_to,
         "person_min_score": args.person_min_score,
+        "person_precision": args.person_precision,
         "person_nms_iou": args.person_nms_iou,
         "person_candidates": args.person_candidates,
     }

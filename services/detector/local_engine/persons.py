@@ -66,11 +66,10 @@ class PersonDetector:
             raise ValueError(f"input_side must be a multiple of 32, got {input_side}")
         self.enlarge_to = input_side if enlarge_to is None else min(enlarge_to, input_side)
         self._session = session(model_path, threads)
-        self._input = self._session.get_inputs()[0].name
-        self._outputs = {o.name: o for o in self._session.get_outputs()}
+        self.input_name = self._session.get_inputs()[0].name
         self.input_side = input_side
 
-    def _letterbox(self, image_bgr: np.ndarray) -> tuple[np.ndarray, float]:
+    def letterbox(self, image_bgr: np.ndarray) -> tuple[np.ndarray, float]:
         h, w = image_bgr.shape[:2]
         scale = min(self.input_side / max(h, w), max(self.enlarge_to / max(h, w), 1.0))
         nh, nw = max(1, round(h * scale)), max(1, round(w * scale))
@@ -85,9 +84,9 @@ class PersonDetector:
     def detect(
         self, image_bgr: np.ndarray, *, min_score: float, iou: float = 0.5, max_persons: int = 15
     ) -> PersonBoxes:
-        tensor, scale = self._letterbox(image_bgr)
+        tensor, scale = self.letterbox(image_bgr)
         ph, pw = tensor.shape[2:]
-        outputs = self._session.run(None, {self._input: tensor})
+        outputs = self._session.run(None, {self.input_name: tensor})
         by_shape: dict[tuple[int, int], np.ndarray] = {(o.shape[1], o.shape[2]): o[0] for o in outputs}
         all_boxes, all_scores = [], []
         for stride in NANODET_STRIDES:
