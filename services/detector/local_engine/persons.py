@@ -75,11 +75,14 @@ class PersonDetector:
         nh, nw = max(1, round(h * scale)), max(1, round(w * scale))
         ph, pw = -(-nh // 32) * 32, -(-nw // 32) * 32
         resized = cv2.resize(image_bgr, (nw, nh), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
-        canvas = np.zeros((ph, pw, 3), dtype=np.float32)
-        canvas[:nh, :nw] = resized
-        canvas[:nh, :nw] -= NANODET_MEAN
-        canvas[:nh, :nw] /= NANODET_STD
-        return np.ascontiguousarray(canvas.transpose(2, 0, 1)[None]), scale
+        # Normalised straight into the NCHW tensor, one channel plane at a time (the same float32 arithmetic as
+        # an HWC canvas, without the full-size temporaries and the transposing copy).
+        tensor = np.zeros((1, 3, ph, pw), dtype=np.float32)
+        for channel in range(3):
+            plane = tensor[0, channel, :nh, :nw]
+            np.subtract(resized[:, :, channel], NANODET_MEAN[channel], out=plane)
+            plane /= NANODET_STD[channel]
+        return tensor, scale
 
     def detect(
         self, image_bgr: np.ndarray, *, min_score: float, iou: float = 0.5, max_persons: int = 15
