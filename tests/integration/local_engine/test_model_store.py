@@ -30,13 +30,13 @@ def test_require_models_names_the_missing_file(tmp_path: Path, model_dir: Path) 
 def test_fetch_is_idempotent_and_verify_passes(model_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert model_store.main(["fetch", "--model-dir", str(model_dir)]) == 0
     out = capsys.readouterr().out
-    assert out.count("ok (cached)") == 2, out
+    assert out.count("ok (cached)") == 3, out
     assert model_store.main(["verify", "--model-dir", str(model_dir)]) == 0
 
 
 @pytest.mark.models
 def test_verify_catches_a_changed_model(tmp_path: Path, model_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    for name in ("nanodet.onnx", "movenet-lightning.onnx"):
+    for name in ("nanodet.onnx", "movenet-lightning.onnx", "nanodet-int8.onnx"):
         shutil.copy(model_dir / name, tmp_path / name)
     with (tmp_path / "nanodet.onnx").open("ab") as fh:
         fh.write(b"\0")

@@ -20,6 +20,6 @@ from services.detector.local_engine.persons import PersonDetector
 )
 def test_letterbox_size(model_dir: Path, height: int, width: int, expected_hw: tuple[int, int]) -> None:
     detector = PersonDetector(model_dir / "nanodet.onnx", input_side=576, enlarge_to=512)
-    tensor, scale = detector._letterbox(np.zeros((height, width, 3), dtype=np.uint8))
+    tensor, scale = detector.letterbox(np.zeros((height, width, 3), dtype=np.uint8))
     assert tensor.shape[2:] == expected_hw
     assert max(height, width) * scale <= max(expected_hw)

@@ -88,6 +88,47 @@ def test_head_fallback_is_at_the_top_with_low_confidence() -> None:
     assert head.score == bp.FALLBACK_HEAD_CONFIDENCE < 0.8
 
 
+def test_fallback_head_is_centred_and_narrower_than_the_person_box() -> None:
+    x1, y1, x2, y2 = _box(bp.body_parts(NOTHING, PERSON), BodyPartName.HEAD).box
+    assert (x1 + x2) / 2 == pytest.approx(150) and y1 == pytest.approx(100)
+    assert x2 - x1 <= 0.7 * 100 and y2 - y1 < x2 - x1  # labelled heads are wider than tall
+
+
+# The pose of this person (box 100..200 x 100..400) put its head on a neighbour standing to the right (x ~ 215),
+# which MoveNet sees because it runs on a square crop around the tall box; the shoulders are this person's.
+HEAD_ON_NEIGHBOUR = pose(
+    nose=(215, 112), leye=(219, 108), reye=(211, 108), lear=(224, 110), rear=(206, 110), lsh=(170, 160), rsh=(130, 160)
+)
+
+
+def test_head_keypoints_on_a_neighbour_are_not_trusted() -> None:
+    head = _box(bp.body_parts(HEAD_ON_NEIGHBOUR, PERSON), BodyPartName.HEAD)
+    shoulders_head = _box(bp.body_parts(SHOULDERS_ONLY, PERSON), BodyPartName.HEAD)
+    assert head.box == pytest.approx(shoulders_head.box)  # placed above this person's shoulders
+    assert (head.box[0] + head.box[2]) / 2 < 200 - 0.1 * 100  # not on the neighbour
+
+
+def test_pose_head_for_the_dedupe_stays_where_the_pose_put_it() -> None:
+    # the one-person-per-head de-duplication compares where the poses themselves found heads
+    x1, _, x2, _ = bp.pose_head_box(HEAD_ON_NEIGHBOUR, PERSON)
+    assert x1 < 215 < x2
+    front = bp.pose_head_box(FRONT, PERSON)
+    assert front == pytest.approx(np.asarray(_box(bp.body_parts(FRONT, PERSON), BodyPartName.HEAD).box))
+
+
+def test_head_keypoints_low_in_the_box_are_not_trusted() -> None:
+    # a head found at mid height of a standing person's box is someone else's (e.g. a worker in front)
+    low = pose(nose=(150, 300), leye=(156, 294), reye=(144, 294))
+    head = _box(bp.body_parts(low, PERSON), BodyPartName.HEAD)
+    assert head.box[1] == pytest.approx(100) and head.score == bp.FALLBACK_HEAD_CONFIDENCE
+
+
+def test_shoulders_outside_the_box_give_the_fallback_head() -> None:
+    wide = pose(lsh=(260, 160), rsh=(220, 160))
+    head = _box(bp.body_parts(wide, PERSON), BodyPartName.HEAD)
+    assert head.score == bp.FALLBACK_HEAD_CONFIDENCE and (head.box[0] + head.box[2]) / 2 == pytest.approx(150)
+
+
 def test_hands_extend_past_the_wrist_away_from_the_elbow_and_keep_sides() -> None:
     parts = bp.body_parts(FRONT, PERSON)
     left, right = _box(parts, BodyPartName.LEFT_HAND), _box(parts, BodyPartName.RIGHT_HAND)

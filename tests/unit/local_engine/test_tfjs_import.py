@@ -8,10 +8,18 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import onnx
 import onnxruntime as ort
 import pytest
+from onnx import TensorProto, helper, numpy_helper
 
-from services.detector.local_engine.tfjs_import import UnsupportedOpError, convert, load_weights
+from services.detector.local_engine.tfjs_import import (
+    TfjsImportError,
+    UnsupportedOpError,
+    convert,
+    hoist_input_transpose,
+    load_weights,
+)
 
 RNG = np.random.default_rng(0)
 
@@ -291,3 +299,65 @@ def test_unsupported_op_is_named(tmp_path: Path) -> None:
     )
     with pytest.raises(UnsupportedOpError, match="NonMaxSuppressionV5"):
         convert(path)
+
+
+def _normalise_then_transpose(unstack: bool) -> onnx.ModelProto:
+    """A TFJS-style image input: int32 NHWC -> float -> (x - mean) * scale - 1 -> NCHW -> 1x1 conv."""
+
+    nodes = [helper.make_node("Cast", ["image"], ["f"], to=TensorProto.FLOAT)]
+    x = "f"
+    if unstack:  # the batch-of-one unstack / stack TFJS emits around an image resize
+        nodes += [
+            helper.make_node("Split", ["f"], ["s"], axis=0),
+            helper.make_node("Squeeze", ["s", "ax0"], ["q"]),
+            helper.make_node("Unsqueeze", ["q", "ax0"], ["u"]),
+        ]
+        x = "u"
+    nodes += [
+        helper.make_node("Sub", [x, "mean"], ["a"]),
+        helper.make_node("Mul", ["a", "scale"], ["b"]),
+        helper.make_node("Sub", ["b", "one"], ["c"]),
+        helper.make_node("Transpose", ["c"], ["nchw"], perm=[0, 3, 1, 2]),
+        helper.make_node("Conv", ["nchw", "w"], ["out"]),
+    ]
+    inits = [
+        numpy_helper.from_array(np.array([0], np.int64), "ax0"),
+        numpy_helper.from_array(RNG.uniform(0, 128, (1, 1, 1, 3)).astype(np.float32), "mean"),
+        numpy_helper.from_array(RNG.uniform(0.005, 0.02, (1, 1, 1, 3)).astype(np.float32), "scale"),
+        numpy_helper.from_array(np.array(1.0, np.float32), "one"),
+        numpy_helper.from_array(RNG.normal(size=(4, 3, 1, 1)).astype(np.float32), "w"),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "g",
+        [helper.make_tensor_value_info("image", TensorProto.INT32, [1, 6, 5, 3])],
+        [helper.make_tensor_value_info("out", TensorProto.FLOAT, [1, 4, 6, 5])],
+        initializer=inits,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    return model
+
+
+@pytest.mark.parametrize("unstack", [False, True])
+def test_hoisting_the_input_transpose_keeps_the_outputs_identical(unstack: bool) -> None:
+    model = _normalise_then_transpose(unstack)
+    image = RNG.integers(0, 256, (1, 6, 5, 3)).astype(np.int32)
+    before = ort.InferenceSession(model.SerializeToString()).run(None, {"image": image})[0]
+    hoisted = hoist_input_transpose(model)
+    ops = [node.op_type for node in hoisted.graph.node]
+    assert ops == ["Cast", "Transpose", "Sub", "Mul", "Sub", "Conv"]
+    after = ort.InferenceSession(hoisted.SerializeToString()).run(None, {"image": image})[0]
+    np.testing.assert_array_equal(after, before)
+
+
+def test_hoisting_without_the_pattern_is_an_error() -> None:
+
+    graph = helper.make_graph(
+        [helper.make_node("Relu", ["x"], ["y"])],
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2, 2, 3])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 2, 2, 3])],
+    )
+    with pytest.raises(TfjsImportError, match="pattern"):
+        hoist_input_transpose(helper.make_model(graph))
