@@ -351,9 +351,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--person-precision", choices=["int8", "fp32"], default=None, help="override the NanoDet build used"
     )
-    parser.add_argument(
-        "--pose-precision", choices=["int8", "fp32"], default=None, help="override the MoveNet build used"
-    )
     parser.add_argument("--person-min-score", type=float, default=None, help="override the NanoDet score kept")
     parser.add_argument("--person-nms-iou", type=float, default=None, help="override the person NMS IoU")
     parser.add_argument(
@@ -374,7 +371,6 @@ def main(argv: list[str] | None = None) -> int:
         "enlarge_to": args.enlarge_to,
         "person_min_score": args.person_min_score,
         "person_precision": args.person_precision,
-        "pose_precision": args.pose_precision,
         "person_nms_iou": args.person_nms_iou,
         "person_candidates": args.person_candidates,
     }

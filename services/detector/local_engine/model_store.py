@@ -161,17 +161,15 @@ def _build(model: ModelSpec, tarball: Path, target: Path) -> str:
 
 def _build_int8(model: ModelSpec, model_dir: Path, models: dict[str, ModelSpec], target: Path) -> str:
     """Quantize an already built fp32 model with the committed calibration ranges (`quantize.py`)."""
-    from services.detector.local_engine.quantize import RECIPES, WEIGHTS_DIR, build_int8
+    from services.detector.local_engine.quantize import WEIGHTS_DIR, build_int8
 
     source = model_dir / models[model.options["from"]].file
     for rel, expected in model.sources.items():
         actual = sha256_file(WEIGHTS_DIR.parent / rel)
         if actual != expected:
             raise ModelStoreError(f"{rel}: sha256 {actual} does not match the lock ({expected})")
-    if RECIPES[model.name].cache != WEIGHTS_DIR.parent / model.options["calibration"]:
-        raise ModelStoreError(f"{model.name}: the lock's calibration file is not the one its recipe uses")
     partial = target.with_suffix(".partial")
-    build_int8(model.name, source, partial)
+    build_int8(source, partial, WEIGHTS_DIR.parent / model.options["calibration"])
     return _check_and_place(model, partial, target)
 
 

