@@ -6,10 +6,11 @@
 with `Connection: close`: each SQS or S3 call then pays a new TCP connection on the client (aiohttp) and a
 new thread in the emulator. Served by waitress the connections stay open, as they do against AWS, so the
 CPU the emulator and our clients spend per call is closer to what production sees (docs/architecture.md).
-The emulator is moto's (every API, `/moto-api/` reset and state) with one change, `_cheaper_sqs_checks`: two
-of its per-message checks read the one queue setting they need instead of rebuilding every queue attribute
-(a scan of the whole queue), so a backlog no longer makes each call O(backlog); same answers
-(`tests/integration/test_emulator_checks.py`), and moto's own code runs if its internals differ.
+The emulator is moto's (every API, `/moto-api/` reset and state) with two changes, both giving moto's answers
+(`tests/integration/test_emulator_checks.py`) and both skipped, so that moto's own code runs, if its internals
+differ: `_cheaper_sqs_checks` (two per-message checks read the one queue setting they need instead of rebuilding
+every queue attribute, a scan of the whole queue, so a backlog no longer makes each call O(backlog)) and
+`_remembered_backend_lookup` (the backend serving a Host is looked up once, not on every request).
 
 Long polls (ReceiveMessage with WaitTimeSeconds) hold a waitress thread each while they wait, so the pool
 is sized for every consumer of a local stack and a test session polling at once.
@@ -74,6 +75,37 @@ def _cheaper_sqs_checks() -> None:
     SQSBackend._validate_message = validate_message  # type: ignore[method-assign]
 
 
+BACKEND_CACHE_SIZE = 4096  # distinct Host values remembered (virtual-host bucket names make a few per bucket)
+
+
+def _remembered_backend_lookup() -> None:
+    """Same answers, without moto re-finding the backend of every request from scratch.
+
+    moto 5.2's `DomainDispatcherApplication.get_backend_for_host` lists moto's package directory (a `listdir`
+    and ~190 `stat` calls) and then tries every backend's URL regex, for each request, under the dispatcher's
+    global lock: about 40 % of the emulator's time per SQS / S3 call in the detector benchmark. The answer
+    depends only on the host string (the module list and the URL patterns are fixed once moto is imported), so
+    it is remembered per host. Skipped (moto's own code runs) if moto's internals differ from what this expects.
+    """
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+
+    lookup = getattr(DomainDispatcherApplication, "get_backend_for_host", None)
+    if lookup is None or getattr(lookup, "remembered", False):
+        return
+
+    def get_backend_for_host(self: Any, host: str | None) -> Any:
+        remembered: dict[str | None, Any] = self.__dict__.setdefault("_ppe_backend_by_host", {})
+        if host in remembered:
+            return remembered[host]
+        backend = lookup(self, host)
+        if len(remembered) < BACKEND_CACHE_SIZE:
+            remembered[host] = backend
+        return backend
+
+    get_backend_for_host.remembered = True  # type: ignore[attr-defined]
+    DomainDispatcherApplication.get_backend_for_host = get_backend_for_host  # type: ignore[method-assign]
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--host", default="127.0.0.1")
@@ -85,6 +117,7 @@ def main(argv: list[str] | None = None) -> None:
     from moto.server import DomainDispatcherApplication, create_backend_app
 
     _cheaper_sqs_checks()
+    _remembered_backend_lookup()
     app = DomainDispatcherApplication(create_backend_app)
     logging.getLogger("waitress").setLevel(logging.ERROR)  # one line per dropped client is noise here
     waitress.serve(

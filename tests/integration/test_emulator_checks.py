@@ -29,3 +29,46 @@ async def test_fifo_with_content_deduplication_dedupes_and_messages_are_received
         await sqs_client.send_message(QueueUrl=url, MessageBody=body, MessageGroupId="g")
     received = (await sqs_client.receive_message(QueueUrl=url, MaxNumberOfMessages=10))["Messages"]
     assert [m["Body"] for m in received] == ["same", "other"]
+
+
+HOSTS = [
+    None,
+    "moto_api",
+    "instance_metadata",
+    "s3.us-east-1.amazonaws.com",
+    "sqs.us-east-1.amazonaws.com",
+    "sns.eu-west-1.amazonaws.com",
+    "rekognition.us-east-1.amazonaws.com",
+    "frames.s3.amazonaws.com",
+    "s3",
+    "unknown.example.com",
+]
+
+
+def test_remembered_backend_lookup_gives_moto_s_answers(monkeypatch: pytest.MonkeyPatch) -> None:
+    from moto import backends
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+    from moto.server import create_backend_app
+
+    from shared.emulator import _remembered_backend_lookup
+
+    original = DomainDispatcherApplication.get_backend_for_host
+    monkeypatch.setattr(DomainDispatcherApplication, "get_backend_for_host", original)  # restored after the test
+    expected = [original(DomainDispatcherApplication(create_backend_app), host) for host in HOSTS]
+    assert expected[3:5] == ["s3", "sqs"]  # the lookup really distinguishes services
+
+    _remembered_backend_lookup()
+    app = DomainDispatcherApplication(create_backend_app)
+    assert [app.get_backend_for_host(host) for host in HOSTS] == expected
+    # a second round answers from memory: moto's module listing is not walked again
+    listed = 0
+    walk = backends.list_of_moto_modules
+
+    def counting() -> Any:
+        nonlocal listed
+        listed += 1
+        return walk()
+
+    monkeypatch.setattr(backends, "list_of_moto_modules", counting)
+    assert [app.get_backend_for_host(host) for host in HOSTS] == expected
+    assert listed == 0
