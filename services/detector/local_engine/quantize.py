@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import logging
 import random
 import sys
@@ -87,7 +86,7 @@ def _pre_process(fp32: Path, out: Path) -> None:
     quant_pre_process(str(fp32), str(out), skip_symbolic_shape=True)
 
 
-def build_int8(fp32: Path, output: Path, cache: Path = CALIBRATION_CACHE) -> None:
+def build_int8(fp32: Path, output: Path, cache: Path) -> None:
     """Quantize `fp32` (the imported NanoDet) to `output` with the committed calibration ranges."""
     if not cache.is_file():
         raise FileNotFoundError(
@@ -102,11 +101,15 @@ def build_int8(fp32: Path, output: Path, cache: Path = CALIBRATION_CACHE) -> Non
 
 def calibration_images(data_root: Path, weights_dir: Path = WEIGHTS_DIR, seed: int = 0) -> list[Path]:
     """A fixed draw of TRAIN-side images of the classifiers' splits (never the held-back side)."""
+    from services.detector.local_engine.evaluate import held_back
+
     rng = random.Random(seed)
     chosen: list[Path] = []
     for split_name, count in CALIBRATION_SOURCES:
-        train = sorted(json.loads((weights_dir / f"{split_name}.split.json").read_text())["train"])
-        chosen += [data_root / rel for rel in rng.sample(train, count)]
+        train = held_back(split_name, data_root, weights_dir, side="train")
+        if train is None:
+            raise FileNotFoundError(f"{weights_dir / split_name}.split.json is missing: calibration draws from it")
+        chosen += rng.sample(sorted(train), count)
     return chosen
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -527,10 +528,7 @@ def hoist_input_transpose(model: onnx.ModelProto) -> onnx.ModelProto:
     """
     graph = model.graph
     producer = {out: node for node in graph.node for out in node.output}
-    uses: dict[str, int] = {}
-    for node in graph.node:
-        for name in node.input:
-            uses[name] = uses.get(name, 0) + 1
+    uses = Counter(name for node in graph.node for name in node.input)
     inits = {init.name: init for init in graph.initializer}
     input_names = {value.name for value in graph.input}
     for transpose in graph.node:
@@ -539,7 +537,7 @@ def hoist_input_transpose(model: onnx.ModelProto) -> onnx.ModelProto:
             continue
         chain: list[onnx.NodeProto] = []  # from the transpose upwards
         tensor = transpose.input[0]
-        while tensor in producer and uses.get(tensor, 0) == 1:
+        while tensor in producer and uses[tensor] == 1:
             node = producer[tensor]
             if node.op_type in _ELEMENTWISE and len(node.input) == 2 and node.input[1] in inits:
                 chain.append(node)
