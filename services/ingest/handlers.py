@@ -24,6 +24,7 @@ from services.ingest.domain import (
     Reason,
     check_complete,
     check_dimensions,
+    frame_location,
     new_frame_id,
     read_header,
 )
@@ -98,10 +99,10 @@ class FrameIntake:
         return header, width, height
 
     async def accept(self, camera: Camera, metadata: FrameMetadata, data: bytes) -> Intake:
+        site_id, _ = frame_location(camera, site_id=metadata.site_id, zone_id=metadata.zone_id)
         header, width, height = await self.validate(data)
         received_at = datetime.now(UTC)
         frame_id = new_frame_id()
-        site_id = metadata.site_id or camera.site_id
         record = FrameRecord(
             frame_id=frame_id,
             camera_id=camera.camera_id,
@@ -181,11 +182,12 @@ class FrameIntake:
         return Intake(existing, duplicate=True)
 
     def _object_metadata(self, camera: Camera, metadata: FrameMetadata, record: FrameRecord) -> dict[str, str]:
+        site_id, zone_id = frame_location(camera, site_id=metadata.site_id, zone_id=metadata.zone_id)
         values = {
             "frame-id": record.frame_id,
             "camera-id": camera.camera_id,
-            "site-id": metadata.site_id or camera.site_id,
-            "zone-id": metadata.zone_id or camera.zone_id,
+            "site-id": site_id,
+            "zone-id": zone_id,
             "captured-at": record.captured_at.isoformat(),
             "received-at": record.received_at.isoformat(),
             "sha256": record.sha256,
@@ -195,12 +197,13 @@ class FrameIntake:
         return values
 
     def _message(self, camera: Camera, metadata: FrameMetadata, record: FrameRecord) -> FrameReceived:
+        site_id, zone_id = frame_location(camera, site_id=metadata.site_id, zone_id=metadata.zone_id)
         return FrameReceived(
             context=FrameContext(
                 frame_id=record.frame_id,
                 camera_id=camera.camera_id,
-                site_id=metadata.site_id or camera.site_id,
-                zone_id=metadata.zone_id or camera.zone_id,
+                site_id=site_id,
+                zone_id=zone_id,
                 captured_at=record.captured_at,
             ),
             frame=FrameRef(

@@ -35,6 +35,7 @@ cameras = sa.Table(
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("key_rotated_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("allow_location_override", sa.Boolean, nullable=False, server_default=sa.false()),
 )
 
 frames = sa.Table(
@@ -85,6 +86,7 @@ def _camera(row: Any) -> Camera:
         enabled=row.enabled,
         rate_limit_per_s=row.rate_limit_per_s,
         sampling=dict(row.sampling),
+        allow_location_override=row.allow_location_override,
     )
 
 
@@ -122,6 +124,7 @@ class CameraRepository:
             "rate_limit_per_s": camera.rate_limit_per_s,
             "key_hash": camera.key_hash,
             "enabled": camera.enabled,
+            "allow_location_override": camera.allow_location_override,
             "created_at": now,
             "updated_at": now,
             "key_rotated_at": now,

@@ -57,7 +57,7 @@ async def test_a_jpeg_is_stored_and_announced(
 async def test_multipart_png_with_metadata_in_the_form_and_overrides(
     ingest: Ingest, sqs_client: Any, resolver: QueueResolver
 ) -> None:
-    camera_id, key = await ingest.register()
+    camera_id, key = await ingest.register(allow_location_override=True)  # a PTZ camera: zone per preset
     form = {
         "camera_id": camera_id,
         "captured_at": "2026-11-26T09:30:00+01:00",
