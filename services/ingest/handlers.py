@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 from botocore.exceptions import BotoCoreError, ClientError
 
-from services.ingest.adapters.db import DATABASE_ERRORS, FrameLedger
+from services.ingest.adapters.db import DATABASE_ERRORS, FrameLedger, TakenOver
 from services.ingest.domain import (
     Camera,
     FrameRecord,
@@ -134,7 +134,10 @@ class FrameIntake:
         except DATABASE_ERRORS as exc:
             log.error("ledger unavailable", error=str(exc))
             raise unavailable("the frame database", exc, self._retry_after_s) from exc
-        if existing is not None:
+        if isinstance(existing, TakenOver):
+            log.info("stale reservation of the same image taken over", original_frame_id=existing.frame_id)
+            record = replace(record, frame_id=existing.frame_id, key=existing.key)
+        elif existing is not None:
             return self._duplicate(existing, record)
         try:
             await self._store.put(
