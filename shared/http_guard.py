@@ -16,7 +16,9 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 # Answer without credentials: liveness, readiness (no error text), metrics, and the API description.
-OPEN_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/docs", "/docs/oauth2-redirect", "/openapi.json"})
+OPEN_PATHS = frozenset(
+    {"/healthz", "/readyz", "/metrics", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"}
+)
 DEFAULT_MAX_BODY_BYTES = 256 * 1024
 
 Refusal = tuple[int, dict[str, object], dict[str, str]]  # status, JSON body, extra headers
