@@ -1,7 +1,7 @@
 """Evaluate the local engine on labelled data and print the tables that go into docs/local-engine.md.
 
-    python -m services.detector.local_engine.evaluate                      # held-back split of ../shared/data
-    python -m services.detector.local_engine.evaluate --yolo DIR --masks DIR --all   # your own folders
+    python -m model_workshop.evaluate                      # held-back split of ../shared/data
+    python -m model_workshop.evaluate --yolo DIR --masks DIR --all   # your own folders
 
 YOLO folder: `images/*.jpg` + `labels/*.txt` with classes helmet, no_helmet, no_wear, wear (helmet_vest
 order, boxes on heads and torsos). Masks folder: `with_mask/`, `without_mask/` (one face per image).
@@ -33,7 +33,7 @@ from shared.rekognition import (
 )
 
 YOLO_CLASSES = ("helmet", "no_helmet", "no_wear", "wear")
-REPO_ROOT = Path(__file__).resolve().parents[3]
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 def shared_data_dir() -> Path:
