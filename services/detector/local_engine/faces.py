@@ -27,6 +27,9 @@ NUM_KEYPOINTS = 6  # right eye, left eye, nose tip, mouth centre, right ear trag
 # Canvas side as a multiple of the image's long side; 1.0 is a plain letterbox.
 DEFAULT_CANVASES = (1.0, 3.0)
 DEFAULT_MIN_SCORE = 0.5
+# On an enlarged canvas the image is small, and a face under this share of its long side is better seen (and
+# less often imagined in clutter) by the letterbox run: such boxes are dropped there.
+CLOSEUP_MIN_FACE = 0.2
 
 # Detector score -> confidence (0..100: about that share of boxes at this score are real faces), measured on the
 # train sides of masks/ and helmet_vest/ by `python -m model_workshop.face_eval`; linear in between.
@@ -114,10 +117,14 @@ class FaceDetector:
             tensor = square[None, :, :, ::-1].astype(np.float32) / 127.5 - 1.0  # RGB in [-1, 1]
             logits, regressors = self._run(tensor)
             scores = 1.0 / (1.0 + np.exp(-np.clip(logits, -80.0, 80.0)))
-            hit = np.nonzero(scores >= self.min_score)[0]
+            offsets = regressors.reshape(-1, 2 + NUM_KEYPOINTS, 2) / INPUT_SIDE
+            keep = scores >= self.min_score
+            if canvas > 1.0:
+                keep &= offsets[:, 1].max(axis=1) * side >= CLOSEUP_MIN_FACE * max(h, w)
+            hit = np.nonzero(keep)[0]
             if hit.size == 0:
                 continue
-            offsets = regressors[hit].reshape(-1, 2 + NUM_KEYPOINTS, 2) / INPUT_SIDE
+            offsets = offsets[hit]
             anchors = self._anchors[hit]
             centre, size = offsets[:, 0] + anchors, offsets[:, 1]
             boxes = np.concatenate([centre - size / 2, centre + size / 2], axis=1) * side
