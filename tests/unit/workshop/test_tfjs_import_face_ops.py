@@ -63,9 +63,8 @@ def test_strided_slice_matches_numpy(
 
 
 def test_depth_to_space_nhwc_uses_tf_order(tmp_path: Path) -> None:
-    nodes = [
-        {"name": "y", "op": "DepthToSpace", "input": ["x"], "attr": {"block_size": {"i": "2"}, "data_format": _s("NHWC")}}
-    ]
+    attr = {"block_size": {"i": "2"}, "data_format": _s("NHWC")}
+    nodes = [{"name": "y", "op": "DepthToSpace", "input": ["x"], "attr": attr}]
     path = build(tmp_path, nodes, {}, {"x": ([1, 3, 2, 8], "DT_FLOAT")}, ["y"])
     x = RNG.normal(size=(1, 3, 2, 8)).astype(np.float32)
     (y,) = run(path, {"x": x})
@@ -83,9 +82,7 @@ def test_signature_under_user_metadata_and_aliased_outputs(tmp_path: Path) -> No
     path = build(tmp_path, nodes, {}, {"x": ([3], "DT_FLOAT")}, ["a"])
     model = json.loads(path.read_text())
     del model["signature"]
-    model["userDefinedMetadata"] = {
-        "signature": {"outputs": {"objects": {"name": "a:0"}, "b:0": {"name": "b:0"}}}
-    }
+    model["userDefinedMetadata"] = {"signature": {"outputs": {"objects": {"name": "a:0"}, "b:0": {"name": "b:0"}}}}
     path.write_text(json.dumps(model))
     x = np.array([-1.0, 0.0, 2.0], np.float32)
     # WHEN converted THEN both outputs come out, under their tensor names
