@@ -263,7 +263,7 @@ def run(
     size = image_size or _image_size
     for path, masked in tqdm(masks, desc="faces", unit="img", mininterval=10):
         data = read(path)
-        if min(size(data)) < CLOSE_UP_MIN_SIDE:
+        if min(size(data)) < CLOSE_UP_MIN_SIDE:  # Rekognition refuses images under 64 px a side
             continue
         score_face(endpoint.detect_ppe(data, ["FACE_COVER"], min_confidence), masked, counts)
     for path in tqdm(gloves, desc="hands", unit="img", mininterval=10):
@@ -275,10 +275,10 @@ def run(
 def _image_size(data: bytes) -> tuple[int, int]:
     import cv2
 
-    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_REDUCED_GRAYSCALE_2)
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_GRAYSCALE)
     if image is None:
         return (0, 0)
-    return (image.shape[1] * 2, image.shape[0] * 2)
+    return (image.shape[1], image.shape[0])
 
 
 class LocalEndpoint:
@@ -298,6 +298,9 @@ class LocalEndpoint:
 
     def detect_ppe(self, image: bytes, required: list[str], min_confidence: float) -> Json:
         attributes = json.dumps({"MinConfidence": min_confidence, "RequiredEquipmentTypes": required})
+        if "HEAD_COVER" not in required:
+            return dict(json.loads(self._worker.detect_ppe(image, attributes)[0]))
+        # Construction photos: the vest model runs on the same persons in the same call, as in the service.
         body, labels = self._worker.detect_ppe_and_crops(image, attributes, ["vest"])
         self._last = (image, json.loads(labels["vest"]))
         return dict(json.loads(body))
