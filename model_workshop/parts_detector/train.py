@@ -173,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model-dir", type=Path, default=None, help="where nanodet-int8.onnx is (default store)")
     parser.add_argument("--out", type=Path, default=SPLITS_DIR)
     parser.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "ppe-platform" / "parts-features")
-    parser.add_argument("--epochs", type=int, default=24)
+    parser.add_argument("--epochs", type=int, default=6)
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--lr", type=float, default=3e-3)
     parser.add_argument("--width", type=int, default=64)
