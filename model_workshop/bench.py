@@ -16,6 +16,7 @@ import os
 import resource
 import time
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -45,29 +46,45 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: KiB
 
 
-def _latency(images: list[np.ndarray], rounds: int, threads: int, weights_dir: Path | None) -> dict[str, float]:
-    from services.detector.local_engine.pipeline import LocalPPEEngine
+V1_SETTINGS: dict[str, Any] = {"part_detector": False, "face_detector": False, "calibrated": False}  # the session-3 engine
 
-    engine = LocalPPEEngine(intra_op_threads=threads, weights_dir=weights_dir)
-    for image in images[:3]:
-        engine.detect(image, ATTRIBUTES)
-    wall, cpu, persons = [], [], []
+
+def _latency(
+    images: list[np.ndarray], rounds: int, threads: int, weights_dir: Path | None, engines: dict[str, dict[str, Any]]
+) -> dict[str, dict[str, float]]:
+    """Latency of each engine; with several, they alternate image by image (one window, comparable ratios)."""
+    from services.detector.local_engine.pipeline import EngineSettings, LocalPPEEngine
+
+    loaded = {
+        name: LocalPPEEngine(intra_op_threads=threads, weights_dir=weights_dir, settings=EngineSettings(**overrides))
+        for name, overrides in engines.items()
+    }
+    for engine in loaded.values():
+        for image in images[:3]:
+            engine.detect(image, ATTRIBUTES)
+    runs: dict[str, tuple[list[float], list[float], list[int]]] = {name: ([], [], []) for name in loaded}
     for _ in range(rounds):
         for image in images:
-            t0, c0 = time.perf_counter(), time.process_time()
-            response = engine.detect(image, ATTRIBUTES)
-            wall.append(time.perf_counter() - t0)
-            cpu.append(time.process_time() - c0)
-            persons.append(len(response.Persons))
-    w = np.asarray(wall) * 1000
-    c = np.asarray(cpu) * 1000
+            for name, engine in loaded.items():
+                wall, cpu, persons = runs[name]
+                t0, c0 = time.perf_counter(), time.process_time()
+                response = engine.detect(image, ATTRIBUTES)
+                wall.append(time.perf_counter() - t0)
+                cpu.append(time.process_time() - c0)
+                persons.append(len(response.Persons))
+    return {name: _figures(*runs[name]) for name in loaded}
+
+
+def _figures(wall_s: list[float], cpu_s: list[float], persons: list[int]) -> dict[str, float]:
+    w = np.asarray(wall_s) * 1000
+    c = np.asarray(cpu_s) * 1000
     few = np.asarray(persons) <= 5
     return {
         "few_images": float(few.sum()),
         "few_p50_ms": float(np.percentile(w[few], 50)) if few.any() else float("nan"),
         "few_p95_ms": float(np.percentile(w[few], 95)) if few.any() else float("nan"),
         "few_cpu_p50_ms": float(np.percentile(c[few], 50)) if few.any() else float("nan"),
-        "images": float(len(wall)),
+        "images": float(len(w)),
         "p50_ms": float(np.percentile(w, 50)),
         "p95_ms": float(np.percentile(w, 95)),
         "cpu_p50_ms": float(np.percentile(c, 50)),
@@ -124,22 +141,31 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=1, help="onnxruntime intra-op threads per process")
     parser.add_argument("--processes", type=int, default=2, help="worker processes for images/s (0 = skip)")
     parser.add_argument("--weights-dir", type=Path, default=None, help="classifier weights (default: the shipped ones)")
+    parser.add_argument(
+        "--engine",
+        choices=["v2", "v1", "both"],
+        default="v2",
+        help="v2: part and face detectors (default); v1: the session-3 engine; both: alternating, in one window",
+    )
     args = parser.parse_args(argv)
 
     images = load_images(args.images or shared_data_dir() / "scenes" / "images", args.width, args.height)
     print(f"machine: {os.cpu_count()} CPUs, load average before: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
-    lat = _latency(images, args.rounds, args.threads, args.weights_dir)
-    print(
-        f"latency ({args.width}x{args.height}, {len(images)} images x {args.rounds} rounds, {args.threads} thread(s), "
-        f"persons/image mean {lat['persons_mean']:.1f} max {lat['persons_max']:.0f}): "
-        f"p50 {lat['p50_ms']:.1f} ms, p95 {lat['p95_ms']:.1f} ms wall; "
-        f"CPU p50 {lat['cpu_p50_ms']:.1f} ms, p95 {lat['cpu_p95_ms']:.1f} ms"
+    engines: dict[str, dict[str, Any]] = (
+        {"v2": {}, "v1": V1_SETTINGS} if args.engine == "both" else {args.engine: V1_SETTINGS if args.engine == "v1" else {}}
     )
-    print(
-        f"  images with <= 5 persons ({lat['few_images']:.0f}): p50 {lat['few_p50_ms']:.1f} ms, "
-        f"p95 {lat['few_p95_ms']:.1f} ms wall; CPU p50 {lat['few_cpu_p50_ms']:.1f} ms"
-    )
-    print(f"peak RSS (engine process): {lat['peak_rss_mb']:.0f} MB")
+    for name, lat in _latency(images, args.rounds, args.threads, args.weights_dir, engines).items():
+        print(
+            f"[{name}] latency ({args.width}x{args.height}, {len(images)} images x {args.rounds} rounds, "
+            f"{args.threads} thread(s), persons/image mean {lat['persons_mean']:.1f} max {lat['persons_max']:.0f}): "
+            f"p50 {lat['p50_ms']:.1f} ms, p95 {lat['p95_ms']:.1f} ms wall; "
+            f"CPU p50 {lat['cpu_p50_ms']:.1f} ms, p95 {lat['cpu_p95_ms']:.1f} ms"
+        )
+        print(
+            f"  images with <= 5 persons ({lat['few_images']:.0f}): p50 {lat['few_p50_ms']:.1f} ms, "
+            f"p95 {lat['few_p95_ms']:.1f} ms wall; CPU p50 {lat['few_cpu_p50_ms']:.1f} ms"
+        )
+    print(f"peak RSS (engine process{'es' if len(engines) > 1 else ''} loaded): {lat['peak_rss_mb']:.0f} MB")
     if args.processes:
         tp = _throughput(images, args.rounds, args.threads, args.processes, args.weights_dir)
         print(

@@ -356,11 +356,18 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--vest-arn",
-        default="arn:aws:rekognition:us-east-1:000000000000:project/vest/version/local/1",
+        default="arn:aws:rekognition:local:000000000000:project/vest/version/local/1",
         help="ProjectVersionArn of the hi-vis vest model for DetectCustomLabels with --against",
     )
     parser.add_argument("--strict-min-confidence", type=float, default=80.0, help="MinConfidence of the strict table")
     parser.add_argument("--strict-only", action="store_true", help="print only the strict table")
+    parser.add_argument(
+        "--engine",
+        choices=["v2", "v1"],
+        default="v2",
+        help="v2: part and face detectors with calibrated confidences (default); v1: the session-3 engine "
+        "(parts from the pose only, uncalibrated), for side-by-side figures",
+    )
     parser.add_argument("--all", action="store_true", help="score every file, not just the held-back split")
     parser.add_argument(
         "--split",
@@ -395,6 +402,7 @@ def main(argv: list[str] | None = None) -> int:
         "person_precision": args.person_precision,
         "person_nms_iou": args.person_nms_iou,
         "person_candidates": args.person_candidates,
+        **({"part_detector": False, "face_detector": False, "calibrated": False} if args.engine == "v1" else {}),
     }
     settings = replace(EngineSettings(), **{k: v for k, v in overrides.items() if v is not None})
     gloves = args.gloves or data / "gloves"
@@ -427,7 +435,7 @@ def main(argv: list[str] | None = None) -> int:
         credentials = tuple(pairs.split(":", 1)) if url and ":" in pairs else None
         endpoint = strict_eval.Boto3Endpoint(url, vest_arn=args.vest_arn, credentials=credentials)  # type: ignore[arg-type]
     else:
-        endpoint = strict_eval.LocalEndpoint()
+        endpoint = strict_eval.LocalEndpoint(engine_settings={k: v for k, v in overrides.items() if v is not None})
     print(f"endpoint: {endpoint.name}; split side: {split_side}")
     print(
         f"files: {len(yolo_images)} helmet_vest, {len(mask_items)} masks, {len(glove_images)} gloves; "

@@ -286,13 +286,13 @@ class LocalEndpoint:
 
     name = "local (in process, services.detector.engines.local_worker)"
 
-    def __init__(self, model_dir: Path | None = None) -> None:
+    def __init__(self, model_dir: Path | None = None, *, engine_settings: dict[str, Any] | None = None) -> None:
         from services.detector.config import default_custom_label_models
         from services.detector.engines import local_worker
 
         self._worker = local_worker
         specs = {name: spec.model_dump(mode="json") for name, spec in default_custom_label_models().items()}
-        local_worker.init_worker(str(model_dir) if model_dir else None, specs, True)
+        local_worker.init_worker(str(model_dir) if model_dir else None, specs, True, engine_settings)
         self.version = local_worker.versions()["ppe"]
         self._last: tuple[bytes, Json] | None = None
 

@@ -9,16 +9,25 @@ import signal
 import time
 import traceback
 from pathlib import Path
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from services.detector.adapters.images import decode_image
 from services.detector.engines.base import EngineError, EngineUnavailable, InvalidImage
 
 _STATE: dict[str, Any] = {}
+T = TypeVar("T")
 
 
-def init_worker(model_dir: str | None, crop_models: dict[str, dict[str, Any]], load_ppe: bool) -> None:
-    """Pool initializer: load every configured local model once. Failures are kept and raised per call."""
+def init_worker(
+    model_dir: str | None,
+    crop_models: dict[str, dict[str, Any]],
+    load_ppe: bool,
+    engine_settings: dict[str, Any] | None = None,
+) -> None:
+    """Pool initializer: load every configured local model once. Failures are kept and raised per call.
+
+    `engine_settings` overrides fields of the PPE engine's EngineSettings (the workshop's evaluation uses it)."""
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     # Ctrl-C reaches the whole process group: the parent decides when workers stop (it drains first)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -27,9 +36,13 @@ def init_worker(model_dir: str | None, crop_models: dict[str, dict[str, Any]], l
     cv2.setNumThreads(1)
     try:
         if load_ppe:
-            from services.detector.local_engine.pipeline import LocalPPEEngine
+            from services.detector.local_engine.pipeline import EngineSettings, LocalPPEEngine
 
-            _STATE["ppe"] = LocalPPEEngine(Path(model_dir) if model_dir else None, intra_op_threads=1)
+            _STATE["ppe"] = LocalPPEEngine(
+                Path(model_dir) if model_dir else None,
+                intra_op_threads=1,
+                settings=EngineSettings(**(engine_settings or {})),
+            )
         for name, spec in crop_models.items():
             from services.detector.local_engine.custom_labels import CropLabelEngine
 
@@ -66,32 +79,30 @@ def versions() -> dict[str, str]:
     return result
 
 
-def detect_ppe(data: bytes, attributes_json: str | None) -> tuple[str, float, float]:
-    """Decode and run the PPE engine. Returns (response JSON, decode ms, model ms)."""
-    try:
-        return _detect_ppe_decoded(data, attributes_json)
-    finally:
-        _STATE.pop("last_image", None)
-
-
-def _detect_ppe_decoded(data: bytes, attributes_json: str | None) -> tuple[str, float, float]:
-    from shared.rekognition import SummarizationAttributes
-
-    engine = _loaded("ppe")
-    started = time.perf_counter()
-    image = _STATE["last_image"] = decode_image(data)
-    decoded = time.perf_counter()
-    attributes = SummarizationAttributes.model_validate_json(attributes_json) if attributes_json else None
+def _run_ppe(call: Callable[..., T], *args: Any) -> T:
+    """Run the PPE engine; its errors cross the process boundary as the picklable types the parent knows."""
     from services.detector.local_engine.pipeline import InvalidImageError
 
     try:
-        response = engine.detect(image, attributes)
+        return call(*args)
     except InvalidImageError as exc:
         raise InvalidImage(str(exc)) from None
     except (InvalidImage, EngineUnavailable):
         raise
     except Exception as exc:  # noqa: BLE001 - crosses the process boundary as a picklable EngineError
         raise EngineError(f"local PPE model failed: {type(exc).__name__}: {exc}\n{traceback.format_exc()}") from None
+
+
+def detect_ppe(data: bytes, attributes_json: str | None) -> tuple[str, float, float]:
+    """Decode and run the PPE engine. Returns (response JSON, decode ms, model ms)."""
+    from shared.rekognition import SummarizationAttributes
+
+    engine = _loaded("ppe")
+    started = time.perf_counter()
+    image = decode_image(data)
+    decoded = time.perf_counter()
+    attributes = SummarizationAttributes.model_validate_json(attributes_json) if attributes_json else None
+    response = _run_ppe(engine.detect, image, attributes)
     done = time.perf_counter()
     return response.model_dump_json(), (decoded - started) * 1000, (done - decoded) * 1000
 
@@ -123,20 +134,32 @@ def detect_ppe_and_crops(
 
     Returns (PPE response JSON, {model name: DetectCustomLabels response JSON}).
     """
-    from shared.rekognition import DetectCustomLabelsResponse, DetectProtectiveEquipmentResponse
+    from shared.rekognition import DetectCustomLabelsResponse, SummarizationAttributes
 
-    ppe_json, _decode_ms, _model_ms = _detect_ppe_decoded(data, attributes_json)
-    image = _STATE["last_image"]
-    persons = [person.BoundingBox for person in DetectProtectiveEquipmentResponse.model_validate_json(ppe_json).Persons]
+    ppe = _loaded("ppe")
+    image = decode_image(data)
+    attributes = SummarizationAttributes.model_validate_json(attributes_json) if attributes_json else None
+    response, torsos = _run_ppe(ppe.detect_with_torsos, image, attributes)
+    height, width = image.shape[:2]
+    persons = [person.BoundingBox for person in response.Persons]
     labels: dict[str, str] = {}
     for name in crop_names:
         engine = _loaded(f"crop:{name}")
         try:
-            found = engine.detect(image, persons) if persons else []
+            if not persons:
+                found = []
+            elif engine.region == "torso":  # the torso the pose found, not body proportions of the box
+                found = engine.detect_regions(image, [_xyxy(t, width, height) for t in torsos])
+            else:
+                found = engine.detect(image, persons)
         except Exception as exc:  # noqa: BLE001
             raise EngineError(f"custom-label model {name} failed: {type(exc).__name__}: {exc}") from None
         if min_confidence is not None:
             found = [label for label in found if label.Confidence >= min_confidence]
         labels[name] = DetectCustomLabelsResponse(CustomLabels=found).model_dump_json()
-    _STATE.pop("last_image", None)
-    return ppe_json, labels
+    return response.model_dump_json(), labels
+
+
+def _xyxy(box: Any, width: int, height: int) -> tuple[float, float, float, float]:
+    x1, y1 = box.Left * width, box.Top * height
+    return (x1, y1, x1 + box.Width * width, y1 + box.Height * height)

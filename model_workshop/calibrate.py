@@ -1,0 +1,165 @@
+"""Fit the engine's confidence curves on a slice held apart from training; write weights/calibration.json.
+
+    python -m model_workshop.calibrate                  # ../shared/data, the part detector's validation slice
+    python -m model_workshop.calibrate --report-only    # print the reliability tables of the shipped file
+
+Each curve maps a raw score to the share of answers at that score that were right (isotonic regression, so it
+never decreases), on the validation slice of the TRAIN side that the part detector did not train on:
+- pose_head: the pose's HEAD of a person the part detector gave no head: right when it overlaps a labelled head
+  with IoU >= 0.2;
+- head_cover / hand_cover: the crop classifier's P(covered) on detected parts matched to a label: right when
+  the label says covered (the confidence of the HEAD_COVER / HAND_COVER detection).
+The detected heads and hands keep the part head's own curve (fitted by its training on the same slice, shipped in
+weights/part_head.json); their reliability is printed here as a check, not refitted.
+The engine reads the file (services/detector/local_engine/calibration.py); nothing here runs in a service.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import cv2
+import numpy as np
+from tqdm import tqdm
+
+from model_workshop.evaluate import shared_data_dir
+from model_workshop.parts_detector.data import default_sources, load_samples, split_validation
+from model_workshop.strict_eval import iou
+from services.detector.local_engine.calibration import CALIBRATION_FILE, Calibration
+from services.detector.local_engine.model_files import WEIGHTS_DIR
+from services.detector.local_engine.parts import calibrate as calibrate_part
+from services.detector.local_engine.pipeline import EngineSettings, LocalPPEEngine
+from shared.rekognition import BodyPartName
+
+MATCH_IOU = 0.2
+GRID = np.round(np.linspace(0.0, 1.0, 21), 3)  # where each fitted curve is sampled for the file
+FITTED = ("head_attached", "hand_attached", "pose_head", "head_cover", "hand_cover")  # written to the file; head / hand are only checked
+
+
+def fit_curve(scores: np.ndarray, right: np.ndarray) -> tuple[list[float], list[float]]:
+    """Isotonic fit of P(right | score), sampled on GRID, as 0..100."""
+    from sklearn.isotonic import IsotonicRegression
+
+    model = IsotonicRegression(y_min=0.0, y_max=1.0, increasing=True, out_of_bounds="clip")
+    model.fit(scores, right.astype(np.float64))
+    ys = np.maximum.accumulate(np.clip(model.predict(GRID), 0.0, 1.0)) * 100.0
+    return [float(x) for x in GRID], [round(float(y), 2) for y in ys]
+
+
+def reliability(scores: np.ndarray, right: np.ndarray, confidence: np.ndarray | None = None) -> list[str]:
+    """Per score band: count, share right, and (when given) the mean calibrated confidence."""
+    rows = ["| score | n | share right | mean confidence |", "|---|---|---|---|"]
+    edges = [0.0, 0.3, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1.01]
+    for lo, hi in zip(edges, edges[1:], strict=False):
+        band = (scores >= lo) & (scores < hi)
+        if not band.any():
+            continue
+        mean = f"{confidence[band].mean():.1f}" if confidence is not None else ""
+        rows.append(f"| {lo:.2f}-{min(hi, 1.0):.2f} | {int(band.sum())} | {right[band].mean():.3f} | {mean} |")
+    return rows
+
+
+def _labels_px(sample_boxes: np.ndarray, w: int, h: int) -> np.ndarray:
+    return sample_boxes * np.array([w, h, w, h], np.float32)
+
+
+def collect(engine: LocalPPEEngine, samples: list) -> dict[str, tuple[list[float], list[bool]]]:
+    """Raw scores and whether each answer was right, per curve."""
+    out: dict[str, tuple[list[float], list[bool]]] = {
+        k: ([], []) for k in ("head", "hand", "head_attached", "hand_attached", "pose_head", "head_cover", "hand_cover")
+    }
+
+    def add(kind: str, score: float, right: bool) -> None:
+        out[kind][0].append(score)
+        out[kind][1].append(right)
+
+    for sample in tqdm(samples, desc="calibration slice", unit="img", mininterval=10):
+        image = cv2.imread(str(sample.image))
+        if image is None or min(image.shape[:2]) < 64:
+            continue
+        h, w = image.shape[:2]
+        labels = _labels_px(sample.boxes, w, h)
+        for person in engine.analyse(image):
+            for result in person.parts:
+                part = result.part
+                kind = "head" if part.name is BodyPartName.HEAD else "hand" if part.name in (
+                    BodyPartName.LEFT_HAND,
+                    BodyPartName.RIGHT_HAND,
+                ) else None
+                if kind is None:
+                    continue
+                wanted = 0 if kind == "head" else 1  # PARTS index of the label
+                if wanted not in sample.parts_labelled:
+                    continue  # this source does not box that part: nothing to score it against
+                overlaps = [
+                    (iou(tuple(part.box), tuple(lab)), int(cov))
+                    for lab, p, cov in zip(labels, sample.part, sample.covered, strict=True)
+                    if p == wanted
+                ]
+                best, covered = max(overlaps, default=(0.0, 0))
+                hit = best >= MATCH_IOU
+                source = {"detector": f"{kind}_attached", "lone": kind, "pose": f"pose_{kind}"}.get(result.source, "")
+                if source in out:
+                    add(source, result.part.score, hit)  # uncalibrated engine: the score is the raw one
+                if hit and result.p_covered is not None:
+                    add(f"{kind}_cover", result.p_covered, bool(covered))
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--data", type=Path, default=None, help="shared data root (default ../shared/data)")
+    parser.add_argument("--val-fraction", type=float, default=0.15, help="the part detector's validation share")
+    parser.add_argument("--seed", type=int, default=0, help="the part detector's split seed")
+    parser.add_argument("--weights-dir", type=Path, default=WEIGHTS_DIR)
+    parser.add_argument("--limit", type=int, default=0, help="use at most N images per source (0 = all)")
+    parser.add_argument("--report-only", action="store_true", help="score the shipped file, write nothing")
+    args = parser.parse_args(argv)
+    data = args.data or shared_data_dir()
+    samples = [s for source in default_sources(data) for s in load_samples(source, data, "train")]
+    _train, val = split_validation(samples, args.val_fraction, args.seed)
+    if args.limit:
+        val = [s for name in sorted({s.source for s in val}) for s in [v for v in val if v.source == name][: args.limit]]
+    print(f"calibration slice: {len(val)} images (validation slice of the TRAIN side, seed {args.seed})")
+    raw_engine = LocalPPEEngine(settings=replace(EngineSettings(), calibrated=False), weights_dir=args.weights_dir)
+    collected = collect(raw_engine, val)
+    path = args.weights_dir / CALIBRATION_FILE
+    shipped = Calibration.load(path) if path.is_file() else None
+    curves: dict[str, dict[str, list[float]]] = {}
+    for kind, (scores_l, right_l) in collected.items():
+        scores, right = np.asarray(scores_l, np.float64), np.asarray(right_l, bool)
+        if len(scores) < 20:
+            print(f"\n{kind}: only {len(scores)} answers, no curve fitted")
+            continue
+        if kind not in FITTED:  # already a confidence (the part head's curve): is it honest?
+            print(f"\n### {kind} (part head's shipped curve; {len(scores)} answers, {right.mean():.3f} right)\n")
+            shipped_curve = raw_engine._parts.calibration if raw_engine._parts else None
+            print("\n".join(reliability(scores, right, calibrate_part(kind.upper(), scores.astype(np.float32), shipped_curve))))
+            continue
+        xs, ys = fit_curve(scores, right)
+        curves[kind] = {"x": xs, "y": ys}
+        curve = shipped.curves.get(kind) if args.report_only and shipped else None
+        mapped = np.array([np.interp(v, xs, ys) for v in scores]) if curve is None else np.array([curve(v) for v in scores])
+        print(f"\n### {kind} ({len(scores)} answers, {right.mean():.3f} right)\n")
+        print("\n".join(reliability(scores, right, mapped)))
+    if args.report_only:
+        return 0
+    payload = {
+        "comment": "Written by `python -m model_workshop.calibrate`; raw score -> confidence 0..100 (isotonic fit).",
+        "version": f"{dt.datetime.now(dt.UTC):%Y%m%d}.{len(val)}",
+        "slice": f"part detector validation slice of the TRAIN side: {len(val)} images, fraction {args.val_fraction}, "
+        f"seed {args.seed}",
+        "match_iou": MATCH_IOU,
+        "curves": curves,
+    }
+    path.write_text(json.dumps(payload, indent=1) + "\n")
+    print(f"\nwrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
