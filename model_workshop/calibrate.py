@@ -5,8 +5,8 @@
 
 Each curve maps a raw score to the share of answers at that score that were right (isotonic regression, so it
 never decreases), on the validation slice of the TRAIN side that the part detector did not train on:
-- pose_head: the pose's HEAD of a person the part detector gave no head: right when it overlaps a labelled head
-  with IoU >= 0.2;
+- head_attached / hand_attached: the part head's box given to a person box: right when it overlaps a labelled
+  head / hand with IoU >= 0.2 (a weak box where a person box expects a head is right more often than a lone one);
 - head_cover / hand_cover: the crop classifier's P(covered) on detected parts matched to a label: right when
   the label says covered (the confidence of the HEAD_COVER / HAND_COVER detection).
 The detected heads and hands keep the part head's own curve (fitted by its training on the same slice, shipped in
@@ -37,7 +37,7 @@ from shared.rekognition import BodyPartName
 
 MATCH_IOU = 0.2
 GRID = np.round(np.linspace(0.0, 1.0, 21), 3)  # where each fitted curve is sampled for the file
-FITTED = ("head_attached", "hand_attached", "pose_head", "head_cover", "hand_cover")  # written to the file; head / hand are only checked
+FITTED = ("head_attached", "hand_attached", "head_cover", "hand_cover")  # written to the file; head / hand are only checked
 
 
 def fit_curve(scores: np.ndarray, right: np.ndarray) -> tuple[list[float], list[float]]:

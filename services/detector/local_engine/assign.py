@@ -24,10 +24,15 @@ class Found:
 
     boxes: np.ndarray  # [N, 4]
     scores: np.ndarray  # [N]
+    covered: np.ndarray | None = None  # [N] the detector's P(covered), when it gives one
 
     @staticmethod
     def empty() -> Found:
         return Found(np.zeros((0, 4), np.float32), np.zeros((0,), np.float32))
+
+    def part(self, name: BodyPartName, i: int) -> PartBox:
+        covered = None if self.covered is None else float(self.covered[i])
+        return PartBox(name, _as_box(self.boxes[i]), float(self.scores[i]), covered)
 
     def __len__(self) -> int:
         return int(len(self.scores))
@@ -192,17 +197,17 @@ def assign(
     ]
     given = _greedy(fits)
     for i, j in given.items():
-        holders[j].head = PartBox(BodyPartName.HEAD, _as_box(heads.boxes[i]), float(heads.scores[i]))
+        holders[j].head = heads.part(BodyPartName.HEAD, i)
         holders[j].head_detected = True
     for i in np.argsort(-heads.scores):
         if int(i) in given or not lone_heads[i] or len(holders) >= max_persons:
             continue
-        box = _as_box(heads.boxes[i])
+        head = heads.part(BodyPartName.HEAD, int(i))
         holders.append(
             Holder(
-                box=person_from_head(box, width, height),
+                box=person_from_head(head.box, width, height),
                 keypoints=None,
-                head=PartBox(BodyPartName.HEAD, box, float(heads.scores[i])),
+                head=head,
                 head_detected=True,
                 from_parts=True,
                 part_score=float(heads.scores[i]),
@@ -249,7 +254,7 @@ def assign(
         box = _as_box(hands.boxes[i])
         name = side or _side(box, holders[j], taken[j])
         taken[j].add(name)
-        holders[j].hands.append(PartBox(name, box, float(hands.scores[i])))
+        holders[j].hands.append(hands.part(name, i))
         placed.add(i)
     orphans = [int(i) for i in np.argsort(-hands.scores) if int(i) not in placed and lone_hands[i]]
     while orphans and len(holders) < max_persons:
@@ -266,6 +271,6 @@ def assign(
         for i in sorted(group, key=lambda k: _centre(hands.boxes[k])[0]):
             name = _side(_as_box(hands.boxes[i]), holder, sides)
             sides.add(name)
-            holder.hands.append(PartBox(name, _as_box(hands.boxes[i]), float(hands.scores[i])))
+            holder.hands.append(hands.part(name, i))
         holders.append(holder)
     return holders

@@ -39,6 +39,7 @@ class PartBox:
     name: BodyPartName
     box: tuple[float, float, float, float]  # x1, y1, x2, y2 pixels
     score: float  # 0..1, how sure we are the part is there and in this box
+    covered: float | None = None  # the part detector's own P(covered) (helmet / glove), None for pose parts
 
 
 def keypoint_confidence(score: float) -> float:

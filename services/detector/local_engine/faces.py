@@ -105,10 +105,12 @@ class FaceDetector:
         regressors = np.concatenate([o for o in outputs if o.shape[1] == 16])
         return logits, regressors
 
-    def detect(self, image_bgr: np.ndarray) -> FaceBoxes:
+    def detect(self, image_bgr: np.ndarray, canvases: tuple[float, ...] | None = None) -> FaceBoxes:
+        """Faces on each canvas (default: the detector's; a caller that knows no face can be that large or
+        that small passes fewer)."""
         h, w = image_bgr.shape[:2]
         all_boxes, all_scores, all_points = [], [], []
-        for canvas in self.canvases:
+        for canvas in self.canvases if canvases is None else canvases:
             side = max(h, w) * canvas
             left, top = (w - side) / 2, (h - side) / 2  # image centred, black around it
             scale = INPUT_SIDE / side

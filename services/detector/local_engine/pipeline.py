@@ -76,6 +76,7 @@ CLASSIFIER_FILES: dict[EquipmentType, str] = {
 PERSON_MODELS = {"int8": "nanodet-int8", "fp32": "nanodet"}  # model-store names (models.lock.json)
 PARTS_MODEL = "nanodet-parts-int8"  # int8 NanoDet + the trained HEAD / HAND head: persons and parts in one run
 FACE_MODEL = "blazeface-back"
+POSE_ONLY_HEAD_MAX = 0.45  # the same for a HEAD only the pose placed (the head detector saw none)
 POSE_ONLY_FACE_MAX = 0.75  # confidence cap (0..1) of a FACE that only the pose placed (the face detector saw none)
 
 
@@ -105,11 +106,14 @@ class EngineSettings:
     calibrated: bool = True  # False: raw scores as confidences (what model_workshop.calibrate fits curves on)
     # With the part detector: a person box under this confidence in which no head, face or hand was detected
     # at a returnable confidence is not returned (it could only ever be indeterminate); 0 keeps every box.
-    partless_min_confidence: float = 0.0
+    partless_min_confidence: float = 80.0
     # Part-head boxes down to this raw score may attach to a person box that expects a head / hand there (its
     # confidence then comes from the attached-part curve); only confident ones make persons of their own.
     part_attach_score: float = 0.1
-    hand_uncertain: tuple[float, float] = (0.3, 0.7)  # P(glove) band where the hand's cover is undecided
+    # P(glove) band where the hand's cover is undecided: the hand is left out. With calibrated confidences a glove
+    # from 0.6 up is reported with its confidence (at MinConfidence 80 a 0.7 glove leaves the person
+    # indeterminate); a bare hand is only claimed under 0.3 (band chosen on the TRAIN side). v1 used 0.3..0.7.
+    hand_uncertain: tuple[float, float] = (0.3, 0.6)
 
 
 @dataclass
@@ -306,7 +310,7 @@ class LocalPPEEngine:
         """Raw-score boxes of one part kind, and which of them may make a person of their own (the part head's
         calibrated confidence >= 50: a weak box is only trusted where a person box expects that part)."""
         of = parts.of(kind)
-        return Found(of.boxes, of.scores), of.confidence >= MIN_RETURNED_CONFIDENCE
+        return Found(of.boxes, of.scores, of.covered), of.confidence >= MIN_RETURNED_CONFIDENCE
 
     def _part_confidence(self, kind: str, part: PartBox, attached: bool) -> PartBox:
         """A detected part's score as a calibrated 0..1 confidence: a part on a person box by the curve fitted
@@ -316,12 +320,37 @@ class LocalPPEEngine:
             return part  # raw scores (what model_workshop.calibrate fits its curves on)
         lone = float(calibrate_part(kind, np.array([raw], np.float32), self._parts.calibration)[0])
         confidence = self._curve(f"{kind.lower()}_attached", raw, lone) if attached else lone
-        return PartBox(part.name, part.box, confidence / 100.0)
+        return PartBox(part.name, part.box, confidence / 100.0, part.covered)
 
-    def _find_faces(self, image_bgr: np.ndarray) -> Found:
+    def _face_canvases(self, image_shape: tuple[int, ...], found: PersonBoxes, parts: PartBoxes) -> tuple[float, ...]:
+        """The face detector's canvases worth running, from the sizes of the persons and heads already found.
+
+        BlazeFace sees faces from about 1/16 of its square input: the letterbox run cannot find a face in a frame
+        whose heads are all under 1/20 of its long side (a CCTV view), and the close-up run (faces of at least
+        0.2 of the long side) is only needed when a head or a person fills much of the frame. With no person and
+        no head at all, both run (a tight face crop gives NanoDet nothing)."""
         if self._faces is None:
+            return ()
+        height, width = image_shape[:2]
+        long_side = float(max(height, width))
+        heads = parts.of("HEAD")
+        head_side = float((heads.boxes[:, 2:] - heads.boxes[:, :2]).max()) if len(heads) else 0.0
+        person_h = float((found.boxes[:, 3] - found.boxes[:, 1]).max()) if len(found.boxes) else 0.0
+        if not head_side and not person_h:
+            return self._faces.canvases
+        wanted = []
+        for canvas in self._faces.canvases:
+            close_up = canvas > 1.0
+            if (close_up and (head_side >= 0.15 * long_side or person_h >= 0.6 * height)) or (
+                not close_up and (head_side >= long_side / 20 or person_h >= height / 3)
+            ):
+                wanted.append(canvas)
+        return tuple(wanted)
+
+    def _find_faces(self, image_bgr: np.ndarray, canvases: tuple[float, ...]) -> Found:
+        if self._faces is None or not canvases:
             return Found.empty()
-        faces = self._faces.detect(image_bgr)
+        faces = self._faces.detect(image_bgr, canvases)
         scores = np.array([self._curve("face", float(v), float(c)) / 100.0 for v, c in zip(faces.scores, faces.confidences, strict=True)], np.float32)
         return Found(faces.boxes, scores.reshape(-1))
 
@@ -337,7 +366,7 @@ class LocalPPEEngine:
             for box, score in zip(found.boxes, found.scores, strict=True)
         ]
         persons = self._one_person_per_head(persons)[: s.max_persons]
-        faces = self._find_faces(image_bgr)
+        faces = self._find_faces(image_bgr, self._face_canvases(image_bgr.shape, found, parts))
         holders = assign(
             [Holder(box=p.box, keypoints=p.keypoints) for p in persons],
             heads=heads,
@@ -377,7 +406,11 @@ class LocalPPEEngine:
             classifier = self._classifiers[equipment]
             probs = classifier.classify(image_bgr, [r.part.box for r in results])[:, classifier.positive_index]
             for result, p in zip(results, probs, strict=True):
-                result.p_covered = float(p)
+                # The part head saw the same part in the whole frame's features: the mean of its P(covered) and
+                # the crop classifier's decides (gloves: 0.96 against 0.80 for the classifier alone, helmets:
+                # 0.95 either way; TRAIN side, docs/local-engine.md "Covered").
+                detector = result.part.covered
+                result.p_covered = float(p) if detector is None else (float(p) + detector) / 2.0
         return persons
 
     def _drop_head_duplicates(
@@ -431,7 +464,9 @@ class LocalPPEEngine:
             box_iou(np.asarray(pose[BodyPartName.HEAD].box), taken) > self.settings.same_head_iou for taken in taken_heads
         ):
             fallback = pose[BodyPartName.HEAD]
-            score = self._curve("pose_head", fallback.score, 100.0 * fallback.score) / 100.0 if self._parts else fallback.score
+            # The head detector looked there and found nothing: on the TRAIN side's validation slice 2 of 48
+            # such pose heads lay on a labelled head, so they stay under 50 (not returned).
+            score = min(fallback.score, POSE_ONLY_HEAD_MAX) if self._parts else fallback.score
             parts.append((PartBox(BodyPartName.HEAD, fallback.box, score), "pose"))
         if holder.hands or self._parts is not None:
             parts += [(hand, "lone" if holder.from_parts else "detector") for hand in holder.hands]
