@@ -24,7 +24,7 @@ import numpy as np
 from model_workshop.parts_detector.data import SPLITS_DIR, Sample, default_sources, load_samples
 from model_workshop.parts_detector.graft import build
 from model_workshop.parts_detector.metrics import PartScore, part_scores
-from services.detector.local_engine.model_store import default_model_dir
+from services.detector.local_engine.model_files import default_model_dir
 from services.detector.local_engine.parts import PARTS, PartBoxes, PartDetector
 from services.detector.local_engine.persons import letterbox, session
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from services.detector.local_engine import model_store
-from services.detector.local_engine.model_store import FETCH_COMMAND, ModelsMissingError, require_models
+from model_workshop import model_store
+from model_workshop.model_store import FETCH_COMMAND, ModelsMissingError, require_models
 from services.detector.local_engine.pipeline import LocalPPEEngine
 
 

@@ -1,0 +1,155 @@
+"""Benchmark the local engine: per-image latency p50/p95, images/s over N processes, peak RSS.
+
+    python -m model_workshop.bench                  # scenes resized to 1280x720
+    python -m model_workshop.bench --processes 2 --rounds 5 --threads 1
+
+Images: ../shared/data/scenes/images, each scaled to cover 1280x720 and centre-cropped (no distortion).
+Latency is wall time of `detect` in one process (after warm-up); CPU ms per image is printed too, because on
+a shared machine wall time includes waiting for a core (the load average is printed with the figures).
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import os
+import resource
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from shared.rekognition import EquipmentType, SummarizationAttributes
+
+ATTRIBUTES = SummarizationAttributes(MinConfidence=50, RequiredEquipmentTypes=[EquipmentType.HEAD_COVER])
+
+
+def load_images(folder: Path, width: int, height: int) -> list[np.ndarray]:
+    images = []
+    for path in sorted(folder.glob("*.jpg")):
+        image = cv2.imread(str(path))
+        if image is None:
+            continue
+        h, w = image.shape[:2]
+        scale = max(width / w, height / h)
+        resized = cv2.resize(image, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_LINEAR)
+        top, left = (resized.shape[0] - height) // 2, (resized.shape[1] - width) // 2
+        images.append(np.ascontiguousarray(resized[top : top + height, left : left + width]))
+    if not images:
+        raise FileNotFoundError(f"no .jpg images in {folder}")
+    return images
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: KiB
+
+
+def _latency(images: list[np.ndarray], rounds: int, threads: int, weights_dir: Path | None) -> dict[str, float]:
+    from services.detector.local_engine.pipeline import LocalPPEEngine
+
+    engine = LocalPPEEngine(intra_op_threads=threads, weights_dir=weights_dir)
+    for image in images[:3]:
+        engine.detect(image, ATTRIBUTES)
+    wall, cpu, persons = [], [], []
+    for _ in range(rounds):
+        for image in images:
+            t0, c0 = time.perf_counter(), time.process_time()
+            response = engine.detect(image, ATTRIBUTES)
+            wall.append(time.perf_counter() - t0)
+            cpu.append(time.process_time() - c0)
+            persons.append(len(response.Persons))
+    w = np.asarray(wall) * 1000
+    c = np.asarray(cpu) * 1000
+    few = np.asarray(persons) <= 5
+    return {
+        "few_images": float(few.sum()),
+        "few_p50_ms": float(np.percentile(w[few], 50)) if few.any() else float("nan"),
+        "few_p95_ms": float(np.percentile(w[few], 95)) if few.any() else float("nan"),
+        "few_cpu_p50_ms": float(np.percentile(c[few], 50)) if few.any() else float("nan"),
+        "images": float(len(wall)),
+        "p50_ms": float(np.percentile(w, 50)),
+        "p95_ms": float(np.percentile(w, 95)),
+        "cpu_p50_ms": float(np.percentile(c, 50)),
+        "cpu_p95_ms": float(np.percentile(c, 95)),
+        "persons_mean": float(np.mean(persons)),
+        "persons_max": float(np.max(persons)),
+        "peak_rss_mb": _peak_rss_mb(),
+    }
+
+
+def _worker(args: tuple[list[np.ndarray], int, int, Path | None, object]) -> tuple[int, float, float]:
+    images, rounds, threads, weights_dir, barrier = args
+    from services.detector.local_engine.pipeline import LocalPPEEngine
+
+    engine = LocalPPEEngine(intra_op_threads=threads, weights_dir=weights_dir)
+    engine.detect(images[0], ATTRIBUTES)
+    barrier.wait()  # type: ignore[attr-defined]
+    t0 = time.perf_counter()
+    n = 0
+    for _ in range(rounds):
+        for image in images:
+            engine.detect(image, ATTRIBUTES)
+            n += 1
+    return n, time.perf_counter() - t0, _peak_rss_mb()
+
+
+def _throughput(
+    images: list[np.ndarray], rounds: int, threads: int, processes: int, weights_dir: Path | None
+) -> dict[str, float]:
+    ctx = mp.get_context("spawn")
+    with ctx.Manager() as manager:
+        barrier = manager.Barrier(processes)
+        with ctx.Pool(processes) as pool:
+            results = pool.map(_worker, [(images, rounds, threads, weights_dir, barrier)] * processes)
+    total = sum(n for n, _, _ in results)
+    elapsed = max(t for _, t, _ in results)
+    return {
+        "images_per_s": total / elapsed,
+        "processes": float(processes),
+        "worker_peak_rss_mb": max(r for _, _, r in results),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    from model_workshop.evaluate import shared_data_dir
+
+    parser = argparse.ArgumentParser(description="Latency / throughput / RSS of the local PPE engine.")
+    parser.add_argument(
+        "--images", type=Path, default=None, help="folder of .jpg (default ../shared/data/scenes/images)"
+    )
+    parser.add_argument("--width", type=int, default=1280)
+    parser.add_argument("--height", type=int, default=720)
+    parser.add_argument("--rounds", type=int, default=5, help="passes over the images")
+    parser.add_argument("--threads", type=int, default=1, help="onnxruntime intra-op threads per process")
+    parser.add_argument("--processes", type=int, default=2, help="worker processes for images/s (0 = skip)")
+    parser.add_argument("--weights-dir", type=Path, default=None, help="classifier weights (default: the shipped ones)")
+    args = parser.parse_args(argv)
+
+    images = load_images(args.images or shared_data_dir() / "scenes" / "images", args.width, args.height)
+    print(f"machine: {os.cpu_count()} CPUs, load average before: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
+    lat = _latency(images, args.rounds, args.threads, args.weights_dir)
+    print(
+        f"latency ({args.width}x{args.height}, {len(images)} images x {args.rounds} rounds, {args.threads} thread(s), "
+        f"persons/image mean {lat['persons_mean']:.1f} max {lat['persons_max']:.0f}): "
+        f"p50 {lat['p50_ms']:.1f} ms, p95 {lat['p95_ms']:.1f} ms wall; "
+        f"CPU p50 {lat['cpu_p50_ms']:.1f} ms, p95 {lat['cpu_p95_ms']:.1f} ms"
+    )
+    print(
+        f"  images with <= 5 persons ({lat['few_images']:.0f}): p50 {lat['few_p50_ms']:.1f} ms, "
+        f"p95 {lat['few_p95_ms']:.1f} ms wall; CPU p50 {lat['few_cpu_p50_ms']:.1f} ms"
+    )
+    print(f"peak RSS (engine process): {lat['peak_rss_mb']:.0f} MB")
+    if args.processes:
+        tp = _throughput(images, args.rounds, args.threads, args.processes, args.weights_dir)
+        print(
+            f"throughput: {tp['images_per_s']:.2f} images/s with {args.processes} processes "
+            f"x {args.threads} thread(s); "
+            f"worker peak RSS {tp['worker_peak_rss_mb']:.0f} MB"
+        )
+    print(f"load average after: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
