@@ -24,7 +24,7 @@ import numpy as np
 from model_workshop.parts_detector.data import SPLITS_DIR, Sample, default_sources, load_samples
 from model_workshop.parts_detector.graft import build
 from model_workshop.parts_detector.metrics import PartScore, part_scores
-from services.detector.local_engine.model_store import default_model_dir
+from services.detector.local_engine.model_files import default_model_dir
 from services.detector.local_engine.parts import PARTS, PartBoxes, PartDetector
 from services.detector.local_engine.persons import letterbox, session
 
@@ -43,6 +43,7 @@ def score(
     predict: dict[str, PartBoxes],
     sizes: dict[str, tuple[int, int]],
     thresholds: dict[str, float],
+    cover_at: dict[str, float] | None = None,
 ) -> dict[str, PartScore]:
     scores = part_scores()
     for s in samples:
@@ -52,7 +53,8 @@ def score(
         for p, name in enumerate(PARTS):
             if p in s.parts_labelled:
                 sel = s.part == p
-                scores[name].add(pred.of(name), boxes[sel], s.covered[sel], min_score=thresholds[name])
+                scores[name].add(pred.of(name), boxes[sel], s.covered[sel], min_score=thresholds[name],
+                                 cover_at=(cover_at or {}).get(name, 0.5))
     return scores
 
 
@@ -95,6 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model-dir", type=Path, default=None)
     parser.add_argument("--baseline", action="store_true", help="also score the current engine's pose parts")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--sweep", action="store_true", help="print a score / cover threshold grid (use on val only)")
     parser.add_argument("--json", type=Path, default=None, help="write the figures here")
     args = parser.parse_args(argv)
     data = args.data.resolve()
@@ -122,10 +125,21 @@ def main(argv: list[str] | None = None) -> int:
             t2 = time.perf_counter()
             ms_parts.append((t1 - t0) * 1000)
             ms_plain.append((t2 - t1) * 1000)
+    if args.sweep:
+        for t in (0.2, 0.25, 0.3, 0.35, 0.4, 0.45):
+            for c in (0.5, 0.7, 0.8, 0.9):
+                r = {n: x.summary() for n, x in score(samples, predictions, sizes, dict.fromkeys(PARTS, t),
+                                                        dict.fromkeys(PARTS, c)).items()}
+                print(f"score {t} cover {c} " + " ".join(
+                    f"{n} R20 {r[n]['recall_iou20']:.3f} R50 {r[n]['recall_iou50']:.3f} P {r[n]['precision_iou20']:.3f}"
+                    f" false/img {r[n]['false_per_image']:.2f} covered-right {r[n]['covered_right_verdict']:.3f}"
+                    f" bare-as-covered {r[n]['bare_with_covered_box']:.3f}" for n in PARTS))
     result: dict[str, object] = {"side": args.side, "images": len(samples)}
-    figures = {n: sc.summary() for n, sc in score(samples, predictions, sizes, detector.thresholds).items()}
+    figures = {n: sc.summary() for n, sc in
+               score(samples, predictions, sizes, detector.thresholds, detector.cover_thresholds).items()}
     result["part_detector"] = figures
     result["thresholds"] = detector.thresholds
+    result["cover_thresholds"] = detector.cover_thresholds
     result["ms_per_image"] = {
         "nanodet_int8_median": round(float(np.median(ms_plain)), 2),
         "nanodet_plus_parts_median": round(float(np.median(ms_parts)), 2),

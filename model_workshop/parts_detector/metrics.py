@@ -54,7 +54,9 @@ class PartScore:
     by_state: dict[str, list[int]] = field(default_factory=lambda: defaultdict(lambda: [0, 0, 0, 0]))
     calibration: list[tuple[float, bool]] = field(default_factory=list)
 
-    def add(self, pred: PartBoxes, boxes: np.ndarray, covered: np.ndarray, *, min_score: float) -> None:
+    def add(
+        self, pred: PartBoxes, boxes: np.ndarray, covered: np.ndarray, *, min_score: float, cover_at: float = 0.5
+    ) -> None:
         """`pred` holds boxes of this part at any score >= the decode threshold; scored at `min_score`."""
         self.images += 1
         ious_all = iou_matrix(boxes, pred.boxes)
@@ -82,7 +84,7 @@ class PartScore:
             row[0] += 1
             if m20[i] >= 0:
                 row[1] += 1
-                is_covered = kept_cov[m20[i]] >= 0.5
+                is_covered = kept_cov[m20[i]] >= cover_at
                 row[2] += int(is_covered)  # a covered verdict on this label's box
                 row[3] += int(is_covered == bool(state))  # right verdict
             # missed: no box, so no covered verdict and a wrong verdict

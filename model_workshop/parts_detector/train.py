@@ -39,7 +39,7 @@ from model_workshop.parts_detector.jobs import RUNTIME, jobs
 from model_workshop.parts_detector.metrics import calibration_table, fit_calibration, part_scores
 from model_workshop.parts_detector.model import N_PARTS, PartHead, export_onnx
 from model_workshop.parts_detector.targets import Targets, assign
-from services.detector.local_engine.model_store import default_model_dir
+from services.detector.local_engine.model_files import default_model_dir
 from services.detector.local_engine.parts import PARTS, PartBoxes, decode_parts
 from services.detector.local_engine.persons import NANODET_STRIDES
 

@@ -158,6 +158,8 @@ class PartDetector:
         config = json.loads(config_path.read_text())
         self.thresholds: dict[str, float] = {p: float(config["thresholds"][p]) for p in PARTS}
         self.calibration: Calibration = config["calibration"]
+        # covered[i] >= cover_thresholds[label] reads as "covered" (HEAD 0.7: helmets dominate the training data)
+        self.cover_thresholds: dict[str, float] = {p: float(config.get("cover_thresholds", {}).get(p, 0.5)) for p in PARTS}
 
     def run(self, image_bgr: np.ndarray) -> tuple[list[np.ndarray], tuple[int, int], float]:
         """The raw graph outputs, the letterboxed tensor's size and the letterbox scale."""

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 from model_workshop.parts_detector.metrics import iou_matrix
-from services.detector.local_engine.evaluate import read_yolo
-from services.detector.local_engine.model_store import require_models
+from model_workshop.evaluate import read_yolo
+from services.detector.local_engine.model_files import require_models
 from services.detector.local_engine.parts import PartDetector
 from services.detector.local_engine.persons import PersonDetector
 from tests.conftest import shared_data_dir
