@@ -62,6 +62,9 @@ class TrainConfig:
     class_balance: float = 0.5
     threshold: float | None = 0.5  # None: choose on a validation slice of the train side (binary models)
     validation_fraction: float = 0.15  # only used when threshold is None
+    # Lowest threshold the validation slice may choose. The engine returns a cover only at P >= 0.5 as well
+    # (Rekognition returns nothing under 50), so a lower card threshold would not be the one that decides.
+    min_threshold: float = 0.05
     min_box_px: int = 8
     threads: int = 1  # under CPU contention one thread trains faster than two
     seed: int = 0
@@ -197,8 +200,14 @@ def runtime_probs(
 
 
 def _train_net(
-    contexts: np.ndarray, labels: np.ndarray, num_classes: int, config: TrainConfig, progress: bool
+    contexts: np.ndarray,
+    labels: np.ndarray,
+    num_classes: int,
+    config: TrainConfig,
+    progress: bool,
+    monitor: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> tuple[nn.Module, list[float]]:
+    """monitor: validation context crops and labels, scored (argmax, no jitter) after each epoch for the log."""
     torch.manual_seed(config.seed)
     generator = torch.Generator().manual_seed(config.seed)
     net = SmallCNN(num_classes, width=config.width)
@@ -247,8 +256,27 @@ def _train_net(
             correct += int((logits.argmax(1) == targets[idx]).sum())
             total += len(idx)
         losses.append(loss_sum / max(total, 1))
-        bar.set_postfix(loss=f"{losses[-1]:.3f}", acc=f"{correct / max(total, 1):.3f}")
+        shown = {"loss": f"{losses[-1]:.3f}", "acc": f"{correct / max(total, 1):.3f}"}
+        if monitor is not None:
+            shown["val_acc"] = f"{_monitor_accuracy(net, monitor, crop_fraction, config.input_size):.3f}"
+            log.info("epoch %d/%d %s", len(losses), config.epochs, " ".join(f"{k} {v}" for k, v in shown.items()))
+        bar.set_postfix(shown)
     return net.eval(), losses
+
+
+@torch.no_grad()
+def _monitor_accuracy(
+    net: nn.Module, monitor: tuple[np.ndarray, np.ndarray], crop_fraction: float, input_size: int
+) -> float:
+    net.eval()
+    contexts, labels = monitor
+    data = torch.from_numpy(contexts).permute(0, 3, 1, 2).contiguous()
+    predicted = []
+    for start in range(0, len(data), 256):
+        batch = crop_batch(data[start : start + 256], crop_fraction, 0.0, input_size, None)
+        predicted.append(net(normalise(batch, MEAN, STD)).argmax(1))
+    net.train()
+    return float((torch.cat(predicted).numpy() == labels).mean())
 
 
 def _epoch_order(labels: np.ndarray, per_class: int | None, generator: torch.Generator) -> torch.Tensor:
@@ -262,10 +290,13 @@ def _epoch_order(labels: np.ndarray, per_class: int | None, generator: torch.Gen
     return chosen[torch.randperm(len(chosen), generator=generator)]
 
 
-def choose_threshold(labels: np.ndarray, positive_prob: np.ndarray, positive_index: int) -> float:
-    """The threshold on P(positive) with the best mean F1 of both classes (ties: closest to 0.5)."""
-    best, best_score = 0.5, -1.0
-    for t in sorted(np.round(np.arange(0.05, 0.96, 0.01), 2), key=lambda v: abs(v - 0.5)):
+def choose_threshold(
+    labels: np.ndarray, positive_prob: np.ndarray, positive_index: int, minimum: float = 0.05
+) -> float:
+    """The threshold on P(positive) (>= minimum) with the best mean F1 of both classes (ties: closest to 0.5)."""
+    best, best_score = max(0.5, minimum), -1.0
+    candidates = [t for t in np.round(np.arange(0.05, 0.96, 0.01), 2) if t >= minimum - 1e-9]
+    for t in sorted(candidates, key=lambda v: abs(v - 0.5)):
         pred = np.where(positive_prob >= t, positive_index, 1 - positive_index)
         score = float(np.mean([_f1(labels, pred, c) for c in (0, 1)]))
         if score > best_score + 1e-9:
@@ -357,7 +388,12 @@ def train_crop_classifier(
     log.info(
         "training %s on %d crops (%d under %d px dropped)", name, int(keep.sum()), int((~keep).sum()), config.min_box_px
     )
-    net, losses = _train_net(contexts[keep], labels[keep], len(classes), config, progress)
+    monitor = None
+    if validation:
+        val_contexts, val_px = extract_contexts(validation, config, cache_dir=cache_dir, progress=progress)
+        val_ok = val_px >= config.min_box_px
+        monitor = (val_contexts[val_ok], np.array([s.label for s in validation], dtype=np.int64)[val_ok])
+    net, losses = _train_net(contexts[keep], labels[keep], len(classes), config, progress, monitor)
 
     model_path = out_dir / f"{name}.onnx"
     export_onnx(net, config.input_size, model_path)
@@ -387,7 +423,7 @@ def train_crop_classifier(
         # Jittered boxes: the threshold should suit automatically located regions, not perfect labels.
         val_probs = runtime_probs(classifier, val_keep, jitter_seed=config.seed + 1)
         threshold = choose_threshold(
-            np.array([s.label for s in val_keep]), val_probs[:, positive_index], positive_index
+            np.array([s.label for s in val_keep]), val_probs[:, positive_index], positive_index, config.min_threshold
         )
         threshold_source = f"macro-F1 maximum on a validation slice of the train side ({len(val_keep)} crops)"
         card["threshold"] = threshold
