@@ -69,7 +69,9 @@ async def run(
                     resolver,
                     settings.frames_queue,
                     FrameAnalyzed,
-                    frame_handler(FrameBatcher(repository, max_frames=settings.consumer_concurrency)),
+                    frame_handler(
+                        FrameBatcher(repository, max_frames=settings.consumer_concurrency), settings.catalogue()
+                    ),
                     concurrency=settings.consumer_concurrency,
                 ),
                 Consumer(
@@ -94,6 +96,7 @@ async def run(
                 tokens=Tokens(analyst=settings.analyst_token, admin=settings.admin_token),
                 retention=retention,
                 readiness=consumers_ready(consumers, tasks, stale_after_s=60),
+                catalogue=settings.catalogue(),
             )
             server = EmbeddedServer(
                 uvicorn.Config(app, host=settings.host, port=settings.port, log_config=None, lifespan="off")

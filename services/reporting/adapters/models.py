@@ -22,6 +22,7 @@ from sqlalchemy import (
     UniqueConstraint,
     func,
 )
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 OUTCOMES = "('with', 'without', 'indeterminate')"
@@ -82,6 +83,8 @@ class PersonEvent(Base):
     face_cover_confidence: Mapped[float | None] = mapped_column(Float)
     hand_cover: Mapped[str | None] = mapped_column(Text)
     hand_cover_confidence: Mapped[float | None] = mapped_column(Float)
+    # custom equipment required of this person: {"hi_vis_vest": {"outcome": ..., "confidence": ...}}
+    equipment: Mapped[dict[str, dict[str, object]] | None] = mapped_column(JSONB)
 
     __table_args__ = (
         UniqueConstraint("frame_id", "person_index", name="uq_reporting_person_events_frame_person"),

@@ -70,6 +70,7 @@ EXPORT_COLUMNS = (
     "face_cover_confidence",
     "hand_cover",
     "hand_cover_confidence",
+    "equipment",  # custom equipment outcomes; the CSV spreads them into <name>, <name>_confidence columns
 )
 
 _SUMS = (
@@ -370,6 +371,12 @@ def _event_row(person: PersonEvent) -> dict[str, Any]:
         result = person.per_type.get(equipment)
         row[column] = result.outcome if result else None
         row[f"{column}_confidence"] = result.confidence if result else None
+    custom = {
+        name: {"outcome": result.outcome, "confidence": result.confidence}
+        for name, result in person.per_type.items()
+        if name not in EQUIPMENT_COLUMNS
+    }
+    row["equipment"] = custom or None
     return row
 
 

@@ -11,7 +11,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from services.reporting.adapters.repository import ReportingRepository
 from services.reporting.api.deps import Tokens
 from services.reporting.api.routes import router
+from services.reporting.domain import DEFAULT_CATALOGUE
 from services.reporting.retention import RetentionJob
+from shared.equipment import Catalogue
 
 STATIC = Path(__file__).resolve().parent.parent / "static"
 
@@ -22,6 +24,7 @@ def build_app(
     tokens: Tokens,
     retention: RetentionJob,
     readiness: Any | None = None,
+    catalogue: Catalogue = DEFAULT_CATALOGUE,
 ) -> FastAPI:
     """`readiness` (optional) is an async callable raising when a dependency (e.g. a consumer) is not ready."""
     app = FastAPI(
@@ -35,6 +38,7 @@ def build_app(
     app.state.repository = repository
     app.state.tokens = tokens
     app.state.retention = retention
+    app.state.catalogue = catalogue
     app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 

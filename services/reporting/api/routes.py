@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, HTTPException, Path, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from fastapi.responses import StreamingResponse
 
 from services.reporting.adapters.repository import EXPORT_COLUMNS
@@ -31,6 +31,7 @@ from services.reporting.api.schemas import (
 )
 from services.reporting.domain import Bucket, Dimension, InvalidQuery, check_range
 from services.reporting.retention import RetentionJob
+from shared.equipment import UnknownEquipment
 from shared.logging import get_logger
 
 log = get_logger(__name__)
@@ -43,10 +44,27 @@ ERRORS: dict[int | str, dict[str, object]] = {
 
 router = APIRouter(prefix="/api/v1", responses=ERRORS)
 
-EquipmentParam = Annotated[
-    Literal["ALL", "HEAD_COVER", "FACE_COVER", "HAND_COVER"],
-    Query(description="'ALL' = the person verdict over every required type, or one equipment type."),
-]
+def _equipment(
+    request: Request,
+    equipment_type: Annotated[
+        str,
+        Query(
+            max_length=64,
+            description="'ALL' = the person verdict over every required item, or one equipment type: "
+            "HEAD_COVER, FACE_COVER, HAND_COVER or a custom equipment of PPE_CUSTOM_EQUIPMENT (e.g. hi_vis_vest).",
+        ),
+    ] = "ALL",
+) -> str:
+    if equipment_type == "ALL":
+        return equipment_type
+    try:
+        request.app.state.catalogue.check([equipment_type], where="equipment_type")
+    except UnknownEquipment as exc:
+        raise HTTPException(422, str(exc)) from exc
+    return equipment_type
+
+
+EquipmentParam = Annotated[str, Depends(_equipment)]
 
 
 def _range(window: TimeRange) -> RangeOut:
@@ -63,8 +81,8 @@ async def trend(
     repo: Repo,
     window: RangeDep,
     where: FiltersDep,
+    equipment_type: EquipmentParam,
     bucket: Annotated[Bucket, Query(description="Bucket width, in the site's time zone.")] = Bucket.DAY,
-    equipment_type: EquipmentParam = "ALL",
 ) -> TrendOut:
     if window.end > window.start:
         try:
@@ -90,8 +108,8 @@ async def breakdown(
     repo: Repo,
     window: RangeDep,
     where: FiltersDep,
+    equipment_type: EquipmentParam,
     by: Annotated[Dimension, Query(description="Grouping dimension.")] = Dimension.SITE,
-    equipment_type: EquipmentParam = "ALL",
 ) -> BreakdownOut:
     rows = await repo.breakdown(by=by, start=window.start, end=window.end, filters=where, equipment_type=equipment_type)
     return BreakdownOut(
@@ -107,8 +125,8 @@ async def top_locations(
     repo: Repo,
     window: RangeDep,
     where: FiltersDep,
+    equipment_type: EquipmentParam,
     limit: Annotated[int, Query(ge=1, le=500, description="Most rows returned.")] = 10,
-    equipment_type: EquipmentParam = "ALL",
 ) -> TopLocationsOut:
     rows = await repo.top_locations(
         start=window.start, end=window.end, filters=where, limit=limit, equipment_type=equipment_type
@@ -124,8 +142,8 @@ async def top_hours(
     repo: Repo,
     window: RangeDep,
     where: FiltersDep,
+    equipment_type: EquipmentParam,
     limit: Annotated[int, Query(ge=1, le=24, description="Most rows returned.")] = 24,
-    equipment_type: EquipmentParam = "ALL",
 ) -> TopHoursOut:
     rows = await repo.top_hours(
         start=window.start, end=window.end, filters=where, limit=limit, equipment_type=equipment_type
@@ -165,16 +183,22 @@ async def list_incidents(
     "/export/events.csv",
     summary="Person events as CSV (streamed)",
     response_class=StreamingResponse,
-    responses={200: {"content": {"text/csv": {}}, "description": "Columns: " + ", ".join(EXPORT_COLUMNS)}},
+    responses={200: {"content": {"text/csv": {}}, "description": "Columns: "
+            + ", ".join(EXPORT_COLUMNS[:-1])
+            + ", then <name>, <name>_confidence per custom equipment of PPE_CUSTOM_EQUIPMENT"}},
 )
-async def export_events(_: Reader, repo: Repo, window: RangeDep, where: FiltersDep) -> StreamingResponse:
+async def export_events(
+    _: Reader, repo: Repo, window: RangeDep, where: FiltersDep, request: Request
+) -> StreamingResponse:
+    custom = sorted(request.app.state.catalogue.custom)
+
     async def body() -> AsyncIterator[str]:
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
-        writer.writerow(EXPORT_COLUMNS)
+        writer.writerow(csv_header(custom))
         yield _take(buffer)
         async for chunk in repo.stream_events(start=window.start, end=window.end, filters=where):
-            writer.writerows(_csv_row(row) for row in chunk)
+            writer.writerows(_csv_row(row, custom) for row in chunk)
             yield _take(buffer)
 
     name = f"person-events-{window.start:%Y%m%dT%H%M}-{window.end:%Y%m%dT%H%M}.csv"
@@ -190,10 +214,22 @@ def _take(buffer: io.StringIO) -> str:
     return text
 
 
-def _csv_row(row: tuple[object, ...]) -> list[object]:
+def csv_header(custom: list[str]) -> list[str]:
+    """The stored columns, with the custom-equipment object spread into <name>, <name>_confidence per name."""
+    return [*EXPORT_COLUMNS[:-1], *(column for name in custom for column in (name, f"{name}_confidence"))]
+
+
+def _csv_row(row: tuple[object, ...], custom: list[str]) -> list[object]:
+    *plain, equipment = row
+    outcomes: dict[str, dict[str, object]] = equipment if isinstance(equipment, dict) else {}
+    spread = [
+        value
+        for name in custom
+        for value in (outcomes.get(name, {}).get("outcome"), outcomes.get(name, {}).get("confidence"))
+    ]
     return [
         value.astimezone(UTC).isoformat() if isinstance(value, datetime) else ("" if value is None else value)
-        for value in row
+        for value in [*plain, *spread]
     ]
 
 

@@ -17,8 +17,11 @@ from services.notifier.domain import (
     observe,
 )
 from shared.contracts import FrameAnalyzed
+from shared.equipment import Catalogue, default_custom_equipment
 from shared.rekognition import EquipmentType
 from tests.unit.notifier.builders import T0, frame_analyzed, hat_scenario, person
+
+CATALOGUE = Catalogue(default_custom_equipment())
 
 TRACKER = TrackerSettings()
 
@@ -32,7 +35,7 @@ def replay(
     for frame in frames:
         result = evaluate(
             state,
-            observe(frame.ppe.Persons, policy),
+            observe(frame, policy, CATALOGUE),
             at=frame.context.captured_at,
             policy=policy,
             tracker=TRACKER,
@@ -95,16 +98,16 @@ def test_rule_min_confidence_not_the_frames_decides() -> None:
     # The frame was summarised at MinConfidence 80, the rule asks for 99.5: the head (99) is now too unsure.
     frame = frame_analyzed("f", persons=[person(hard_hat=False, head_confidence=99.0)], min_confidence=80)
     assert frame.ppe.Summary is not None and frame.ppe.Summary.PersonsWithoutRequiredEquipment == [0]
-    assert observe(frame.ppe.Persons, RulePolicy(min_confidence=99.5))[0].verdict == "indeterminate"
-    assert observe(frame.ppe.Persons, RulePolicy(min_confidence=80))[0].verdict == "without"
+    assert observe(frame, RulePolicy(min_confidence=99.5), CATALOGUE)[0].verdict == "indeterminate"
+    assert observe(frame, RulePolicy(min_confidence=80), CATALOGUE)[0].verdict == "without"
 
 
 def test_rule_required_types_not_the_frames_decide() -> None:
     # Hands are not in view: a rule that needs gloves cannot judge this person; one that needs a hat can.
     frame = frame_analyzed("f", persons=[person(hard_hat=True)])
     gloves = RulePolicy(required_equipment=[EquipmentType.HAND_COVER])
-    assert observe(frame.ppe.Persons, gloves)[0].verdict == "indeterminate"
-    assert observe(frame.ppe.Persons, RulePolicy())[0].verdict == "with"
+    assert observe(frame, gloves, CATALOGUE)[0].verdict == "indeterminate"
+    assert observe(frame, RulePolicy(), CATALOGUE)[0].verdict == "with"
 
 
 def test_camera_cooldown_suppresses_the_alert_of_a_second_incident_then_expires() -> None:
