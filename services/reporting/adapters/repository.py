@@ -151,6 +151,7 @@ class ReportingRepository:
             "frame_id": change.frame_id,
             "max_confidence": change.max_confidence,
             "changed_at": changed_at,
+            "recorded_at": sa.func.now(),  # the data-lake export's watermark column
         }
         statement = pg_insert(incidents).values(**values)
         async with self._engine.begin() as conn:
