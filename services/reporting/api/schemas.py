@@ -87,9 +87,11 @@ class IncidentOut(Schema):
     incident_id: str = Field(description="Stable id of the incident (from the notifier).")
     status: Literal["open", "updated", "resolved"] = Field(description="Latest known status.")
     site_id: str = Field(description="Site of the camera.")
-    zone_id: str = Field(description="Zone of the camera.")
+    zone_id: str = Field(description="Zone of the person: their polygon zone, else the camera's zone.")
     camera_id: str = Field(description="Camera the incident was seen on.")
-    missing_equipment: list[str] = Field(description="Required PPE types the person was missing.")
+    missing_equipment: list[str] = Field(
+        description="Required PPE the person was missing: Rekognition types or custom equipment (e.g. hi_vis_vest)."
+    )
     severity: Literal["info", "warning", "critical"] = Field(description="Severity given by the notifier's rule.")
     started_at: AwareDatetime = Field(description="First frame in violation (UTC).")
     last_seen_at: AwareDatetime = Field(description="Latest frame in violation (UTC).")
@@ -97,6 +99,7 @@ class IncidentOut(Schema):
     frame_id: str = Field(description="Frame of the latest change (an id, not a link to the image).")
     max_confidence: float = Field(description="Highest confidence of the violation so far, 0..100.")
     changed_at: AwareDatetime = Field(description="When the notifier emitted the latest change.")
+    recorded_at: AwareDatetime = Field(description="When reporting stored the latest change (export watermark).")
 
 
 class IncidentPage(Schema):
