@@ -100,6 +100,7 @@ async def run(
                 retention=retention,
                 readiness=consumers_ready(consumers, tasks, stale_after_s=60),
                 catalogue=settings.catalogue(),
+                exposure_cap_s=settings.exposure_cap_s,
             )
             server = EmbeddedServer(
                 uvicorn.Config(app, host=settings.host, port=settings.port, log_config=None, lifespan="off")

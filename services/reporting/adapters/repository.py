@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from services.reporting.adapters.exposure import CameraCoverage, ExposureRow, exposure
 from services.reporting.adapters.models import frames, incidents, person_events, rollup, sites
 from services.reporting.domain import (
     ALL_TYPES,
@@ -262,6 +263,10 @@ class ReportingRepository:
         async with self._engine.connect() as conn:
             result = await conn.execute(sa.text(sql), params)
             return [(row.hour, _counts(row)) for row in result]
+
+    async def exposure(self, **query: Any) -> tuple[list[ExposureRow], list[CameraCoverage]]:
+        """Person-minutes observed / in violation (adapters.exposure); keyword arguments as there."""
+        return await exposure(self._engine, **query)
 
     # ---- incidents -------------------------------------------------------------------------------------
 

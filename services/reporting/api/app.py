@@ -25,6 +25,7 @@ def build_app(
     retention: RetentionJob,
     readiness: Any | None = None,
     catalogue: Catalogue = DEFAULT_CATALOGUE,
+    exposure_cap_s: float = 10.0,
 ) -> FastAPI:
     """`readiness` (optional) is an async callable raising when a dependency (e.g. a consumer) is not ready."""
     app = FastAPI(
@@ -39,6 +40,7 @@ def build_app(
     app.state.tokens = tokens
     app.state.retention = retention
     app.state.catalogue = catalogue
+    app.state.exposure_cap_s = exposure_cap_s
     app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 

@@ -15,7 +15,10 @@ from services.reporting.api.schemas import (
     BreakdownOut,
     BreakdownRow,
     CountsOut,
+    CoverageOut,
     ErrorOut,
+    ExposureOut,
+    ExposureRowOut,
     HourRow,
     IncidentOut,
     IncidentPage,
@@ -117,6 +120,64 @@ async def breakdown(
         by=by.value,
         rows=[BreakdownRow(**keys, **CountsOut.of(counts).model_dump()) for keys, counts in rows],
     )
+
+
+@router.get(
+    "/compliance/exposure",
+    response_model=ExposureOut,
+    summary="Person-minutes observed and in violation (each frame weighted by the time to the camera's next)",
+)
+async def exposure_route(
+    _: Reader,
+    repo: Repo,
+    window: RangeDep,
+    where: FiltersDep,
+    request: Request,
+    equipment_type: EquipmentParam,
+    by: Annotated[Dimension, Query(description="Grouping dimension.")] = Dimension.SITE,
+) -> ExposureOut:
+    cap_s = float(request.app.state.exposure_cap_s)
+    rows, coverage = await repo.exposure(
+        by=by.value,
+        start=window.start,
+        end=window.end,
+        cap_s=cap_s,
+        site_id=where.site_id,
+        zone_id=where.zone_id,
+        camera_id=where.camera_id,
+        equipment_type=equipment_type,
+    )
+    return ExposureOut(
+        range=_range(window),
+        by=by.value,
+        cap_s=cap_s,
+        rows=[
+            ExposureRowOut(
+                **row.keys,
+                person_minutes_observed=round(row.person_minutes_observed, 4),
+                person_minutes_with=round(row.person_minutes_with, 4),
+                person_minutes_without=round(row.person_minutes_without, 4),
+                person_minutes_indeterminate=round(row.person_minutes_indeterminate, 4),
+                exposure_compliance_rate=_rate(row.person_minutes_with, row.person_minutes_without),
+                per_frame_compliance_rate=_rate(row.persons_with, row.persons_without),
+            )
+            for row in rows
+        ],
+        coverage=[
+            CoverageOut(
+                site_id=c.site_id,
+                camera_id=c.camera_id,
+                frames=c.frames,
+                minutes_observed=round(c.minutes_observed, 4),
+                minutes_not_observed=round(c.minutes_not_observed, 4),
+            )
+            for c in coverage
+        ],
+    )
+
+
+def _rate(with_: float, without: float) -> float | None:
+    return None if with_ + without == 0 else with_ / (with_ + without)
 
 
 @router.get("/violations/top-locations", response_model=TopLocationsOut, summary="Cameras with the most violations")
