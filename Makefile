@@ -19,7 +19,7 @@ $(STAMP): requirements.txt requirements-dev.txt constraints.txt
 	touch $(STAMP)
 
 models: setup
-	$(PY) -m services.detector.local_engine.model_store fetch
+	$(PY) -m model_workshop.model_store fetch
 
 test-deps: setup
 

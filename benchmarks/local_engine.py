@@ -2,7 +2,7 @@
 
     python benchmarks/local_engine.py [--rounds 5 --threads 1 --processes 2]
 
-Same as `python -m services.detector.local_engine.bench`; figures and machine in docs/local-engine.md.
+Same as `python -m model_workshop.bench`; figures and machine in docs/local-engine.md.
 """
 
 import sys
@@ -10,7 +10,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from services.detector.local_engine.bench import main  # noqa: E402
+from model_workshop.bench import main  # noqa: E402
 
 if __name__ == "__main__":
     raise SystemExit(main())

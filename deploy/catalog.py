@@ -68,7 +68,7 @@ NON_SETTINGS_ENV: dict[str, str] = {
     "AWS_ACCESS_KEY_ID": "botocore credential chain",
     "AWS_SECRET_ACCESS_KEY": "botocore credential chain",
     "AWS_DEFAULT_REGION": "botocore",
-    "PPE_MODEL_DIR": "services.detector.local_engine.model_store (where the baked models live)",
+    "PPE_MODEL_DIR": "model_workshop.model_store (where the baked models live)",
 }
 
 SECRET_NAME = re.compile(r"(token|secret|password|api_key)$")

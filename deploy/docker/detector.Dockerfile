@@ -26,10 +26,12 @@ COPY --from=node /usr/local/bin/node /usr/local/bin/node
 COPY --from=node /usr/local/lib/node_modules/npm /usr/local/lib/node_modules/npm
 RUN ln -s /usr/local/lib/node_modules/npm/bin/npm-cli.js /usr/local/bin/npm
 ENV PPE_MODEL_DIR=/opt/models
+# The workshop (importers, quantizer) builds the models here and stays out of the runtime image.
 COPY shared/ shared/
 COPY services/ services/
-RUN python -m services.detector.local_engine.model_store fetch \
- && python -m services.detector.local_engine.model_store verify \
+COPY model_workshop/ model_workshop/
+RUN python -m model_workshop.model_store fetch \
+ && python -m model_workshop.model_store verify \
  && rm -rf /opt/models/.downloads
 
 # --- runtime: the venv, the source and the built models; runs as an unprivileged user -------------

@@ -164,7 +164,7 @@ def load_card(path: Path) -> ModelCard:
         data: dict[str, Any] = json.loads(path.read_text())
     except FileNotFoundError as exc:
         raise ModelFileError(
-            f"model card {path} is missing; retrain with `python -m services.detector.local_engine.training`"
+            f"model card {path} is missing; retrain with `python -m model_workshop.training`"
         ) from exc
     return ModelCard.model_validate(data)
 
@@ -178,7 +178,7 @@ class CropClassifier:
             raise ModelFileError(
                 f"classifier model {model_path} is missing; the shipped ones are in "
                 "services/detector/local_engine/weights/ (retrain: python -m "
-                "services.detector.local_engine.training.train_all)"
+                "model_workshop.training.train_all)"
             )
         self.path = model_path
         self.card = load_card(model_path.with_suffix(".card.json"))

@@ -30,7 +30,7 @@ from services.detector.local_engine.classifiers import (
     torso_box_from_person,
     torso_box_from_shoulders,
 )
-from services.detector.local_engine.model_store import ModelsMissingError, default_model_dir, require_models
+from services.detector.local_engine.model_files import ModelsMissingError, default_model_dir, require_models
 from services.detector.local_engine.persons import PersonDetector, PoseEstimator
 from shared.rekognition import (
     MIN_RETURNED_CONFIDENCE,
@@ -50,7 +50,7 @@ log = structlog.get_logger(__name__)
 
 ENGINE_VERSION = "local-ppe-1.0"
 WEIGHTS_DIR = Path(__file__).with_name("weights")
-RETRAIN_COMMAND = "python -m services.detector.local_engine.training.train_all"
+RETRAIN_COMMAND = "python -m model_workshop.training.train_all"
 
 # Which classifier decides which body part.
 PART_EQUIPMENT: dict[BodyPartName, EquipmentType] = {

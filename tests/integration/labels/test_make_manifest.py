@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 from aiobotocore.session import get_session
 
-from services.detector.labels.cli import main
-from services.detector.labels.errors import LabelsError
-from services.detector.labels.manifest import list_s3_images, make_manifest
-from services.detector.labels.model import Dataset
+from model_workshop.labels.cli import main
+from model_workshop.labels.errors import LabelsError
+from model_workshop.labels.manifest import list_s3_images, make_manifest
+from model_workshop.labels.model import Dataset
 
 
 def _images(folder: Path, names: list[str]) -> Path:

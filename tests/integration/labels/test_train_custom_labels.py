@@ -13,9 +13,9 @@ import pytest
 from services.detector.config import DetectorSettings
 from services.detector.engines.base import ImageInput
 from services.detector.engines.registry import build_engines
-from services.detector.labels.cli import main
-from services.detector.labels.model import Dataset, ImageRecord
-from services.detector.labels.yolo import import_yolo
+from model_workshop.labels.cli import main
+from model_workshop.labels.model import Dataset, ImageRecord
+from model_workshop.labels.yolo import import_yolo
 from services.detector.local_engine.custom_labels import CropLabelEngine
 from shared.rekognition import BoundingBox, CustomLabel
 

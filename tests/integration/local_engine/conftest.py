@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from services.detector.local_engine.model_store import default_model_dir, require_models
+from model_workshop.model_store import default_model_dir, require_models
 from services.detector.local_engine.pipeline import LocalPPEEngine
 
 TFJS_VERSION = "4.22.0"

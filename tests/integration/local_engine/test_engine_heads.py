@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from services.detector.local_engine.bodyparts import pose_head_box
-from services.detector.local_engine.evaluate import iou, read_yolo
+from model_workshop.evaluate import iou, read_yolo
 from services.detector.local_engine.pipeline import LocalPPEEngine
 from shared.rekognition import BodyPartName, EquipmentType
 

@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from services.detector.local_engine.evaluate import iou, read_yolo
+from model_workshop.evaluate import iou, read_yolo
 from services.detector.local_engine.pipeline import InvalidImageError, LocalPPEEngine
 from shared.rekognition import (
     MIN_RETURNED_CONFIDENCE,

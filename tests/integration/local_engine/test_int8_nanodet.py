@@ -13,7 +13,7 @@ import onnx
 
 from services.detector.local_engine.persons import PersonDetector
 from services.detector.local_engine.pipeline import box_iou
-from services.detector.local_engine.quantize import (
+from model_workshop.quantize import (
     CALIBRATION_MANIFEST,
     WEIGHTS_DIR,
     calibration_images,

@@ -12,9 +12,9 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-from services.detector.local_engine.model_store import extract_sources, load_lock, package_tarball
+from model_workshop.model_store import extract_sources, load_lock, package_tarball
 from services.detector.local_engine.persons import NANODET_MEAN, NANODET_STD
-from services.detector.local_engine.tfjs_import import convert
+from model_workshop.tfjs_import import convert
 
 RUNNER = Path(__file__).with_name("tfjs_reference.cjs")
 

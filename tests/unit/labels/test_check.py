@@ -9,9 +9,9 @@ import cv2
 import numpy as np
 import pytest
 
-from services.detector.labels.check import IssueKind, Severity, check_dataset
-from services.detector.labels.cli import main
-from services.detector.labels.model import Box, Dataset, ImageRecord
+from model_workshop.labels.check import IssueKind, Severity, check_dataset
+from model_workshop.labels.cli import main
+from model_workshop.labels.model import Box, Dataset, ImageRecord
 
 
 def _jpeg(path: Path, width: int, height: int, value: int) -> str:

@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from services.detector.labels.coco import to_coco
-from services.detector.labels.errors import DatasetError, ManifestError
-from services.detector.labels.groundtruth import import_ground_truth
-from services.detector.labels.model import Dataset
-from services.detector.labels.yolo import export_yolo
+from model_workshop.labels.coco import to_coco
+from model_workshop.labels.errors import DatasetError, ManifestError
+from model_workshop.labels.groundtruth import import_ground_truth
+from model_workshop.labels.model import Dataset
+from model_workshop.labels.yolo import export_yolo
 from tests.unit.labels.gt_fixtures import (
     COMPLIANCE,
     COMPLIANCE_RECHECK,

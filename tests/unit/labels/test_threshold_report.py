@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from services.detector.labels.train import best_threshold, threshold_report
+from model_workshop.labels.train import best_threshold, threshold_report
 
 CLASSES = ["no_vest", "vest"]
 # P(vest) for 6 crops; the truth is 3 no_vest then 3 vest.

@@ -8,9 +8,9 @@ import cv2
 import numpy as np
 import pytest
 
-from services.detector.labels.errors import DatasetError
-from services.detector.labels.model import Box, Dataset, ImageRecord
-from services.detector.labels.train import to_samples
+from model_workshop.labels.errors import DatasetError
+from model_workshop.labels.model import Box, Dataset, ImageRecord
+from model_workshop.labels.train import to_samples
 
 
 def _image(path: Path, width: int, height: int) -> str:

@@ -8,13 +8,13 @@ import cv2
 import numpy as np
 import pytest
 
-from services.detector.labels.cli import main
-from services.detector.labels.errors import DatasetError
-from services.detector.labels.folders import import_folders
-from services.detector.labels.images import image_size
-from services.detector.labels.model import Dataset
-from services.detector.labels.visualize import PALETTE, contact_sheet, draw
-from services.detector.labels.yolo import export_yolo, import_yolo
+from model_workshop.labels.cli import main
+from model_workshop.labels.errors import DatasetError
+from model_workshop.labels.folders import import_folders
+from model_workshop.labels.images import image_size
+from model_workshop.labels.model import Dataset
+from model_workshop.labels.visualize import PALETTE, contact_sheet, draw
+from model_workshop.labels.yolo import export_yolo, import_yolo
 
 
 def _yolo_folder(root: Path) -> Path:

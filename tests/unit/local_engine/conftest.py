@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from services.detector.local_engine.training.train_all import WEIGHTS_DIR, shared_data_root
+from model_workshop.training.train_all import WEIGHTS_DIR, shared_data_root
 
 
 @pytest.fixture(scope="session")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from services.detector.local_engine.evaluate import (
+from model_workshop.evaluate import (
     MISS_CAP,
     MISS_ELSEWHERE,
     MISS_NO_PERSON,

@@ -9,7 +9,7 @@ import pytest
 
 from services.detector.local_engine.classifiers import CropClassifier, ModelFileError
 from services.detector.local_engine.custom_labels import CropLabelEngine
-from services.detector.local_engine.training.data import Split, sha256_file
+from model_workshop.training.data import Split, sha256_file
 from shared.rekognition import BoundingBox
 
 MODELS = {

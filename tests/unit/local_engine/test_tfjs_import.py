@@ -13,7 +13,7 @@ import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from services.detector.local_engine.tfjs_import import (
+from model_workshop.tfjs_import import (
     TfjsImportError,
     UnsupportedOpError,
     convert,

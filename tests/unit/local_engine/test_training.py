@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from services.detector.local_engine.classifiers import CropClassifier
-from services.detector.local_engine.training import (
+from model_workshop.training import (
     DatasetError,
     Split,
     TrainConfig,
@@ -17,8 +17,8 @@ from services.detector.local_engine.training import (
     train_crop_classifier,
     yolo_samples,
 )
-from services.detector.local_engine.training.cli import main as cli_main
-from services.detector.local_engine.training.metrics import best_f1_threshold, class_report
+from model_workshop.training.cli import main as cli_main
+from model_workshop.training.metrics import best_f1_threshold, class_report
 
 
 def test_split_keeps_groups_together_and_is_reproducible(shared_data: Path) -> None:

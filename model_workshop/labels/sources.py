@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from services.detector.labels.errors import DatasetError
-from services.detector.labels.folders import import_folders
-from services.detector.labels.model import Dataset
-from services.detector.labels.yolo import import_yolo
+from model_workshop.labels.errors import DatasetError
+from model_workshop.labels.folders import import_folders
+from model_workshop.labels.model import Dataset
+from model_workshop.labels.yolo import import_yolo
 
 
 def open_dataset(path: Path) -> Dataset:

@@ -2,16 +2,16 @@
 
 Library use (what `labels train` calls):
 
-    from services.detector.local_engine.training import TrainConfig, train_crop_classifier, yolo_samples
+    from model_workshop.training import TrainConfig, train_crop_classifier, yolo_samples
     classes = ["no_wear", "wear"]
     samples = yolo_samples(Path("data/helmet_vest"), {"no_wear": "no_wear", "wear": "wear"}, classes)
     result = train_crop_classifier(samples, classes, Path("out"), "vest", positive_class="wear")
     print(result.metrics["held_back_clean"])
 
-CLI: `python -m services.detector.local_engine.training --help`.
+CLI: `python -m model_workshop.training --help`.
 """
 
-from services.detector.local_engine.training.data import (
+from model_workshop.training.data import (
     CropSample,
     DatasetError,
     Split,
@@ -19,8 +19,8 @@ from services.detector.local_engine.training.data import (
     make_split,
     yolo_samples,
 )
-from services.detector.local_engine.training.model import Augment
-from services.detector.local_engine.training.trainer import (
+from model_workshop.training.model import Augment
+from model_workshop.training.trainer import (
     TrainConfig,
     TrainResult,
     runtime_probs,

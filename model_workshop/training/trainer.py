@@ -23,9 +23,9 @@ from torch import nn
 from tqdm import tqdm
 
 from services.detector.local_engine.classifiers import CropClassifier, square_crop
-from services.detector.local_engine.training.data import CropSample, DatasetError, Split, make_split, sha256_file
-from services.detector.local_engine.training.metrics import evaluate_probs
-from services.detector.local_engine.training.model import (
+from model_workshop.training.data import CropSample, DatasetError, Split, make_split, sha256_file
+from model_workshop.training.metrics import evaluate_probs
+from model_workshop.training.model import (
     ONNX_OPSET,
     Augment,
     SmallCNN,

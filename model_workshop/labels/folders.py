@@ -6,9 +6,9 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from services.detector.labels.errors import DatasetError
-from services.detector.labels.images import image_size, iter_images
-from services.detector.labels.model import Dataset, ImageRecord
+from model_workshop.labels.errors import DatasetError
+from model_workshop.labels.images import image_size, iter_images
+from model_workshop.labels.model import Dataset, ImageRecord
 
 
 def class_folders(root: Path) -> list[Path]:

@@ -11,9 +11,9 @@ from typing import Any
 import yaml
 from tqdm import tqdm
 
-from services.detector.labels.errors import DatasetError
-from services.detector.labels.images import image_size, iter_images
-from services.detector.labels.model import Box, Dataset, ImageRecord
+from model_workshop.labels.errors import DatasetError
+from model_workshop.labels.images import image_size, iter_images
+from model_workshop.labels.model import Box, Dataset, ImageRecord
 
 NAMES_FILES = ("data.yaml", "dataset.yaml", "classes.txt", "obj.names")
 

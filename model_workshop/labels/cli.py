@@ -1,6 +1,6 @@
 """`labels`: get labelled images into shape and train a custom-label model from them.
 
-Run as `python -m services.detector.labels <command>` or `bin/labels <command>`; `<command> --help` shows an example.
+Run as `python -m model_workshop.labels <command>` or `bin/labels <command>`; `<command> --help` shows an example.
 Errors print one line saying what to fix and exit with status 2; `check` exits 1 when the data has errors.
 """
 
@@ -13,7 +13,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from services.detector.labels.errors import CheckFailed, LabelsError
+from model_workshop.labels.errors import CheckFailed, LabelsError
 from shared.logging import configure_logging
 
 Handler = Callable[[argparse.Namespace], int]
@@ -24,8 +24,8 @@ def _csv(value: str) -> list[str]:
 
 
 def cmd_import_gt(args: argparse.Namespace) -> int:
-    from services.detector.labels.groundtruth import import_ground_truth, read_manifest_lines
-    from services.detector.labels.manifest import download
+    from model_workshop.labels.groundtruth import import_ground_truth, read_manifest_lines
+    from model_workshop.labels.manifest import download
 
     if args.download_to is not None:
         if args.images_dir is not None:
@@ -44,7 +44,7 @@ def cmd_import_gt(args: argparse.Namespace) -> int:
 
 
 def cmd_import_yolo(args: argparse.Namespace) -> int:
-    from services.detector.labels.yolo import import_yolo
+    from model_workshop.labels.yolo import import_yolo
 
     dataset = import_yolo(args.folder, names_file=args.names)
     dataset.save(args.out)
@@ -54,7 +54,7 @@ def cmd_import_yolo(args: argparse.Namespace) -> int:
 
 
 def cmd_import_folders(args: argparse.Namespace) -> int:
-    from services.detector.labels.folders import import_folders
+    from model_workshop.labels.folders import import_folders
 
     dataset = import_folders(args.folder)
     dataset.save(args.out)
@@ -63,8 +63,8 @@ def cmd_import_folders(args: argparse.Namespace) -> int:
 
 
 def cmd_export_yolo(args: argparse.Namespace) -> int:
-    from services.detector.labels.sources import open_dataset
-    from services.detector.labels.yolo import export_yolo
+    from model_workshop.labels.sources import open_dataset
+    from model_workshop.labels.yolo import export_yolo
 
     dataset = open_dataset(args.dataset)
     print(export_yolo(dataset, args.out, link=args.link).render(args.out))
@@ -72,8 +72,8 @@ def cmd_export_yolo(args: argparse.Namespace) -> int:
 
 
 def cmd_export_coco(args: argparse.Namespace) -> int:
-    from services.detector.labels.coco import export_coco
-    from services.detector.labels.sources import open_dataset
+    from model_workshop.labels.coco import export_coco
+    from model_workshop.labels.sources import open_dataset
 
     dataset = open_dataset(args.dataset)
     print(export_coco(dataset, args.out).render(args.out))
@@ -81,7 +81,7 @@ def cmd_export_coco(args: argparse.Namespace) -> int:
 
 
 def cmd_make_manifest(args: argparse.Namespace) -> int:
-    from services.detector.labels.manifest import make_manifest
+    from model_workshop.labels.manifest import make_manifest
 
     refs = asyncio.run(make_manifest(args.source, args.out, s3_prefix=args.s3_prefix, do_upload=args.upload))
     print(f"{len(refs)} images -> {args.out}")
@@ -89,8 +89,8 @@ def cmd_make_manifest(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from services.detector.labels.check import Severity, check_dataset
-    from services.detector.labels.sources import open_dataset
+    from model_workshop.labels.check import Severity, check_dataset
+    from model_workshop.labels.sources import open_dataset
 
     report = check_dataset(open_dataset(args.dataset), min_per_class=args.min_per_class)
     print(report.render(max_per_kind=args.show))
@@ -103,8 +103,8 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_visualize(args: argparse.Namespace) -> int:
-    from services.detector.labels.sources import open_dataset
-    from services.detector.labels.visualize import contact_sheet, visualize
+    from model_workshop.labels.sources import open_dataset
+    from model_workshop.labels.visualize import contact_sheet, visualize
 
     dataset = open_dataset(args.dataset)
     if args.out is None and args.contact_sheet is None:
@@ -119,8 +119,8 @@ def cmd_visualize(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from services.detector.labels.sources import open_dataset
-    from services.detector.labels.train import TrainOptions, train_custom_labels
+    from model_workshop.labels.sources import open_dataset
+    from model_workshop.labels.train import TrainOptions, train_custom_labels
 
     options = TrainOptions(
         name=args.name,

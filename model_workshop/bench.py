@@ -1,7 +1,7 @@
 """Benchmark the local engine: per-image latency p50/p95, images/s over N processes, peak RSS.
 
-    python -m services.detector.local_engine.bench                  # scenes resized to 1280x720
-    python -m services.detector.local_engine.bench --processes 2 --rounds 5 --threads 1
+    python -m model_workshop.bench                  # scenes resized to 1280x720
+    python -m model_workshop.bench --processes 2 --rounds 5 --threads 1
 
 Images: ../shared/data/scenes/images, each scaled to cover 1280x720 and centre-cropped (no distortion).
 Latency is wall time of `detect` in one process (after warm-up); CPU ms per image is printed too, because on
@@ -112,7 +112,7 @@ def _throughput(
 
 
 def main(argv: list[str] | None = None) -> int:
-    from services.detector.local_engine.evaluate import shared_data_dir
+    from model_workshop.evaluate import shared_data_dir
 
     parser = argparse.ArgumentParser(description="Latency / throughput / RSS of the local PPE engine.")
     parser.add_argument(

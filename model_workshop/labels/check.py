@@ -9,8 +9,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from services.detector.labels.images import image_size, sha256_file
-from services.detector.labels.model import Dataset, ImageRecord
+from model_workshop.labels.images import image_size, sha256_file
+from model_workshop.labels.model import Dataset, ImageRecord
 
 # A box may poke this many pixels past the border (annotation tools round) before it counts as outside.
 EDGE_TOLERANCE_PX = 1.0

@@ -1,6 +1,6 @@
 """`labels train`: any labelled dataset -> the detector's crop-classifier trainer -> ONNX + model card.
 
-There is one trainer in the project, `services.detector.local_engine.training.train_crop_classifier`; this
+There is one trainer in the project, `model_workshop.training.train_crop_classifier`; this
 module only turns a `Dataset` (Ground Truth, YOLO or folder-per-class) into its samples, picks the split,
 and reports per-class precision / recall / F1 at the chosen threshold plus the F1-maximising threshold,
 measured through the runtime inference path on the held-back images.
@@ -16,12 +16,12 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from services.detector.labels.errors import DatasetError, TrainingUnavailable
-from services.detector.labels.model import Dataset, ImageRecord
-from services.detector.labels.yolo import known_dimensions
+from model_workshop.labels.errors import DatasetError, TrainingUnavailable
+from model_workshop.labels.model import Dataset, ImageRecord
+from model_workshop.labels.yolo import known_dimensions
 
 if TYPE_CHECKING:
-    from services.detector.local_engine.training import CropSample
+    from model_workshop.training import CropSample
 
 Region = Literal["torso", "person", "image"]
 THRESHOLD_GRID = np.round(np.arange(0.05, 0.96, 0.01), 2)
@@ -142,7 +142,7 @@ def best_threshold(
 
 def _groups(records: Sequence[ImageRecord]) -> dict[str, str]:
     """De-duplication groups from a manifest.csv beside the data (as in shared/data), keyed by image path."""
-    from services.detector.local_engine.training.data import find_manifest, read_manifest_groups
+    from model_workshop.training.data import find_manifest, read_manifest_groups
 
     groups: dict[str, str] = {}
     manifests: dict[Path, dict[str, str]] = {}
@@ -162,7 +162,7 @@ def _groups(records: Sequence[ImageRecord]) -> dict[str, str]:
 
 def to_samples(dataset: Dataset, classes: Sequence[str]) -> list[CropSample]:
     """One sample per box of a selected class (detection data) or per labelled image (classification data)."""
-    from services.detector.local_engine.training import CropSample
+    from model_workshop.training import CropSample
 
     index = {name: i for i, name in enumerate(classes)}
     usable = [r for r in dataset.images if r.path is not None and Path(r.path).is_file()]
@@ -198,7 +198,7 @@ def to_samples(dataset: Dataset, classes: Sequence[str]) -> list[CropSample]:
 
 def _import_trainer() -> Any:
     try:
-        from services.detector.local_engine import training
+        from model_workshop import training
     except ImportError as exc:
         raise TrainingUnavailable(
             f"training needs torch and the crop-classifier trainer ({exc}); install the train-time extras: "

@@ -1,4 +1,4 @@
-"""Reproduce the four shipped classifiers: `python -m services.detector.local_engine.training.train_all`.
+"""Reproduce the four shipped classifiers: `python -m model_workshop.training.train_all`.
 
 Reads ../shared/data (or $PPE_SHARED_DATA), writes services/detector/local_engine/weights/<name>.{onnx,
 card.json,split.json,data.csv} and prints a metrics table. About 10-15 minutes on 2 CPU cores.
@@ -14,16 +14,16 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from services.detector.local_engine.training.data import (
+from model_workshop.training.data import (
     CropSample,
     Split,
     folder_samples,
     make_split,
     yolo_samples,
 )
-from services.detector.local_engine.training.metrics import evaluate_probs
-from services.detector.local_engine.training.model import Augment
-from services.detector.local_engine.training.trainer import (
+from model_workshop.training.metrics import evaluate_probs
+from model_workshop.training.model import Augment
+from model_workshop.training.trainer import (
     TrainConfig,
     TrainResult,
     runtime_probs,
@@ -31,8 +31,8 @@ from services.detector.local_engine.training.trainer import (
 )
 from shared.logging import configure_logging
 
-WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights"
-REPO_ROOT = Path(__file__).resolve().parents[4]
+REPO_ROOT = Path(__file__).resolve().parents[2]
+WEIGHTS_DIR = REPO_ROOT / "services" / "detector" / "local_engine" / "weights"
 
 PANLY_LICENSE = (
     "NO LICENSE from the publisher (Panly23 / SFCHD-SCALE): internal evaluation only; "
@@ -212,9 +212,9 @@ def _train_one(name: str, data: Path, out: Path, epochs: int | None) -> TrainRes
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m services.detector.local_engine.training.train_all",
+        prog="python -m model_workshop.training.train_all",
         description="Retrain the four shipped crop classifiers from ../shared/data into weights/.",
-        epilog="example: python -m services.detector.local_engine.training.train_all --only head_cover vest --jobs 2",
+        epilog="example: python -m model_workshop.training.train_all --only head_cover vest --jobs 2",
     )
     parser.add_argument("--data", type=Path, default=None, help="shared data root (default: $PPE_SHARED_DATA)")
     parser.add_argument("--out", type=Path, default=WEIGHTS_DIR)

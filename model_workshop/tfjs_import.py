@@ -2,7 +2,7 @@
 
 One function per TF op, NHWC kept as in the source: convolutions, pooling and resizes are wrapped in
 NHWC<->NCHW transposes (onnxruntime folds the adjacent pairs). Only the ops used by the models we ship
-(nanodet, movenet-lightning) are covered; anything else raises `UnsupportedOpError` naming the op.
+(nanodet, movenet-lightning, the face detector) are covered; anything else raises `UnsupportedOpError` naming the op.
 """
 
 from __future__ import annotations
@@ -401,6 +401,49 @@ def _gather_nd(b: _Builder, node: dict[str, Any], inp: list[str]) -> None:
     b.add("GatherND", [params, _int64(b, inp[1])], node["name"], b.dtypes[params])
 
 
+def _shape(b: _Builder, node: dict[str, Any], inp: list[str]) -> None:
+    dtype = _TF_DTYPES[_attr(node, "out_type", "type", "DT_INT32")]
+    i64 = b.add("Shape", [b.tensor(inp[0])], b.fresh(node["name"] + "_i64"), np.dtype(np.int64))
+    b.add("Cast", [i64], node["name"], dtype, to=helper.np_dtype_to_tensor_dtype(dtype))
+
+
+def _strided_slice(b: _Builder, node: dict[str, Any], inp: list[str]) -> None:
+    """TF StridedSlice with constant begin / end / strides: ONNX Slice, then Squeeze for shrink_axis_mask."""
+    if int(_attr(node, "ellipsis_mask", "i", 0)) or int(_attr(node, "new_axis_mask", "i", 0)):
+        raise UnsupportedOpError(f"{node['name']}: StridedSlice with ellipsis_mask / new_axis_mask")
+    x = b.tensor(inp[0])
+    begin, end, strides = (b.const(i).astype(np.int64) for i in inp[1:4])
+    begin_mask, end_mask = int(_attr(node, "begin_mask", "i", 0)), int(_attr(node, "end_mask", "i", 0))
+    shrink = int(_attr(node, "shrink_axis_mask", "i", 0))
+    big = np.iinfo(np.int64).max
+    starts, ends = begin.copy(), end.copy()
+    for axis in range(begin.size):
+        if begin_mask >> axis & 1:
+            starts[axis] = 0 if strides[axis] > 0 else big
+        if end_mask >> axis & 1:
+            ends[axis] = big if strides[axis] > 0 else -big
+        if shrink >> axis & 1:  # a single index; -1 must end at the last element, not before it
+            ends[axis] = starts[axis] + 1 if starts[axis] != -1 else big
+            strides[axis] = 1
+    axes = np.arange(begin.size, dtype=np.int64)
+    extra = [b.literal(v, node["name"] + k) for k, v in (("_starts", starts), ("_ends", ends), ("_axes", axes))]
+    extra.append(b.literal(strides, node["name"] + "_steps"))
+    squeezed = [axis for axis in range(begin.size) if shrink >> axis & 1]
+    out = b.fresh(node["name"] + "_slice") if squeezed else node["name"]
+    b.add("Slice", [x, *extra], out, b.dtypes[x])
+    if squeezed:
+        b.add("Squeeze", [out, _axes(b, squeezed, node["name"])], node["name"], b.dtypes[x])
+
+
+def _depth_to_space(b: _Builder, node: dict[str, Any], inp: list[str]) -> None:
+    # TF orders the depth as (block row, block column, channel): ONNX's DCR mode.
+    if _attr_str(node, "data_format", "NHWC") != "NHWC":
+        raise UnsupportedOpError(f"{node['name']}: only NHWC DepthToSpace is supported")
+    x = b.tensor(inp[0])
+    block = int(_attr(node, "block_size", "i", 2))
+    b.nchw(x, "DepthToSpace", node["name"], b.dtypes[x], [], blocksize=block, mode="DCR")
+
+
 _CONVERTERS: dict[str, Converter] = {
     "Identity": _unary("Identity"),
     "Sigmoid": _unary("Sigmoid"),
@@ -434,6 +477,9 @@ _CONVERTERS: dict[str, Converter] = {
     "Cast": _cast,
     "ArgMax": _arg_max,
     "GatherNd": _gather_nd,
+    "Shape": _shape,
+    "StridedSlice": _strided_slice,
+    "DepthToSpace": _depth_to_space,
 }
 
 
@@ -492,9 +538,12 @@ def convert(model_json_path: Path, *, dynamic_hw: tuple[int, int] | None = None)
             raise UnsupportedOpError(f"{name}: TF op {op!r} is not supported by this importer")
         converter(b, node, [_src(i) for i in node.get("input", []) if not i.startswith("^")])
 
-    outputs_sig = model_json.get("signature", {}).get("outputs", {})
-    output_names = [_src(k) for k in outputs_sig] or [topology["node"][-1]["name"]]
-    shapes = {_src(k): _dims(v["tensorShape"]) for k, v in outputs_sig.items() if "tensorShape" in v}
+    # Older converters put the signature inside userDefinedMetadata (blazeface).
+    signature = model_json.get("signature") or model_json.get("userDefinedMetadata", {}).get("signature", {})
+    outputs_sig = signature.get("outputs", {})
+    # A signature key may be an alias ("objects"); the tensor is its "name".
+    output_names = [_src(v.get("name", k)) for k, v in outputs_sig.items()] or [topology["node"][-1]["name"]]
+    shapes = {_src(v.get("name", k)): _dims(v["tensorShape"]) for k, v in outputs_sig.items() if "tensorShape" in v}
     if dynamic_hw is not None:
         shapes = {k: [d if i != 1 else f"cells{i}" for i, d in enumerate(v)] for k, v in shapes.items()}
     graph_outputs = [

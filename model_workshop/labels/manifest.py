@@ -16,9 +16,9 @@ from aiobotocore.session import get_session
 from botocore.exceptions import BotoCoreError, ClientError
 from tqdm import tqdm
 
-from services.detector.labels.errors import LabelsError
-from services.detector.labels.groundtruth import split_s3_uri
-from services.detector.labels.images import IMAGE_SUFFIXES, iter_images
+from model_workshop.labels.errors import LabelsError
+from model_workshop.labels.groundtruth import split_s3_uri
+from model_workshop.labels.images import IMAGE_SUFFIXES, iter_images
 
 UPLOAD_CONCURRENCY = 16
 

@@ -13,7 +13,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from services.detector.labels.errors import DatasetError
+from model_workshop.labels.errors import DatasetError
 
 SCHEMA: Literal["ppe-labels/1"] = "ppe-labels/1"
 

@@ -1,7 +1,12 @@
 """Evaluate the local engine on labelled data and print the tables that go into docs/local-engine.md.
 
-    python -m services.detector.local_engine.evaluate                      # held-back split of ../shared/data
-    python -m services.detector.local_engine.evaluate --yolo DIR --masks DIR --all   # your own folders
+    python -m model_workshop.evaluate                      # held-back split of ../shared/data
+    python -m model_workshop.evaluate --yolo DIR --masks DIR --gloves DIR --all   # your own folders
+    python -m model_workshop.evaluate --against http://127.0.0.1:8081   # any Rekognition-compatible endpoint
+
+The strict table comes first (model_workshop/strict_eval.py: scored from the API's JSON only, a missed head,
+face or hand is a wrong verdict); the lenient tables of the engine's internals (located parts only, face
+crops classified alone) follow for the local engine.
 
 YOLO folder: `images/*.jpg` + `labels/*.txt` with classes helmet, no_helmet, no_wear, wear (helmet_vest
 order, boxes on heads and torsos). Masks folder: `with_mask/`, `without_mask/` (one face per image).
@@ -23,6 +28,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from model_workshop import strict_eval
 from services.detector.local_engine.pipeline import WEIGHTS_DIR, EngineSettings, LocalPPEEngine, PersonResult
 from shared.rekognition import (
     BodyPartName,
@@ -33,7 +39,7 @@ from shared.rekognition import (
 )
 
 YOLO_CLASSES = ("helmet", "no_helmet", "no_wear", "wear")
-REPO_ROOT = Path(__file__).resolve().parents[3]
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 def shared_data_dir() -> Path:
@@ -339,6 +345,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, default=None, help="shared data root (default ../shared/data)")
     parser.add_argument("--yolo", type=Path, default=None, help="YOLO folder (default <data>/helmet_vest)")
     parser.add_argument("--masks", type=Path, default=None, help="masks folder (default <data>/masks)")
+    parser.add_argument("--gloves", type=Path, default=None, help="YOLO hands folder (default <data>/gloves)")
+    parser.add_argument(
+        "--against",
+        metavar="URL",
+        default=None,
+        help="score this Rekognition-compatible endpoint through boto3 (credentials from the usual AWS settings; "
+        "'aws' = the real service) instead of the local engine in process",
+    )
+    parser.add_argument(
+        "--vest-arn",
+        default="arn:aws:rekognition:us-east-1:000000000000:project/vest/version/local/1",
+        help="ProjectVersionArn of the hi-vis vest model for DetectCustomLabels with --against",
+    )
+    parser.add_argument("--strict-min-confidence", type=float, default=80.0, help="MinConfidence of the strict table")
+    parser.add_argument("--strict-only", action="store_true", help="print only the strict table")
     parser.add_argument("--all", action="store_true", help="score every file, not just the held-back split")
     parser.add_argument(
         "--split",
@@ -360,7 +381,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--min-confidence", type=float, default=50.0, help="MinConfidence for the Summary")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--weights-dir", type=Path, default=WEIGHTS_DIR, help="classifier weights and split files")
-    parser.add_argument("--skip", choices=["yolo", "masks"], action="append", default=[])
+    parser.add_argument("--skip", choices=["yolo", "masks", "gloves"], action="append", default=[])
     args = parser.parse_args(argv)
 
     data = args.data or shared_data_dir()
@@ -375,34 +396,59 @@ def main(argv: list[str] | None = None) -> int:
         "person_candidates": args.person_candidates,
     }
     settings = replace(EngineSettings(), **{k: v for k, v in overrides.items() if v is not None})
+    gloves = args.gloves or data / "gloves"
+    split_side = "all files" if args.all else args.split
+
+    def files(split_name: str, fallback: list[Path]) -> list[Path]:
+        chosen = None if args.all else held_back(split_name, data, args.weights_dir, args.split)
+        chosen = fallback if chosen is None else chosen
+        chosen = [p for p in chosen if p.suffix.lower() in (".jpg", ".jpeg", ".png")]
+        return chosen[: args.limit] if args.limit else chosen
+
+    yolo_images = [] if "yolo" in args.skip else files("head_cover", sorted((yolo / "images").glob("*.jpg")))
+    mask_items = (
+        []
+        if "masks" in args.skip
+        else [
+            (p, p.parent.name == "with_mask")
+            for p in files("face_cover", sorted(masks.glob("*/*.jpg")))
+            if p.parent.name in ("with_mask", "without_mask")
+        ]
+    )
+    glove_images = (
+        [] if "gloves" in args.skip else files("hand_cover", sorted((gloves / "images").glob("*.jpg")))
+    )
+    glove_images = [p for p in glove_images if "/images/" in p.as_posix()]
+    endpoint: strict_eval.Endpoint
+    if args.against:
+        endpoint = strict_eval.Boto3Endpoint(None if args.against == "aws" else args.against, vest_arn=args.vest_arn)
+    else:
+        endpoint = strict_eval.LocalEndpoint()
+    print(f"endpoint: {endpoint.name}; split side: {split_side}")
+    print(
+        f"files: {len(yolo_images)} helmet_vest, {len(mask_items)} masks, {len(glove_images)} gloves; "
+        f"MinConfidence {args.strict_min_confidence:g}\n"
+    )
+    counts = strict_eval.run(
+        endpoint,
+        helmet_vest=yolo_images,
+        masks=mask_items,
+        gloves=glove_images,
+        min_confidence=args.strict_min_confidence,
+    )
+    print("\n".join(counts.rows(strict_eval.TARGETS)))
+    if args.against or args.strict_only:
+        return 0
+    print("\n# Lenient figures (engine internals: located parts only, face crops classified alone)")
     engine = LocalPPEEngine(intra_op_threads=args.threads, weights_dir=args.weights_dir, settings=settings)
     print(f"engine: {engine.model_version}")
 
-    if "yolo" not in args.skip:
-        images = None if args.all else held_back("head_cover", data, args.weights_dir, args.split)
-        if images is None:
-            if not args.all:
-                print(
-                    "warning: no held-back split file (weights/head_cover.split.json); scoring every image",
-                    file=sys.stderr,
-                )
-            images = sorted((yolo / "images").glob("*.jpg"))
-        images = [p for p in images if p.suffix.lower() in (".jpg", ".jpeg", ".png")]
-        if args.limit:
-            images = images[: args.limit]
-        print(f"\n## {yolo} (split side: {'all files' if args.all else args.split})\n")
-        print("\n".join(evaluate_yolo(engine, images, args.min_confidence, args.weights_dir)))
-
-    if "masks" not in args.skip:
-        files = None if args.all else held_back("face_cover", data, args.weights_dir, args.split)
-        if files is None:
-            files = sorted(masks.glob("*/*.jpg"))
-        items = [(p, p.parent.name == "with_mask") for p in files if p.parent.name in ("with_mask", "without_mask")]
-        if args.limit:
-            rng = np.random.default_rng(0)
-            items = [items[i] for i in sorted(rng.choice(len(items), min(args.limit, len(items)), replace=False))]
-        print(f"\n## {masks} (split side: {'all files' if args.all else args.split})\n")
-        print("\n".join(evaluate_masks(engine, items)))
+    if yolo_images:
+        print(f"\n## {yolo} (split side: {split_side})\n")
+        print("\n".join(evaluate_yolo(engine, yolo_images, args.min_confidence, args.weights_dir)))
+    if mask_items:
+        print(f"\n## {masks} (split side: {split_side})\n")
+        print("\n".join(evaluate_masks(engine, mask_items)))
     return 0
 
 

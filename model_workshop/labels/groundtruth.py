@@ -17,9 +17,9 @@ from typing import Any
 
 from tqdm import tqdm
 
-from services.detector.labels.errors import ManifestError
-from services.detector.labels.images import image_size
-from services.detector.labels.model import Box, Dataset, ImageRecord, ordered_classes
+from model_workshop.labels.errors import ManifestError
+from model_workshop.labels.images import image_size
+from model_workshop.labels.model import Box, Dataset, ImageRecord, ordered_classes
 
 DETECTION = "groundtruth/object-detection"
 CLASSIFICATION = "groundtruth/image-classification"

@@ -1,4 +1,4 @@
-"""Command line for train_crop_classifier (`python -m services.detector.local_engine.training`)."""
+"""Command line for train_crop_classifier (`python -m model_workshop.training`)."""
 
 from __future__ import annotations
 
@@ -7,21 +7,21 @@ import json
 import sys
 from pathlib import Path
 
-from services.detector.local_engine.training.data import DatasetError, Split, folder_samples, yolo_samples
-from services.detector.local_engine.training.trainer import TrainConfig, train_crop_classifier
+from model_workshop.training.data import DatasetError, Split, folder_samples, yolo_samples
+from model_workshop.training.trainer import TrainConfig, train_crop_classifier
 from shared.logging import configure_logging
 
 EXAMPLE = """\
 example (helmet / no helmet head crops from a YOLO folder, 80/20 split by image):
-  python -m services.detector.local_engine.training \\
+  python -m model_workshop.training \\
       --yolo ../shared/data/helmet_vest --map helmet=helmet --map no_helmet=no_helmet \\
       --classes no_helmet,helmet --positive helmet --name head_cover --out /tmp/models --epochs 30
 
 example (folder-per-class images):
-  python -m services.detector.local_engine.training --folders ../shared/data/masks \\
+  python -m model_workshop.training --folders ../shared/data/masks \\
       --classes without_mask,with_mask --positive with_mask --name face_cover --out /tmp/models
 
-All four shipped models: python -m services.detector.local_engine.training.train_all
+All four shipped models: python -m model_workshop.training.train_all
 """
 
 
@@ -37,7 +37,7 @@ def _parse_map(pairs: list[str]) -> dict[str, str]:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m services.detector.local_engine.training",
+        prog="python -m model_workshop.training",
         description="Train a small crop classifier (ONNX + model card) from labelled boxes or class folders.",
         epilog=EXAMPLE,
         formatter_class=argparse.RawDescriptionHelpFormatter,

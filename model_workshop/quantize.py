@@ -1,7 +1,7 @@
 """Int8 NanoDet: static quantization of the imported person detector with onnxruntime's own quantizer.
 
-    python -m services.detector.local_engine.quantize calibrate     # maintainers: ranges from TRAIN images
-    python -m services.detector.local_engine.model_store fetch      # everyone: builds nanodet-int8.onnx
+    python -m model_workshop.quantize calibrate     # maintainers: ranges from TRAIN images
+    python -m model_workshop.model_store fetch      # everyone: builds nanodet-int8.onnx
 
 Calibration needs labelled-data images, which a user's machine does not have; the ranges it measures are small
 (one min/max per tensor) and are committed as `weights/nanodet.calibration.json` (onnxruntime's calibration cache
@@ -27,7 +27,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-WEIGHTS_DIR = Path(__file__).with_name("weights")
+from services.detector.local_engine.model_files import WEIGHTS_DIR
+
 CALIBRATION_CACHE = WEIGHTS_DIR / "nanodet.calibration.json"
 CALIBRATION_MANIFEST = WEIGHTS_DIR / "nanodet.calibration.data.csv"
 QUANTIZED_OPS = ["Conv"]
@@ -90,7 +91,7 @@ def build_int8(fp32: Path, output: Path, cache: Path) -> None:
     """Quantize `fp32` (the imported NanoDet) to `output` with the committed calibration ranges."""
     if not cache.is_file():
         raise FileNotFoundError(
-            f"calibration cache {cache} is missing: run `python -m services.detector.local_engine.quantize calibrate`"
+            f"calibration cache {cache} is missing: run `python -m model_workshop.quantize calibrate`"
         )
     with tempfile.TemporaryDirectory(prefix="ppe-quant-") as tmp:
         pre = Path(tmp) / "pre.onnx"
@@ -101,7 +102,7 @@ def build_int8(fp32: Path, output: Path, cache: Path) -> None:
 
 def calibration_images(data_root: Path, weights_dir: Path = WEIGHTS_DIR, seed: int = 0) -> list[Path]:
     """A fixed draw of TRAIN-side images of the classifiers' splits (never the held-back side)."""
-    from services.detector.local_engine.evaluate import held_back
+    from model_workshop.evaluate import held_back
 
     rng = random.Random(seed)
     chosen: list[Path] = []
@@ -149,8 +150,8 @@ def calibrate(fp32: Path, data_root: Path, cache: Path, manifest: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from services.detector.local_engine.evaluate import shared_data_dir
-    from services.detector.local_engine.model_store import default_model_dir, load_lock
+    from model_workshop.evaluate import shared_data_dir
+    from model_workshop.model_store import default_model_dir, load_lock
 
     parser = argparse.ArgumentParser(prog="quantize", description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("command", choices=["calibrate"])
@@ -160,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
     _, models = load_lock()
     fp32 = (args.model_dir or default_model_dir()) / models["nanodet"].file
     if not fp32.is_file():
-        fix = "python -m services.detector.local_engine.model_store fetch"
+        fix = "python -m model_workshop.model_store fetch"
         print(f"error: {fp32} is missing: run `{fix}`", file=sys.stderr)
         return 2
     calibrate(fp32, args.data or shared_data_dir(), CALIBRATION_CACHE, CALIBRATION_MANIFEST)

@@ -9,9 +9,9 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from services.detector.labels.errors import DatasetError
-from services.detector.labels.model import Dataset, ImageRecord
-from services.detector.labels.yolo import safe_relative
+from model_workshop.labels.errors import DatasetError
+from model_workshop.labels.model import Dataset, ImageRecord
+from model_workshop.labels.yolo import safe_relative
 
 # BGR, chosen to stay distinguishable on photos; a class's colour is PALETTE[class id % len].
 PALETTE: tuple[tuple[int, int, int], ...] = (

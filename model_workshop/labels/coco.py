@@ -6,9 +6,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from services.detector.labels.errors import DatasetError
-from services.detector.labels.model import Dataset
-from services.detector.labels.yolo import ExportSummary, image_dimensions, known_dimensions
+from model_workshop.labels.errors import DatasetError
+from model_workshop.labels.model import Dataset
+from model_workshop.labels.yolo import ExportSummary, image_dimensions, known_dimensions
 
 
 def to_coco(dataset: Dataset) -> dict[str, Any]:

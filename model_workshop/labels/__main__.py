@@ -1,0 +1,5 @@
+import sys
+
+from model_workshop.labels.cli import main
+
+sys.exit(main())

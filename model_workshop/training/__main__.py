@@ -1,0 +1,5 @@
+import sys
+
+from model_workshop.training.cli import main
+
+sys.exit(main())

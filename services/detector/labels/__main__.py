@@ -1,5 +1,0 @@
-import sys
-
-from services.detector.labels.cli import main
-
-sys.exit(main())
