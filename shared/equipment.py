@@ -160,7 +160,11 @@ def judge_person(
         else:
             per_type[name] = _custom_outcome(person, catalogue.custom[name], labels, threshold)
     outcomes = [t.outcome for t in per_type.values()]
-    verdict: Verdict = "without" if "without" in outcomes else "indeterminate" if "indeterminate" in outcomes else "with"
+    verdict: Verdict = "with"
+    if "without" in outcomes:
+        verdict = "without"
+    elif "indeterminate" in outcomes:
+        verdict = "indeterminate"
     if verdict != "without":
         return PersonOutcome(verdict, per_type, (), person.Confidence)
     missing = tuple(name for name, t in per_type.items() if t.outcome == "without")

@@ -200,7 +200,9 @@ def test_a_vest_zone_opens_one_incident_naming_the_vest(
     # GIVEN a camera registered through ingest's admin API with a hazard zone requiring a hi-vis vest around one
     # worker's feet, a walkway requiring nothing where three others stand, and everyone else ignored
     ingest_admin = {"Authorization": f"Bearer {stack['secrets']['INGEST_ADMIN_TOKEN']}"}
-    box = lambda x0, x1: [{"x": x0, "y": 0.8}, {"x": x1, "y": 0.8}, {"x": x1, "y": 1.0}, {"x": x0, "y": 1.0}]  # noqa: E731
+    def box(x0: float, x1: float) -> list[dict[str, float]]:
+        return [{"x": x0, "y": 0.8}, {"x": x1, "y": 0.8}, {"x": x1, "y": 1.0}, {"x": x0, "y": 1.0}]
+
     created = httpx.post(url(stack, "ingest", "/v1/admin/cameras"), headers=ingest_admin, json={
         "camera_id": "vest-cam", "site_id": "vest-site", "zone_id": "yard", "required_ppe": ["HEAD_COVER"],
         "zones": {"outside": "ignore", "zones": [

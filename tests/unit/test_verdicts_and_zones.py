@@ -10,7 +10,14 @@ from datetime import UTC, datetime, time
 import pytest
 
 from shared.contracts import Zone, ZoneLayout, ZonePoint
-from shared.equipment import Catalogue, CustomEquipment, PersonLabel, UnknownEquipment, default_custom_equipment, judge_person
+from shared.equipment import (
+    Catalogue,
+    CustomEquipment,
+    PersonLabel,
+    UnknownEquipment,
+    default_custom_equipment,
+    judge_person,
+)
 from shared.rekognition import BoundingBox, person_verdict
 from shared.verdicts import Requirement, camera_requirement, judge_frame
 from shared.zones import contains, foot_point, zone_of
@@ -42,7 +49,8 @@ def square(x0: float, y0: float, x1: float, y1: float) -> list[ZonePoint]:
 def test_custom_equipment_verdicts(
     hard_hat: bool | None, labels: list[PersonLabel], required: list[str], expected: str, missing: tuple[str, ...]
 ) -> None:
-    outcome = judge_person(person(0, hard_hat=hard_hat), labels, required=required, min_confidence=80, catalogue=CATALOGUE)
+    someone = person(0, hard_hat=hard_hat)
+    outcome = judge_person(someone, labels, required=required, min_confidence=80, catalogue=CATALOGUE)
     assert (outcome.verdict, outcome.missing) == (expected, missing)
 
 
@@ -57,7 +65,8 @@ def test_rekognition_types_keep_the_summary_rules(hard_hat: bool | None, min_con
 def test_a_finder_model_without_absent_labels_means_without_when_nothing_is_found() -> None:
     catalogue = Catalogue({"goggles": CustomEquipment(present=["goggles"])})
     none_found = judge_person(person(0), [], required=["goggles"], min_confidence=80, catalogue=catalogue)
-    found = judge_person(person(0), [PersonLabel("goggles", 88)], required=["goggles"], min_confidence=80, catalogue=catalogue)
+    seen = [PersonLabel("goggles", 88)]
+    found = judge_person(person(0), seen, required=["goggles"], min_confidence=80, catalogue=catalogue)
     assert (none_found.verdict, found.verdict) == ("without", "with")
 
 
@@ -125,7 +134,8 @@ def test_judge_frame_uses_each_persons_zone_and_the_default_outside() -> None:
         (2, "zone-1", "with", ()),  # has a hard hat; the camera does not require a vest
     ]
     ignoring = frame.model_copy(update={"zones": layout.model_copy(update={"outside": "ignore"})})
-    assert [j.person.Id for j in judge_frame(ignoring, default=camera_requirement(frame), catalogue=CATALOGUE)] == [0, 1]
+    kept = judge_frame(ignoring, default=camera_requirement(frame), catalogue=CATALOGUE)
+    assert [j.person.Id for j in kept] == [0, 1]
 
 
 def test_zone_active_hours_and_min_confidence() -> None:

@@ -85,7 +85,8 @@ async def exposure(
         "coalesce(sum(f.weight_s) FILTER (WHERE t.outcome = 'with'), 0) AS with_s, "
         "coalesce(sum(f.weight_s) FILTER (WHERE t.outcome = 'without'), 0) AS without_s, "
         "coalesce(sum(f.weight_s) FILTER (WHERE t.outcome = 'indeterminate'), 0) AS indeterminate_s, "
-        "count(*) FILTER (WHERE t.outcome = 'with') AS n_with, count(*) FILTER (WHERE t.outcome = 'without') AS n_without "
+        "count(*) FILTER (WHERE t.outcome = 'with') AS n_with, "
+        "count(*) FILTER (WHERE t.outcome = 'without') AS n_without "
         "FROM f JOIN reporting_person_events e ON e.frame_id = f.frame_id "
         + _TYPES
         + f"WHERE {type_filter}{event_where} GROUP BY {columns} ORDER BY {columns}"

@@ -53,14 +53,17 @@ async def test_vest_violations_by_equipment_type_zone_and_csv(repository: Report
             "walkway": (3, 0),
         }
         trend = (
-            await http.get("/api/v1/compliance/trend", params={**RANGE, "bucket": "day", "equipment_type": "hi_vis_vest"})
+            await http.get(
+                "/api/v1/compliance/trend", params={**RANGE, "bucket": "day", "equipment_type": "hi_vis_vest"}
+            )
         ).json()
         assert [(p["persons_with"], p["persons_without"]) for p in trend["points"]] == [(1, 2)]
         unknown = await http.get("/api/v1/compliance/trend", params={**RANGE, "equipment_type": "HARD_HAT"})
         assert unknown.status_code == 422 and "unknown equipment ['HARD_HAT']" in unknown.text
         exported = (await http.get("/api/v1/export/events.csv", params=RANGE)).text
     table = list(csv.DictReader(io.StringIO(exported)))
-    assert [(r["frame_id"], r["zone_id"], r["outcome"], r["hi_vis_vest"], r["hi_vis_vest_confidence"]) for r in table] == [
+    columns = ("frame_id", "zone_id", "outcome", "hi_vis_vest", "hi_vis_vest_confidence")
+    assert [tuple(r[c] for c in columns) for r in table] == [
         ("cv-0", "hazard", "without", "without", "92.0"),
         ("cv-0", "walkway", "with", "", ""),
         ("cv-1", "hazard", "without", "without", "92.0"),
