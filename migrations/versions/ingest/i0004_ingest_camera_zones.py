@@ -1,7 +1,7 @@
 """ingest: polygon zones per camera (shared.contracts.ZoneLayout as JSONB; NULL = no zones)
 
-Revision ID: i0003_ingest_zones
-Revises: i0002_ingest_rate
+Revision ID: i0004_ingest_zones
+Revises: i0003_ingest_location
 Create Date: 2026-11-27
 """
 
@@ -9,8 +9,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects.postgresql import JSONB
 
-revision = "i0003_ingest_zones"
-down_revision = "i0002_ingest_rate"
+revision = "i0004_ingest_zones"
+down_revision = "i0003_ingest_location"
 branch_labels = None
 depends_on = None
 
