@@ -39,12 +39,15 @@ from services.notifier.domain import CameraState, RulePolicy, TrackerSettings, e
 from shared.aws import aws_client  # noqa: E402
 from shared import emulator  # noqa: E402
 from shared.config import PlatformSettings  # noqa: E402
+from shared.equipment import Catalogue, default_custom_equipment  # noqa: E402
 from shared.migrate import upgrade  # noqa: E402
 from shared.sqs import Publisher, QueueResolver  # noqa: E402
 from shared.topology import TOPOLOGY, Topology, provision_buckets, provision_queues  # noqa: E402
 from benchmarks import localstack  # noqa: E402
 from tests.integration.notifier.receivers import HttpReceiver, free_port  # noqa: E402
 from tests.unit.notifier.builders import frame_analyzed, person  # noqa: E402
+
+CATALOGUE = Catalogue(default_custom_equipment())
 
 ADMIN_TOKEN = "bench-admin-token-0123456789"
 SECRET = "bench-webhook-secret-0123456789"
@@ -85,7 +88,7 @@ def domain_rate(frames: int = 20_000, persons: int = 3) -> float:
         frame = samples[i % len(samples)]
         result = evaluate(
             state,
-            observe(frame.ppe.Persons, policy),
+            observe(frame, policy, CATALOGUE),
             at=start + timedelta(seconds=i * 0.2),
             policy=policy,
             tracker=tracker,

@@ -5,10 +5,14 @@ AWS, LocalStack or the moto emulator; `DATABASE_URL` points at any PostgreSQL. S
 on which one it talks to.
 """
 
-from typing import Literal
+import json
+import re
+from typing import Any, Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from shared.equipment import BUILT_IN, Catalogue, CustomEquipment, default_custom_equipment
 
 PLACEHOLDER_SECRETS = frozenset({"", "changeme", "change-me", "secret", "password", "xxx", "todo"})
 
@@ -41,6 +45,36 @@ class PlatformSettings(BaseSettings):
         default="json", validation_alias="PPE_LOG_FORMAT", description="json in production, console on a terminal."
     )
     log_level: str = Field(default="INFO", validation_alias="PPE_LOG_LEVEL", description="Python log level name.")
+    custom_equipment: dict[str, CustomEquipment] = Field(
+        default_factory=default_custom_equipment,
+        validation_alias="PPE_CUSTOM_EQUIPMENT",
+        description='Custom equipment rules may require, JSON {"hi_vis_vest": {"present": [...], "absent": [...]}}: '
+        "which custom-label names mean worn / seen without. Default: the shipped vest model's labels.",
+    )
+
+    @field_validator("custom_equipment", mode="before")
+    @classmethod
+    def _parse_custom_equipment(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            try:
+                return json.loads(value) if value.strip() else {}
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"PPE_CUSTOM_EQUIPMENT is not valid JSON: {exc}") from exc
+        return value
+
+    @field_validator("custom_equipment")
+    @classmethod
+    def _custom_names(cls, value: dict[str, CustomEquipment]) -> dict[str, CustomEquipment]:
+        for name in value:
+            if name in BUILT_IN or not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]{0,63}", name):
+                raise ValueError(
+                    f"PPE_CUSTOM_EQUIPMENT: {name!r} must be a new name of letters, digits and _ "
+                    f"(not one of {list(BUILT_IN)})"
+                )
+        return value
+
+    def catalogue(self) -> Catalogue:
+        return Catalogue(dict(self.custom_equipment))
 
     @field_validator("database_url")
     @classmethod

@@ -6,16 +6,16 @@ does not know (it goes to the dead-letter queue, see shared.sqs).
 """
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time
 from typing import Any, ClassVar, Generic, Literal, Self, TypeVar
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from shared.equipment import EquipmentName
 from shared.rekognition import (
     BoundingBox,
     CustomLabel,
     DetectProtectiveEquipmentResponse,
-    EquipmentType,
     SummarizationAttributes,
 )
 
@@ -100,6 +100,62 @@ class FrameContext(Contract):
     captured_at: AwareDatetime = Field(description="When the camera captured the frame (UTC offset required).")
 
 
+class ZonePoint(Contract):
+    """A polygon vertex in normalised image coordinates (0..1 of width and height, origin top left)."""
+
+    x: float = Field(ge=0, le=1, description="Ratio of the image width from the left edge.")
+    y: float = Field(ge=0, le=1, description="Ratio of the image height from the top edge.")
+
+
+class Zone(Contract):
+    """A named area inside one camera's image with its own requirements (e.g. a walkway or a hazard area)."""
+
+    zone_id: str = Field(
+        min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$", description="Zone id, reported as zone."
+    )
+    polygon: list[ZonePoint] = Field(min_length=3, max_length=64, description="Vertices in order (closed implicitly).")
+    required_equipment: list[EquipmentName] = Field(
+        default_factory=list, description="PPE required inside (Rekognition types or custom equipment); [] = none."
+    )
+    min_confidence: float = Field(default=80.0, ge=0, le=100, description="MinConfidence of verdicts inside.")
+    active_from: time | None = Field(default=None, description="Start of active hours (local); None = always.")
+    active_to: time | None = Field(default=None, description="End of active hours (local, exclusive).")
+    timezone: str = Field(default="UTC", description="IANA time zone of the active hours.")
+
+    @model_validator(mode="after")
+    def _hours_pair(self) -> Self:
+        if (self.active_from is None) != (self.active_to is None):
+            raise ValueError(f"zone {self.zone_id}: set both active_from and active_to, or neither")
+        return self
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}; use an IANA name such as Europe/Berlin") from exc
+        return value
+
+
+class ZoneLayout(Contract):
+    """A camera's zones. A person belongs to the first listed zone holding their foot point (bottom centre)."""
+
+    zones: list[Zone] = Field(default_factory=list, max_length=32, description="Zones, most specific first.")
+    outside: Literal["camera", "ignore"] = Field(
+        default="camera", description="Persons outside every zone: judged by the camera's rule, or ignored."
+    )
+
+    @model_validator(mode="after")
+    def _unique_ids(self) -> Self:
+        ids = [zone.zone_id for zone in self.zones]
+        if len(ids) != len(set(ids)):
+            raise ValueError(f"zone ids must be unique per camera (got {ids})")
+        return self
+
+
 class FrameReceived(Payload):
     """ingest -> detector: a validated frame is stored and waiting for analysis."""
 
@@ -112,6 +168,11 @@ class FrameReceived(Payload):
     summarization: SummarizationAttributes = Field(
         description="Required PPE and MinConfidence in force for this frame (camera default or request override)."
     )
+    custom_equipment: list[EquipmentName] = Field(
+        default_factory=list,
+        description="Custom-label equipment (e.g. hi_vis_vest) required beside summarization's Rekognition types.",
+    )
+    zones: ZoneLayout | None = Field(default=None, description="The camera's zones in force; None = no zones.")
 
 
 class AttributedCustomLabel(Contract):
@@ -130,6 +191,10 @@ class FrameAnalyzed(Payload):
     context: FrameContext
     frame: FrameRef
     summarization: SummarizationAttributes = Field(description="Attributes the Summary was computed with.")
+    custom_equipment: list[EquipmentName] = Field(
+        default_factory=list, description="Custom-label equipment required beside summarization's types (camera)."
+    )
+    zones: ZoneLayout | None = Field(default=None, description="The camera's zones, copied from FrameReceived.")
     ppe: DetectProtectiveEquipmentResponse = Field(description="Rekognition-compatible PPE response.")
     custom_labels: list[AttributedCustomLabel] = Field(default_factory=list)
     model_versions: dict[str, str] = Field(default_factory=dict, description="Engine name -> model version.")
@@ -146,8 +211,10 @@ class IncidentChanged(Payload):
     status: Literal["open", "updated", "resolved"] = Field(description="What happened to the incident.")
     camera_id: str = Field(description="Camera the incident was seen on.")
     site_id: str = Field(description="Site of the camera.")
-    zone_id: str = Field(description="Zone of the camera.")
-    missing_equipment: list[EquipmentType] = Field(description="Required PPE the person is missing.")
+    zone_id: str = Field(description="Zone of the person: their polygon zone's id, else the camera's zone.")
+    missing_equipment: list[EquipmentName] = Field(
+        description="Required PPE the person is missing: Rekognition types or custom equipment (e.g. hi_vis_vest)."
+    )
     severity: Literal["info", "warning", "critical"] = Field(description="Severity by the matching rule.")
     started_at: AwareDatetime = Field(description="First frame in violation.")
     last_seen_at: AwareDatetime = Field(description="Latest frame in violation.")

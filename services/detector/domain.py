@@ -77,6 +77,8 @@ def merge(
         context=received.context,
         frame=received.frame,
         summarization=received.summarization,
+        custom_equipment=received.custom_equipment,
+        zones=received.zones,  # applied by the consumers (shared.verdicts), see docs/notifier.md#zones
         ppe=ppe,
         custom_labels=attributed,
         model_versions=dict(model_versions),

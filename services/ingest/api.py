@@ -43,6 +43,8 @@ from services.ingest.schemas import (
     FrameQuery,
     Health,
 )
+from shared.contracts import ZoneLayout
+from shared.equipment import UnknownEquipment
 from shared.http_guard import Guard, Refusal, bearer_token
 from shared.logging import get_logger
 from shared.s3 import FrameStore, StorageError
@@ -328,6 +330,8 @@ def build_app(deps: IngestDeps) -> FastAPI:
             raise IngestError(
                 Reason.camera_mismatch, f"this API key belongs to another camera, not {metadata.camera_id}"
             )
+        if metadata.required_ppe is not None:
+            check_equipment(settings, metadata.required_ppe, where="required_ppe")
         try:
             intake = await deps.intake.accept(camera, metadata, data)
         except IngestError:
@@ -389,6 +393,19 @@ async def read_multipart(request: Request, settings: IngestSettings) -> tuple[by
     return data, fields
 
 
+def check_equipment(settings: Any, names: Any, *, where: str) -> None:
+    """Refuse equipment names that are neither Rekognition types nor in PPE_CUSTOM_EQUIPMENT (422)."""
+    try:
+        settings.catalogue().check(names, where=where)
+    except UnknownEquipment as exc:
+        raise IngestError(Reason.invalid_request, str(exc)) from exc
+
+
+def check_zones(settings: Any, layout: ZoneLayout | None) -> None:
+    for zone in layout.zones if layout is not None else []:
+        check_equipment(settings, zone.required_equipment, where=f"zone {zone.zone_id} required_equipment")
+
+
 def register_admin_routes(app: FastAPI, deps: IngestDeps, admin: Any) -> None:
     repository = deps.camera_repository
     guarded = [Depends(admin)]
@@ -413,6 +430,8 @@ def register_admin_routes(app: FastAPI, deps: IngestDeps, admin: Any) -> None:
     )
     async def create_camera(body: CameraCreate) -> CameraWithKey:
         """Register a camera; the response holds its API key (shown once)."""
+        check_equipment(deps.settings, body.required_ppe, where="required_ppe")
+        check_zones(deps.settings, body.zones)
         api_key = new_api_key()
         camera = Camera(
             camera_id=body.camera_id,
@@ -424,6 +443,7 @@ def register_admin_routes(app: FastAPI, deps: IngestDeps, admin: Any) -> None:
             enabled=True,
             rate_limit_per_s=body.rate_limit_per_s,
             sampling=body.sampling.model_dump(),
+            zones=body.zones,
             allow_location_override=body.allow_location_override,
         )
         try:
@@ -462,6 +482,20 @@ def register_admin_routes(app: FastAPI, deps: IngestDeps, admin: Any) -> None:
             raise unavailable("the camera database", exc, deps.settings.retry_after_s) from exc
         if camera is None:
             raise IngestError(Reason.camera_not_found, f"no camera {camera_id}")
+        return CameraOut.of(camera)
+
+    @app.put(
+        "/v1/admin/cameras/{camera_id}/zones",
+        response_model=CameraOut,
+        dependencies=guarded,
+        responses=errors(401, 404, 422, 503),
+        tags=["admin"],
+    )
+    async def put_zones(camera_id: str, body: ZoneLayout) -> CameraOut:
+        """Replace the camera's polygon zones (`{"zones": []}` removes them); frames posted from now on carry them."""
+        check_zones(deps.settings, body)
+        camera = await changed(camera_id, zones=body.model_dump(mode="json") if body.zones else None)
+        log.info("camera zones set", camera_id=camera_id, zones=[zone.zone_id for zone in body.zones])
         return CameraOut.of(camera)
 
     @app.post(

@@ -14,7 +14,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Literal
 
-from shared.rekognition import EquipmentType
+from shared.contracts import ZoneLayout
 
 MIN_SIDE = 64
 MAX_SIDE = 4096
@@ -243,12 +243,13 @@ class Camera:
     camera_id: str
     site_id: str
     zone_id: str
-    required_ppe: tuple[EquipmentType, ...]
+    required_ppe: tuple[str, ...]  # Rekognition types and custom equipment (PPE_CUSTOM_EQUIPMENT)
     min_confidence: float
     key_hash: str
     enabled: bool
     rate_limit_per_s: float | None = None
     sampling: dict[str, float | int | bool] = field(default_factory=dict)
+    zones: ZoneLayout | None = None  # polygon zones, sent with every frame (FrameReceived.zones)
     # admin-granted: this camera's frames may name another site / zone than its registration (e.g. a PTZ preset)
     allow_location_override: bool = False
 

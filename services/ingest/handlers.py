@@ -31,7 +31,8 @@ from services.ingest.domain import (
 from services.ingest.schemas import FrameMetadata
 from shared.contracts import FrameContext, FrameReceived, FrameRef
 from shared.logging import bind_context, get_logger
-from shared.rekognition import SummarizationAttributes
+from shared.equipment import BUILT_IN
+from shared.rekognition import EquipmentType, SummarizationAttributes
 from shared.s3 import FrameStore, StorageError, frame_key
 from shared.sqs import Publisher, PublishError
 
@@ -200,6 +201,8 @@ class FrameIntake:
         return values
 
     def _message(self, camera: Camera, metadata: FrameMetadata, record: FrameRecord) -> FrameReceived:
+        # Rekognition's types go to the Summary attributes; custom equipment travels beside them
+        required = list(dict.fromkeys(metadata.required_ppe or camera.required_ppe))
         site_id, zone_id = frame_location(camera, site_id=metadata.site_id, zone_id=metadata.zone_id)
         return FrameReceived(
             context=FrameContext(
@@ -222,8 +225,10 @@ class FrameIntake:
             client_frame_id=record.client_frame_id,
             summarization=SummarizationAttributes(
                 MinConfidence=metadata.min_confidence if metadata.min_confidence is not None else camera.min_confidence,
-                RequiredEquipmentTypes=list(metadata.required_ppe or camera.required_ppe),
+                RequiredEquipmentTypes=[EquipmentType(name) for name in required if name in BUILT_IN],
             ),
+            custom_equipment=[name for name in required if name not in BUILT_IN],
+            zones=camera.zones,
         )
 
     async def _release(self, record: FrameRecord) -> None:

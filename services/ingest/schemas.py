@@ -6,6 +6,8 @@ from typing import Annotated, Any, Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
 from services.ingest.domain import Camera, FrameRecord, Reason
+from shared.contracts import ZoneLayout
+from shared.equipment import EquipmentName
 from shared.rekognition import EquipmentType
 
 # Ids end up in S3 keys and object metadata: keep them to a safe ASCII alphabet.
@@ -35,8 +37,10 @@ class FrameMetadata(Model):
         default=None,
         description="Camera's own frame id. Sending the same id twice never creates a second frame (idempotency).",
     )
-    required_ppe: list[EquipmentType] | None = Field(
-        default=None, min_length=1, description="Override of the camera's required PPE for this frame."
+    required_ppe: list[EquipmentName] | None = Field(
+        default=None,
+        min_length=1,
+        description="Override of the camera's required PPE for this frame (Rekognition types or custom equipment).",
     )
     min_confidence: float | None = Field(
         default=None, ge=0, le=100, description="Override of the camera's MinConfidence (0..100) for this frame."
@@ -54,7 +58,9 @@ class FrameQuery(Model):
     zone_id: str | None = Field(default=None, description="Override of the camera's zone (needs the admin grant).")
     client_frame_id: str | None = Field(default=None, description="Camera's own frame id, for idempotency.")
     required_ppe: list[str] | None = Field(
-        default=None, description="Repeat per type: FACE_COVER, HAND_COVER, HEAD_COVER. Overrides the camera's."
+        default=None,
+        description="Repeat per type: FACE_COVER, HAND_COVER, HEAD_COVER or custom equipment (e.g. hi_vis_vest). "
+        "Overrides the camera's.",
     )
     min_confidence: str | None = Field(default=None, description="Override of MinConfidence, 0..100.")
 
@@ -127,13 +133,19 @@ class CameraCreate(Model):
     camera_id: Identifier = Field(description="Unique camera id (letters, digits, . _ -).")
     site_id: Identifier = Field(description="Site the camera belongs to.")
     zone_id: Identifier = Field(description="Zone within the site.")
-    required_ppe: list[EquipmentType] = Field(
-        default_factory=lambda: [EquipmentType.HEAD_COVER], min_length=1, description="Default required PPE."
+    required_ppe: list[EquipmentName] = Field(
+        default_factory=lambda: [EquipmentType.HEAD_COVER.value],
+        min_length=1,
+        description="Default required PPE: FACE_COVER, HAND_COVER, HEAD_COVER or custom equipment of "
+        "PPE_CUSTOM_EQUIPMENT (e.g. hi_vis_vest); unknown names are refused.",
     )
     min_confidence: float = Field(default=80.0, ge=0, le=100, description="Default MinConfidence, 0..100.")
     sampling: SamplingHints = Field(default_factory=SamplingHints, description="Sampling hints for the camera.")
     rate_limit_per_s: float | None = Field(
         default=None, gt=0, le=10_000, description="Frames/s this camera may post; default INGEST_RATE_LIMIT_PER_S."
+    )
+    zones: ZoneLayout | None = Field(
+        default=None, description="Polygon zones inside the image, each with its own required PPE (see PUT .../zones)."
     )
     allow_location_override: bool = Field(
         default=False,
@@ -150,11 +162,12 @@ class CameraOut(Model):
     camera_id: str = Field(description="Camera id.")
     site_id: str = Field(description="Site id.")
     zone_id: str = Field(description="Zone id.")
-    required_ppe: list[EquipmentType] = Field(description="Default required PPE.")
+    required_ppe: list[str] = Field(description="Default required PPE (Rekognition types and custom equipment).")
     min_confidence: float = Field(description="Default MinConfidence.")
     sampling: SamplingHints = Field(description="Sampling hints.")
     rate_limit_per_s: float | None = Field(description="Per-camera rate limit; null = service default.")
     enabled: bool = Field(description="False once disabled: its key is refused with 403.")
+    zones: ZoneLayout | None = Field(default=None, description="Polygon zones; null = none.")
     allow_location_override: bool = Field(description="Whether frames may override the site / zone (admin grant).")
 
     @classmethod
@@ -168,6 +181,7 @@ class CameraOut(Model):
             sampling=SamplingHints.model_validate(camera.sampling),
             rate_limit_per_s=camera.rate_limit_per_s,
             enabled=camera.enabled,
+            zones=camera.zones,
             allow_location_override=camera.allow_location_override,
         )
 

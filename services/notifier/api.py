@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.notifier.adapters import db
 from services.notifier.domain import RulePolicy, Severity
+from shared.equipment import Catalogue, UnknownEquipment, default_custom_equipment
 from shared.http_guard import Guard, bearer_token
 from shared.logging import get_logger
 
@@ -101,7 +102,17 @@ def build_app(
     default_policy: RulePolicy,
     ready: Callable[[], bool] = lambda: True,
     default_webhook_secret: bool = False,
+    catalogue: Catalogue | None = None,
 ) -> FastAPI:
+    known = catalogue or Catalogue(default_custom_equipment())
+
+    def checked(rule: RuleIn) -> RuleIn:
+        try:
+            known.check(rule.policy.required_equipment, where="policy.required_equipment")
+        except UnknownEquipment as exc:
+            raise HTTPException(422, str(exc)) from exc
+        return rule
+
     app = FastAPI(title="PPE notifier", version="1")
     app.add_middleware(
         Guard,  # type: ignore[arg-type]
@@ -160,6 +171,7 @@ def build_app(
 
     @app.post("/v1/rules", dependencies=admin, status_code=201)
     async def create_rule(rule: RuleIn) -> RuleOut:
+        checked(rule)
         try:
             async with engine.begin() as conn:
                 row = (
@@ -190,6 +202,7 @@ def build_app(
 
     @app.put("/v1/rules/{rule_id}", dependencies=admin)
     async def replace_rule(rule_id: int, rule: RuleIn) -> RuleOut:
+        checked(rule)
         try:
             async with engine.begin() as conn:
                 row = (

@@ -12,11 +12,14 @@ NOTIFIER_PRESIGN_EXPIRY_S, NOTIFIER_DEFAULT_* (the rule used where no rule match
 delivery tuning below.
 """
 
-from pydantic import Field, field_validator
+from typing import Self
+
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from services.notifier.domain import RulePolicy, Severity, TrackerSettings
 from shared.config import PlatformSettings, require_secret
+from shared.equipment import EquipmentName
 from shared.rekognition import EquipmentType
 
 
@@ -31,7 +34,11 @@ class NotifierSettings(PlatformSettings):
     )
 
     # The rule in force where no stored rule matches a camera.
-    default_required_equipment: list[EquipmentType] = Field(default_factory=lambda: [EquipmentType.HEAD_COVER])
+    default_required_equipment: list[EquipmentName] = Field(
+        default_factory=lambda: [EquipmentType.HEAD_COVER.value],
+        min_length=1,
+        description="Rekognition types or custom equipment of PPE_CUSTOM_EQUIPMENT (JSON list).",
+    )
     default_min_confidence: float = Field(default=80.0, ge=0, le=100)
     default_min_violation_s: float = Field(default=2.0, ge=0)
     default_min_frames: int = Field(default=2, ge=1)
@@ -79,6 +86,11 @@ class NotifierSettings(PlatformSettings):
     @classmethod
     def _real_webhook_secret(cls, value: str | None) -> str | None:
         return None if value is None else require_secret("NOTIFIER_WEBHOOK_SECRET", value)
+
+    @model_validator(mode="after")
+    def _known_default_equipment(self) -> Self:
+        self.catalogue().check(self.default_required_equipment, where="NOTIFIER_DEFAULT_REQUIRED_EQUIPMENT")
+        return self
 
     def default_policy(self) -> RulePolicy:
         return RulePolicy(

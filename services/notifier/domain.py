@@ -12,15 +12,17 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from shared.contracts import FrameAnalyzed
+from shared.equipment import Catalogue, EquipmentName
 from shared.rekognition import (
-    REQUIRED_PARTS,
     BodyPartName,
     BoundingBox,
     EquipmentType,
     ProtectiveEquipmentPerson,
     Verdict,
-    person_verdict,
 )
+from shared.verdicts import Requirement, judge_frame
+from shared.zones import within_hours
 
 Severity = Literal["info", "warning", "critical"]
 SEVERITY_RANK: dict[str, int] = {"info": 0, "warning": 1, "critical": 2}
@@ -34,8 +36,11 @@ class _Model(BaseModel):
 class RulePolicy(_Model):
     """What a rule decides: which PPE is required and when a violation becomes an alert."""
 
-    required_equipment: list[EquipmentType] = Field(
-        default_factory=lambda: [EquipmentType.HEAD_COVER], min_length=1, description="PPE every person must wear."
+    required_equipment: list[EquipmentName] = Field(
+        default_factory=lambda: [EquipmentType.HEAD_COVER.value],
+        min_length=1,
+        description="PPE every person must wear: FACE_COVER, HEAD_COVER, HAND_COVER or custom equipment "
+        "(PPE_CUSTOM_EQUIPMENT, e.g. hi_vis_vest); unknown names are refused.",
     )
     min_confidence: float = Field(default=80.0, ge=0, le=100, description="MinConfidence for the Summary buckets.")
     min_violation_s: float = Field(
@@ -83,12 +88,7 @@ class RulePolicy(_Model):
         return self
 
     def is_active(self, at: datetime) -> bool:
-        if self.active_from is None or self.active_to is None:
-            return True
-        local = at.astimezone(ZoneInfo(self.timezone)).time()
-        if self.active_from <= self.active_to:
-            return self.active_from <= local < self.active_to
-        return local >= self.active_from or local < self.active_to  # over midnight, e.g. 22:00-06:00
+        return within_hours(at, self.active_from, self.active_to, self.timezone)  # may span midnight
 
 
 class Box(_Model):
@@ -121,8 +121,10 @@ class Observation(_Model):
     person_id: int
     box: Box
     verdict: Verdict
-    missing: list[EquipmentType]
+    missing: list[str]
     confidence: float
+    zone_id: str | None = None  # the person's zone (polygon zone, else the camera's)
+    active: bool = True  # whether the requirement judging them is in its active hours
 
 
 class Track(_Model):
@@ -135,8 +137,9 @@ class Track(_Model):
     verdicts: list[Verdict] = Field(default_factory=list)
     violation_since: datetime | None = None
     compliant_since: datetime | None = None
-    missing: list[EquipmentType] = Field(default_factory=list)
+    missing: list[str] = Field(default_factory=list)
     incident_id: str | None = None
+    zone_id: str | None = None  # zone where the open incident started
     incident_started_at: datetime | None = None
     incident_last_seen_at: datetime | None = None
     max_confidence: float = 0.0
@@ -165,7 +168,7 @@ class IncidentEvent:
     status: IncidentStatus
     incident_id: str
     track_id: int
-    missing: tuple[EquipmentType, ...]
+    missing: tuple[str, ...]
     severity: Severity
     started_at: datetime
     last_seen_at: datetime
@@ -173,6 +176,7 @@ class IncidentEvent:
     max_confidence: float
     alert: bool  # whether channels should be notified
     suppressed_reason: str | None = None
+    zone_id: str | None = None  # the person's zone when the incident opened; None = the camera's
 
 
 @dataclass
@@ -181,31 +185,28 @@ class Evaluation:
     events: list[IncidentEvent] = field(default_factory=list)
 
 
-def observe(persons: Sequence[ProtectiveEquipmentPerson], policy: RulePolicy) -> list[Observation]:
-    """Judge every person with the rule's required types and MinConfidence (not the frame's)."""
-    observations = []
-    for person in persons:
-        verdict = person_verdict(person, policy.required_equipment, policy.min_confidence)
-        missing = (
-            [t for t in policy.required_equipment if person_verdict(person, [t], policy.min_confidence) == "without"]
-            if verdict == "without"
-            else []
+def observe(
+    frame: FrameAnalyzed, policy: RulePolicy, catalogue: Catalogue, *, at: datetime | None = None
+) -> list[Observation]:
+    """Judge every person with their zone's requirement, else the rule's required items and MinConfidence.
+
+    One verdict function for notifier and reporting: shared.verdicts.judge_frame (custom equipment included).
+    Persons outside every zone of a layout with `outside: ignore` are not observed at all.
+    """
+    at = at or frame.context.captured_at
+    default = Requirement(tuple(policy.required_equipment), policy.min_confidence, policy.is_active(at))
+    return [
+        Observation(
+            person_id=j.person.Id,
+            box=Box.of(j.person.BoundingBox),
+            verdict=j.outcome.verdict,
+            missing=list(j.outcome.missing),
+            confidence=round(j.outcome.confidence, 3),
+            zone_id=j.zone_id,
+            active=j.requirement.active,
         )
-        confidence = person.Confidence
-        if missing:
-            parts = {p for t in missing for p in REQUIRED_PARTS[t]}
-            part_conf = [bp.Confidence for bp in person.BodyParts if bp.Name in parts]
-            confidence = min([person.Confidence, *part_conf])
-        observations.append(
-            Observation(
-                person_id=person.Id,
-                box=Box.of(person.BoundingBox),
-                verdict=verdict,
-                missing=missing,
-                confidence=round(confidence, 3),
-            )
-        )
-    return observations
+        for j in judge_frame(frame, default=default, catalogue=catalogue, at=at)
+    ]
 
 
 def face_boxes(persons: Sequence[ProtectiveEquipmentPerson]) -> list[Box]:
@@ -284,7 +285,6 @@ def evaluate(
     new.tracks = alive
 
     matched = associate(new.tracks, observations, tracker)
-    active = policy.is_active(at)
     for oi, obs in enumerate(observations):
         if oi in matched:
             track = new.tracks[matched[oi]]
@@ -295,7 +295,7 @@ def evaluate(
             new.next_track_id += 1
             new.tracks.append(track)
         track.verdicts = [*track.verdicts, obs.verdict][-policy.window_frames :]
-        _advance(track, obs, at=at, active=active, policy=policy, state=new, result=result, new_id=new_incident_id)
+        _advance(track, obs, at=at, active=obs.active, policy=policy, state=new, result=result, new_id=new_incident_id)
     new.last_frame_at = at
     return result
 
@@ -334,6 +334,7 @@ def _advance(
     if not (active and long_enough and enough_frames):
         return
     track.incident_id = new_id()
+    track.zone_id = obs.zone_id
     track.incident_started_at = track.violation_since
     track.incident_last_seen_at = at
     track.missing = list(obs.missing)
@@ -376,6 +377,7 @@ def _event(
         max_confidence=track.max_confidence,
         alert=alert,
         suppressed_reason=suppressed_reason,
+        zone_id=track.zone_id,
     )
 
 
@@ -389,6 +391,7 @@ def _resolved(track: Track, policy: RulePolicy, *, resolved_at: datetime) -> Inc
     track.missing = []
     track.max_confidence = 0.0
     track.incident_alerted = False
+    track.zone_id = None
     return event
 
 

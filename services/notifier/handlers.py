@@ -64,6 +64,7 @@ class FrameHandler:
         self._publisher = publisher
         self._tracker = settings.tracker()
         self._default_policy = settings.default_policy()
+        self._catalogue = settings.catalogue()
         self.incidents_evaluated = 0
         self._rules: dict[tuple[str, str, str], tuple[float, domain.RulePolicy]] = {}
 
@@ -117,7 +118,7 @@ class FrameHandler:
         """Advance the camera by this frame; returns its new state, adds what it wrote to the outbox to `written`."""
         ctx = frame.context
         policy = await self._policy(conn, ctx.site_id, ctx.zone_id, ctx.camera_id)
-        observations = domain.observe(frame.ppe.Persons, policy)
+        observations = domain.observe(frame, policy, self._catalogue)
         evaluation = domain.evaluate(
             state,
             observations,
@@ -171,7 +172,7 @@ class FrameHandler:
             status=event.status,
             camera_id=ctx.camera_id,
             site_id=ctx.site_id,
-            zone_id=ctx.zone_id,
+            zone_id=event.zone_id or ctx.zone_id,
             missing_equipment=list(event.missing),
             severity=event.severity,
             started_at=event.started_at,
@@ -184,7 +185,8 @@ class FrameHandler:
             "incident " + event.status,
             incident_id=event.incident_id,
             track_id=event.track_id,
-            missing=[m.value for m in event.missing],
+            missing=list(event.missing),
+            zone_id=event.zone_id,
             alert=event.alert,
             suppressed=event.suppressed_reason,
         )
@@ -238,7 +240,7 @@ class FrameHandler:
     async def _save_incident(self, conn: AsyncConnection, change: IncidentChanged, event: domain.IncidentEvent) -> None:
         values = {
             "status": "resolved" if change.status == "resolved" else "open",
-            "missing_equipment": [m.value for m in change.missing_equipment],
+            "missing_equipment": list(change.missing_equipment),
             "last_seen_at": change.last_seen_at,
             "resolved_at": change.resolved_at,
             "max_confidence": change.max_confidence,

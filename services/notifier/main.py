@@ -194,6 +194,7 @@ async def run(
                 default_policy=settings.default_policy(),
                 ready=w.polling,
                 default_webhook_secret=settings.webhook_secret is not None,
+                catalogue=settings.catalogue(),
             )
             await serve(settings, app, w)
     finally:

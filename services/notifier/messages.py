@@ -26,7 +26,7 @@ class Alert:
 
 
 def _missing(request: NotificationRequested) -> str:
-    return ", ".join(item.value.replace("_", " ").lower() for item in request.incident.missing_equipment) or "PPE"
+    return ", ".join(str(item).replace("_", " ").lower() for item in request.incident.missing_equipment) or "PPE"
 
 
 def render(

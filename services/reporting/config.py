@@ -9,6 +9,9 @@ PPE_FRAMES_BUCKET, PPE_LOG_FORMAT):
 - `REPORTING_RETENTION_INTERVAL_S` (3600): how often the retention job runs.
 - `REPORTING_FRAMES_RETENTION_DAYS` (30): S3 lifecycle expiry asked for the frames bucket.
 - `REPORTING_CONSUMER_CONCURRENCY` (8): messages handled at once per queue.
+- `REPORTING_EXPORT_TARGET` (unset = no export): data-lake export to `s3://bucket/prefix` or a folder.
+- `REPORTING_EXPORT_INTERVAL_S` (3600), `REPORTING_EXPORT_LAG_S` (300), `REPORTING_EXPORT_BATCH_ROWS` (50000).
+- `REPORTING_EXPOSURE_CAP_S` (10): longest time one frame's observations stand for (exposure figures).
 """
 
 from typing import Self
@@ -19,7 +22,34 @@ from pydantic_settings import SettingsConfigDict
 from shared.config import PlatformSettings, require_secret
 
 
-class ReportingSettings(PlatformSettings):
+class ExportSettings(PlatformSettings):
+    """What the export command needs (no API tokens); the service's settings extend it."""
+
+    model_config = SettingsConfigDict(env_prefix="REPORTING_", extra="ignore", env_file=None)
+
+    export_target: str | None = Field(
+        default=None, description="Data-lake export to s3://bucket/prefix or a local folder; unset = no export."
+    )
+    export_interval_s: float = Field(default=3600.0, gt=0, description="Seconds between scheduled export runs.")
+    export_lag_s: float = Field(
+        default=300.0, ge=0, le=86400, description="Rows stored in the last N seconds wait for the next run."
+    )
+    export_batch_rows: int = Field(default=50_000, ge=100, le=5_000_000, description="Rows per Parquet row group.")
+    exposure_cap_s: float = Field(
+        default=10.0, gt=0, le=3600, description="Longest time one frame's observations stand for (exposure)."
+    )
+
+    @field_validator("export_target")
+    @classmethod
+    def _target_parses(cls, value: str | None) -> str | None:
+        if value:
+            from services.reporting.adapters.datalake import Target
+
+            Target.parse(value)
+        return value or None
+
+
+class ReportingSettings(ExportSettings):
     model_config = SettingsConfigDict(env_prefix="REPORTING_", extra="ignore", env_file=None)
 
     port: int = Field(default=8083, ge=1, le=65535, description="HTTP port of the API and dashboard.")

@@ -11,16 +11,11 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from shared.contracts import FrameAnalyzed
-from shared.rekognition import (
-    MIN_RETURNED_CONFIDENCE,
-    REQUIRED_PARTS,
-    BodyPartName,
-    EquipmentType,
-    ProtectiveEquipmentPerson,
-    Verdict,
-    _part_verdict,
-    person_verdict,
-)
+from shared.equipment import Catalogue, TypeOutcome, default_custom_equipment, judge_person
+from shared.rekognition import EquipmentType, ProtectiveEquipmentPerson, Verdict
+from shared.verdicts import camera_requirement, judge_frame
+
+DEFAULT_CATALOGUE = Catalogue(default_custom_equipment())
 
 # Rollup granularity. Every real time zone's UTC offset is a multiple of 15 minutes, so a 15-minute UTC
 # bucket always lies inside one local hour / day / week of any site: local buckets are exact sums.
@@ -30,10 +25,11 @@ ROLLUP_STEP = timedelta(minutes=ROLLUP_MINUTES)
 # Rollup rows keyed by this pseudo type hold the person-level verdict (all required types together).
 ALL_TYPES = "ALL"
 
-EQUIPMENT_COLUMNS: dict[EquipmentType, str] = {
-    EquipmentType.HEAD_COVER: "head_cover",
-    EquipmentType.FACE_COVER: "face_cover",
-    EquipmentType.HAND_COVER: "hand_cover",
+# Rekognition's types have their own columns; custom equipment (e.g. hi_vis_vest) goes to the `equipment` JSONB.
+EQUIPMENT_COLUMNS: dict[str, str] = {
+    EquipmentType.HEAD_COVER.value: "head_cover",
+    EquipmentType.FACE_COVER.value: "face_cover",
+    EquipmentType.HAND_COVER.value: "hand_cover",
 }
 
 
@@ -55,12 +51,6 @@ class InvalidQuery(ValueError):
 
 
 @dataclass(frozen=True)
-class TypeOutcome:
-    outcome: Verdict
-    confidence: float
-
-
-@dataclass(frozen=True)
 class PersonEvent:
     frame_id: str
     person_index: int
@@ -70,7 +60,7 @@ class PersonEvent:
     captured_at: datetime
     outcome: Verdict
     person_confidence: float
-    per_type: dict[EquipmentType, TypeOutcome]  # only the required types
+    per_type: dict[str, TypeOutcome]  # only the required items (Rekognition types and custom equipment)
 
 
 @dataclass(frozen=True)
@@ -81,57 +71,38 @@ class FrameRecord:
     zone_id: str
     captured_at: datetime
     analyzed_at: datetime
-    required_types: tuple[EquipmentType, ...]
+    required_types: tuple[str, ...]
     min_confidence: float
     persons: tuple[PersonEvent, ...]
 
 
-def _part_confidence(person: ProtectiveEquipmentPerson, part: BodyPartName, equipment: EquipmentType) -> float:
-    """Evidence behind one part's verdict: the best matching detection, else the body part itself."""
-    body_part = next((bp for bp in person.BodyParts if bp.Name == part), None)
-    if body_part is None:
-        return 0.0
-    detections = [d for d in body_part.EquipmentDetections if d.Type == equipment]
-    if not detections:
-        return body_part.Confidence
-    return max(min(d.Confidence, d.CoversBodyPart.Confidence) for d in detections)
-
-
 def type_outcome(person: ProtectiveEquipmentPerson, equipment: EquipmentType, min_confidence: float) -> TypeOutcome:
-    """One person's outcome for one equipment type, with the same rules as the Summary (`person_verdict`).
+    """One person's outcome for one Rekognition type (shared.equipment.judge_person with only that type)."""
+    outcome = judge_person(person, [], required=[equipment], min_confidence=min_confidence, catalogue=DEFAULT_CATALOGUE)
+    return outcome.per_type[str(equipment)]
 
-    The confidence is the weakest part's evidence (both hands for HAND_COVER).
+
+def frame_record(payload: FrameAnalyzed, catalogue: Catalogue = DEFAULT_CATALOGUE) -> FrameRecord:
+    """Person events of a frame, judged by `shared.verdicts.judge_frame` exactly as the notifier judges them.
+
+    Persons standing in a polygon zone are judged by that zone's requirement and reported under its id as
+    their zone; the others by the frame's requirement under the camera's zone (or left out: `outside: ignore`).
     """
-    threshold = max(min_confidence, MIN_RETURNED_CONFIDENCE)
-    parts = REQUIRED_PARTS[equipment]
-    confidence = min(_part_confidence(person, part, equipment) for part in parts)
-    if person.Confidence < threshold:
-        return TypeOutcome("indeterminate", confidence)
-    verdicts = [_part_verdict(person, part, equipment, threshold) for part in parts]
-    if "without" in verdicts:
-        return TypeOutcome("without", confidence)
-    if "indeterminate" in verdicts:
-        return TypeOutcome("indeterminate", confidence)
-    return TypeOutcome("with", confidence)
-
-
-def frame_record(payload: FrameAnalyzed) -> FrameRecord:
     context = payload.context
-    required = tuple(dict.fromkeys(payload.summarization.RequiredEquipmentTypes))
-    min_confidence = payload.summarization.MinConfidence
+    default = camera_requirement(payload)
     persons = tuple(
         PersonEvent(
             frame_id=context.frame_id,
-            person_index=person.Id,
+            person_index=judged.person.Id,
             camera_id=context.camera_id,
             site_id=context.site_id,
-            zone_id=context.zone_id,
+            zone_id=judged.zone_id,
             captured_at=context.captured_at,
-            outcome=person_verdict(person, required, min_confidence),
-            person_confidence=person.Confidence,
-            per_type={equipment: type_outcome(person, equipment, min_confidence) for equipment in required},
+            outcome=judged.outcome.verdict,
+            person_confidence=judged.person.Confidence,
+            per_type=judged.outcome.per_type,
         )
-        for person in payload.ppe.Persons
+        for judged in judge_frame(payload, default=default, catalogue=catalogue)
     )
     return FrameRecord(
         frame_id=context.frame_id,
@@ -140,8 +111,8 @@ def frame_record(payload: FrameAnalyzed) -> FrameRecord:
         zone_id=context.zone_id,
         captured_at=context.captured_at,
         analyzed_at=payload.analyzed_at,
-        required_types=required,
-        min_confidence=min_confidence,
+        required_types=default.required,
+        min_confidence=default.min_confidence,
         persons=persons,
     )
 

@@ -7,8 +7,9 @@ from sqlalchemy.exc import IntegrityError
 
 from services.reporting.adapters.repository import ReportingRepository
 from services.reporting.batching import FrameBatcher
-from services.reporting.domain import frame_record
+from services.reporting.domain import DEFAULT_CATALOGUE, frame_record
 from shared.contracts import Envelope, FrameAnalyzed, IncidentChanged
+from shared.equipment import Catalogue, UnknownEquipment
 from shared.logging import bind_context, get_logger
 from shared.sqs import MessageContext, Reject
 
@@ -22,11 +23,15 @@ FrameHandler = Callable[[Envelope[FrameAnalyzed], MessageContext], Awaitable[Non
 IncidentHandler = Callable[[Envelope[IncidentChanged], MessageContext], Awaitable[None]]
 
 
-def frame_handler(frames: FrameBatcher) -> FrameHandler:
+def frame_handler(frames: FrameBatcher, catalogue: Catalogue = DEFAULT_CATALOGUE) -> FrameHandler:
     async def handle(envelope: Envelope[FrameAnalyzed], context: MessageContext) -> None:
         payload = envelope.payload
         with bind_context(frame_id=payload.context.frame_id, camera_id=payload.context.camera_id):
-            record = frame_record(payload)
+            try:
+                record = frame_record(payload, catalogue)
+            except UnknownEquipment as exc:
+                # the frame requires equipment this service's PPE_CUSTOM_EQUIPMENT does not define
+                raise Reject(f"frame cannot be judged: {exc}") from exc
             try:
                 stored = await frames.submit(record)
             except IntegrityError as exc:

@@ -12,10 +12,13 @@ from typing import Any
 
 import uvicorn
 
+from services.reporting.adapters.datalake import Target
+from services.reporting.adapters.export_source import ExportSource
 from services.reporting.adapters.repository import ReportingRepository
 from services.reporting.api.app import build_app
 from services.reporting.api.deps import Tokens
 from services.reporting.batching import FrameBatcher
+from services.reporting.export import Exporter
 from services.reporting.config import ReportingSettings
 from services.reporting.handlers import frame_handler, incident_handler
 from services.reporting.retention import RetentionJob
@@ -69,7 +72,9 @@ async def run(
                     resolver,
                     settings.frames_queue,
                     FrameAnalyzed,
-                    frame_handler(FrameBatcher(repository, max_frames=settings.consumer_concurrency)),
+                    frame_handler(
+                        FrameBatcher(repository, max_frames=settings.consumer_concurrency), settings.catalogue()
+                    ),
                     concurrency=settings.consumer_concurrency,
                 ),
                 Consumer(
@@ -94,6 +99,8 @@ async def run(
                 tokens=Tokens(analyst=settings.analyst_token, admin=settings.admin_token),
                 retention=retention,
                 readiness=consumers_ready(consumers, tasks, stale_after_s=60),
+                catalogue=settings.catalogue(),
+                exposure_cap_s=settings.exposure_cap_s,
             )
             server = EmbeddedServer(
                 uvicorn.Config(app, host=settings.host, port=settings.port, log_config=None, lifespan="off")
@@ -109,6 +116,18 @@ async def run(
                 install_stop_signals(request_stop)
             schedule = retention.run_forever(interval_s=settings.retention_interval_s, stop=stop)
             background = [asyncio.create_task(schedule)]
+            if settings.export_target:
+                target = Target.parse(settings.export_target)
+                exporter = Exporter(
+                    ExportSource(engine),
+                    target,
+                    s3=s3,
+                    lag_s=settings.export_lag_s,
+                    batch_rows=settings.export_batch_rows,
+                )
+                background.append(
+                    asyncio.create_task(exporter.run_forever(interval_s=settings.export_interval_s, stop=stop))
+                )
             if serve_http:
                 background.append(asyncio.create_task(server.serve()))
             log.info("reporting started", port=settings.port if serve_http else None)

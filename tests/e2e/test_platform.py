@@ -175,3 +175,88 @@ def test_a_frame_travels_through_all_four_services(
     process.send_signal(signal.SIGINT)
     assert process.wait(timeout=60) == 0
     assert "local stack stopped" in stack["log"].read_text()
+
+
+# Five workers in helmets, none in a hi-vis vest (scenes/labels: 5x helmet, 5x no_wear). The local engine puts
+# the feet of the worker at x 0.60..0.72 near the bottom edge (x 0.66) and the others well left or right of it.
+NO_VESTS = "scene_panly_part2_000375"
+
+
+def test_a_vest_zone_opens_one_incident_naming_the_vest(
+    stack: dict[str, Any], webhook_receiver: tuple[str, list[tuple[dict[str, str], bytes]]], shared_data: Path
+) -> None:
+    hook_url, received = webhook_receiver
+    notifier = {"Authorization": f"Bearer {stack['secrets']['NOTIFIER_ADMIN_TOKEN']}"}
+    channel = httpx.post(url(stack, "notifier", "/v1/channels"), headers=notifier, json={
+        "name": "vest-hook", "kind": "webhook", "target": hook_url, "secret": WEBHOOK_SECRET, "site_id": "vest-site",
+    })
+    assert channel.status_code == 201, channel.text
+    rule = httpx.post(url(stack, "notifier", "/v1/rules"), headers=notifier, json={
+        "site_id": "vest-site",
+        "policy": {"required_equipment": ["HEAD_COVER"], "min_confidence": 50, "min_violation_s": 1,
+                   "min_frames": 2, "window_frames": 3, "channel_ids": [channel.json()["id"]]},
+    })
+    assert rule.status_code == 201, rule.text
+    # GIVEN a camera registered through ingest's admin API with a hazard zone requiring a hi-vis vest around one
+    # worker's feet, a walkway requiring nothing where three others stand, and everyone else ignored
+    ingest_admin = {"Authorization": f"Bearer {stack['secrets']['INGEST_ADMIN_TOKEN']}"}
+    def box(x0: float, x1: float) -> list[dict[str, float]]:
+        return [{"x": x0, "y": 0.8}, {"x": x1, "y": 0.8}, {"x": x1, "y": 1.0}, {"x": x0, "y": 1.0}]
+
+    created = httpx.post(url(stack, "ingest", "/v1/admin/cameras"), headers=ingest_admin, json={
+        "camera_id": "vest-cam", "site_id": "vest-site", "zone_id": "yard", "required_ppe": ["HEAD_COVER"],
+        "zones": {"outside": "ignore", "zones": [
+            {"zone_id": "hazard", "polygon": box(0.58, 0.76), "required_equipment": ["hi_vis_vest"],
+             "min_confidence": 50},
+            {"zone_id": "walkway", "polygon": box(0.0, 0.58), "required_equipment": []},
+        ]},
+    })
+    assert created.status_code == 201, created.text
+    refused = httpx.put(url(stack, "ingest", "/v1/admin/cameras/vest-cam/zones"), headers=ingest_admin, json={
+        "zones": [{"zone_id": "z", "polygon": box(0, 1), "required_equipment": ["goggles"]}],
+    })
+    assert refused.status_code == 422 and "unknown equipment ['goggles']" in refused.text
+
+    # WHEN it posts four frames of workers without vests
+    image = (shared_data / "scenes" / "images" / f"{NO_VESTS}.jpg").read_bytes()
+    start = datetime.now(UTC) - timedelta(seconds=10)
+    frame_ids = []
+    for second in range(4):
+        response = httpx.post(
+            url(stack, "ingest", "/v1/frames"),
+            params={"captured_at": (start + timedelta(seconds=second)).isoformat(), "client_frame_id": f"v-{second}"},
+            headers={"X-API-Key": created.json()["api_key"], "Content-Type": "image/jpeg"},
+            content=image,
+        )
+        assert response.status_code == 202, response.text
+        frame_ids.append(response.json()["frame_id"])
+
+    # THEN one webhook arrives, naming the vest and the hazard zone
+    deadline = time.monotonic() + 300
+    while not received:
+        assert time.monotonic() < deadline, "no webhook delivered\n" + stack["log"].read_text()[-3000:]
+        time.sleep(0.5)
+    headers, body = received[0]
+    assert verify_signature(headers, body, WEBHOOK_SECRET)
+    incident = json.loads(body)["incident"]
+    assert (incident["missing_equipment"], incident["zone_id"], incident["camera_id"]) == (
+        ["hi_vis_vest"], "hazard", "vest-cam")
+    # AND reporting's breakdown by equipment shows the vest violations once all frames are stored
+    reporting = {"Authorization": f"Bearer {stack['secrets']['REPORTING_ANALYST_TOKEN']}"}
+    window = {"site_id": "vest-site", "start": (start - timedelta(hours=1)).isoformat(),
+              "end": (start + timedelta(hours=1)).isoformat()}
+    while True:
+        rows = httpx.get(url(stack, "reporting", "/api/v1/compliance/breakdown"), headers=reporting,
+                         params={**window, "by": "equipment_type"}).json()["rows"]
+        vest = next((r for r in rows if r["equipment_type"] == "hi_vis_vest"), None)
+        if vest is not None and vest["persons_without"] + vest["persons_with"] + vest["persons_indeterminate"] >= 4:
+            break
+        assert time.monotonic() < deadline, f"reporting rows {rows}\n" + stack["log"].read_text()[-3000:]
+        time.sleep(1)
+    assert vest["persons_without"] == 4
+    # AND exactly one incident opened on that camera: the walkway workers (nothing required) gave none
+    time.sleep(2)  # frames are all stored in reporting; the notifier handled them first or at the same time
+    incidents = httpx.get(url(stack, "notifier", "/v1/incidents"), headers=notifier,
+                          params={"camera_id": "vest-cam"}).json()
+    assert [(i["missing_equipment"], i["zone_id"]) for i in incidents] == [(["hi_vis_vest"], "hazard")]
+    assert len(received) == 1

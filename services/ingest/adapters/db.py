@@ -16,7 +16,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.ingest.domain import Camera, FrameRecord, IngestError, Reason
-from shared.rekognition import EquipmentType
+from shared.contracts import ZoneLayout
 
 metadata = sa.MetaData()
 
@@ -30,6 +30,7 @@ cameras = sa.Table(
     sa.Column("min_confidence", sa.Float, nullable=False),
     sa.Column("sampling", JSONB, nullable=False),
     sa.Column("rate_limit_per_s", sa.Float, nullable=True),
+    sa.Column("zones", JSONB, nullable=True),
     sa.Column("key_hash", sa.String(64), nullable=False),
     sa.UniqueConstraint("key_hash", name="uq_ingest_cameras_key_hash"),
     sa.Column("enabled", sa.Boolean, nullable=False),
@@ -81,12 +82,13 @@ def _camera(row: Any) -> Camera:
         camera_id=row.camera_id,
         site_id=row.site_id,
         zone_id=row.zone_id,
-        required_ppe=tuple(EquipmentType(item) for item in row.required_ppe),
+        required_ppe=tuple(str(item) for item in row.required_ppe),
         min_confidence=row.min_confidence,
         key_hash=row.key_hash,
         enabled=row.enabled,
         rate_limit_per_s=row.rate_limit_per_s,
         sampling=dict(row.sampling),
+        zones=ZoneLayout.model_validate(row.zones) if row.zones is not None else None,
         allow_location_override=row.allow_location_override,
     )
 
@@ -119,7 +121,8 @@ class CameraRepository:
             "camera_id": camera.camera_id,
             "site_id": camera.site_id,
             "zone_id": camera.zone_id,
-            "required_ppe": [item.value for item in camera.required_ppe],
+            "required_ppe": list(camera.required_ppe),
+            "zones": camera.zones.model_dump(mode="json") if camera.zones is not None else None,
             "min_confidence": camera.min_confidence,
             "sampling": camera.sampling,
             "rate_limit_per_s": camera.rate_limit_per_s,

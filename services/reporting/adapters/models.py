@@ -22,6 +22,7 @@ from sqlalchemy import (
     UniqueConstraint,
     func,
 )
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 OUTCOMES = "('with', 'without', 'indeterminate')"
@@ -57,7 +58,11 @@ class Frame(Base):
     min_confidence: Mapped[float] = mapped_column(Float, nullable=False)
     persons_total: Mapped[int] = mapped_column(SmallInteger, nullable=False)
 
-    __table_args__ = (Index("ix_reporting_frames_captured_at", "captured_at"),)
+    __table_args__ = (
+        Index("ix_reporting_frames_captured_at", "captured_at"),
+        Index("ix_reporting_frames_ingested_at", "ingested_at"),
+        Index("ix_reporting_frames_camera_captured", "camera_id", "captured_at"),
+    )
 
 
 class PersonEvent(Base):
@@ -82,6 +87,8 @@ class PersonEvent(Base):
     face_cover_confidence: Mapped[float | None] = mapped_column(Float)
     hand_cover: Mapped[str | None] = mapped_column(Text)
     hand_cover_confidence: Mapped[float | None] = mapped_column(Float)
+    # custom equipment required of this person: {"hi_vis_vest": {"outcome": ..., "confidence": ...}}
+    equipment: Mapped[dict[str, dict[str, object]] | None] = mapped_column(JSONB)
 
     __table_args__ = (
         UniqueConstraint("frame_id", "person_index", name="uq_reporting_person_events_frame_person"),
@@ -132,13 +139,28 @@ class Incident(Base):
     frame_id: Mapped[str] = mapped_column(Text, nullable=False)
     max_confidence: Mapped[float] = mapped_column(Float, nullable=False)
     changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, server_default=func.now())
 
     __table_args__ = (
         CheckConstraint("status IN ('open', 'updated', 'resolved')", name="ck_reporting_incidents_status"),
         CheckConstraint("severity IN ('info', 'warning', 'critical')", name="ck_reporting_incidents_severity"),
         Index("ix_reporting_incidents_started", "started_at", "incident_id"),
         Index("ix_reporting_incidents_site_started", "site_id", "started_at"),
+        Index("ix_reporting_incidents_recorded_at", "recorded_at"),
     )
+
+
+class ExportState(Base):
+    """Data-lake export progress per stream (person_events, incidents)."""
+
+    __tablename__ = "reporting_export_state"
+
+    stream: Mapped[str] = mapped_column(Text, primary_key=True)
+    watermark: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    pending_from: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    pending_to: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    rows_exported: Mapped[int] = mapped_column(BigInteger, nullable=False, server_default="0")
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, server_default=func.now())
 
 
 sites = cast(Table, Site.__table__)
@@ -146,3 +168,4 @@ frames = cast(Table, Frame.__table__)
 person_events = cast(Table, PersonEvent.__table__)
 rollup = cast(Table, Rollup.__table__)
 incidents = cast(Table, Incident.__table__)
+export_state = cast(Table, ExportState.__table__)

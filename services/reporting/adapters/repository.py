@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from services.reporting.adapters.exposure import CameraCoverage, ExposureRow, exposure
 from services.reporting.adapters.models import frames, incidents, person_events, rollup, sites
 from services.reporting.domain import (
     ALL_TYPES,
@@ -70,6 +71,7 @@ EXPORT_COLUMNS = (
     "face_cover_confidence",
     "hand_cover",
     "hand_cover_confidence",
+    "equipment",  # custom equipment outcomes; the CSV spreads them into <name>, <name>_confidence columns
 )
 
 _SUMS = (
@@ -150,6 +152,7 @@ class ReportingRepository:
             "frame_id": change.frame_id,
             "max_confidence": change.max_confidence,
             "changed_at": changed_at,
+            "recorded_at": sa.func.now(),  # the data-lake export's watermark column
         }
         statement = pg_insert(incidents).values(**values)
         async with self._engine.begin() as conn:
@@ -261,6 +264,10 @@ class ReportingRepository:
             result = await conn.execute(sa.text(sql), params)
             return [(row.hour, _counts(row)) for row in result]
 
+    async def exposure(self, **query: Any) -> tuple[list[ExposureRow], list[CameraCoverage]]:
+        """Person-minutes observed / in violation (adapters.exposure); keyword arguments as there."""
+        return await exposure(self._engine, **query)
+
     # ---- incidents -------------------------------------------------------------------------------------
 
     async def list_incidents(
@@ -370,6 +377,12 @@ def _event_row(person: PersonEvent) -> dict[str, Any]:
         result = person.per_type.get(equipment)
         row[column] = result.outcome if result else None
         row[f"{column}_confidence"] = result.confidence if result else None
+    custom = {
+        name: {"outcome": result.outcome, "confidence": result.confidence}
+        for name, result in person.per_type.items()
+        if name not in EQUIPMENT_COLUMNS
+    }
+    row["equipment"] = custom or None
     return row
 
 

@@ -11,7 +11,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from services.reporting.adapters.repository import ReportingRepository
 from services.reporting.api.deps import Tokens
 from services.reporting.api.routes import router
+from services.reporting.domain import DEFAULT_CATALOGUE
 from services.reporting.retention import RetentionJob
+from shared.equipment import Catalogue
 from shared.http_guard import OPEN_PATHS, Guard, bearer_token
 from shared.logging import get_logger
 
@@ -26,6 +28,8 @@ def build_app(
     tokens: Tokens,
     retention: RetentionJob,
     readiness: Any | None = None,
+    catalogue: Catalogue = DEFAULT_CATALOGUE,
+    exposure_cap_s: float = 10.0,
 ) -> FastAPI:
     """`readiness` (optional) is an async callable raising when a dependency (e.g. a consumer) is not ready."""
     app = FastAPI(
@@ -51,6 +55,8 @@ def build_app(
     app.state.repository = repository
     app.state.tokens = tokens
     app.state.retention = retention
+    app.state.catalogue = catalogue
+    app.state.exposure_cap_s = exposure_cap_s
     app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 

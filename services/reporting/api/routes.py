@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, HTTPException, Path, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from fastapi.responses import StreamingResponse
 
 from services.reporting.adapters.repository import EXPORT_COLUMNS
@@ -15,7 +15,10 @@ from services.reporting.api.schemas import (
     BreakdownOut,
     BreakdownRow,
     CountsOut,
+    CoverageOut,
     ErrorOut,
+    ExposureOut,
+    ExposureRowOut,
     HourRow,
     IncidentOut,
     IncidentPage,
@@ -31,6 +34,7 @@ from services.reporting.api.schemas import (
 )
 from services.reporting.domain import Bucket, Dimension, InvalidQuery, check_range
 from services.reporting.retention import RetentionJob
+from shared.equipment import UnknownEquipment
 from shared.logging import get_logger
 
 log = get_logger(__name__)
@@ -43,10 +47,27 @@ ERRORS: dict[int | str, dict[str, object]] = {
 
 router = APIRouter(prefix="/api/v1", responses=ERRORS)
 
-EquipmentParam = Annotated[
-    Literal["ALL", "HEAD_COVER", "FACE_COVER", "HAND_COVER"],
-    Query(description="'ALL' = the person verdict over every required type, or one equipment type."),
-]
+def _equipment(
+    request: Request,
+    equipment_type: Annotated[
+        str,
+        Query(
+            max_length=64,
+            description="'ALL' = the person verdict over every required item, or one equipment type: "
+            "HEAD_COVER, FACE_COVER, HAND_COVER or a custom equipment of PPE_CUSTOM_EQUIPMENT (e.g. hi_vis_vest).",
+        ),
+    ] = "ALL",
+) -> str:
+    if equipment_type == "ALL":
+        return equipment_type
+    try:
+        request.app.state.catalogue.check([equipment_type], where="equipment_type")
+    except UnknownEquipment as exc:
+        raise HTTPException(422, str(exc)) from exc
+    return equipment_type
+
+
+EquipmentParam = Annotated[str, Depends(_equipment)]
 
 
 def _range(window: TimeRange) -> RangeOut:
@@ -63,8 +84,8 @@ async def trend(
     repo: Repo,
     window: RangeDep,
     where: FiltersDep,
+    equipment_type: EquipmentParam,
     bucket: Annotated[Bucket, Query(description="Bucket width, in the site's time zone.")] = Bucket.DAY,
-    equipment_type: EquipmentParam = "ALL",
 ) -> TrendOut:
     if window.end > window.start:
         try:
@@ -90,8 +111,8 @@ async def breakdown(
     repo: Repo,
     window: RangeDep,
     where: FiltersDep,
+    equipment_type: EquipmentParam,
     by: Annotated[Dimension, Query(description="Grouping dimension.")] = Dimension.SITE,
-    equipment_type: EquipmentParam = "ALL",
 ) -> BreakdownOut:
     rows = await repo.breakdown(by=by, start=window.start, end=window.end, filters=where, equipment_type=equipment_type)
     return BreakdownOut(
@@ -101,14 +122,72 @@ async def breakdown(
     )
 
 
+@router.get(
+    "/compliance/exposure",
+    response_model=ExposureOut,
+    summary="Person-minutes observed and in violation (each frame weighted by the time to the camera's next)",
+)
+async def exposure_route(
+    _: Reader,
+    repo: Repo,
+    window: RangeDep,
+    where: FiltersDep,
+    request: Request,
+    equipment_type: EquipmentParam,
+    by: Annotated[Dimension, Query(description="Grouping dimension.")] = Dimension.SITE,
+) -> ExposureOut:
+    cap_s = float(request.app.state.exposure_cap_s)
+    rows, coverage = await repo.exposure(
+        by=by.value,
+        start=window.start,
+        end=window.end,
+        cap_s=cap_s,
+        site_id=where.site_id,
+        zone_id=where.zone_id,
+        camera_id=where.camera_id,
+        equipment_type=equipment_type,
+    )
+    return ExposureOut(
+        range=_range(window),
+        by=by.value,
+        cap_s=cap_s,
+        rows=[
+            ExposureRowOut(
+                **row.keys,
+                person_minutes_observed=round(row.person_minutes_observed, 4),
+                person_minutes_with=round(row.person_minutes_with, 4),
+                person_minutes_without=round(row.person_minutes_without, 4),
+                person_minutes_indeterminate=round(row.person_minutes_indeterminate, 4),
+                exposure_compliance_rate=_rate(row.person_minutes_with, row.person_minutes_without),
+                per_frame_compliance_rate=_rate(row.persons_with, row.persons_without),
+            )
+            for row in rows
+        ],
+        coverage=[
+            CoverageOut(
+                site_id=c.site_id,
+                camera_id=c.camera_id,
+                frames=c.frames,
+                minutes_observed=round(c.minutes_observed, 4),
+                minutes_not_observed=round(c.minutes_not_observed, 4),
+            )
+            for c in coverage
+        ],
+    )
+
+
+def _rate(with_: float, without: float) -> float | None:
+    return None if with_ + without == 0 else with_ / (with_ + without)
+
+
 @router.get("/violations/top-locations", response_model=TopLocationsOut, summary="Cameras with the most violations")
 async def top_locations(
     _: Reader,
     repo: Repo,
     window: RangeDep,
     where: FiltersDep,
+    equipment_type: EquipmentParam,
     limit: Annotated[int, Query(ge=1, le=500, description="Most rows returned.")] = 10,
-    equipment_type: EquipmentParam = "ALL",
 ) -> TopLocationsOut:
     rows = await repo.top_locations(
         start=window.start, end=window.end, filters=where, limit=limit, equipment_type=equipment_type
@@ -124,8 +203,8 @@ async def top_hours(
     repo: Repo,
     window: RangeDep,
     where: FiltersDep,
+    equipment_type: EquipmentParam,
     limit: Annotated[int, Query(ge=1, le=24, description="Most rows returned.")] = 24,
-    equipment_type: EquipmentParam = "ALL",
 ) -> TopHoursOut:
     rows = await repo.top_hours(
         start=window.start, end=window.end, filters=where, limit=limit, equipment_type=equipment_type
@@ -165,16 +244,22 @@ async def list_incidents(
     "/export/events.csv",
     summary="Person events as CSV (streamed)",
     response_class=StreamingResponse,
-    responses={200: {"content": {"text/csv": {}}, "description": "Columns: " + ", ".join(EXPORT_COLUMNS)}},
+    responses={200: {"content": {"text/csv": {}}, "description": "Columns: "
+            + ", ".join(EXPORT_COLUMNS[:-1])
+            + ", then <name>, <name>_confidence per custom equipment of PPE_CUSTOM_EQUIPMENT"}},
 )
-async def export_events(_: Reader, repo: Repo, window: RangeDep, where: FiltersDep) -> StreamingResponse:
+async def export_events(
+    _: Reader, repo: Repo, window: RangeDep, where: FiltersDep, request: Request
+) -> StreamingResponse:
+    custom = sorted(request.app.state.catalogue.custom)
+
     async def body() -> AsyncIterator[str]:
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
-        writer.writerow(EXPORT_COLUMNS)
+        writer.writerow(csv_header(custom))
         yield _take(buffer)
         async for chunk in repo.stream_events(start=window.start, end=window.end, filters=where):
-            writer.writerows(_csv_row(row) for row in chunk)
+            writer.writerows(_csv_row(row, custom) for row in chunk)
             yield _take(buffer)
 
     name = f"person-events-{window.start:%Y%m%dT%H%M}-{window.end:%Y%m%dT%H%M}.csv"
@@ -190,10 +275,22 @@ def _take(buffer: io.StringIO) -> str:
     return text
 
 
-def _csv_row(row: tuple[object, ...]) -> list[object]:
+def csv_header(custom: list[str]) -> list[str]:
+    """The stored columns, with the custom-equipment object spread into <name>, <name>_confidence per name."""
+    return [*EXPORT_COLUMNS[:-1], *(column for name in custom for column in (name, f"{name}_confidence"))]
+
+
+def _csv_row(row: tuple[object, ...], custom: list[str]) -> list[object]:
+    *plain, equipment = row
+    outcomes: dict[str, dict[str, object]] = equipment if isinstance(equipment, dict) else {}
+    spread = [
+        value
+        for name in custom
+        for value in (outcomes.get(name, {}).get("outcome"), outcomes.get(name, {}).get("confidence"))
+    ]
     return [
         value.astimezone(UTC).isoformat() if isinstance(value, datetime) else ("" if value is None else value)
-        for value in row
+        for value in [*plain, *spread]
     ]
 
 

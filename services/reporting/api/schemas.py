@@ -63,6 +63,39 @@ class BreakdownOut(Schema):
     rows: list[BreakdownRow] = Field(description="One row per group, ordered by the group's keys.")
 
 
+class ExposureRowOut(Schema):
+    site_id: str | None = Field(default=None, description="Site, when grouped by site, zone or camera.")
+    zone_id: str | None = Field(default=None, description="Zone (polygon zone or camera zone), when grouped by it.")
+    camera_id: str | None = Field(default=None, description="Camera, when grouped by camera.")
+    equipment_type: str | None = Field(default=None, description="Equipment type, when grouped by it.")
+    person_minutes_observed: float = Field(description="Sum over person observations of the time each stands for.")
+    person_minutes_with: float = Field(description="Person-minutes with every required item.")
+    person_minutes_without: float = Field(description="Person-minutes in violation.")
+    person_minutes_indeterminate: float = Field(description="Person-minutes the model could not decide.")
+    exposure_compliance_rate: float | None = Field(
+        description="with / (with + without) in person-minutes; null when nothing was decided."
+    )
+    per_frame_compliance_rate: float | None = Field(
+        description="The same rate counting each person observation once (as /compliance/*)."
+    )
+
+
+class CoverageOut(Schema):
+    site_id: str = Field(description="Site of the camera.")
+    camera_id: str = Field(description="Camera with at least one frame in the range.")
+    frames: int = Field(description="Frames stored in the range.")
+    minutes_observed: float = Field(description="Camera time covered by frames (each up to the cap).")
+    minutes_not_observed: float = Field(description="Camera time with no frame: neither compliant nor violating.")
+
+
+class ExposureOut(Schema):
+    range: RangeOut = Field(description="Time range the figures cover.")
+    by: Literal["site", "zone", "camera", "equipment_type"] = Field(description="Grouping dimension.")
+    cap_s: float = Field(description="Longest time one frame stands for (REPORTING_EXPOSURE_CAP_S).")
+    rows: list[ExposureRowOut] = Field(description="One row per group.")
+    coverage: list[CoverageOut] = Field(description="Per camera: time observed and not observed.")
+
+
 class LocationRow(CountsOut):
     site_id: str = Field(description="Site of the camera.")
     zone_id: str = Field(description="Zone of the camera.")
@@ -87,9 +120,11 @@ class IncidentOut(Schema):
     incident_id: str = Field(description="Stable id of the incident (from the notifier).")
     status: Literal["open", "updated", "resolved"] = Field(description="Latest known status.")
     site_id: str = Field(description="Site of the camera.")
-    zone_id: str = Field(description="Zone of the camera.")
+    zone_id: str = Field(description="Zone of the person: their polygon zone, else the camera's zone.")
     camera_id: str = Field(description="Camera the incident was seen on.")
-    missing_equipment: list[str] = Field(description="Required PPE types the person was missing.")
+    missing_equipment: list[str] = Field(
+        description="Required PPE the person was missing: Rekognition types or custom equipment (e.g. hi_vis_vest)."
+    )
     severity: Literal["info", "warning", "critical"] = Field(description="Severity given by the notifier's rule.")
     started_at: AwareDatetime = Field(description="First frame in violation (UTC).")
     last_seen_at: AwareDatetime = Field(description="Latest frame in violation (UTC).")
@@ -97,6 +132,7 @@ class IncidentOut(Schema):
     frame_id: str = Field(description="Frame of the latest change (an id, not a link to the image).")
     max_confidence: float = Field(description="Highest confidence of the violation so far, 0..100.")
     changed_at: AwareDatetime = Field(description="When the notifier emitted the latest change.")
+    recorded_at: AwareDatetime = Field(description="When reporting stored the latest change (export watermark).")
 
 
 class IncidentPage(Schema):

@@ -145,3 +145,19 @@ async def test_strict_scores_through_boto3_equal_the_in_process_scores(endpoint:
     )
     assert through_api.d and through_api.d == in_process.d
     assert through_api.n == in_process.n
+
+
+async def test_documented_custom_labels_call_is_one_boto3_accepts(rekognition: Any, shared_data: Path) -> None:
+    """The call docs/detector.md and the README show: a bare model name is refused by boto3 itself
+    (ProjectVersionArn has a minimum length of 20), an ARN-shaped id naming the model as its project is sent
+    and answered by that model."""
+    from botocore.exceptions import ParamValidationError
+
+    image = (shared_data / "scenes" / "images" / HELMETS_AND_VESTS).read_bytes()
+    with pytest.raises(ParamValidationError, match="ProjectVersionArn"):
+        rekognition.detect_custom_labels(ProjectVersionArn="vest", Image={"Bytes": image})
+    documented = "arn:aws:rekognition:local:000000000000:project/vest/version/local/1"
+    response = await asyncio.to_thread(
+        rekognition.detect_custom_labels, ProjectVersionArn=documented, Image={"Bytes": image}, MinConfidence=60
+    )
+    assert "hi_vis_vest" in [label["Name"] for label in response["CustomLabels"]]

@@ -82,11 +82,21 @@ async def test_admin_create_is_validated_and_unique(ingest: Ingest) -> None:
     assert duplicate.json()["code"] == "camera_exists"
     invalid = await ingest.client.post(
         "/v1/admin/cameras",
-        json={"camera_id": "a/b", "site_id": "s", "zone_id": "z", "required_ppe": ["HARD_HAT"]},
+        json={"camera_id": "a/b", "site_id": "s", "zone_id": "z", "required_ppe": ["HARD HAT"]},
         headers=admin_headers(),
     )
     assert invalid.status_code == 422
     assert {tuple(d["loc"][-1:]) for d in invalid.json()["details"]} >= {("camera_id",), ("0",)}
+    # a well-formed name that is neither a Rekognition type nor configured custom equipment (PPE_CUSTOM_EQUIPMENT)
+    unknown = await ingest.client.post(
+        "/v1/admin/cameras",
+        json={"camera_id": "cam-unknown-ppe", "site_id": "s", "zone_id": "z", "required_ppe": ["HARD_HAT"]},
+        headers=admin_headers(),
+    )
+    assert unknown.status_code == 422, unknown.text
+    assert unknown.json()["code"] == "invalid_request"
+    assert "unknown equipment ['HARD_HAT']" in unknown.json()["message"]
+    assert "hi_vis_vest" in unknown.json()["message"]  # the message lists what is known
 
 
 async def test_camera_reads_its_own_settings(ingest: Ingest) -> None:

@@ -71,15 +71,15 @@ async def test_csv_export_content(client: httpx.AsyncClient) -> None:
         [
             "frame_id", "captured_at", "site_id", "zone_id", "camera_id", "person_index", "outcome",
             "person_confidence", "head_cover", "head_cover_confidence", "face_cover", "face_cover_confidence",
-            "hand_cover", "hand_cover_confidence",
+            "hand_cover", "hand_cover_confidence", "hi_vis_vest", "hi_vis_vest_confidence",
         ],
         # F4 p0 covered head: min(detection 95, covers 93); p1 bare head: the head part itself, 97
         ["F4", "2026-01-05T23:10:00+00:00", "site-b", "zone-9", "cam-9", "0", "with", "99.0", "with", "93.0",
-         "", "", "", ""],
+         "", "", "", "", "", ""],
         ["F4", "2026-01-05T23:10:00+00:00", "site-b", "zone-9", "cam-9", "1", "without", "99.0", "without", "97.0",
-         "", "", "", ""],
+         "", "", "", "", "", ""],
         ["F5", "2026-01-12T10:00:00+00:00", "site-b", "zone-9", "cam-9", "0", "without", "99.0", "without", "97.0",
-         "", "", "", ""],
+         "", "", "", "", "", ""],
     ]  # fmt: skip
 
 

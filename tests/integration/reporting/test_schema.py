@@ -17,6 +17,7 @@ TABLES = {
     "reporting_person_events",
     "reporting_rollup_15m",
     "reporting_incidents",
+    "reporting_export_state",
 }
 
 

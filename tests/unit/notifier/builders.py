@@ -2,12 +2,13 @@
 
 from datetime import UTC, datetime, timedelta
 
-from shared.contracts import FrameAnalyzed, FrameContext, FrameRef
+from shared.contracts import AttributedCustomLabel, FrameAnalyzed, FrameContext, FrameRef, ZoneLayout
 from shared.rekognition import (
     BodyPart,
     BodyPartName,
     BoundingBox,
     CoversBodyPart,
+    CustomLabel,
     DetectProtectiveEquipmentResponse,
     EquipmentDetection,
     EquipmentType,
@@ -66,7 +67,16 @@ def frame_analyzed(
     key: str | None = None,
     required: tuple[EquipmentType, ...] = (EquipmentType.HEAD_COVER,),
     min_confidence: float = 80.0,
+    vests: dict[int, bool] | None = None,
+    custom_equipment: tuple[str, ...] = (),
+    zones: ZoneLayout | None = None,
 ) -> FrameAnalyzed:
+    """`vests`: person id -> the vest model's label on their torso (True hi_vis_vest, False no_hi_vis_vest)."""
+    by_id = {p.Id: p for p in persons}
+    labels = [
+        AttributedCustomLabel(engine="vest", person_id=pid, label=vest_label(by_id[pid].BoundingBox, worn))
+        for pid, worn in (vests or {}).items()
+    ]
     attributes = SummarizationAttributes(MinConfidence=min_confidence, RequiredEquipmentTypes=list(required))
     return FrameAnalyzed(
         context=FrameContext(frame_id=frame_id, camera_id=camera_id, site_id=site_id, zone_id=zone_id, captured_at=at),
@@ -82,6 +92,22 @@ def frame_analyzed(
         ppe=DetectProtectiveEquipmentResponse(
             ProtectiveEquipmentModelVersion="test", Persons=persons, Summary=summarize(persons, attributes)
         ),
+        custom_labels=labels,
+        custom_equipment=list(custom_equipment),
+        zones=zones,
+    )
+
+
+def vest_label(person_box: BoundingBox, worn: bool, confidence: float = 92.0) -> CustomLabel:
+    """The vest model's label on the torso of a person box (as services.detector attaches it)."""
+    torso = BoundingBox(
+        Left=person_box.Left + person_box.Width * 0.15,
+        Top=person_box.Top + person_box.Height * 0.2,
+        Width=person_box.Width * 0.7,
+        Height=person_box.Height * 0.35,
+    )
+    return CustomLabel(
+        Name="hi_vis_vest" if worn else "no_hi_vis_vest", Confidence=confidence, Geometry={"BoundingBox": torso}
     )
 
 

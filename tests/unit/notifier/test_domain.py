@@ -17,8 +17,11 @@ from services.notifier.domain import (
     observe,
 )
 from shared.contracts import FrameAnalyzed
+from shared.equipment import Catalogue, default_custom_equipment
 from shared.rekognition import EquipmentType
 from tests.unit.notifier.builders import T0, frame_analyzed, hat_scenario, person
+
+CATALOGUE = Catalogue(default_custom_equipment())
 
 TRACKER = TrackerSettings()
 
@@ -32,7 +35,7 @@ def replay(
     for frame in frames:
         result = evaluate(
             state,
-            observe(frame.ppe.Persons, policy),
+            observe(frame, policy, CATALOGUE),
             at=frame.context.captured_at,
             policy=policy,
             tracker=TRACKER,
@@ -95,16 +98,16 @@ def test_rule_min_confidence_not_the_frames_decides() -> None:
     # The frame was summarised at MinConfidence 80, the rule asks for 99.5: the head (99) is now too unsure.
     frame = frame_analyzed("f", persons=[person(hard_hat=False, head_confidence=99.0)], min_confidence=80)
     assert frame.ppe.Summary is not None and frame.ppe.Summary.PersonsWithoutRequiredEquipment == [0]
-    assert observe(frame.ppe.Persons, RulePolicy(min_confidence=99.5))[0].verdict == "indeterminate"
-    assert observe(frame.ppe.Persons, RulePolicy(min_confidence=80))[0].verdict == "without"
+    assert observe(frame, RulePolicy(min_confidence=99.5), CATALOGUE)[0].verdict == "indeterminate"
+    assert observe(frame, RulePolicy(min_confidence=80), CATALOGUE)[0].verdict == "without"
 
 
 def test_rule_required_types_not_the_frames_decide() -> None:
     # Hands are not in view: a rule that needs gloves cannot judge this person; one that needs a hat can.
     frame = frame_analyzed("f", persons=[person(hard_hat=True)])
     gloves = RulePolicy(required_equipment=[EquipmentType.HAND_COVER])
-    assert observe(frame.ppe.Persons, gloves)[0].verdict == "indeterminate"
-    assert observe(frame.ppe.Persons, RulePolicy())[0].verdict == "with"
+    assert observe(frame, gloves, CATALOGUE)[0].verdict == "indeterminate"
+    assert observe(frame, RulePolicy(), CATALOGUE)[0].verdict == "with"
 
 
 def test_camera_cooldown_suppresses_the_alert_of_a_second_incident_then_expires() -> None:
@@ -229,3 +232,33 @@ def test_association_prefers_overlap_then_centre_distance() -> None:
     assert associate(tracks, [obs(0.52), obs(0.12)], TRACKER) == {0: 1, 1: 0}
     # A person far from every track starts a new one.
     assert associate(tracks, [obs(0.95, top=0.9)], TRACKER) == {}
+
+
+def test_a_vest_zone_opens_one_incident_naming_the_vest_and_a_free_zone_none() -> None:
+    # GIVEN a camera whose hazard zone (left half) requires a hi-vis vest and whose walkway (right half) requires
+    # nothing; one worker in each, both with hard hats and without vests, for 10 s at 2 frames per second
+    from shared.contracts import Zone, ZoneLayout, ZonePoint
+
+    def half(x0: float, x1: float) -> list[ZonePoint]:
+        return [ZonePoint(x=x0, y=0), ZonePoint(x=x1, y=0), ZonePoint(x=x1, y=1), ZonePoint(x=x0, y=1)]
+
+    layout = ZoneLayout(
+        zones=[
+            Zone(zone_id="hazard", polygon=half(0, 0.5), required_equipment=["hi_vis_vest"]),
+            Zone(zone_id="walkway", polygon=half(0.5, 1), required_equipment=[]),
+        ]
+    )
+    frames = [
+        frame_analyzed(
+            f"v-{i}",
+            at=T0 + timedelta(seconds=i / 2),
+            persons=[person(i % 5, left=0.1), person(i % 5 + 5, left=0.6)],
+            vests={i % 5: False, i % 5 + 5: False},
+            zones=layout,
+        )
+        for i in range(20)
+    ]
+    # WHEN evaluated under the camera rule requiring only a hard hat
+    _, events = replay(frames, RulePolicy(min_violation_s=2, min_frames=2, window_frames=3))
+    # THEN exactly one incident opens: the hazard-zone worker's, naming the vest and the zone
+    assert [(e.status, e.missing, e.zone_id) for e in events] == [("open", ("hi_vis_vest",), "hazard")]
