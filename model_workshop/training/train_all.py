@@ -9,11 +9,11 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import os
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from model_workshop.shared_data import shared_data_dir
 from model_workshop.training.data import (
     CropSample,
     Split,
@@ -45,20 +45,6 @@ PANLY_SOURCE = (
 SMALL_SIDES = (64, 32, 24, 16)
 MODEL_NAMES = ("head_cover", "vest", "face_cover", "hand_cover")
 VEST_EPOCHS = 60
-
-
-def shared_data_root() -> Path:
-    """$PPE_SHARED_DATA, else the first `shared/data` beside the repository or above it (CI: ../shared/data)."""
-    env = os.environ.get("PPE_SHARED_DATA")
-    if env:
-        return Path(env)
-    for parent in REPO_ROOT.parents:
-        candidate = parent / "shared" / "data"
-        if (candidate / "manifest.csv").is_file():
-            return candidate
-    raise FileNotFoundError(
-        "shared data not found: set PPE_SHARED_DATA to the folder holding manifest.csv (e.g. ../shared/data)"
-    )
 
 
 def scene_originals(data: Path) -> set[str]:
@@ -223,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=1, help="models trained at once (processes, 1 thread each)")
     args = parser.parse_args(argv)
     configure_logging("classifier-training", fmt="console")
-    data = args.data or shared_data_root()
+    data = args.data or shared_data_dir()
     results: dict[str, TrainResult] = {}
     if args.jobs > 1:
         with ProcessPoolExecutor(max_workers=args.jobs) as pool:

@@ -7,7 +7,6 @@ Rekognition's modeled exceptions.
 import asyncio
 import json
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 from typing import Any
 
 import boto3
@@ -26,8 +25,7 @@ from tests.conftest import free_port
 from tests.integration.detector.boto_shapes import shape_errors
 from tests.integration.detector.conftest import VEST_ARN, ppe_answer, vest_answer
 from tests.integration.detector.fake_rekognition import FakeRekognition
-
-SCENE = "scene_panly_000538.jpg"
+from tests.support.images import photo_jpeg
 
 
 @pytest.fixture
@@ -94,9 +92,9 @@ def encode(width: int, height: int) -> bytes:
 
 
 async def test_detect_protective_equipment_with_bytes_matches_botocore_model(
-    rekognition: Any, shared_data: Path
+    rekognition: Any
 ) -> None:
-    image = (shared_data / "scenes" / "images" / SCENE).read_bytes()
+    image = photo_jpeg()
     response = await asyncio.to_thread(
         rekognition.detect_protective_equipment,
         Image={"Bytes": image},
@@ -110,9 +108,9 @@ async def test_detect_protective_equipment_with_bytes_matches_botocore_model(
 
 
 async def test_detect_protective_equipment_from_s3(
-    rekognition: Any, s3_client: Any, platform_settings: PlatformSettings, shared_data: Path
+    rekognition: Any, s3_client: Any, platform_settings: PlatformSettings
 ) -> None:
-    image = (shared_data / "scenes" / "images" / SCENE).read_bytes()
+    image = photo_jpeg()
     await s3_client.put_object(Bucket=platform_settings.frames_bucket, Key="uploads/scene.jpg", Body=image)
     response = await asyncio.to_thread(
         rekognition.detect_protective_equipment,
@@ -123,8 +121,8 @@ async def test_detect_protective_equipment_from_s3(
     assert len(response["Persons"]) == len(body["Persons"])
 
 
-async def test_detect_custom_labels_matches_botocore_model(rekognition: Any, shared_data: Path) -> None:
-    image = (shared_data / "scenes" / "images" / SCENE).read_bytes()
+async def test_detect_custom_labels_matches_botocore_model(rekognition: Any) -> None:
+    image = photo_jpeg()
     response = await asyncio.to_thread(
         rekognition.detect_custom_labels, ProjectVersionArn=VEST_ARN, Image={"Bytes": image}, MinConfidence=50
     )
@@ -160,8 +158,8 @@ async def test_missing_s3_object_in_existing_bucket(rekognition: Any, platform_s
         )
 
 
-async def test_unknown_custom_label_model_is_resource_not_found(rekognition: Any, shared_data: Path) -> None:
-    image = (shared_data / "scenes" / "images" / SCENE).read_bytes()
+async def test_unknown_custom_label_model_is_resource_not_found(rekognition: Any) -> None:
+    image = photo_jpeg()
     with pytest.raises(rekognition.exceptions.ResourceNotFoundException):
         await asyncio.to_thread(
             rekognition.detect_custom_labels,
@@ -170,10 +168,10 @@ async def test_unknown_custom_label_model_is_resource_not_found(rekognition: Any
         )
 
 
-async def test_health_and_metrics(endpoint: str, rekognition: Any, shared_data: Path) -> None:
+async def test_health_and_metrics(endpoint: str, rekognition: Any) -> None:
     import httpx
 
-    image = (shared_data / "scenes" / "images" / SCENE).read_bytes()
+    image = photo_jpeg()
     await asyncio.to_thread(rekognition.detect_protective_equipment, Image={"Bytes": image})
     async with httpx.AsyncClient(base_url=endpoint) as http:
         assert (await http.get("/healthz")).json() == {"status": "ok"}
