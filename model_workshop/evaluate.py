@@ -338,7 +338,8 @@ def main(argv: list[str] | None = None) -> int:
         "--against",
         metavar="URL",
         default=None,
-        help="score this Rekognition-compatible endpoint through boto3 (credentials from the usual AWS settings; "
+        help="score this Rekognition-compatible endpoint through boto3 (credentials: the first DETECTOR_API_KEYS "
+        "pair when set, as `make run` writes it to var/secrets.env, else the usual AWS settings; "
         "'aws' = the real service) instead of the local engine in process",
     )
     parser.add_argument(
@@ -409,7 +410,10 @@ def main(argv: list[str] | None = None) -> int:
     glove_images = [p for p in glove_images if "/images/" in p.as_posix()]
     endpoint: strict_eval.Endpoint
     if args.against:
-        endpoint = strict_eval.Boto3Endpoint(None if args.against == "aws" else args.against, vest_arn=args.vest_arn)
+        url = None if args.against == "aws" else args.against
+        pairs = os.environ.get("DETECTOR_API_KEYS", "").split(",")[0].strip()
+        credentials = tuple(pairs.split(":", 1)) if url and ":" in pairs else None
+        endpoint = strict_eval.Boto3Endpoint(url, vest_arn=args.vest_arn, credentials=credentials)  # type: ignore[arg-type]
     else:
         endpoint = strict_eval.LocalEndpoint()
     print(f"endpoint: {endpoint.name}; split side: {split_side}")

@@ -315,11 +315,14 @@ class LocalEndpoint:
 class Boto3Endpoint:
     """Any Rekognition-compatible endpoint through the unmodified boto3 client (ours or AWS)."""
 
-    def __init__(self, url: str | None, *, vest_arn: str, region: str = "us-east-1") -> None:
+    def __init__(self, url: str | None, *, vest_arn: str, region: str = "us-east-1",
+                 credentials: tuple[str, str] | None = None) -> None:
+        """`credentials`: (access key id, secret) of a DETECTOR_API_KEYS pair; None: boto3's usual chain."""
         import boto3
 
         self.name = f"boto3 {url or 'AWS'}"
-        self._client = boto3.client("rekognition", endpoint_url=url, region_name=region)
+        keys = {"aws_access_key_id": credentials[0], "aws_secret_access_key": credentials[1]} if credentials else {}
+        self._client = boto3.client("rekognition", endpoint_url=url, region_name=region, **keys)
         self._vest_arn = vest_arn
 
     def detect_ppe(self, image: bytes, required: list[str], min_confidence: float) -> Json:

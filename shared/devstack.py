@@ -16,6 +16,7 @@ import os
 import secrets
 import signal
 import socket
+import string
 import subprocess
 import sys
 import time
@@ -56,7 +57,17 @@ GENERATED_SECRETS = (
     "NOTIFIER_WEBHOOK_SECRET",
     "REPORTING_ANALYST_TOKEN",
     "REPORTING_ADMIN_TOKEN",
+    "DETECTOR_API_KEYS",
 )
+
+
+def new_secret(name: str) -> str:
+    if name == "DETECTOR_API_KEYS":
+        # one client of the Rekognition-compatible API: an AWS-style access key id and secret access key
+        alphabet = string.ascii_uppercase + string.digits
+        access_key = "PPE" + "".join(secrets.choice(alphabet) for _ in range(17))
+        return f"{access_key}:{secrets.token_urlsafe(30)}"
+    return secrets.token_urlsafe(32)
 
 
 def port_is_free(port: int) -> bool:
@@ -78,7 +89,7 @@ def load_or_create_secrets(path: Path) -> dict[str, str]:
     changed = False
     for name in GENERATED_SECRETS:
         if name not in values:
-            values[name] = secrets.token_urlsafe(32)
+            values[name] = new_secret(name)
             changed = True
     if changed:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -244,7 +255,7 @@ def _print_banner(env: dict[str, str], var_dir: Path, skipped: list[str], demo_k
         if service.name not in skipped:
             lines.append(f"  {service.name:<10} http://127.0.0.1:{env[service.port_env]}  (/docs, /healthz, /metrics)")
     lines.append(f"  SQS/S3     {env['AWS_ENDPOINT_URL']}")
-    lines.append(f"  tokens     {var_dir / 'secrets.env'}")
+    lines.append(f"  tokens     {var_dir / 'secrets.env'} (DETECTOR_API_KEYS: the Rekognition API's ACCESS_KEY:SECRET)")
     if demo_key:
         lines += [
             f"  camera     {DEMO_CAMERA['camera_id']} (key in {var_dir / 'demo-camera.env'}); try:",

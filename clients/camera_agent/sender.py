@@ -1,4 +1,4 @@
-"""Sending spooled frames to ingest, oldest first, honouring 429 / 503 Retry-After."""
+"""Sending spooled frames to ingest, oldest first, honouring 429 / 503 / 409-in-progress Retry-After."""
 
 import asyncio
 import random
@@ -16,8 +16,19 @@ SENT = Counter("ppe_agent_frames_sent_total", "Frames ingest accepted.", ["camer
 REJECTED = Counter("ppe_agent_frames_rejected_total", "Frames ingest refused for good (4xx).", ["camera", "status"])
 BUFFERED = Gauge("ppe_agent_buffered_frames", "Frames waiting in the on-disk spool.", ["camera"])
 
-DELIVERED = {200, 201, 202, 409}  # 200/409: ingest already has this client_frame_id
+DELIVERED = {200, 201, 202}  # 200: ingest already stored this client_frame_id (same image)
 RETRY_LATER = {408, 425, 429, 500, 502, 503, 504}
+# A 409 is "not stored yet" (`frame_in_progress`: another attempt holds the reservation, or one died holding
+# it) unless ingest says the id already holds a different image: only that one cannot succeed by retrying.
+CONFLICT_FOR_GOOD = {"idempotency_conflict"}
+
+
+def error_code(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return ""
+    return str(body.get("code", "")) if isinstance(body, dict) else ""
 
 
 def retry_after_seconds(response: httpx.Response, default: float) -> float:
@@ -95,11 +106,13 @@ class FrameSender:
             self._status.frames_sent += 1
             SENT.labels(self._camera_id).inc()
             return None
-        if response.status_code in RETRY_LATER:
+        if response.status_code in RETRY_LATER or (
+            response.status_code == 409 and error_code(response) not in CONFLICT_FOR_GOOD
+        ):
             wait = retry_after_seconds(response, 1.0)
             log.info("ingest asked to retry later", status=response.status_code, retry_in_s=wait)
             return wait or 0.1
-        # 400/401/403/404/413/415/422: sending it again will not help.
+        # 400/401/403/404/413/415/422, 409 idempotency_conflict: sending it again will not help.
         self._spool.remove(frame)
         self._status.frames_rejected += 1
         REJECTED.labels(self._camera_id, str(response.status_code)).inc()

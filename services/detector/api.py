@@ -1,10 +1,14 @@
 """HTTP app: health, metrics, and a Rekognition-compatible endpoint.
 
-`boto3.client("rekognition", endpoint_url="http://host:8081")` can call `detect_protective_equipment` and
-`detect_custom_labels` against it: AWS JSON 1.1 protocol (`POST /`, `X-Amz-Target: RekognitionService.<Op>`),
-errors as `{"__type": ..., "Message": ...}` with Rekognition's status codes.
+`boto3.client("rekognition", endpoint_url="http://host:8081", aws_access_key_id=..., aws_secret_access_key=...)`
+can call `detect_protective_equipment` and `detect_custom_labels` against it: AWS JSON 1.1 protocol (`POST /`,
+`X-Amz-Target: RekognitionService.<Op>`), errors as `{"__type": ..., "Message": ...}` with Rekognition's status
+codes. Every call must be signed (AWS Signature V4) with a key pair of DETECTOR_API_KEYS: the signer's access key
+is checked before the body is read, the body is read up to DETECTOR_API_MAX_BODY_BYTES, then the signature is
+recomputed over it (services.detector.sigv4). `Image.S3Object` may only name DETECTOR_API_S3_OBJECTS.
 """
 
+import asyncio
 import base64
 import binascii
 import json
@@ -16,10 +20,12 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
+from starlette.requests import ClientDisconnect
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import ValidationError
 
 from services.detector.adapters.images import MAX_BYTES_INLINE, MAX_BYTES_S3, inspect_image
+from services.detector import sigv4
 from services.detector.config import DetectorSettings
 from services.detector.engines.base import (
     CustomLabelEngine,
@@ -48,6 +54,10 @@ STATUS = {
     "ProvisionedThroughputExceededException": 400,
     "SerializationException": 400,
     "UnknownOperationException": 400,
+    "MissingAuthenticationTokenException": 400,
+    "IncompleteSignatureException": 400,
+    "InvalidSignatureException": 400,
+    "UnrecognizedClientException": 400,
     "ThrottlingException": 500,
     "InternalServerError": 500,
 }
@@ -68,12 +78,17 @@ def aws_error(aws_type: str, message: str) -> JSONResponse:
     )
 
 
+# One answer for "no such object", "not ours to read" and "S3 said no": the text tells the caller nothing more.
+S3_OBJECT_UNAVAILABLE = "Unable to get object metadata from S3. Check object key, region and/or access permissions."
+
+
 class RekognitionApi:
     """The two operations, on the detector's engines."""
 
-    def __init__(self, engines: EngineSet, *, s3: Any | None) -> None:
+    def __init__(self, engines: EngineSet, *, s3: Any | None, settings: DetectorSettings) -> None:
         self._engines = engines
         self._s3 = s3
+        self._settings = settings
 
     async def image(self, body: dict[str, Any]) -> ImageInput:
         image = body.get("Image")
@@ -92,24 +107,28 @@ class RekognitionApi:
     async def _read_s3(self, s3_object: Any) -> bytes:
         if not isinstance(s3_object, dict) or not s3_object.get("Bucket") or not s3_object.get("Name"):
             raise AwsError("InvalidParameterException", "Image.S3Object needs Bucket and Name")
-        if self._s3 is None:
-            raise AwsError("InvalidS3ObjectException", "this endpoint has no S3 access configured")
-        params = {"Bucket": s3_object["Bucket"], "Key": s3_object["Name"]}
+        bucket, key = s3_object["Bucket"], s3_object["Name"]
+        if not isinstance(bucket, str) or not isinstance(key, str):
+            raise AwsError("InvalidParameterException", "Image.S3Object Bucket and Name must be strings")
+        if self._s3 is None or not self._settings.api_s3_allowed(bucket, key):
+            log.warning("S3Object outside DETECTOR_API_S3_OBJECTS refused", bucket=bucket)
+            raise AwsError("InvalidS3ObjectException", S3_OBJECT_UNAVAILABLE)
+        params = {"Bucket": bucket, "Key": key}
         if s3_object.get("Version"):
             params["VersionId"] = s3_object["Version"]
-        where = f"s3://{params['Bucket']}/{params['Key']}"
         try:
             response = await self._s3.get_object(**params)
             if response["ContentLength"] > MAX_BYTES_S3:
                 response["Body"].close()
-                raise AwsError("ImageTooLargeException", f"{where} is over {MAX_BYTES_S3} bytes")
+                raise AwsError("ImageTooLargeException", f"the S3 object is over {MAX_BYTES_S3} bytes")
             async with response["Body"] as stream:
                 data: bytes = await stream.read()
         except ClientError as exc:
-            code = exc.response.get("Error", {}).get("Code", "")
-            raise AwsError("InvalidS3ObjectException", f"unable to get object {where}: {code}") from exc
+            log.info("S3Object unreadable", bucket=bucket, code=exc.response.get("Error", {}).get("Code", ""))
+            raise AwsError("InvalidS3ObjectException", S3_OBJECT_UNAVAILABLE) from exc
         except BotoCoreError as exc:
-            raise AwsError("InvalidS3ObjectException", f"unable to get object {where}: {exc}") from exc
+            log.error("S3 unavailable for an S3Object", error=str(exc))
+            raise AwsError("InternalServerError", "S3 is unavailable; retry later") from exc
         return data
 
     async def detect_protective_equipment(self, body: dict[str, Any]) -> dict[str, object]:
@@ -167,6 +186,55 @@ class RekognitionApi:
         return DetectCustomLabelsResponse(CustomLabels=labels).model_dump(mode="json", exclude_none=True)
 
 
+async def read_body(request: Request, *, limit: int, timeout_s: float) -> bytes:
+    """At most `limit` bytes, counted as they arrive (refused early when Content-Length says more)."""
+    too_large = AwsError("ImageTooLargeException", f"request body is over {limit} bytes")
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise too_large
+    body = bytearray()
+    try:
+        async with asyncio.timeout(timeout_s):
+            async for chunk in request.stream():
+                body += chunk
+                if len(body) > limit:
+                    raise too_large
+    except TimeoutError as exc:
+        raise AwsError("InvalidParameterException", f"request body not received within {timeout_s}s") from exc
+    except ClientDisconnect as exc:
+        raise AwsError("SerializationException", "client disconnected before the body was complete") from exc
+    return bytes(body)
+
+
+class Authenticator:
+    """Checks a request's SigV4 signature against the configured client keys (services.detector.sigv4)."""
+
+    def __init__(self, settings: DetectorSettings) -> None:
+        self._keys = settings.api_credentials()
+        self._max_body = settings.api_max_body_bytes
+        self._body_timeout_s = settings.api_body_timeout_s
+
+    async def authenticated_body(self, request: Request) -> tuple[str, bytes]:
+        """(access key id, body) of a correctly signed request; raises sigv4.AuthError or AwsError otherwise."""
+        signed = sigv4.parse(request.headers.get("authorization"), request.headers.get("x-amz-date"))
+        secret = self._keys.get(signed.access_key)
+        if secret is None:  # before reading the body: strangers cost us a header parse, not 5 MB
+            raise sigv4.AuthError(
+                "UnrecognizedClientException", "The security token included in the request is invalid."
+            )
+        body = await read_body(request, limit=self._max_body, timeout_s=self._body_timeout_s)
+        sigv4.verify(
+            signed,
+            secret,
+            method=request.method,
+            path=request.scope.get("raw_path", b"/").decode("latin-1") or "/",
+            query=request.scope.get("query_string", b"").decode("latin-1"),
+            headers=[(name.decode("latin-1"), value.decode("latin-1")) for name, value in request.scope["headers"]],
+            body=body,
+        )
+        return signed.access_key, body
+
+
 def _errors(exc: ValidationError) -> str:
     return "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
 
@@ -180,7 +248,8 @@ def build_app(
 ) -> FastAPI:
     """The detector's HTTP app. `ready()` says whether the worker is healthy (e.g. the consumer polls)."""
     app = FastAPI(title="PPE detector", version="1", docs_url=None, redoc_url=None)
-    api = RekognitionApi(engines, s3=s3)
+    api = RekognitionApi(engines, s3=s3, settings=settings)
+    authenticator = Authenticator(settings)
     operations = {
         "DetectProtectiveEquipment": api.detect_protective_equipment,
         "DetectCustomLabels": api.detect_custom_labels,
@@ -203,6 +272,12 @@ def build_app(
 
     @app.post("/")
     async def rekognition(request: Request) -> Response:
+        try:
+            client, raw = await authenticator.authenticated_body(request)
+        except (sigv4.AuthError, AwsError) as exc:
+            API_REQUESTS.labels("unauthenticated", exc.aws_type).inc()
+            log.info("rekognition api call refused", outcome=exc.aws_type)
+            return aws_error(exc.aws_type, str(exc))
         target = request.headers.get("x-amz-target", "")
         operation = target.removeprefix(TARGET_PREFIX) if target.startswith(TARGET_PREFIX) else ""
         if operation not in operations:
@@ -212,7 +287,7 @@ def build_app(
         response: Response
         try:
             try:
-                body = json.loads(await request.body() or b"{}")
+                body = json.loads(raw or b"{}")
             except ValueError as exc:
                 raise AwsError("SerializationException", f"request body is not JSON: {exc}") from exc
             if not isinstance(body, dict):
@@ -235,6 +310,7 @@ def build_app(
         API_REQUESTS.labels(operation, outcome).inc()
         log.info(
             "rekognition api call",
+            client=client,
             operation=operation,
             outcome=outcome,
             ms=round((time.perf_counter() - started) * 1000, 1),

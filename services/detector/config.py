@@ -15,17 +15,28 @@ Environment the local stack sets for the detector (all optional except the share
   Default {"*": ["vest"]}. Set both to {} to run no custom-label model.
 - DETECTOR_REKOGNITION_ENDPOINT_URL: endpoint of Rekognition for the `rekognition` engine (unset on AWS; it does
   NOT follow AWS_ENDPOINT_URL, which points at the SQS/S3 emulator locally).
-No secrets.
+- DETECTOR_HOST: bind address (default 127.0.0.1; containers set 0.0.0.0).
+- DETECTOR_API_KEYS (secret): the Rekognition-compatible API's clients, `ACCESS_KEY_ID:SECRET` pairs separated by
+  commas, one pair per client. Calls are checked with AWS Signature V4 against them; unset, every call is refused.
+  `make run` generates one pair into var/secrets.env.
+- DETECTOR_API_S3_OBJECTS: JSON list of `bucket/prefix` that `Image.S3Object` may name (default []: none).
+- DETECTOR_API_MAX_BODY_BYTES: largest request body the API reads (default: a 4 MB image in base64 plus 64 KiB).
 """
 
 import json
+import math
+import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
-from pydantic_settings import SettingsConfigDict
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import NoDecode, SettingsConfigDict
 
-from shared.config import PlatformSettings
+from shared.config import PlatformSettings, require_secret
+
+ACCESS_KEY_ID = re.compile(r"^[A-Za-z0-9]{8,128}$")
+# Image.Bytes (at most 4 MB, adapters.images.MAX_BYTES_INLINE) arrives base64-encoded inside a small JSON document.
+DEFAULT_API_MAX_BODY_BYTES = math.ceil(4 * 1024 * 1024 / 3) * 4 + 64 * 1024
 
 
 class CustomLabelModel(BaseModel):
@@ -70,10 +81,11 @@ def default_custom_label_models() -> dict[str, CustomLabelModel]:
 
 
 class DetectorSettings(PlatformSettings):
-    model_config = SettingsConfigDict(env_prefix="DETECTOR_", extra="ignore", env_file=None)
+    # hide_input_in_errors: a refused DETECTOR_API_KEYS must not print its secrets
+    model_config = SettingsConfigDict(env_prefix="DETECTOR_", extra="ignore", env_file=None, hide_input_in_errors=True)
 
     port: int = Field(default=8081, ge=0, le=65535, description="HTTP port (health, metrics, Rekognition API).")
-    host: str = Field(default="0.0.0.0", description="HTTP bind address.")
+    host: str = Field(default="127.0.0.1", description="HTTP bind address (containers set 0.0.0.0).")
     ppe_engine: Literal["local", "rekognition"] = Field(default="local", description="PPE engine plug-in.")
     model_dir: Path | None = Field(default=None, description="Local engine model cache dir.")
     workers: int = Field(default=2, ge=1, le=32, description="Local engine worker processes (one model each).")
@@ -100,6 +112,20 @@ class DetectorSettings(PlatformSettings):
     rekognition_endpoint_url: str | None = Field(default=None, description="Rekognition endpoint override.")
     rekognition_attempts: int = Field(default=4, ge=1, le=10, description="Our own retries on throttling.")
     consume: bool = Field(default=True, description="Run the queue consumer (false: API only).")
+    api_keys: SecretStr = Field(
+        default=SecretStr(""),
+        description="Clients of the Rekognition-compatible API: `ACCESS_KEY_ID:SECRET` pairs, comma-separated "
+        "(DETECTOR_API_KEYS). Empty: the API refuses every call.",
+    )
+    api_s3_objects: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="`bucket/prefix` entries (JSON list or comma-separated) that Image.S3Object may read; "
+        "anything else is refused like a missing object.",
+    )
+    api_max_body_bytes: int = Field(
+        default=DEFAULT_API_MAX_BODY_BYTES, ge=1024, description="Largest API request body read, counted as it arrives."
+    )
+    api_body_timeout_s: float = Field(default=30.0, gt=0, description="An API body not received by then is refused.")
 
     @field_validator("custom_label_models", "custom_label_sites", mode="before")
     @classmethod
@@ -107,6 +133,43 @@ class DetectorSettings(PlatformSettings):
         if isinstance(value, str):
             return json.loads(value) if value.strip() else {}
         return value
+
+    @field_validator("api_s3_objects", mode="before")
+    @classmethod
+    def _parse_list(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [item.strip() for item in text.split(",") if item.strip()]
+        return value
+
+    @field_validator("api_s3_objects")
+    @classmethod
+    def _bucket_and_prefix(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            bucket, _, _ = entry.partition("/")
+            if not bucket or "/" not in entry:
+                raise ValueError(f"DETECTOR_API_S3_OBJECTS entry {entry!r} must be `bucket/prefix` (prefix may be empty)")
+        return value
+
+    @field_validator("api_keys")
+    @classmethod
+    def _key_pairs(cls, value: SecretStr) -> SecretStr:
+        parse_api_keys(value.get_secret_value())  # fail at start, naming the variable
+        return value
+
+    def api_credentials(self) -> dict[str, str]:
+        """Access key id -> secret access key of every API client."""
+        return parse_api_keys(self.api_keys.get_secret_value())
+
+    def api_s3_allowed(self, bucket: str, key: str) -> bool:
+        """Whether Image.S3Object may read s3://bucket/key."""
+        for entry in self.api_s3_objects:
+            allowed_bucket, _, prefix = entry.partition("/")
+            if bucket == allowed_bucket and key.startswith(prefix):
+                return True
+        return False
 
     @model_validator(mode="after")
     def _sites_name_known_models(self) -> "DetectorSettings":
@@ -125,3 +188,21 @@ class DetectorSettings(PlatformSettings):
             if scope in self.custom_label_sites:
                 return list(self.custom_label_sites[scope])
         return []
+
+
+def parse_api_keys(text: str) -> dict[str, str]:
+    """`AKID:SECRET,AKID2:SECRET2` -> {akid: secret}; refuses malformed pairs and placeholder secrets."""
+    keys: dict[str, str] = {}
+    for pair in (item.strip() for item in text.split(",")):
+        if not pair:
+            continue
+        access_key, sep, secret = pair.partition(":")
+        if not sep or not ACCESS_KEY_ID.match(access_key):
+            raise ValueError(
+                "DETECTOR_API_KEYS must be ACCESS_KEY_ID:SECRET pairs separated by commas "
+                "(access key id: 8-128 letters or digits)"
+            )
+        if access_key in keys:
+            raise ValueError(f"DETECTOR_API_KEYS names access key {access_key} twice")
+        keys[access_key] = require_secret(f"DETECTOR_API_KEYS (secret of {access_key})", secret)
+    return keys

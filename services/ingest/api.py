@@ -37,11 +37,13 @@ from services.ingest.schemas import (
     CameraOut,
     CameraWithKey,
     ErrorBody,
+    LocationOverride,
     FrameAccepted,
     FrameMetadata,
     FrameQuery,
     Health,
 )
+from shared.http_guard import Guard, Refusal, bearer_token
 from shared.logging import get_logger
 from shared.s3 import FrameStore, StorageError
 from shared.sqs import QueueResolver
@@ -157,6 +159,43 @@ def error_response(error: IngestError) -> JSONResponse:
     return JSONResponse(body.model_dump(mode="json", exclude_none=True), status_code=error.status, headers=headers)
 
 
+def refusal(error: IngestError) -> Refusal:
+    """An IngestError as the Guard middleware answers it (before any route runs)."""
+    REJECTS.labels(error.reason.value).inc()
+    body = ErrorBody(code=error.reason, message=error.message, status=error.status, **error.extra)
+    return error.status, body.model_dump(mode="json", exclude_none=True), {}
+
+
+def guarded(app: ASGIApp, settings: IngestSettings) -> Guard:
+    """Credentials before any body is read: the admin token for /v1/admin, a camera key for the rest.
+
+    The camera key is looked up by the route's dependency, which runs before /v1/frames reads its body.
+    """
+    admin_token = settings.admin_token.encode()
+
+    def accepts(scope: Scope, headers: Any) -> bool:
+        if scope["path"].startswith("/v1/admin"):
+            return hmac.compare_digest(bearer_token(headers).encode(), admin_token)
+        return bool(headers.get("x-api-key"))
+
+    def unauthorised(scope: Scope) -> Refusal:
+        if scope["path"].startswith("/v1/admin"):
+            return refusal(IngestError(Reason.admin_unauthorized, "send Authorization: Bearer <INGEST_ADMIN_TOKEN>"))
+        return refusal(IngestError(Reason.missing_api_key, "send the camera's API key in the X-API-Key header"))
+
+    def too_large(limit: int) -> Refusal:
+        return refusal(IngestError(Reason.body_too_large, f"body is over the {limit} byte limit", limit_bytes=limit))
+
+    return Guard(
+        app,
+        accepts=accepts,
+        unauthorised=unauthorised,
+        too_large=too_large,
+        own_body_limit=("/v1/frames",),  # read_body counts against INGEST_MAX_IMAGE_BYTES
+        max_body_bytes=settings.max_json_body_bytes,
+    )
+
+
 def validation_error(exc: ValidationError | RequestValidationError) -> IngestError:
     details = [
         {"loc": [str(part) for part in item.get("loc", ())], "msg": str(item.get("msg", "")), "type": item.get("type")}
@@ -219,6 +258,7 @@ def build_app(deps: IngestDeps) -> FastAPI:
         description="Frame intake for cameras: validate, store on S3, enqueue FrameReceived. "
         "Cameras authenticate with X-API-Key; the admin API with `Authorization: Bearer <INGEST_ADMIN_TOKEN>`.",
     )
+    app.add_middleware(guarded, settings=settings)  # type: ignore[arg-type]
     app.add_middleware(MetricsMiddleware)
     api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="The camera's API key.")
     admin_bearer = HTTPBearer(auto_error=False, description="INGEST_ADMIN_TOKEN.")
@@ -384,6 +424,7 @@ def register_admin_routes(app: FastAPI, deps: IngestDeps, admin: Any) -> None:
             enabled=True,
             rate_limit_per_s=body.rate_limit_per_s,
             sampling=body.sampling.model_dump(),
+            allow_location_override=body.allow_location_override,
         )
         try:
             await repository.create(camera)
@@ -460,6 +501,18 @@ def register_admin_routes(app: FastAPI, deps: IngestDeps, admin: Any) -> None:
         log.info("camera enabled", camera_id=camera_id)
         return CameraOut.of(await changed(camera_id, enabled=True))
 
+    @app.put(
+        "/v1/admin/cameras/{camera_id}/location-override",
+        response_model=CameraOut,
+        dependencies=guarded,
+        responses=errors(401, 404, 422, 503),
+        tags=["admin"],
+    )
+    async def set_location_override(camera_id: str, body: LocationOverride) -> CameraOut:
+        """Allow (or stop allowing) this camera's frames to name another site / zone than its registration."""
+        log.info("camera location override changed", camera_id=camera_id, allowed=body.allowed)
+        return CameraOut.of(await changed(camera_id, allow_location_override=body.allowed))
+
 
 def register_health_routes(app: FastAPI, deps: IngestDeps) -> None:
     @app.get("/healthz", response_model=Health, tags=["ops"])
@@ -483,7 +536,9 @@ def register_health_routes(app: FastAPI, deps: IngestDeps) -> None:
                     await check
                 results[name] = "ok"
             except (TimeoutError, StorageError, ClientError, BotoCoreError, *DATABASE_ERRORS) as exc:
-                results[name] = f"{type(exc).__name__}: {exc}"[:300]
+                # the prober is unauthenticated: the error text (hosts, names) goes to the log only
+                log.warning("readiness check failed", check=name, error=f"{type(exc).__name__}: {exc}"[:300])
+                results[name] = "unavailable"
         ready = all(value == "ok" for value in results.values())
         body = Health(status="ready" if ready else "not_ready", checks=results)
         return JSONResponse(body.model_dump(), status_code=200 if ready else 503)

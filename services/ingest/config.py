@@ -6,7 +6,7 @@ AWS_SECRET_ACCESS_KEY, AWS_REGION, DATABASE_URL, PPE_QUEUE_PREFIX, PPE_FRAMES_BU
 - INGEST_PORT          (default 8080), INGEST_HOST (default 127.0.0.1).
 Optional tuning: INGEST_WORKERS, INGEST_RATE_LIMIT_PER_S, INGEST_RATE_LIMIT_BURST_S, INGEST_RATE_LIMIT_STORE,
 INGEST_PUBLISH_LINGER_S, INGEST_CAMERA_CACHE_TTL_S,
-INGEST_MAX_IMAGE_BYTES, INGEST_BODY_TIMEOUT_S, INGEST_DECODE_CONCURRENCY, INGEST_PENDING_TIMEOUT_S,
+INGEST_MAX_IMAGE_BYTES, INGEST_MAX_JSON_BODY_BYTES, INGEST_BODY_TIMEOUT_S, INGEST_DECODE_CONCURRENCY, INGEST_PENDING_TIMEOUT_S,
 INGEST_AWS_ATTEMPTS, INGEST_RETRY_AFTER_S, INGEST_RETENTION_DAYS, INGEST_DB_POOL_SIZE.
 """
 
@@ -40,6 +40,9 @@ class IngestSettings(PlatformSettings):
     )
     multipart_overhead_bytes: int = Field(
         default=64 * 1024, ge=1024, description="Extra bytes a multipart body may carry besides the image."
+    )
+    max_json_body_bytes: int = Field(
+        default=64 * 1024, ge=1024, description="Largest body of the other routes (admin JSON), counted as read."
     )
     body_timeout_s: float = Field(default=10.0, gt=0, description="A body not fully received by then gets 408.")
     rate_limit_per_s: float = Field(default=10.0, gt=0, description="Default frames/s per camera (token bucket).")

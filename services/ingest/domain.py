@@ -34,6 +34,7 @@ class Reason(StrEnum):
     invalid_api_key = "invalid_api_key"
     camera_mismatch = "camera_mismatch"
     camera_disabled = "camera_disabled"
+    location_override_forbidden = "location_override_forbidden"
     admin_unauthorized = "admin_unauthorized"
     camera_not_found = "camera_not_found"
     frame_not_found = "frame_not_found"
@@ -56,6 +57,7 @@ STATUS: dict[Reason, int] = {
     Reason.admin_unauthorized: 401,
     Reason.camera_mismatch: 403,
     Reason.camera_disabled: 403,
+    Reason.location_override_forbidden: 403,
     Reason.camera_not_found: 404,
     Reason.frame_not_found: 404,
     Reason.camera_exists: 409,
@@ -247,6 +249,25 @@ class Camera:
     enabled: bool
     rate_limit_per_s: float | None = None
     sampling: dict[str, float | int | bool] = field(default_factory=dict)
+    # admin-granted: this camera's frames may name another site / zone than its registration (e.g. a PTZ preset)
+    allow_location_override: bool = False
+
+
+def frame_location(camera: Camera, *, site_id: str | None, zone_id: str | None) -> tuple[str, str]:
+    """(site, zone) of a frame: the camera's registration, unless an admin allowed it to say otherwise.
+
+    A camera key is not a site credential: without the grant, a frame naming another site or zone is refused
+    (it would land in that site's storage, reports and alert channels).
+    """
+    site = site_id or camera.site_id
+    zone = zone_id or camera.zone_id
+    if (site, zone) != (camera.site_id, camera.zone_id) and not camera.allow_location_override:
+        raise IngestError(
+            Reason.location_override_forbidden,
+            f"camera {camera.camera_id} is registered at site {camera.site_id}, zone {camera.zone_id}: omit "
+            "site_id / zone_id, or ask an admin to allow this camera to override them",
+        )
+    return site, zone
 
 
 @dataclass(frozen=True)

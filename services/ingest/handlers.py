@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 from botocore.exceptions import BotoCoreError, ClientError
 
-from services.ingest.adapters.db import DATABASE_ERRORS, FrameLedger
+from services.ingest.adapters.db import DATABASE_ERRORS, FrameLedger, TakenOver
 from services.ingest.domain import (
     Camera,
     FrameRecord,
@@ -24,6 +24,7 @@ from services.ingest.domain import (
     Reason,
     check_complete,
     check_dimensions,
+    frame_location,
     new_frame_id,
     read_header,
 )
@@ -98,10 +99,10 @@ class FrameIntake:
         return header, width, height
 
     async def accept(self, camera: Camera, metadata: FrameMetadata, data: bytes) -> Intake:
+        site_id, _ = frame_location(camera, site_id=metadata.site_id, zone_id=metadata.zone_id)
         header, width, height = await self.validate(data)
         received_at = datetime.now(UTC)
         frame_id = new_frame_id()
-        site_id = metadata.site_id or camera.site_id
         record = FrameRecord(
             frame_id=frame_id,
             camera_id=camera.camera_id,
@@ -133,7 +134,10 @@ class FrameIntake:
         except DATABASE_ERRORS as exc:
             log.error("ledger unavailable", error=str(exc))
             raise unavailable("the frame database", exc, self._retry_after_s) from exc
-        if existing is not None:
+        if isinstance(existing, TakenOver):
+            log.info("stale reservation of the same image taken over", original_frame_id=existing.frame_id)
+            record = replace(record, frame_id=existing.frame_id, key=existing.key)
+        elif existing is not None:
             return self._duplicate(existing, record)
         try:
             await self._store.put(
@@ -181,11 +185,12 @@ class FrameIntake:
         return Intake(existing, duplicate=True)
 
     def _object_metadata(self, camera: Camera, metadata: FrameMetadata, record: FrameRecord) -> dict[str, str]:
+        site_id, zone_id = frame_location(camera, site_id=metadata.site_id, zone_id=metadata.zone_id)
         values = {
             "frame-id": record.frame_id,
             "camera-id": camera.camera_id,
-            "site-id": metadata.site_id or camera.site_id,
-            "zone-id": metadata.zone_id or camera.zone_id,
+            "site-id": site_id,
+            "zone-id": zone_id,
             "captured-at": record.captured_at.isoformat(),
             "received-at": record.received_at.isoformat(),
             "sha256": record.sha256,
@@ -195,12 +200,13 @@ class FrameIntake:
         return values
 
     def _message(self, camera: Camera, metadata: FrameMetadata, record: FrameRecord) -> FrameReceived:
+        site_id, zone_id = frame_location(camera, site_id=metadata.site_id, zone_id=metadata.zone_id)
         return FrameReceived(
             context=FrameContext(
                 frame_id=record.frame_id,
                 camera_id=camera.camera_id,
-                site_id=metadata.site_id or camera.site_id,
-                zone_id=metadata.zone_id or camera.zone_id,
+                site_id=site_id,
+                zone_id=zone_id,
                 captured_at=record.captured_at,
             ),
             frame=FrameRef(

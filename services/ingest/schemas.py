@@ -23,8 +23,14 @@ class FrameMetadata(Model):
         default=None, description="Camera id; the API key's camera when omitted, and it must be that camera if sent."
     )
     captured_at: AwareDatetime = Field(description="Capture time, ISO 8601 with a UTC offset.")
-    site_id: Identifier | None = Field(default=None, description="Override of the camera's site (rarely needed).")
-    zone_id: Identifier | None = Field(default=None, description="Override of the camera's zone, e.g. a PTZ preset.")
+    site_id: Identifier | None = Field(
+        default=None,
+        description="Override of the camera's site: refused (403) unless an admin allowed this camera to override.",
+    )
+    zone_id: Identifier | None = Field(
+        default=None,
+        description="Override of the camera's zone, e.g. a PTZ preset: refused (403) unless an admin allowed it.",
+    )
     client_frame_id: Identifier | None = Field(
         default=None,
         description="Camera's own frame id. Sending the same id twice never creates a second frame (idempotency).",
@@ -44,8 +50,8 @@ class FrameQuery(Model):
     captured_at: str | None = Field(
         default=None, description="Capture time, ISO 8601 with a UTC offset (required here or in the form)."
     )
-    site_id: str | None = Field(default=None, description="Override of the camera's site.")
-    zone_id: str | None = Field(default=None, description="Override of the camera's zone.")
+    site_id: str | None = Field(default=None, description="Override of the camera's site (needs the admin grant).")
+    zone_id: str | None = Field(default=None, description="Override of the camera's zone (needs the admin grant).")
     client_frame_id: str | None = Field(default=None, description="Camera's own frame id, for idempotency.")
     required_ppe: list[str] | None = Field(
         default=None, description="Repeat per type: FACE_COVER, HAND_COVER, HEAD_COVER. Overrides the camera's."
@@ -129,6 +135,15 @@ class CameraCreate(Model):
     rate_limit_per_s: float | None = Field(
         default=None, gt=0, le=10_000, description="Frames/s this camera may post; default INGEST_RATE_LIMIT_PER_S."
     )
+    allow_location_override: bool = Field(
+        default=False,
+        description="Let this camera's frames name another site_id / zone_id than its registration (e.g. a PTZ "
+        "camera moving between zones). Off by default: the registration decides where frames land.",
+    )
+
+
+class LocationOverride(Model):
+    allowed: bool = Field(description="Whether the camera's frames may override its registered site / zone.")
 
 
 class CameraOut(Model):
@@ -140,6 +155,7 @@ class CameraOut(Model):
     sampling: SamplingHints = Field(description="Sampling hints.")
     rate_limit_per_s: float | None = Field(description="Per-camera rate limit; null = service default.")
     enabled: bool = Field(description="False once disabled: its key is refused with 403.")
+    allow_location_override: bool = Field(description="Whether frames may override the site / zone (admin grant).")
 
     @classmethod
     def of(cls, camera: Camera) -> "CameraOut":
@@ -152,6 +168,7 @@ class CameraOut(Model):
             sampling=SamplingHints.model_validate(camera.sampling),
             rate_limit_per_s=camera.rate_limit_per_s,
             enabled=camera.enabled,
+            allow_location_override=camera.allow_location_override,
         )
 
 

@@ -15,6 +15,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.notifier.adapters import db
 from services.notifier.domain import RulePolicy, Severity
+from shared.http_guard import Guard, bearer_token
+from shared.logging import get_logger
+
+log = get_logger(__name__)
 
 ChannelKind = Literal["webhook", "email", "apprise", "sns"]
 
@@ -99,6 +103,14 @@ def build_app(
     default_webhook_secret: bool = False,
 ) -> FastAPI:
     app = FastAPI(title="PPE notifier", version="1")
+    app.add_middleware(
+        Guard,  # type: ignore[arg-type]
+        accepts=lambda scope, headers: hmac.compare_digest(bearer_token(headers).encode(), admin_token.encode()),
+        unauthorised=lambda scope: (
+            401, {"detail": "send Authorization: Bearer <NOTIFIER_ADMIN_TOKEN>"}, {"WWW-Authenticate": "Bearer"}
+        ),
+        too_large=lambda limit: (413, {"detail": f"body is over the {limit} byte limit"}, {}),
+    )
     bearer = HTTPBearer(auto_error=False)
 
     def authorise(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> None:
@@ -121,8 +133,10 @@ def build_app(
             async with engine.connect() as conn:
                 await conn.execute(sa.text("SELECT 1"))
         except Exception as exc:  # noqa: BLE001 - report, do not crash the probe
+            # the prober is unauthenticated: the error text (hosts, names) goes to the log only
+            log.warning("readiness: database unreachable", error=str(exc)[:300])
             response.status_code = 503
-            return {"status": "database unreachable", "error": str(exc)[:200]}
+            return {"status": "database unreachable"}
         if not ready():
             response.status_code = 503
             return {"status": "consumers not polling"}

@@ -24,7 +24,7 @@ class NotifierSettings(PlatformSettings):
     model_config = SettingsConfigDict(env_prefix="NOTIFIER_", extra="ignore", env_file=None)
 
     port: int = Field(default=8082, ge=1, le=65535, description="HTTP port of the rules API, health and metrics.")
-    host: str = Field(default="0.0.0.0", description="Interface the HTTP server binds.")
+    host: str = Field(default="127.0.0.1", description="Interface the HTTP server binds (containers set 0.0.0.0).")
     admin_token: str = Field(description="Bearer token for the rules / channels API (>= 16 characters).")
     webhook_secret: str | None = Field(
         default=None, description="Default HMAC key of webhook channels without their own secret (>= 16 characters)."

@@ -23,7 +23,7 @@ class ReportingSettings(PlatformSettings):
     model_config = SettingsConfigDict(env_prefix="REPORTING_", extra="ignore", env_file=None)
 
     port: int = Field(default=8083, ge=1, le=65535, description="HTTP port of the API and dashboard.")
-    host: str = Field(default="0.0.0.0", description="Interface the HTTP server binds.")
+    host: str = Field(default="127.0.0.1", description="Interface the HTTP server binds (containers set 0.0.0.0).")
     analyst_token: str = Field(repr=False, description="Bearer token of the read-only analyst role.")
     admin_token: str = Field(repr=False, description="Bearer token of the writer role (sites, retention runs).")
     retention_days: int = Field(default=90, ge=1, le=3650, description="Events older than this are purged.")

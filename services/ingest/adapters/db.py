@@ -5,6 +5,7 @@ A frame is first *reserved* (row with status 'pending'), then stored and publish
 one's row instead of creating a second frame.
 """
 
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -35,6 +36,7 @@ cameras = sa.Table(
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("key_rotated_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("allow_location_override", sa.Boolean, nullable=False, server_default=sa.false()),
 )
 
 frames = sa.Table(
@@ -85,6 +87,7 @@ def _camera(row: Any) -> Camera:
         enabled=row.enabled,
         rate_limit_per_s=row.rate_limit_per_s,
         sampling=dict(row.sampling),
+        allow_location_override=row.allow_location_override,
     )
 
 
@@ -122,6 +125,7 @@ class CameraRepository:
             "rate_limit_per_s": camera.rate_limit_per_s,
             "key_hash": camera.key_hash,
             "enabled": camera.enabled,
+            "allow_location_override": camera.allow_location_override,
             "created_at": now,
             "updated_at": now,
             "key_rotated_at": now,
@@ -184,6 +188,13 @@ _TAKE_OVER = (
     "WHERE camera_id = %(camera_id)s AND client_frame_id = %(client_frame_id)s AND status = 'pending' "
     "AND received_at < %(stale_before)s RETURNING frame_id"
 )
+# The same image again after its writer died: keep the first attempt's frame id and key, because that attempt
+# may already have stored and queued the frame (it died before committing): a new id would be a second frame.
+_TAKE_OVER_SAME_IMAGE = (
+    "UPDATE ingest_frames SET received_at = %(received_at)s "
+    "WHERE camera_id = %(camera_id)s AND client_frame_id = %(client_frame_id)s AND status = 'pending' "
+    "AND received_at < %(stale_before)s AND sha256 = %(sha256)s RETURNING frame_id, object_key"
+)
 _COMMIT = "UPDATE ingest_frames SET status = 'committed', committed_at = now() WHERE frame_id = %(frame_id)s"
 _RELEASE = "DELETE FROM ingest_frames WHERE frame_id = %(frame_id)s AND status = 'pending'"
 
@@ -245,6 +256,14 @@ class SharedRateLimiter:
         return max(0.001, (1.0 - tokens) / rate)
 
 
+@dataclass(frozen=True)
+class TakenOver:
+    """A stale reservation of the same image is now this request's: write under the first frame id and key."""
+
+    frame_id: str
+    key: str
+
+
 class FrameLedger:
     """Reserve -> commit, or release on failure.
 
@@ -261,10 +280,11 @@ class FrameLedger:
         """Execute one statement; returns the first row (or None)."""
         return await run_prepared(self._engine, sql, params)
 
-    async def reserve(self, record: FrameRecord) -> FrameRecord | None:
+    async def reserve(self, record: FrameRecord) -> FrameRecord | TakenOver | None:
         """Insert a pending row. Returns None when reserved, or the existing frame for the same client id.
 
-        A pending row left by a writer that died (older than the pending timeout) is taken over.
+        A pending row left by a writer that died (older than the pending timeout) is taken over: for the same
+        image under its first frame id and key (TakenOver), for another image under the new ones (None).
         """
         params = {
             "frame_id": record.frame_id,
@@ -283,6 +303,9 @@ class FrameLedger:
         if await self._run(_RESERVE, params) is not None or record.client_frame_id is None:
             return None
         params["stale_before"] = record.received_at - self._pending_timeout
+        same = await self._run(_TAKE_OVER_SAME_IMAGE, params)
+        if same is not None:
+            return TakenOver(frame_id=same[0], key=same[1])
         if await self._run(_TAKE_OVER, params) is not None:
             return None
         same_client_id = sa.and_(

@@ -12,6 +12,10 @@ from services.reporting.adapters.repository import ReportingRepository
 from services.reporting.api.deps import Tokens
 from services.reporting.api.routes import router
 from services.reporting.retention import RetentionJob
+from shared.http_guard import OPEN_PATHS, Guard, bearer_token
+from shared.logging import get_logger
+
+log = get_logger(__name__)
 
 STATIC = Path(__file__).resolve().parent.parent / "static"
 
@@ -31,6 +35,18 @@ def build_app(
             "Anonymised PPE compliance events: trends, breakdowns, violation hot spots, incidents and CSV "
             "export. Read endpoints take the analyst or admin bearer token; writes take the admin token."
         ),
+    )
+    app.add_middleware(
+        Guard,  # type: ignore[arg-type]
+        accepts=lambda scope, headers: tokens.role_of(bearer_token(headers)) is not None,
+        unauthorised=lambda scope: (
+            401, {"detail": "send `Authorization: Bearer <token>` with the analyst or admin token"},
+            {"WWW-Authenticate": "Bearer"},
+        ),
+        too_large=lambda limit: (413, {"detail": f"body is over the {limit} byte limit"}, {}),
+        # the dashboard's page and assets hold no data: the page asks for the token and sends it to the API
+        open_paths=OPEN_PATHS | {"/"},
+        open_prefixes=("/static/",),
     )
     app.state.repository = repository
     app.state.tokens = tokens
@@ -53,7 +69,9 @@ def build_app(
             if readiness is not None:
                 await readiness()
         except Exception as exc:  # noqa: BLE001 - any failure means "not ready", reported to the prober
-            return JSONResponse({"status": "not ready", "detail": str(exc)}, status_code=503)
+            # the prober is unauthenticated: the error text (hosts, names) goes to the log only
+            log.warning("readiness check failed", error=f"{type(exc).__name__}: {exc}"[:300])
+            return JSONResponse({"status": "not ready"}, status_code=503)
         return JSONResponse({"status": "ready"})
 
     @app.get("/metrics", include_in_schema=False)

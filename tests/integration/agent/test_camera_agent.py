@@ -6,14 +6,19 @@ import os
 import subprocess
 import sys
 import time
-from datetime import datetime
+import hashlib
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from clients.camera_agent.spool import Spool
+from services.ingest.adapters.db import FrameLedger
+from services.ingest.domain import FrameRecord, new_frame_id
 from shared.config import PlatformSettings
+from shared.db import make_engine
 from tests.conftest import REPO_ROOT, free_port
 from tests.support.images import photo_jpeg
 from tests.support.processes import new_secret, running_service, service_env, stop
@@ -165,6 +170,55 @@ async def test_frames_buffered_during_an_ingest_outage_arrive_once_and_in_order(
     sent = [line for line in metrics.splitlines() if line.startswith('ppe_agent_frames_sent_total{camera="cam-outage"}')]
     assert sent and float(sent[0].split()[-1]) == len(frames)
     assert 'ppe_agent_buffered_frames{camera="cam-outage"} 0.0' in metrics
+
+
+async def test_a_frame_answered_409_in_progress_is_retried_and_keeps_its_first_frame_id(
+    ingest_env: dict[str, str], migrated_database_url: str, sqs_client: Any, resolver: Any, shared_data: Path,
+    tmp_path: Path
+) -> None:
+    queue_url = await resolver.url("frames-received")
+    env = {**ingest_env, "INGEST_PENDING_TIMEOUT_S": "4"}
+    image = (shared_data / "scenes" / "images" / "scene_panly_000538.jpg").read_bytes()
+    stream_port = free_port()
+    server = start_mjpeg(stream_port, shared_data)
+    frames: list[dict[str, Any]] = []
+    try:
+        with running_service("ingest", env, log_path=tmp_path / "ingest.log") as ingest:
+            key = register_camera(ingest, env["INGEST_ADMIN_TOKEN"], "cam-409")
+            # GIVEN a spooled frame whose client id ingest holds an unfinished reservation for: its first
+            # attempt died between queueing the frame and committing the row
+            captured_at = datetime.now(UTC)
+            Spool(tmp_path / "spool" / "cam-409", max_frames=100).put(
+                image, captured_at=captured_at, client_frame_id="cf-409"
+            )
+            first_id = new_frame_id()
+            engine = make_engine(migrated_database_url)
+            try:
+                await FrameLedger(engine, pending_timeout_s=4).reserve(FrameRecord(
+                    frame_id=first_id, camera_id="cam-409", client_frame_id="cf-409", status="pending",
+                    sha256=hashlib.sha256(image).hexdigest(), bucket=ingest_env["PPE_FRAMES_BUCKET"],
+                    key=f"frames/site-a/cam-409/first-{first_id}.jpg", content_type="image/jpeg",
+                    size_bytes=len(image), width=1, height=1, captured_at=captured_at,
+                    received_at=datetime.now(UTC),
+                ))
+            finally:
+                await engine.dispose()
+            # WHEN the agent sends it: ingest answers 409 frame_in_progress until the reservation goes stale
+            agent = start_agent(ingest, "cam-409", f"http://127.0.0.1:{stream_port}/stream.mjpg", key,
+                                tmp_path / "spool", 60.0)
+            try:
+                deadline = time.monotonic() + 60
+                while not [f for f in frames if f["client_frame_id"] == "cf-409"]:
+                    assert time.monotonic() < deadline, "the 409-answered frame never arrived: the agent dropped it"
+                    frames += await received_frames(sqs_client, queue_url)
+                    await asyncio.sleep(0.3)
+            finally:
+                assert stop(agent) == 0
+    finally:
+        stop(server)
+    # THEN the agent kept retrying instead of deleting it, and ingest stored it under the first frame id
+    (mine,) = [f for f in frames if f["client_frame_id"] == "cf-409"]
+    assert mine["context"]["frame_id"] == first_id
 
 
 def _at(iso: str) -> float:

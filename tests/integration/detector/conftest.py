@@ -3,9 +3,37 @@
 from collections.abc import Iterator
 from typing import Any
 
+import boto3
 import pytest
+from botocore.config import Config
 
 from tests.integration.detector.fake_rekognition import FakeRekognition
+
+# One client of the Rekognition-compatible API (DETECTOR_API_KEYS), as `make run` generates it.
+API_ACCESS_KEY = "PPETESTCLIENT0000001"
+API_SECRET_KEY = "test-secret-access-key-0123456789abcdef"
+API_KEYS = f"{API_ACCESS_KEY}:{API_SECRET_KEY}"
+
+
+def rekognition_client(endpoint: str, *, secret_key: str = API_SECRET_KEY, access_key: str = API_ACCESS_KEY,
+                       read_timeout: int = 60) -> Any:
+    """boto3's own Rekognition client, unmodified, pointed at the detector with the API's credentials."""
+    return boto3.client(
+        "rekognition",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id=access_key,
+        aws_secret_access_key=secret_key,
+        config=Config(retries={"mode": "standard", "total_max_attempts": 1}, read_timeout=read_timeout),
+    )
+
+
+def api_settings(bucket: str, *prefixes: str, **values: Any) -> Any:
+    """DetectorSettings of an API with the test client's key, reading S3Object only under bucket/prefix."""
+    from services.detector.config import DetectorSettings
+
+    return DetectorSettings(api_keys=API_KEYS, api_s3_objects=[f"{bucket}/{p}" for p in prefixes], **values)
+
 
 VEST_ARN = "arn:aws:rekognition:us-east-1:123456789012:project/vest/version/vest.2026-11-26/1764144000000"
 

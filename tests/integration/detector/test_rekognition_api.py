@@ -9,12 +9,10 @@ import json
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
-import boto3
 import cv2
 import numpy as np
 import pytest
 import uvicorn
-from botocore.config import Config
 
 from services.detector.api import build_app
 from services.detector.config import DetectorSettings
@@ -23,7 +21,7 @@ from services.detector.main import _Server
 from shared.config import PlatformSettings
 from tests.conftest import free_port
 from tests.integration.detector.boto_shapes import shape_errors
-from tests.integration.detector.conftest import VEST_ARN, ppe_answer, vest_answer
+from tests.integration.detector.conftest import VEST_ARN, api_settings, ppe_answer, rekognition_client, vest_answer
 from tests.integration.detector.fake_rekognition import FakeRekognition
 from tests.support.images import photo_jpeg
 
@@ -48,7 +46,7 @@ async def engines(platform_settings: PlatformSettings, fake_rekognition: FakeRek
 @pytest.fixture
 async def endpoint(engines: EngineSet, s3_client: Any, platform_settings: PlatformSettings) -> AsyncIterator[str]:
     await s3_client.create_bucket(Bucket=platform_settings.frames_bucket)  # the API needs no queues
-    app = build_app(DetectorSettings(), engines=engines, s3=s3_client)
+    app = build_app(api_settings(platform_settings.frames_bucket, "uploads/"), engines=engines, s3=s3_client)
     port = free_port()
     server = _Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False))
     task = asyncio.create_task(server.serve())
@@ -64,14 +62,7 @@ async def endpoint(engines: EngineSet, s3_client: Any, platform_settings: Platfo
 
 @pytest.fixture
 def rekognition(endpoint: str) -> Iterator[Any]:
-    client = boto3.client(
-        "rekognition",
-        endpoint_url=endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-        config=Config(retries={"mode": "standard", "total_max_attempts": 1}),
-    )
+    client = rekognition_client(endpoint)
     raw: dict[str, bytes] = {}
     client.meta.events.register(
         "after-call.rekognition.*", lambda http_response, **_: raw.__setitem__("body", http_response.content)
@@ -150,12 +141,31 @@ async def test_bad_images_raise_rekognition_exceptions(rekognition: Any, image: 
     assert caught.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
 
 
-async def test_missing_s3_object_in_existing_bucket(rekognition: Any, platform_settings: PlatformSettings) -> None:
-    with pytest.raises(rekognition.exceptions.InvalidS3ObjectException):
-        await asyncio.to_thread(
-            rekognition.detect_protective_equipment,
-            Image={"S3Object": {"Bucket": platform_settings.frames_bucket, "Name": "nope.jpg"}},
-        )
+async def test_absent_and_forbidden_s3_objects_get_one_answer(
+    rekognition: Any, s3_client: Any, platform_settings: PlatformSettings, shared_data: Path
+) -> None:
+    # GIVEN a real image outside the allowed prefix, and the detector's S3 credentials that could read it
+    bucket = platform_settings.frames_bucket
+    image = (shared_data / "scenes" / "images" / SCENE).read_bytes()
+    await s3_client.put_object(Bucket=bucket, Key="frames/other-site/cam/1.jpg", Body=image)
+    await s3_client.create_bucket(Bucket=f"{bucket}-other")
+    await s3_client.put_object(Bucket=f"{bucket}-other", Key="uploads/scene.jpg", Body=image)
+    answers = []
+    for bucket_name, key in [
+        (bucket, "uploads/nope.jpg"),  # allowed, absent
+        (bucket, "frames/other-site/cam/1.jpg"),  # present, outside DETECTOR_API_S3_OBJECTS
+        (f"{bucket}-other", "uploads/scene.jpg"),  # present, in another bucket
+        ("no-such-bucket-here", "uploads/x.jpg"),
+    ]:
+        # WHEN each is asked for
+        with pytest.raises(rekognition.exceptions.InvalidS3ObjectException) as caught:
+            await asyncio.to_thread(
+                rekognition.detect_protective_equipment, Image={"S3Object": {"Bucket": bucket_name, "Name": key}}
+            )
+        answers.append(caught.value.response["Error"]["Message"])
+    # THEN the answers cannot tell "absent" from "forbidden"
+    assert len(set(answers)) == 1, answers
+    assert "frames/" not in answers[0] and "NoSuchKey" not in answers[0]
 
 
 async def test_unknown_custom_label_model_is_resource_not_found(rekognition: Any) -> None:
@@ -177,6 +187,9 @@ async def test_health_and_metrics(endpoint: str, rekognition: Any) -> None:
         assert (await http.get("/healthz")).json() == {"status": "ok"}
         assert (await http.get("/readyz")).status_code == 200
         metrics = (await http.get("/metrics")).text
-        unknown = await http.post("/", headers={"X-Amz-Target": "RekognitionService.DetectFaces"}, content=b"{}")
+        unsigned = await http.post("/", headers={"X-Amz-Target": "RekognitionService.DetectFaces"}, content=b"{}")
     assert 'ppe_detector_api_requests_total{operation="DetectProtectiveEquipment",outcome="ok"}' in metrics
-    assert unknown.status_code == 400 and unknown.json()["__type"] == "UnknownOperationException"
+    assert unsigned.status_code == 400 and unsigned.json()["__type"] == "MissingAuthenticationTokenException"
+    with pytest.raises(rekognition.exceptions.ClientError) as caught:
+        await asyncio.to_thread(rekognition.detect_faces, Image={"Bytes": image})
+    assert caught.value.response["Error"]["Code"] == "UnknownOperationException"

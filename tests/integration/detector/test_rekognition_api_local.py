@@ -10,10 +10,8 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 import uvicorn
-from botocore.config import Config
 
 from services.detector.api import build_app
 from services.detector.config import DetectorSettings
@@ -22,6 +20,7 @@ from services.detector.main import _Server
 from shared.config import PlatformSettings
 from tests.conftest import free_port
 from tests.integration.detector.boto_shapes import shape_errors
+from tests.integration.detector.conftest import api_settings, rekognition_client
 
 # 3 helmets, 4 hi-vis vests, no bare head (scenes/labels/scene_panly_part2_000082.txt)
 HELMETS_AND_VESTS = "scene_panly_part2_000082.jpg"
@@ -40,7 +39,7 @@ async def local_engines() -> AsyncIterator[EngineSet]:
 @pytest.fixture
 async def endpoint(local_engines: EngineSet, s3_client: Any, platform_settings: PlatformSettings) -> AsyncIterator[str]:
     await s3_client.create_bucket(Bucket=platform_settings.frames_bucket)
-    app = build_app(DetectorSettings(), engines=local_engines, s3=s3_client)
+    app = build_app(api_settings(platform_settings.frames_bucket, "in/"), engines=local_engines, s3=s3_client)
     port = free_port()
     server = _Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False))
     task = asyncio.create_task(server.serve())
@@ -56,14 +55,7 @@ async def endpoint(local_engines: EngineSet, s3_client: Any, platform_settings: 
 
 @pytest.fixture
 def rekognition(endpoint: str) -> Iterator[Any]:
-    client = boto3.client(
-        "rekognition",
-        endpoint_url=endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-        config=Config(retries={"mode": "standard", "total_max_attempts": 1}, read_timeout=60),
-    )
+    client = rekognition_client(endpoint)
     raw: dict[str, bytes] = {}
     client.meta.events.register(
         "after-call.rekognition.*", lambda http_response, **_: raw.__setitem__("body", http_response.content)

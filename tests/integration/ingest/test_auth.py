@@ -96,3 +96,65 @@ async def test_camera_reads_its_own_settings(ingest: Ingest) -> None:
     assert me.json()["camera_id"] == camera_id
     assert me.json()["sampling"]["target_fps"] == 2.5
     assert me.json()["required_ppe"] == ["FACE_COVER"]
+
+
+async def test_a_camera_key_cannot_move_its_frames_to_another_site(
+    ingest: Ingest, s3_client: Any, sqs_client: Any, resolver: QueueResolver
+) -> None:
+    # GIVEN a camera registered at site-a / gate
+    camera_id, key = await ingest.register()
+    for override in ({"site_id": "other-site"}, {"zone_id": "other-zone"}, {"site_id": "other-site", "zone_id": "g"}):
+        # WHEN its key posts a frame naming another site or zone
+        response = await ingest.post_jpeg(camera_id, key, jpeg(), **override)
+        # THEN it is refused, and nothing lands anywhere
+        assert (response.status_code, response.json()["code"]) == (403, "location_override_forbidden"), override
+    assert await stored_keys(s3_client, ingest.deps.store.bucket) == []
+    assert await queued(sqs_client, await resolver.url("frames-received")) == []
+    # naming its own registration is fine
+    assert (await ingest.post_jpeg(camera_id, key, jpeg(), site_id="site-a", zone_id="gate")).status_code == 202
+
+
+async def test_an_admin_grant_lets_a_camera_override_its_zone(
+    ingest: Ingest, sqs_client: Any, resolver: QueueResolver
+) -> None:
+    camera_id, key = await ingest.register()
+    assert (await ingest.client.get(f"/v1/admin/cameras/{camera_id}", headers=admin_headers())).json()[
+        "allow_location_override"
+    ] is False
+    url = f"/v1/admin/cameras/{camera_id}/location-override"
+    assert (await ingest.client.put(url, json={"allowed": True})).status_code == 401
+    granted = await ingest.client.put(url, json={"allowed": True}, headers=admin_headers())
+    assert granted.status_code == 200 and granted.json()["allow_location_override"] is True
+    ingest.deps.cameras.invalidate()
+    response = await ingest.post_jpeg(camera_id, key, jpeg(), zone_id="preset-3")
+    assert response.status_code == 202, response.text
+    messages = await queued(sqs_client, await resolver.url("frames-received"))
+    assert messages[0]["payload"]["context"]["zone_id"] == "preset-3"
+
+
+async def test_admin_json_routes_check_the_token_before_reading_the_body(ingest: Ingest) -> None:
+    camera_id, _ = await ingest.register()
+    routes = [
+        ("POST", "/v1/admin/cameras"),
+        ("PUT", f"/v1/admin/cameras/{camera_id}/location-override"),
+        ("POST", f"/v1/admin/cameras/{camera_id}/rotate-key"),
+    ]
+    for method, path in routes:
+        # WHEN a malformed or oversized body comes without the token
+        for body in (b"{bad", b"{" + b" " * (1024 * 1024) + b"}"):
+            response = await ingest.client.request(
+                method, path, content=body, headers={"Content-Type": "application/json"}
+            )
+            # THEN the answer is 401: the body was never parsed
+            assert (response.status_code, response.json()["code"]) == (401, "admin_unauthorized"), (path, body[:4])
+    # with the token, the body is parsed (422) and bounded (413)
+    bad = await ingest.client.post(
+        "/v1/admin/cameras", content=b"{bad", headers={**admin_headers(), "Content-Type": "application/json"}
+    )
+    assert bad.status_code == 422
+    big = await ingest.client.post(
+        "/v1/admin/cameras",
+        content=b"{" + b" " * (1024 * 1024) + b"}",
+        headers={**admin_headers(), "Content-Type": "application/json"},
+    )
+    assert (big.status_code, big.json()["code"]) == (413, "body_too_large")

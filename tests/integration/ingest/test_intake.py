@@ -57,7 +57,7 @@ async def test_a_jpeg_is_stored_and_announced(
 async def test_multipart_png_with_metadata_in_the_form_and_overrides(
     ingest: Ingest, sqs_client: Any, resolver: QueueResolver
 ) -> None:
-    camera_id, key = await ingest.register()
+    camera_id, key = await ingest.register(allow_location_override=True)  # a PTZ camera: zone per preset
     form = {
         "camera_id": camera_id,
         "captured_at": "2026-11-26T09:30:00+01:00",
@@ -273,12 +273,36 @@ async def test_a_reservation_left_by_a_crashed_writer_is_taken_over(ingest: Inge
     # WHEN the camera retries that client id
     response = await ingest.post_jpeg(camera_id, key, data, client_frame_id="crashed")
 
-    # THEN the retry takes the reservation over and the frame is committed under a new frame id
+    # THEN the retry takes the reservation over and commits the frame under the FIRST frame id and key:
+    # the crashed writer may already have queued it, and one image must stay one frame
+    assert response.status_code == 202, response.text
+    assert (response.json()["frame_id"], response.json()["key"]) == (stale.frame_id, stale.key)
+    committed = await ingest.deps.ledger.get(stale.frame_id)
+    assert committed is not None and committed.status == "committed"
+
+
+async def test_a_stale_reservation_of_another_image_is_taken_over_under_a_new_id(ingest: Ingest) -> None:
+    camera_id, key = await ingest.register()
+    stale = FrameRecord(
+        frame_id=new_frame_id(),
+        camera_id=camera_id,
+        client_frame_id="crashed-2",
+        status="pending",
+        sha256="0" * 64,  # not the image the camera sends now
+        bucket=ingest.deps.store.bucket,
+        key="frames/x/never-written.jpg",
+        content_type="image/jpeg",
+        size_bytes=1,
+        width=640,
+        height=360,
+        captured_at=datetime.now(UTC),
+        received_at=datetime.now(UTC) - timedelta(hours=1),
+    )
+    assert await ingest.deps.ledger.reserve(stale) is None
+    response = await ingest.post_jpeg(camera_id, key, jpeg(), client_frame_id="crashed-2")
     assert response.status_code == 202, response.text
     assert response.json()["frame_id"] != stale.frame_id
     assert await ingest.deps.ledger.get(stale.frame_id) is None
-    committed = await ingest.deps.ledger.get(response.json()["frame_id"])
-    assert committed is not None and committed.status == "committed"
 
 
 async def test_retention_days_set_the_bucket_lifecycle(ingest: Ingest, s3_client: Any) -> None:

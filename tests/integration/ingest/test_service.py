@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import boto3
 import httpx
 import pytest
 
@@ -89,6 +90,34 @@ def test_the_service_accepts_frames_and_exits_0_on_sigterm(ingest_process: Proce
 
     ingest_process.process.send_signal(signal.SIGTERM)
     assert ingest_process.process.wait(timeout=30) == 0
+
+
+def test_a_camera_cannot_post_into_another_site(ingest_process: Process, platform_settings: PlatformSettings) -> None:
+    # GIVEN camera registered at site-p (the reproduction: demo-cam landed under frames/other-site/)
+    url = ingest_process.url
+    camera_id, key = register(url)
+    # WHEN its key names another site
+    response = httpx.post(
+        f"{url}/v1/frames",
+        params={"camera_id": camera_id, "captured_at": CAPTURED_AT, "site_id": "other-site"},
+        content=jpeg(640, 480),
+        headers={"X-API-Key": key, "Content-Type": "image/jpeg"},
+        timeout=30,
+    )
+    # THEN the frame is refused and nothing is under the other site's prefix
+    assert (response.status_code, response.json()["code"]) == (403, "location_override_forbidden"), response.text
+    s3 = boto3.client("s3", endpoint_url=platform_settings.aws_endpoint_url, region_name="us-east-1")
+    listed = s3.list_objects_v2(Bucket=platform_settings.frames_bucket, Prefix="frames/other-site/")
+    assert listed.get("KeyCount", 0) == 0
+    # and its own site still works
+    own = httpx.post(
+        f"{url}/v1/frames",
+        params={"camera_id": camera_id, "captured_at": CAPTURED_AT},
+        content=jpeg(640, 480),
+        headers={"X-API-Key": key, "Content-Type": "image/jpeg"},
+        timeout=30,
+    )
+    assert own.status_code == 202 and own.json()["key"].startswith("frames/site-p/")
 
 
 def raw_request(url: str, head: str, body_parts: list[bytes], *, pause_s: float = 0.0) -> bytes:
