@@ -173,14 +173,14 @@ async def test_frames_buffered_during_an_ingest_outage_arrive_once_and_in_order(
 
 
 async def test_a_frame_answered_409_in_progress_is_retried_and_keeps_its_first_frame_id(
-    ingest_env: dict[str, str], migrated_database_url: str, sqs_client: Any, resolver: Any, shared_data: Path,
+    ingest_env: dict[str, str], migrated_database_url: str, sqs_client: Any, resolver: Any, camera_images: Path,
     tmp_path: Path
 ) -> None:
     queue_url = await resolver.url("frames-received")
     env = {**ingest_env, "INGEST_PENDING_TIMEOUT_S": "4"}
-    image = (shared_data / "scenes" / "images" / "scene_panly_000538.jpg").read_bytes()
+    image = photo_jpeg()
     stream_port = free_port()
-    server = start_mjpeg(stream_port, shared_data)
+    server = start_mjpeg(stream_port, camera_images)
     frames: list[dict[str, Any]] = []
     try:
         with running_service("ingest", env, log_path=tmp_path / "ingest.log") as ingest:

@@ -142,11 +142,11 @@ async def test_bad_images_raise_rekognition_exceptions(rekognition: Any, image: 
 
 
 async def test_absent_and_forbidden_s3_objects_get_one_answer(
-    rekognition: Any, s3_client: Any, platform_settings: PlatformSettings, shared_data: Path
+    rekognition: Any, s3_client: Any, platform_settings: PlatformSettings
 ) -> None:
     # GIVEN a real image outside the allowed prefix, and the detector's S3 credentials that could read it
     bucket = platform_settings.frames_bucket
-    image = (shared_data / "scenes" / "images" / SCENE).read_bytes()
+    image = photo_jpeg()
     await s3_client.put_object(Bucket=bucket, Key="frames/other-site/cam/1.jpg", Body=image)
     await s3_client.create_bucket(Bucket=f"{bucket}-other")
     await s3_client.put_object(Bucket=f"{bucket}-other", Key="uploads/scene.jpg", Body=image)
