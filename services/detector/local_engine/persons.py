@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,6 +47,24 @@ def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarr
     return np.asarray(keep, dtype=np.int64)
 
 
+def letterbox(image_bgr: np.ndarray, input_side: int, enlarge_to: int) -> tuple[np.ndarray, float]:
+    """NanoDet input: the image scaled to a long side of `input_side` (a smaller one enlarged only up to
+    `enlarge_to`), padded right / bottom to a multiple of 32, BGR normalised; returns the NCHW tensor and scale."""
+    h, w = image_bgr.shape[:2]
+    scale = min(input_side / max(h, w), max(enlarge_to / max(h, w), 1.0))
+    nh, nw = max(1, round(h * scale)), max(1, round(w * scale))
+    ph, pw = -(-nh // 32) * 32, -(-nw // 32) * 32
+    resized = cv2.resize(image_bgr, (nw, nh), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+    # Normalised straight into the NCHW tensor, one channel plane at a time (the same float32 arithmetic as
+    # an HWC canvas, without the full-size temporaries and the transposing copy).
+    tensor = np.zeros((1, 3, ph, pw), dtype=np.float32)
+    for channel in range(3):
+        plane = tensor[0, channel, :nh, :nw]
+        np.subtract(resized[:, :, channel], NANODET_MEAN[channel], out=plane)
+        plane /= NANODET_STD[channel]
+    return tensor, scale
+
+
 @dataclass(frozen=True)
 class PersonBoxes:
     boxes: np.ndarray  # [N, 4] x1, y1, x2, y2 in pixels of the source image
@@ -70,53 +89,57 @@ class PersonDetector:
         self.input_side = input_side
 
     def letterbox(self, image_bgr: np.ndarray) -> tuple[np.ndarray, float]:
-        h, w = image_bgr.shape[:2]
-        scale = min(self.input_side / max(h, w), max(self.enlarge_to / max(h, w), 1.0))
-        nh, nw = max(1, round(h * scale)), max(1, round(w * scale))
-        ph, pw = -(-nh // 32) * 32, -(-nw // 32) * 32
-        resized = cv2.resize(image_bgr, (nw, nh), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
-        # Normalised straight into the NCHW tensor, one channel plane at a time (the same float32 arithmetic as
-        # an HWC canvas, without the full-size temporaries and the transposing copy).
-        tensor = np.zeros((1, 3, ph, pw), dtype=np.float32)
-        for channel in range(3):
-            plane = tensor[0, channel, :nh, :nw]
-            np.subtract(resized[:, :, channel], NANODET_MEAN[channel], out=plane)
-            plane /= NANODET_STD[channel]
-        return tensor, scale
+        return letterbox(image_bgr, self.input_side, self.enlarge_to)
 
     def detect(
         self, image_bgr: np.ndarray, *, min_score: float, iou: float = 0.5, max_persons: int = 15
     ) -> PersonBoxes:
         tensor, scale = self.letterbox(image_bgr)
-        ph, pw = tensor.shape[2:]
         outputs = self._session.run(None, {self.input_name: tensor})
-        by_shape: dict[tuple[int, int], np.ndarray] = {(o.shape[1], o.shape[2]): o[0] for o in outputs}
-        all_boxes, all_scores = [], []
-        for stride in NANODET_STRIDES:
-            gh, gw = -(-ph // stride), -(-pw // stride)
-            cells = gh * gw
-            scores = by_shape[(cells, 80)][:, PERSON_CLASS]
-            hit = np.nonzero(scores >= min_score)[0]
-            if hit.size == 0:
-                continue
-            dist = by_shape[(cells, 4 * NANODET_BINS)][hit].reshape(-1, 4, NANODET_BINS)
-            dist = np.exp(dist - dist.max(axis=2, keepdims=True))
-            dist /= dist.sum(axis=2, keepdims=True)
-            ltrb = (dist * np.arange(NANODET_BINS, dtype=np.float32)).sum(axis=2) * stride
-            cx = (hit % gw + 0.5) * stride
-            cy = (hit // gw + 0.5) * stride
-            boxes = np.stack([cx - ltrb[:, 0], cy - ltrb[:, 1], cx + ltrb[:, 2], cy + ltrb[:, 3]], axis=1)
-            all_boxes.append(boxes)
-            all_scores.append(scores[hit])
-        if not all_boxes:
-            return PersonBoxes(np.zeros((0, 4), np.float32), np.zeros((0,), np.float32))
-        boxes = np.concatenate(all_boxes) / scale
-        scores = np.concatenate(all_scores)
-        h, w = image_bgr.shape[:2]
-        boxes[:, [0, 2]] = boxes[:, [0, 2]].clip(0, w)
-        boxes[:, [1, 3]] = boxes[:, [1, 3]].clip(0, h)
-        keep = nms(boxes, scores, iou)[:max_persons]
-        return PersonBoxes(boxes[keep].astype(np.float32), scores[keep].astype(np.float32))
+        return decode_persons(
+            outputs, tensor.shape[2:], scale, image_bgr.shape[:2], min_score=min_score, iou=iou, max_persons=max_persons
+        )
+
+
+def decode_persons(
+    outputs: Sequence[np.ndarray],
+    tensor_hw: Sequence[int],
+    scale: float,
+    image_hw: Sequence[int],
+    *,
+    min_score: float,
+    iou: float = 0.5,
+    max_persons: int = 15,
+) -> PersonBoxes:
+    """Person boxes from NanoDet's outputs (found by shape, so a graph with extra outputs decodes the same)."""
+    ph, pw = tensor_hw
+    by_shape: dict[tuple[int, int], np.ndarray] = {(o.shape[1], o.shape[2]): o[0] for o in outputs}
+    all_boxes, all_scores = [], []
+    for stride in NANODET_STRIDES:
+        gh, gw = -(-ph // stride), -(-pw // stride)
+        cells = gh * gw
+        scores = by_shape[(cells, 80)][:, PERSON_CLASS]
+        hit = np.nonzero(scores >= min_score)[0]
+        if hit.size == 0:
+            continue
+        dist = by_shape[(cells, 4 * NANODET_BINS)][hit].reshape(-1, 4, NANODET_BINS)
+        dist = np.exp(dist - dist.max(axis=2, keepdims=True))
+        dist /= dist.sum(axis=2, keepdims=True)
+        ltrb = (dist * np.arange(NANODET_BINS, dtype=np.float32)).sum(axis=2) * stride
+        cx = (hit % gw + 0.5) * stride
+        cy = (hit // gw + 0.5) * stride
+        boxes = np.stack([cx - ltrb[:, 0], cy - ltrb[:, 1], cx + ltrb[:, 2], cy + ltrb[:, 3]], axis=1)
+        all_boxes.append(boxes)
+        all_scores.append(scores[hit])
+    if not all_boxes:
+        return PersonBoxes(np.zeros((0, 4), np.float32), np.zeros((0,), np.float32))
+    boxes = np.concatenate(all_boxes) / scale
+    scores = np.concatenate(all_scores)
+    h, w = image_hw[:2]
+    boxes[:, [0, 2]] = boxes[:, [0, 2]].clip(0, w)
+    boxes[:, [1, 3]] = boxes[:, [1, 3]].clip(0, h)
+    keep = nms(boxes, scores, iou)[:max_persons]
+    return PersonBoxes(boxes[keep].astype(np.float32), scores[keep].astype(np.float32))
 
 
 class PoseEstimator:
