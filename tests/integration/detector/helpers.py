@@ -3,7 +3,6 @@
 import hashlib
 import json
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from services.detector.adapters.images import inspect_image
@@ -68,7 +67,3 @@ async def dead_letters(sqs: Any, resolver: QueueResolver) -> dict[str, str]:
         json.loads(m["Body"])["correlation_id"]: m["MessageAttributes"]["reject_reason"]["StringValue"]
         for m in await drain(sqs, await resolver.url("frames-received-dlq"))
     }
-
-
-def scene_bytes(shared_data: Path, name: str) -> bytes:
-    return (shared_data / "scenes" / "images" / name).read_bytes()

@@ -33,8 +33,8 @@ from tests.integration.detector.conftest import (
 )
 from tests.integration.detector.fake_rekognition import FakeRekognition
 from tests.integration.detector.test_main_process import wait_ready
+from tests.support.images import photo_jpeg
 
-SCENE = "scene_panly_000538.jpg"
 TARGET = "RekognitionService.DetectProtectiveEquipment"
 
 
@@ -70,8 +70,8 @@ async def detector(
 
 
 @pytest.fixture
-def image(shared_data: Path) -> bytes:
-    return (shared_data / "scenes" / "images" / SCENE).read_bytes()
+def image() -> bytes:
+    return photo_jpeg()
 
 
 def signed_request(url: str, body: bytes, *, secret: str = API_SECRET_KEY, access_key: str = API_ACCESS_KEY

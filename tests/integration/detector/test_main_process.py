@@ -16,7 +16,8 @@ from shared.sqs import Publisher, QueueResolver
 from tests.conftest import REPO_ROOT, free_port
 from tests.integration.detector.conftest import ppe_answer
 from tests.integration.detector.fake_rekognition import FakeRekognition
-from tests.integration.detector.helpers import published, scene_bytes, submit_frame
+from tests.integration.detector.helpers import published, submit_frame
+from tests.support.images import photo_jpeg
 
 
 async def wait_ready(url: str, process: subprocess.Popen[bytes], timeout_s: float = 60) -> None:
@@ -40,7 +41,6 @@ async def test_process_analyses_a_frame_and_exits_0_on_sigterm(
     s3_client: Any,
     resolver: QueueResolver,
     fake_rekognition: FakeRekognition,
-    shared_data: Path,
 ) -> None:
     fake_rekognition.defaults["DetectProtectiveEquipment"] = ppe_answer()
     port = free_port()
@@ -61,7 +61,7 @@ async def test_process_analyses_a_frame_and_exits_0_on_sigterm(
         await wait_ready(f"http://127.0.0.1:{port}", process)
         store = FrameStore(s3_client, platform_settings.frames_bucket)
         await submit_frame(
-            scene_bytes(shared_data, "scene_panly_000538.jpg"),
+            photo_jpeg(),
             "proc-1",
             store=store,
             publisher=Publisher(sqs_client, resolver, producer="ingest"),

@@ -7,7 +7,6 @@ Rekognition's modeled exceptions.
 import asyncio
 import json
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 from typing import Any
 
 import cv2
@@ -24,8 +23,7 @@ from tests.conftest import free_port
 from tests.integration.detector.boto_shapes import shape_errors
 from tests.integration.detector.conftest import VEST_ARN, api_settings, ppe_answer, rekognition_client, vest_answer
 from tests.integration.detector.fake_rekognition import FakeRekognition
-
-SCENE = "scene_panly_000538.jpg"
+from tests.support.images import photo_jpeg
 
 
 @pytest.fixture
@@ -85,9 +83,9 @@ def encode(width: int, height: int) -> bytes:
 
 
 async def test_detect_protective_equipment_with_bytes_matches_botocore_model(
-    rekognition: Any, shared_data: Path
+    rekognition: Any
 ) -> None:
-    image = (shared_data / "scenes" / "images" / SCENE).read_bytes()
+    image = photo_jpeg()
     response = await asyncio.to_thread(
         rekognition.detect_protective_equipment,
         Image={"Bytes": image},
@@ -101,9 +99,9 @@ async def test_detect_protective_equipment_with_bytes_matches_botocore_model(
 
 
 async def test_detect_protective_equipment_from_s3(
-    rekognition: Any, s3_client: Any, platform_settings: PlatformSettings, shared_data: Path
+    rekognition: Any, s3_client: Any, platform_settings: PlatformSettings
 ) -> None:
-    image = (shared_data / "scenes" / "images" / SCENE).read_bytes()
+    image = photo_jpeg()
     await s3_client.put_object(Bucket=platform_settings.frames_bucket, Key="uploads/scene.jpg", Body=image)
     response = await asyncio.to_thread(
         rekognition.detect_protective_equipment,
@@ -114,8 +112,8 @@ async def test_detect_protective_equipment_from_s3(
     assert len(response["Persons"]) == len(body["Persons"])
 
 
-async def test_detect_custom_labels_matches_botocore_model(rekognition: Any, shared_data: Path) -> None:
-    image = (shared_data / "scenes" / "images" / SCENE).read_bytes()
+async def test_detect_custom_labels_matches_botocore_model(rekognition: Any) -> None:
+    image = photo_jpeg()
     response = await asyncio.to_thread(
         rekognition.detect_custom_labels, ProjectVersionArn=VEST_ARN, Image={"Bytes": image}, MinConfidence=50
     )
@@ -144,11 +142,11 @@ async def test_bad_images_raise_rekognition_exceptions(rekognition: Any, image: 
 
 
 async def test_absent_and_forbidden_s3_objects_get_one_answer(
-    rekognition: Any, s3_client: Any, platform_settings: PlatformSettings, shared_data: Path
+    rekognition: Any, s3_client: Any, platform_settings: PlatformSettings
 ) -> None:
     # GIVEN a real image outside the allowed prefix, and the detector's S3 credentials that could read it
     bucket = platform_settings.frames_bucket
-    image = (shared_data / "scenes" / "images" / SCENE).read_bytes()
+    image = photo_jpeg()
     await s3_client.put_object(Bucket=bucket, Key="frames/other-site/cam/1.jpg", Body=image)
     await s3_client.create_bucket(Bucket=f"{bucket}-other")
     await s3_client.put_object(Bucket=f"{bucket}-other", Key="uploads/scene.jpg", Body=image)
@@ -170,8 +168,8 @@ async def test_absent_and_forbidden_s3_objects_get_one_answer(
     assert "frames/" not in answers[0] and "NoSuchKey" not in answers[0]
 
 
-async def test_unknown_custom_label_model_is_resource_not_found(rekognition: Any, shared_data: Path) -> None:
-    image = (shared_data / "scenes" / "images" / SCENE).read_bytes()
+async def test_unknown_custom_label_model_is_resource_not_found(rekognition: Any) -> None:
+    image = photo_jpeg()
     with pytest.raises(rekognition.exceptions.ResourceNotFoundException):
         await asyncio.to_thread(
             rekognition.detect_custom_labels,
@@ -180,10 +178,10 @@ async def test_unknown_custom_label_model_is_resource_not_found(rekognition: Any
         )
 
 
-async def test_health_and_metrics(endpoint: str, rekognition: Any, shared_data: Path) -> None:
+async def test_health_and_metrics(endpoint: str, rekognition: Any) -> None:
     import httpx
 
-    image = (shared_data / "scenes" / "images" / SCENE).read_bytes()
+    image = photo_jpeg()
     await asyncio.to_thread(rekognition.detect_protective_equipment, Image={"Bytes": image})
     async with httpx.AsyncClient(base_url=endpoint) as http:
         assert (await http.get("/healthz")).json() == {"status": "ok"}

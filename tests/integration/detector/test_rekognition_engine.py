@@ -1,7 +1,6 @@
 """The rekognition engine through aiobotocore against a server speaking Rekognition's JSON protocol."""
 
 import base64
-from pathlib import Path
 
 import pytest
 
@@ -15,13 +14,14 @@ from services.detector.engines.rekognition import (
 from shared.rekognition import EquipmentType, SummarizationAttributes
 from tests.integration.detector.conftest import VEST_ARN, ppe_answer, vest_answer
 from tests.integration.detector.fake_rekognition import FakeRekognition
+from tests.support.images import photo_jpeg
 
 ATTRIBUTES = SummarizationAttributes(MinConfidence=80, RequiredEquipmentTypes=[EquipmentType.HEAD_COVER])
 
 
 @pytest.fixture
-def scene(shared_data: Path) -> ImageInput:
-    return inspect_image((shared_data / "scenes" / "images" / "scene_panly_000538.jpg").read_bytes())
+def scene() -> ImageInput:
+    return inspect_image(photo_jpeg())
 
 
 def client(fake: FakeRekognition, *, botocore_attempts: int = 1) -> RekognitionClient:

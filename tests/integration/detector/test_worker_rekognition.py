@@ -6,7 +6,6 @@ bounded number of times, and a frame seen twice publishes one result.
 """
 
 import asyncio
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,9 +19,8 @@ from shared.s3 import FrameStore
 from shared.sqs import Publisher, QueueResolver
 from tests.integration.detector.conftest import VEST_ARN, ppe_answer, vest_answer
 from tests.integration.detector.fake_rekognition import FakeRekognition
-from tests.integration.detector.helpers import dead_letters, published, scene_bytes, submit_frame
-
-SCENE = "scene_panly_000538.jpg"
+from tests.integration.detector.helpers import dead_letters, published, submit_frame
+from tests.support.images import photo_jpeg
 
 
 async def run_until_empty(
@@ -75,16 +73,15 @@ async def test_frames_are_analysed_merged_and_fanned_out(
     publisher: Publisher,
     sqs_client: Any,
     resolver: QueueResolver,
-    shared_data: Path,
 ) -> None:
     fake_rekognition.defaults["DetectProtectiveEquipment"] = ppe_answer()
     fake_rekognition.defaults["DetectCustomLabels"] = vest_answer()
     # GIVEN two frames on a site with the vest model and one on a site without custom labels
     sent = [
-        await submit_frame(scene_bytes(shared_data, SCENE), "f-1", store=store, publisher=publisher),
-        await submit_frame(scene_bytes(shared_data, SCENE), "f-2", store=store, publisher=publisher, camera_id="cam-2"),
+        await submit_frame(photo_jpeg(), "f-1", store=store, publisher=publisher),
+        await submit_frame(photo_jpeg(), "f-2", store=store, publisher=publisher, camera_id="cam-2"),
         await submit_frame(
-            scene_bytes(shared_data, SCENE), "f-3", store=store, publisher=publisher, site_id="site-plain"
+            photo_jpeg(), "f-3", store=store, publisher=publisher, site_id="site-plain"
         ),
     ]
     # WHEN the detector drains the queue
@@ -122,11 +119,10 @@ async def test_missing_and_undecodable_frames_go_to_the_dlq_with_their_reason(
     publisher: Publisher,
     sqs_client: Any,
     resolver: QueueResolver,
-    shared_data: Path,
 ) -> None:
     fake_rekognition.defaults["DetectProtectiveEquipment"] = ppe_answer()
     fake_rekognition.defaults["DetectCustomLabels"] = vest_answer()
-    good = scene_bytes(shared_data, SCENE)
+    good = photo_jpeg()
     await submit_frame(good, "missing", store=store, publisher=publisher, put=False)
     await submit_frame(b"\xff\xd8\xff\xe0 this is not a jpeg", "garbage", store=store, publisher=publisher)
     await submit_frame(good, "good", store=store, publisher=publisher)
@@ -149,17 +145,16 @@ async def test_model_errors_are_retried_a_bounded_number_of_times(
     publisher: Publisher,
     sqs_client: Any,
     resolver: QueueResolver,
-    shared_data: Path,
 ) -> None:
     # GIVEN an engine that fails once on the first frame, and always on the second
     fake_rekognition.defaults["DetectCustomLabels"] = vest_answer()
-    await submit_frame(scene_bytes(shared_data, SCENE), "flaky", store=store, publisher=publisher)
+    await submit_frame(photo_jpeg(), "flaky", store=store, publisher=publisher)
     fake_rekognition.script("DetectProtectiveEquipment", ("InternalServerError", 500), ppe_answer())
     await run(settings, until_idle=True, serve_http=False)
     assert [r.context.frame_id for r in await published(sqs_client, resolver, "frames-analyzed-reporting")] == ["flaky"]
 
     fake_rekognition.defaults["DetectProtectiveEquipment"] = ("InternalServerError", 500)
-    await submit_frame(scene_bytes(shared_data, SCENE), "broken", store=store, publisher=publisher)
+    await submit_frame(photo_jpeg(), "broken", store=store, publisher=publisher)
     await run_until_empty(settings, sqs_client, resolver)
     reasons = await dead_letters(sqs_client, resolver)
     # THEN the second frame is rejected after model_attempts (2) deliveries, with the model's error
@@ -178,11 +173,10 @@ async def test_a_frame_processed_twice_publishes_one_result(
     sqs_client: Any,
     s3_client: Any,
     resolver: QueueResolver,
-    shared_data: Path,
 ) -> None:
     fake_rekognition.defaults["DetectProtectiveEquipment"] = ppe_answer()
     fake_rekognition.defaults["DetectCustomLabels"] = vest_answer()
-    data = scene_bytes(shared_data, SCENE)
+    data = photo_jpeg()
     # GIVEN a producer that sends the same frame twice at once, and once more later
     await submit_frame(data, "twice", store=store, publisher=publisher)
     await submit_frame(data, "twice", store=store, publisher=publisher)
@@ -208,7 +202,6 @@ async def test_a_crash_between_analysis_and_publish_publishes_the_stored_result(
     sqs_client: Any,
     s3_client: Any,
     resolver: QueueResolver,
-    shared_data: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     fake_rekognition.defaults["DetectProtectiveEquipment"] = ppe_answer()
@@ -219,7 +212,7 @@ async def test_a_crash_between_analysis_and_publish_publishes_the_stored_result(
     async def publish_fails(self: Publisher, *args: object, **kwargs: object) -> None:
         raise RuntimeError("worker died here")
 
-    await submit_frame(scene_bytes(shared_data, SCENE), "crash", store=store, publisher=publisher)
+    await submit_frame(photo_jpeg(), "crash", store=store, publisher=publisher)
     failing.setattr(Publisher, "publish", publish_fails)
     await run(settings, until_idle=True, serve_http=False)
     failing.undo()

@@ -10,7 +10,6 @@ import pytest
 
 from services.detector.local_engine.faces import MODEL_NAME, FaceBoxes, FaceDetector
 from services.detector.local_engine.model_files import require_models
-from tests.conftest import shared_data_dir
 
 pytestmark = pytest.mark.models
 
@@ -26,12 +25,9 @@ def detector(model_dir: Path) -> FaceDetector:
 
 
 @pytest.fixture(scope="module")
-def data() -> Path:
-    """The shared images; these tests skip (saying why) where the data folder is not laid out."""
-    try:
-        return shared_data_dir()
-    except RuntimeError as exc:
-        pytest.skip(f"face detector image tests need the shared data: {exc}")
+def data(shared_data: Path) -> Path:
+    """The shared images: the tests that read them skip, saying why, where the data folder is not laid out."""
+    return shared_data
 
 
 def _image(data: Path, relative: str) -> np.ndarray:

@@ -12,12 +12,11 @@ import cv2
 import numpy as np
 import pytest
 
-from model_workshop.parts_detector.metrics import iou_matrix
 from model_workshop.evaluate import read_yolo
+from model_workshop.parts_detector.metrics import iou_matrix
 from services.detector.local_engine.model_files import require_models
 from services.detector.local_engine.parts import PartDetector
 from services.detector.local_engine.persons import PersonDetector
-from tests.conftest import shared_data_dir
 
 pytestmark = pytest.mark.models
 
@@ -25,11 +24,9 @@ WEIGHTS = Path(__file__).resolve().parents[3] / "services" / "detector" / "local
 
 
 @pytest.fixture(scope="module")
-def data() -> Path:
-    try:
-        return shared_data_dir()
-    except RuntimeError as exc:
-        pytest.skip(f"part detector tests need the labelled photos: {exc}")
+def data(shared_data: Path) -> Path:
+    """The labelled photos: the tests that read them skip, saying why, where the data folder is not laid out."""
+    return shared_data
 
 
 @pytest.fixture(scope="module")

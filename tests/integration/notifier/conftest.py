@@ -1,7 +1,6 @@
 """Fixtures for the notifier against the real emulator (moto server) and a real, migrated PostgreSQL."""
 
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -15,6 +14,7 @@ from shared.contracts import FrameAnalyzed
 from shared.db import make_engine
 from shared.sqs import Publisher, QueueResolver
 from tests.integration.notifier.receivers import HttpReceiver
+from tests.support.images import HEAD_BOXES, photo_jpeg
 from tests.support.queues import drain
 
 ADMIN_TOKEN = "test-admin-token-0123456789"
@@ -77,14 +77,6 @@ async def publish_frames(sqs: Any, resolver: QueueResolver, frames: list[FrameAn
     )
 
 
-def real_jpeg(shared_data: Path) -> tuple[bytes, list[tuple[float, float, float, float]]]:
-    """A real photo with at least one bare head, and its head boxes as (left, top, width, height) ratios."""
-    labels = sorted((shared_data / "helmet_vest" / "labels").glob("*.txt"))
-    for label in labels:
-        rows = [line.split() for line in label.read_text().splitlines() if line.strip()]
-        heads = [tuple(map(float, r[1:5])) for r in rows if r[0] == "1"]
-        big = [(x - w / 2, y - h / 2, w, h) for x, y, w, h in heads if w > 0.12 and h > 0.12]
-        image = shared_data / "helmet_vest" / "images" / f"{label.stem}.jpg"
-        if big and image.exists():
-            return image.read_bytes(), big
-    raise RuntimeError("no photo with a large bare head found in helmet_vest")
+def bare_head_jpeg() -> tuple[bytes, list[tuple[float, float, float, float]]]:
+    """A photo-like frame drawn in the test with a large bare head, and its head boxes (left, top, width, height)."""
+    return photo_jpeg(960, 540), [HEAD_BOXES[0]]

@@ -3,7 +3,6 @@ a real local receiver (signed webhook server, aiosmtpd, Apprise json://, SNS -> 
 
 import json
 from email.message import Message
-from pathlib import Path
 from typing import Any
 
 import cv2
@@ -20,7 +19,7 @@ from shared.aws import aws_client
 from shared.config import PlatformSettings
 from shared.contracts import Envelope, IncidentChanged
 from shared.sqs import QueueResolver
-from tests.integration.notifier.conftest import add_channel, add_webhook, drain, publish_frames, real_jpeg
+from tests.integration.notifier.conftest import add_channel, add_webhook, bare_head_jpeg, drain, publish_frames
 from tests.integration.notifier.receivers import HttpReceiver, SmtpReceiver
 from tests.unit.notifier.builders import hat_scenario
 
@@ -130,11 +129,10 @@ async def test_email_arrives_with_a_face_blurred_snapshot_unless_the_site_opts_o
     sqs_client: Any,
     s3_client: Any,
     resolver: QueueResolver,
-    shared_data: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # GIVEN a real photo of a bare head stored as the frame, and a local SMTP server
-    photo, heads = real_jpeg(shared_data)
+    # GIVEN a photo-like frame with a large bare head (drawn edges and sensor noise to blur), and a local SMTP server
+    photo, heads = bare_head_jpeg()
     left, top, width, height = heads[0]
     person_box = (left, top, width, min(height / 0.3, 1.0 - top))  # the head is the top of the person box
     await s3_client.put_object(Bucket=platform_settings.frames_bucket, Key=KEY, Body=photo, ContentType="image/jpeg")

@@ -1,13 +1,12 @@
 """Image checks with Rekognition's limits and error types, on real encoded images."""
 
-from pathlib import Path
-
 import cv2
 import numpy as np
 import pytest
 
 from services.detector.adapters.images import MAX_BYTES_INLINE, decode_image, inspect_image
 from services.detector.engines.base import InvalidImage
+from tests.support.images import photo_like
 
 
 def encode(width: int, height: int, ext: str = ".jpg") -> bytes:
@@ -23,10 +22,16 @@ def test_header_gives_format_and_size(ext: str, content_type: str) -> None:
     assert (image.content_type, image.width, image.height) == (content_type, 320, 200)
 
 
-def test_real_scene_photo(shared_data: Path) -> None:
-    path = shared_data / "scenes" / "images" / "scene_panly_000538.jpg"
-    image = inspect_image(path.read_bytes())
-    assert (image.width, image.height) == (960, 540)
+@pytest.mark.parametrize("progressive", [False, True])
+def test_a_camera_like_photo(progressive: bool) -> None:
+    # GIVEN a drawn scene encoded as cameras do (baseline or progressive JFIF), not a block of noise
+    params = [cv2.IMWRITE_JPEG_QUALITY, 90, cv2.IMWRITE_JPEG_PROGRESSIVE, int(progressive)]
+    ok, encoded = cv2.imencode(".jpg", photo_like(960, 540), params)
+    data = encoded.tobytes()
+    assert ok and data[6:10] == b"JFIF" and (b"\xff\xc2" in data) == progressive  # SOF2 = progressive
+    # WHEN inspected and decoded THEN the header's size is the pixels' size
+    image = inspect_image(data)
+    assert (image.content_type, image.width, image.height) == ("image/jpeg", 960, 540)
     assert decode_image(image.data).shape == (540, 960, 3)
 
 

@@ -1,4 +1,4 @@
-"""Real test images for ingest, cut from the shared scene photos (never stored in the repository)."""
+"""Real encoded test images for ingest, drawn in the test (tests/support/images.py), so no photo data is needed."""
 
 import struct
 from functools import lru_cache
@@ -6,15 +6,12 @@ from functools import lru_cache
 import cv2
 import numpy as np
 
-from tests.conftest import shared_data_dir
+from tests.support.images import photo_like
 
 
 @lru_cache(maxsize=1)
 def scene() -> np.ndarray:
-    path = sorted((shared_data_dir() / "scenes" / "images").glob("scene_panly_*.jpg"))[0]
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    assert image is not None, path
-    return image
+    return photo_like(1280, 720)
 
 
 def resized(width: int, height: int) -> np.ndarray:
