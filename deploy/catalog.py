@@ -110,6 +110,9 @@ def settings_class(name: str) -> type[PlatformSettings] | None:
         and obj is not PlatformSettings
         and obj.__module__ == module_name
     ]
+    # A settings class the service's own extends (e.g. reporting's ExportSettings for its export command) is
+    # part of it: the service's class is the one nothing else in the module derives from.
+    found = [cls for cls in found if not any(other is not cls and issubclass(other, cls) for other in found)]
     if len(found) != 1:
         raise SettingsClassError(
             f"{module_name} must define exactly one PlatformSettings subclass, found {[c.__name__ for c in found]}"
