@@ -18,17 +18,14 @@ from model_workshop import strict_eval as se
 from services.detector.local_engine.model_files import WEIGHTS_DIR
 from services.detector.local_engine.pipeline import LocalPPEEngine
 from shared.rekognition import EquipmentType, SummarizationAttributes
-from tests.conftest import shared_data_dir
 
 pytestmark = pytest.mark.models
 
 
 @pytest.fixture(scope="module")
-def data() -> Path:
-    try:
-        return shared_data_dir()
-    except RuntimeError as exc:
-        pytest.skip(f"engine v2 photo tests need the shared data: {exc}")
+def data(shared_data: Path) -> Path:
+    """The shared photos (the `shared_data` fixture skips, saying why, where the folder is absent)."""
+    return shared_data
 
 
 def _held_back(split: str, data: Path) -> list[Path]:
