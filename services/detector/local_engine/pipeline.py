@@ -406,10 +406,10 @@ class LocalPPEEngine:
             classifier = self._classifiers[equipment]
             probs = classifier.classify(image_bgr, [r.part.box for r in results])[:, classifier.positive_index]
             for result, p in zip(results, probs, strict=True):
-                # The part head saw the same part in the whole frame's features: the mean of its P(covered) and
-                # the crop classifier's decides (gloves: 0.96 against 0.80 for the classifier alone, helmets:
-                # 0.95 either way; TRAIN side, docs/local-engine.md "Covered").
-                detector = result.part.covered
+                # Gloves: the part head saw the hand in the whole frame's features, and the mean of its P(glove)
+                # and the crop classifier's decides (0.96 against 0.80 for the classifier alone; TRAIN side). Heads:
+                # the classifier alone (the part head reads too many bare heads as helmets: trained 9:1 helmets).
+                detector = result.part.covered if equipment is EquipmentType.HAND_COVER else None
                 result.p_covered = float(p) if detector is None else (float(p) + detector) / 2.0
         return persons
 
@@ -477,15 +477,18 @@ class LocalPPEEngine:
     def _covered(self, equipment_type: EquipmentType, p: float) -> tuple[bool, float]:
         """Whether the part counts as covered, and the detection's confidence 0..100.
 
-        With a calibration curve for the equipment, the confidence is the measured share of such parts that
-        were covered, and the part counts as covered from 50; else the classifier's card threshold decides
-        and the confidence is 100 x P (the session-3 behaviour).
+        HEAD / FACE: the classifier's card threshold decides (chosen for balanced errors, so a bare head is not
+        called a helmet because helmets are common); HAND: P(glove) of 0.5 after calibration. The confidence is
+        the calibrated share of such parts that were covered where a curve is shipped, else 100 x P.
         """
         name = equipment_type.value.lower()
-        if self.settings.calibrated and self._calibration is not None and name in self._calibration.curves:
-            confidence = self._calibration[name](p)
-            return confidence >= MIN_RETURNED_CONFIDENCE, confidence
-        return p >= self._classifiers[equipment_type].threshold and 100.0 * p >= MIN_RETURNED_CONFIDENCE, 100.0 * p
+        calibrated = self.settings.calibrated and self._calibration is not None and name in self._calibration.curves
+        confidence = self._calibration[name](p) if calibrated and self._calibration is not None else 100.0 * p
+        if equipment_type is EquipmentType.HAND_COVER and calibrated:
+            covered = confidence >= MIN_RETURNED_CONFIDENCE
+        else:
+            covered = p >= self._classifiers[equipment_type].threshold
+        return covered and confidence >= MIN_RETURNED_CONFIDENCE, confidence
 
     def _body_part(self, result: PartResult, width: int, height: int) -> BodyPart | None:
         confidence = 100.0 * result.part.score
