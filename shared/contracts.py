@@ -131,13 +131,7 @@ class Zone(Contract):
     @field_validator("timezone")
     @classmethod
     def _known_timezone(cls, value: str) -> str:
-        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown time zone {value!r}; use an IANA name such as Europe/Berlin") from exc
-        return value
+        return known_timezone(value)
 
 
 class ZoneLayout(Contract):
@@ -245,3 +239,15 @@ MESSAGE_TYPES: dict[str, type[Payload]] = {
 def json_schemas() -> dict[str, dict[str, Any]]:
     """JSON Schema of every envelope type, for the schema-compatibility check."""
     return {name: Envelope[cls].model_json_schema() for name, cls in MESSAGE_TYPES.items()}  # type: ignore[valid-type]
+
+
+def known_timezone(value: str) -> str:
+    """`value` when it names an IANA time zone; a ValueError saying what to use otherwise (one check for zones
+    and notifier rules)."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"unknown time zone {value!r}; use an IANA name such as Europe/Berlin") from exc
+    return value

@@ -8,11 +8,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from typing import Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from shared.contracts import FrameAnalyzed
+from shared.contracts import FrameAnalyzed, known_timezone
 from shared.equipment import Catalogue, EquipmentName
 from shared.rekognition import (
     BodyPartName,
@@ -73,11 +72,7 @@ class RulePolicy(_Model):
     @field_validator("timezone")
     @classmethod
     def _known_timezone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown time zone {value!r}; use an IANA name such as Europe/Berlin") from exc
-        return value
+        return known_timezone(value)
 
     @model_validator(mode="after")
     def _consistent(self) -> "RulePolicy":
