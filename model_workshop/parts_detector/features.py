@@ -20,6 +20,8 @@ import onnxruntime as ort
 from services.detector.local_engine.persons import NANODET_STRIDES, letterbox
 
 FEATURE_CHANNELS = 128
+# the part head's graph inputs, renamed to the FPN outputs when it is grafted (no torch needed to graft)
+HEAD_INPUTS = ("fpn_s8", "fpn_s16", "fpn_s32")
 
 
 def fpn_feature_names(model: onnx.ModelProto) -> list[str]:

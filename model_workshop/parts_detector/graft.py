@@ -11,8 +11,7 @@ from pathlib import Path
 
 import onnx
 
-from model_workshop.parts_detector.features import fpn_feature_names
-from model_workshop.parts_detector.model import HEAD_INPUTS
+from model_workshop.parts_detector.features import HEAD_INPUTS, fpn_feature_names
 
 
 def graft_part_head(nanodet: onnx.ModelProto, head: onnx.ModelProto) -> onnx.ModelProto:

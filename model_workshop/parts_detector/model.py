@@ -10,11 +10,11 @@ import torch
 from onnx import TensorProto, helper, numpy_helper
 from torch import nn
 
+from model_workshop.parts_detector.features import HEAD_INPUTS
 from services.detector.local_engine.parts import PART_CHANNELS, PARTS
 
 N_PARTS = len(PARTS)
 LEAKY = 0.1  # NanoDet's own activation slope
-HEAD_INPUTS = ("fpn_s8", "fpn_s16", "fpn_s32")
 HEAD_OUTPUTS = ("parts_s8", "parts_s16", "parts_s32")
 OPSET = 17
 

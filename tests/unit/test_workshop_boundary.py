@@ -38,3 +38,17 @@ def test_the_workshop_holds_the_model_tooling() -> None:
         assert not (ROOT / "services" / "detector" / "local_engine" / moved).exists(), moved
     assert not (ROOT / "services" / "detector" / "labels").exists()
     assert (ROOT / "model_workshop" / "model_store.py").is_file()
+
+
+def test_model_fetch_needs_no_torch() -> None:
+    # GIVEN a machine with only requirements-dev.txt (torch is train-time only) WHEN `make models` builds the
+    # grafted part detector THEN every module that path imports loads without torch
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; sys.modules['torch'] = None\n"
+        "import model_workshop.model_store, model_workshop.parts_detector.graft, model_workshop.quantize\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
