@@ -503,12 +503,13 @@ class Consumer(Generic[P]):
         while True:
             try:
                 await asyncio.wait_for(self._handler(envelope, context), timeout=self._handler_timeout_s)
-            except (RetryLater, Reject):
-                self.breaker.succeeded()  # the handler reached its dependencies and decided
-                raise
             except Exception as exc:
-                dependency = dependency_of(exc)
+                # A `RetryLater` raised from a connection error (S3 unreachable, say) is an outage too.
+                cause = exc.__cause__ if isinstance(exc, RetryLater | Reject) else exc
+                dependency = dependency_of(cause) if cause is not None and not isinstance(exc, Reject) else None
                 if dependency is None:
+                    if isinstance(exc, RetryLater | Reject):
+                        self.breaker.succeeded()  # the handler reached its dependencies and decided
                     raise
                 MESSAGES.labels(self.queue, "held").inc()
                 self.breaker.trip(dependency, exc)

@@ -105,3 +105,31 @@ def test_dependency_of_walks_the_cause_chain() -> None:
             raise RuntimeError("could not store frame") from inner
     except RuntimeError as outer:
         assert dependency_of(outer) == "database"
+
+
+async def test_retry_later_caused_by_an_unreachable_endpoint_is_held_too(
+    sqs_client: Any, resolver: QueueResolver
+) -> None:
+    # GIVEN a handler that turns S3 being unreachable into RetryLater (as the detector does), 2 receives allowed
+    from botocore.exceptions import EndpointConnectionError
+
+    from shared.sqs import RetryLater
+
+    await _allow_receives(sqs_client, resolver, 2)
+    await Publisher(sqs_client, resolver, producer="test").publish(frame_received("s3-down"), correlation_id="s3-down")
+    back_at = time.monotonic() + 4
+    receive_counts: list[int] = []
+
+    async def handler(envelope: Envelope[FrameReceived], context: MessageContext) -> None:
+        if time.monotonic() < back_at:
+            try:
+                raise EndpointConnectionError(endpoint_url="http://127.0.0.1:1")
+            except EndpointConnectionError as exc:
+                raise RetryLater(f"could not read the frame: {exc}", delay_s=1) from exc
+        receive_counts.append(context.receive_count)
+
+    consumer = Consumer(sqs_client, resolver, QUEUE, FrameReceived, handler)
+    await consumer.run(until_idle=True)
+    # THEN it is handled on its first receive once S3 answers, and the outage was recorded as "aws"
+    assert receive_counts == [1]
+    assert consumer.breaker.outages == 1 and consumer.breaker.dependency == "aws"
