@@ -215,6 +215,12 @@ class IncidentChanged(Payload):
     resolved_at: AwareDatetime | None = Field(default=None, description="When the violation ended.")
     frame_id: str = Field(description="Frame that triggered this change.")
     max_confidence: float = Field(ge=0, le=100, description="Highest confidence of the violation so far.")
+    version: int = Field(
+        default=0,
+        ge=0,
+        description="Per-incident change number (1 = open, +1 per change); consumers keep the highest. "
+        "0 = sent by a notifier without versions: order by the change time instead.",
+    )
 
 
 class NotificationRequested(Payload):
