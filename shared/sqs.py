@@ -3,11 +3,14 @@
 The consumer owns transport; handlers own business. A handler is `async (envelope, context) -> None`:
 returning means success (the message is deleted); raising `RetryLater` puts the message back after a delay;
 raising `Reject` sends it to the dead-letter queue with the reason; any other exception is a failure that
-SQS redelivers with backoff until the queue's redrive policy moves it to the DLQ (poison messages).
+SQS redelivers with backoff until the queue's redrive policy moves it to the DLQ (poison messages) - unless
+it is a dependency outage (`shared.breaker.dependency_of`): then the consumer holds intake and keeps the
+message in hand until the dependency answers, so an outage spends no receive count and dead-letters nothing.
 Malformed bodies never reach a handler: they go straight to the DLQ with the validation error.
 """
 
 import asyncio
+import contextlib
 import json
 import random
 import signal
@@ -20,6 +23,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from prometheus_client import Counter, Histogram
 from pydantic import ValidationError
 
+from shared.breaker import Breaker, dependency_of
 from shared.contracts import Envelope, P, Payload, parse_envelope
 from shared.logging import bind_context, get_logger
 from shared.topology import TOPOLOGY, Topology
@@ -304,6 +308,7 @@ class Consumer(Generic[P]):
         handler_timeout_s: float | None = None,
         receive_when_free: int = 1,
         delete_linger_s: float = 0.0,
+        breaker: Breaker | None = None,
     ) -> None:
         self._sqs = sqs
         self._resolver = resolver
@@ -320,6 +325,8 @@ class Consumer(Generic[P]):
         self._delete_flush: asyncio.TimerHandle | None = None
         self._delete_tasks: set[asyncio.Task[None]] = set()
         self._stop = asyncio.Event()
+        self.breaker = breaker or Breaker(queue)
+        self._receive_failures = 0
         self._in_flight: set[asyncio.Task[None]] = set()
         self._url = ""
         self._dlq_url: str | None = None
@@ -357,6 +364,8 @@ class Consumer(Generic[P]):
         log.info("consumer started", queue=self.queue, concurrency=self._concurrency, fifo=self._fifo)
         wait_time = 1 if until_idle else self._wait_time_s
         while not self._stop.is_set():
+            if not await self._wait_for_dependencies():
+                break
             capacity = self._concurrency - len(self._in_flight)
             if capacity <= 0 or (self._in_flight and capacity < self._receive_when_free):
                 await asyncio.wait(self._in_flight, return_when=asyncio.FIRST_COMPLETED)
@@ -405,10 +414,20 @@ class Consumer(Generic[P]):
         try:
             messages: list[dict[str, Any]] = receive.result().get("Messages", [])
         except (ClientError, BotoCoreError) as exc:
-            log.error("receive failed; retrying", queue=self.queue, error=str(exc))
-            await asyncio.sleep(1)
+            # The queue itself is unreachable: back off (1 s doubling to 15 s) instead of spinning on it.
+            self._receive_failures += 1
+            delay = min(2 ** (self._receive_failures - 1), 15) * random.uniform(0.8, 1.2)
+            log.error("receive failed; retrying", queue=self.queue, error=str(exc), retry_in_s=round(delay, 1))
+            await self._sleep_unless_stopped(delay)
             return []
+        if self._receive_failures:
+            log.info("queue reachable again", queue=self.queue, failures=self._receive_failures)
+            self._receive_failures = 0
         return messages
+
+    async def _sleep_unless_stopped(self, seconds: float) -> None:
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self._stop.wait(), timeout=seconds)
 
     def _groups(self, messages: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
         if not self._fifo:
@@ -450,7 +469,7 @@ class Consumer(Generic[P]):
         heartbeat = asyncio.create_task(self._extend_visibility(message))
         started = time.perf_counter()
         try:
-            await asyncio.wait_for(self._handler(envelope, context), timeout=self._handler_timeout_s)
+            await self._run_handler(envelope, context)
         except RetryLater as exc:
             log.info("retry later", reason=str(exc), delay_s=exc.delay_s, receive_count=context.receive_count)
             MESSAGES.labels(self.queue, "retry").inc()
@@ -478,6 +497,34 @@ class Consumer(Generic[P]):
         self.processed += 1
         MESSAGES.labels(self.queue, "ok").inc()
         return True
+
+    async def _run_handler(self, envelope: Envelope[P], context: MessageContext) -> None:
+        """The handler, held and retried in place while a dependency is down (the message stays in hand)."""
+        while True:
+            try:
+                await asyncio.wait_for(self._handler(envelope, context), timeout=self._handler_timeout_s)
+            except Exception as exc:
+                # A `RetryLater` raised from a connection error (S3 unreachable, say) is an outage too.
+                cause = exc.__cause__ if isinstance(exc, RetryLater | Reject) else exc
+                dependency = dependency_of(cause) if cause is not None and not isinstance(exc, Reject) else None
+                if dependency is None:
+                    if isinstance(exc, RetryLater | Reject):
+                        self.breaker.succeeded()  # the handler reached its dependencies and decided
+                    raise
+                MESSAGES.labels(self.queue, "held").inc()
+                self.breaker.trip(dependency, exc)
+                if not await self.breaker.turn(self._stop):
+                    raise RetryLater(f"stopping while {dependency} is down", delay_s=0) from exc
+                continue
+            self.breaker.succeeded()
+            return
+
+    async def _wait_for_dependencies(self) -> bool:
+        """Receive nothing new while the breaker is open; False when stopping."""
+        if not self.breaker.is_open:
+            return True
+        log.info("intake held: waiting for the dependency", queue=self.queue, dependency=self.breaker.dependency)
+        return await self.breaker.wait_closed(self._stop)
 
     async def _extend_visibility(self, message: dict[str, Any]) -> None:
         interval = max(1.0, self._visibility_s / 2)

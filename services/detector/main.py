@@ -40,6 +40,8 @@ class _Server(uvicorn.Server):
 def readiness(consumer: Consumer[Any] | None, *, started_at: float, wait_time_s: int = 20) -> tuple[bool, str]:
     if consumer is None:
         return True, "api only"
+    if consumer.breaker.is_open:
+        return False, f"holding intake: {consumer.breaker.dependency} unavailable"
     last = consumer.last_poll_at or started_at  # the first long poll may take wait_time_s to return
     age = time.time() - last
     # a poll may legitimately wait the whole long-poll time, or the cap may hold it while frames run

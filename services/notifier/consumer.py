@@ -57,6 +57,8 @@ class FrameBatchConsumer(Consumer[FrameAnalyzed]):
         log.info("consumer started", queue=self.queue, concurrency=self._concurrency, fifo=self._fifo, batched=True)
         wait_time = 1 if until_idle else self._wait_time_s
         while not self._stop.is_set():
+            if not await self._wait_for_dependencies():
+                break
             if len(self._in_flight) >= self._concurrency:
                 await asyncio.wait(self._in_flight, return_when=asyncio.FIRST_COMPLETED)
                 continue

@@ -57,9 +57,12 @@ class Worker:
         self.deliveries.request_stop()
 
     def polling(self, *, within_s: float = 60.0) -> bool:
-        """Ready while both consumers run and none has gone quiet (a long poll returns within 20 s)."""
+        """Ready while both consumers run, none holds intake for an outage and none has gone quiet."""
         now = time.time()
-        return all(c.last_poll_at is None or now - c.last_poll_at < within_s for c in (self.frames, self.deliveries))
+        return all(
+            not c.breaker.is_open and (c.last_poll_at is None or now - c.last_poll_at < within_s)
+            for c in (self.frames, self.deliveries)
+        )
 
 
 def build_senders(settings: NotifierSettings, http: httpx.AsyncClient, sns: Any) -> dict[str, Sender]:

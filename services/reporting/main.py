@@ -50,6 +50,8 @@ def consumers_ready(
         for consumer, task in zip(consumers, tasks, strict=True):
             if task.done():
                 raise RuntimeError(f"consumer of {consumer.queue} has stopped")
+            if consumer.breaker.is_open:
+                raise RuntimeError(f"consumer of {consumer.queue} holds intake: {consumer.breaker.dependency} down")
             if consumer.last_poll_at is not None and now - consumer.last_poll_at > stale_after_s:
                 raise RuntimeError(f"consumer of {consumer.queue} has not polled for {stale_after_s:.0f}s")
 

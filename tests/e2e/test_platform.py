@@ -260,3 +260,32 @@ def test_a_vest_zone_opens_one_incident_naming_the_vest(
                           params={"camera_id": "vest-cam"}).json()
     assert [(i["missing_equipment"], i["zone_id"]) for i in incidents] == [(["hi_vis_vest"], "hazard")]
     assert len(received) == 1
+
+
+def test_a_service_killed_with_sigkill_is_restarted_by_the_stack(stack: dict[str, Any]) -> None:
+    import psutil
+
+    # GIVEN the running stack; WHEN reporting and the notifier are killed with SIGKILL (no chance to clean up)
+    parent = psutil.Process(stack["process"].pid)
+    killed: dict[str, int] = {}
+    for name in ("reporting", "notifier"):
+        child = next(c for c in parent.children() if f"services.{name}.main" in " ".join(c.cmdline()))
+        killed[name] = child.pid
+        child.kill()
+    # THEN the stack restarts each (new pid) and it answers /readyz 200 again, with no one touching anything
+    deadline = time.monotonic() + 120
+    ready: set[str] = set()
+    while time.monotonic() < deadline and ready != set(killed):
+        for name in set(killed) - ready:
+            try:
+                if httpx.get(url(stack, name, "/readyz"), timeout=2).status_code == 200:
+                    ready.add(name)
+            except httpx.HTTPError:
+                pass
+        time.sleep(0.5)
+    log = stack["log"].read_text(errors="replace")
+    assert ready == set(killed), log[-4000:]
+    assert stack["process"].poll() is None, "the stack itself must keep running"
+    alive = {c.pid for c in parent.children()}
+    assert not alive & set(killed.values())
+    assert log.count("process restarted") >= 2, log[-4000:]
