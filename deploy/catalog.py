@@ -49,7 +49,16 @@ SERVICES: tuple[ServiceDeploy, ...] = (
         memory=4096,
         records_prefix_setting="results_prefix",  # per-frame idempotency records
     ),
-    ServiceDeploy("notifier", 8082, uses_database=True, public=False, scaling="queue-depth", cpu=512, memory=1024),
+    ServiceDeploy(
+        "notifier",
+        8082,
+        uses_database=True,
+        public=False,
+        scaling="queue-depth",
+        cpu=512,
+        memory=1024,
+        records_prefix_setting="alert_frames_prefix",  # the face-blurred frame copies alerts link to
+    ),
     ServiceDeploy(
         "reporting",
         8083,

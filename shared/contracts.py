@@ -215,6 +215,12 @@ class IncidentChanged(Payload):
     resolved_at: AwareDatetime | None = Field(default=None, description="When the violation ended.")
     frame_id: str = Field(description="Frame that triggered this change.")
     max_confidence: float = Field(ge=0, le=100, description="Highest confidence of the violation so far.")
+    version: int = Field(
+        default=0,
+        ge=0,
+        description="Per-incident change number (1 = open, +1 per change); consumers keep the highest. "
+        "0 = sent by a notifier without versions: order by the change time instead.",
+    )
 
 
 class NotificationRequested(Payload):
@@ -227,7 +233,10 @@ class NotificationRequested(Payload):
     incident: IncidentChanged = Field(description="The incident change to announce.")
     frame: FrameRef = Field(description="The frame that triggered the change (linked, and attached as a snapshot).")
     captured_at: AwareDatetime = Field(description="When the camera captured that frame.")
-    blur_faces: bool = Field(description="Blur faces in the attached snapshot (False when the site opted out).")
+    blur_faces: bool = Field(
+        description="The rule's blur_faces. Not read by the notifier any more: an alert always links to (and "
+        "attaches) the face-blurred copy of the frame."
+    )
     face_boxes: list[BoundingBox] = Field(default_factory=list, description="Regions to blur, as image ratios.")
 
 

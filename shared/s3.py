@@ -43,6 +43,20 @@ class FrameStore:
         except (ClientError, BotoCoreError) as exc:
             raise StorageError(f"could not store s3://{self.bucket}/{key}: {exc}") from exc
 
+    async def put_new(self, key: str, data: bytes, *, content_type: str, metadata: dict[str, str]) -> bool:
+        """Store the object only if the key is free (S3 conditional write); False when it already exists."""
+        try:
+            await self._s3.put_object(
+                Bucket=self.bucket, Key=key, Body=data, ContentType=content_type, Metadata=metadata, IfNoneMatch="*"
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("PreconditionFailed", "412", "ConditionalRequestConflict"):
+                return False
+            raise StorageError(f"could not store s3://{self.bucket}/{key}: {exc}") from exc
+        except BotoCoreError as exc:
+            raise StorageError(f"could not store s3://{self.bucket}/{key}: {exc}") from exc
+        return True
+
     async def get(self, key: str, *, bucket: str | None = None, max_bytes: int | None = None) -> StoredObject:
         bucket = bucket or self.bucket
         try:
@@ -73,6 +87,8 @@ class FrameStore:
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
                 return False
+            raise StorageError(f"could not check s3://{self.bucket}/{key}: {exc}") from exc
+        except BotoCoreError as exc:
             raise StorageError(f"could not check s3://{self.bucket}/{key}: {exc}") from exc
 
     async def presigned_url(self, key: str, *, bucket: str | None = None, expires_s: int = 3600) -> str:

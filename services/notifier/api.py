@@ -107,6 +107,12 @@ def build_app(
     known = catalogue or Catalogue(default_custom_equipment())
 
     def checked(rule: RuleIn) -> RuleIn:
+        if not rule.policy.blur_faces:
+            raise HTTPException(
+                422,
+                "policy.blur_faces=false is no longer accepted: alerts always show the face-blurred copy of the "
+                "frame; a site that needs raw frames sets raw_frames_in_console (authenticated console only)",
+            )
         try:
             known.check(rule.policy.required_equipment, where="policy.required_equipment")
         except UnknownEquipment as exc:

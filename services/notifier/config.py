@@ -58,6 +58,11 @@ class NotifierSettings(PlatformSettings):
 
     # Delivery
     presign_expiry_s: int = Field(default=3600, ge=60, le=7 * 24 * 3600, description="Lifetime of frame links.")
+    alert_frames_prefix: str = Field(
+        default="alerts/",
+        pattern=r"^[a-z0-9][a-z0-9_-]*/$",
+        description="Key prefix (frames bucket) of the face-blurred frame copies that alerts link to.",
+    )
     webhook_timeout_s: float = Field(default=5.0, gt=0)
     webhook_attempts: int = Field(default=3, ge=1, le=10, description="Tries within one delivery before requeueing.")
     webhook_backoff_s: float = Field(default=0.5, gt=0, description="First retry delay; doubles, with jitter.")
@@ -81,6 +86,13 @@ class NotifierSettings(PlatformSettings):
     @classmethod
     def _real_token(cls, value: str) -> str:
         return require_secret("NOTIFIER_ADMIN_TOKEN", value)
+
+    @field_validator("alert_frames_prefix")
+    @classmethod
+    def _apart_from_frames(cls, value: str) -> str:
+        if value == "frames/":
+            raise ValueError("NOTIFIER_ALERT_FRAMES_PREFIX must not be frames/: raw frames live there")
+        return value
 
     @field_validator("webhook_secret")
     @classmethod

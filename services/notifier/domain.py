@@ -67,7 +67,16 @@ class RulePolicy(_Model):
         default=None, description="Channels that receive alerts; None = every enabled channel of the site."
     )
     notify_resolved: bool = Field(default=True, description="Also notify channels when an incident resolves.")
-    blur_faces: bool = Field(default=True, description="Blur faces in attached snapshots; False = the site opts out.")
+    blur_faces: bool = Field(
+        default=True,
+        description="Kept so stored rules still load. Alerts always show the face-blurred copy of the frame; "
+        "the API refuses False (see raw_frames_in_console).",
+    )
+    raw_frames_in_console: bool = Field(
+        default=False,
+        description="The site allows its raw (unblurred) frames in an authenticated console view; never in an "
+        "alert on any channel.",
+    )
 
     @field_validator("timezone")
     @classmethod
@@ -84,6 +93,26 @@ class RulePolicy(_Model):
 
     def is_active(self, at: datetime) -> bool:
         return within_hours(at, self.active_from, self.active_to, self.timezone)  # may span midnight
+
+
+class RawFrameRefused(Exception):
+    """A raw (unblurred) frame was asked for where the rules do not allow it."""
+
+
+RAW_FRAME_VIEW = "console"  # the only place a raw frame may be shown
+
+
+def check_raw_frame_view(policy: RulePolicy, *, view: str, authenticated: bool) -> None:
+    """Allow a raw frame only in the authenticated console of a site that opted in; raise RawFrameRefused else.
+
+    Alert channels (webhook, sns, email, apprise, ...) are always refused: they show the blurred copy.
+    """
+    if view != RAW_FRAME_VIEW:
+        raise RawFrameRefused(f"raw frames never leave through {view!r}; alerts link to the face-blurred copy")
+    if not authenticated:
+        raise RawFrameRefused("raw frames are shown only to an authenticated console user")
+    if not policy.raw_frames_in_console:
+        raise RawFrameRefused("this site has not opted in to raw frames in the console (raw_frames_in_console)")
 
 
 class Box(_Model):

@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from services.notifier import domain
 from services.notifier.adapters import db
 from services.notifier.adapters.channels import ChannelConfig, DeliveryFailed, Sender
-from services.notifier.adapters.snapshot import SnapshotError, as_jpeg, blur_regions
+from services.notifier.adapters.alert_frames import AlertFrames
 from services.notifier.config import NotifierSettings
 from services.notifier.messages import Alert, link_expiry, render
 from shared.contracts import (
@@ -34,7 +34,7 @@ from shared.contracts import (
 )
 from shared.logging import bind_context, get_logger
 from shared.rekognition import BoundingBox
-from shared.s3 import FrameNotFound, FrameStore, StorageError
+from shared.s3 import FrameStore, StorageError
 from shared.sqs import MessageContext, Publisher, Reject, RetryLater
 
 log = get_logger(__name__)
@@ -181,17 +181,18 @@ class FrameHandler:
             frame_id=ctx.frame_id,
             max_confidence=event.max_confidence,
         )
+        change = change.model_copy(update={"version": await self._save_incident(conn, change, event)})
         log.info(
             "incident " + event.status,
             incident_id=event.incident_id,
             track_id=event.track_id,
+            version=change.version,
             missing=list(event.missing),
             zone_id=event.zone_id,
             alert=event.alert,
             suppressed=event.suppressed_reason,
         )
         INCIDENTS.labels(event.status, str(event.alert).lower()).inc()
-        await self._save_incident(conn, change, event)
         written.append(await _enqueue(conn, ctx.camera_id, ctx.frame_id, change))
         if event.status == "updated":
             return
@@ -237,7 +238,8 @@ class FrameHandler:
                 )
                 written.append(await _enqueue(conn, ctx.camera_id, ctx.frame_id, request))
 
-    async def _save_incident(self, conn: AsyncConnection, change: IncidentChanged, event: domain.IncidentEvent) -> None:
+    async def _save_incident(self, conn: AsyncConnection, change: IncidentChanged, event: domain.IncidentEvent) -> int:
+        """Store the change; returns the incident's new version (1 when it opens, +1 per later change)."""
         values = {
             "status": "resolved" if change.status == "resolved" else "open",
             "missing_equipment": list(change.missing_equipment),
@@ -248,7 +250,7 @@ class FrameHandler:
             "updated_at": sa.func.now(),
         }
         if change.status == "open":
-            await conn.execute(
+            version = await conn.scalar(
                 insert(db.incidents)
                 .values(
                     id=change.incident_id,
@@ -261,12 +263,27 @@ class FrameHandler:
                     opened_frame_id=change.frame_id,
                     alerted=event.alert,
                     suppressed_reason=event.suppressed_reason,
+                    version=1,
                     **values,
                 )
                 .on_conflict_do_nothing()
+                .returning(db.incidents.c.version)
             )
+            if version is None:  # incident ids are fresh uuids: only a stored one re-applied lands here
+                version = await conn.scalar(
+                    sa.select(db.incidents.c.version).where(db.incidents.c.id == change.incident_id)
+                )
         else:
-            await conn.execute(db.incidents.update().where(db.incidents.c.id == change.incident_id).values(**values))
+            version = await conn.scalar(
+                db.incidents.update()
+                .where(db.incidents.c.id == change.incident_id)
+                .values(version=db.incidents.c.version + 1, **values)
+                .returning(db.incidents.c.version)
+            )
+        if version is None:
+            log.warning("incident not in the notifier's table; its change is sent without a version")
+            return 0
+        return int(version)
 
 
 @dataclass(frozen=True)
@@ -359,6 +376,7 @@ class DeliveryHandler:
         self._settings = settings
         self._engine = engine
         self._frames = frames
+        self._alert_frames = AlertFrames(frames, prefix=settings.alert_frames_prefix)
         self._senders = senders
         self._publisher = publisher
 
@@ -496,18 +514,17 @@ class DeliveryHandler:
         await conn.execute(db.deliveries.update().where(db.deliveries.c.id == did).values(**values))
 
     async def _compose(self, request: NotificationRequested, *, with_snapshot: bool) -> Alert:
+        """The alert links to (and attaches) the stored face-blurred copy of the frame, never the raw frame."""
         expires_s = self._settings.presign_expiry_s
-        url = await self._frames.presigned_url(request.frame.key, bucket=request.frame.bucket, expires_s=expires_s)
-        snapshot = None
-        if with_snapshot:
-            try:
-                stored = await self._frames.get(request.frame.key, bucket=request.frame.bucket, max_bytes=15 << 20)
-                boxes = [domain.Box.of(b) for b in request.face_boxes] if request.blur_faces else []
-                snapshot = blur_regions(stored.data, boxes) if boxes else as_jpeg(stored.data)
-            except FrameNotFound:
-                log.warning("frame no longer stored; alert sent without snapshot", key=request.frame.key)
-            except (StorageError, SnapshotError) as exc:
-                log.warning("snapshot unavailable; alert sent without it", error=str(exc))
+        try:
+            copy = await self._alert_frames.ensure(request, with_image=with_snapshot)
+            url = None if copy is None else await self._frames.presigned_url(copy.key, expires_s=expires_s)
+        except StorageError as exc:
+            reason = f"the alert's blurred frame could not be stored or read: {exc}"
+            raise DeliveryFailed(reason, permanent=False) from exc
         return render(
-            request, frame_url=url, url_expires_at=link_expiry(datetime.now(UTC), expires_s), snapshot=snapshot
+            request,
+            frame_url=url,
+            url_expires_at=link_expiry(datetime.now(UTC), expires_s),
+            snapshot=None if copy is None else copy.image,
         )

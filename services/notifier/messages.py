@@ -1,7 +1,8 @@
 """What an alert says, built from a NotificationRequested; no I/O.
 
 Every channel gets the same facts: what (missing PPE, severity), where (site / zone / camera), when,
-confidence, and a presigned link to the frame that expires.
+confidence, and an expiring presigned link to the face-blurred copy of the frame (never the raw frame;
+no link when the frame is no longer stored).
 """
 
 import hashlib
@@ -22,7 +23,7 @@ class Alert:
     title: str
     text: str
     document: dict[str, Any]  # the JSON body of webhooks and SNS messages
-    snapshot: bytes | None = None  # JPEG, faces blurred unless the site opted out
+    snapshot: bytes | None = None  # JPEG: the stored face-blurred copy the link points to
 
 
 def _missing(request: NotificationRequested) -> str:
@@ -30,7 +31,7 @@ def _missing(request: NotificationRequested) -> str:
 
 
 def render(
-    request: NotificationRequested, *, frame_url: str, url_expires_at: datetime, snapshot: bytes | None
+    request: NotificationRequested, *, frame_url: str | None, url_expires_at: datetime, snapshot: bytes | None
 ) -> Alert:
     incident = request.incident
     where = f"site {incident.site_id} / zone {incident.zone_id} / camera {incident.camera_id}"
@@ -52,7 +53,9 @@ def render(
     lines += [
         f"Confidence: {incident.max_confidence:.1f}%",
         f"Severity: {incident.severity}",
-        f"Frame: {frame_url} (link expires {url_expires_at.isoformat()})",
+        f"Frame: {frame_url} (faces blurred; link expires {url_expires_at.isoformat()})"
+        if frame_url
+        else "Frame: not available (no longer stored)",
         f"Incident: {incident.incident_id}",
     ]
     document = {
@@ -61,8 +64,8 @@ def render(
         "incident": incident.model_dump(mode="json"),
         "frame_id": incident.frame_id,
         "captured_at": request.captured_at.isoformat(),
-        "frame_url": frame_url,
-        "frame_url_expires_at": url_expires_at.isoformat(),
+        "frame_url": frame_url,  # the face-blurred copy; None when the frame is gone
+        "frame_url_expires_at": url_expires_at.isoformat() if frame_url else None,
     }
     return Alert(request.delivery_id, title, "\n".join(lines), document, snapshot)
 

@@ -73,6 +73,7 @@ incidents = sa.Table(
     sa.Column("alerted", sa.Boolean, nullable=False),
     sa.Column("suppressed_reason", sa.Text),
     sa.Column("updated_at", sa.DateTime(timezone=True), server_default=sa.func.now()),
+    sa.Column("version", sa.Integer, nullable=False, server_default="0"),  # +1 per change, sent on IncidentChanged
 )
 outbox = sa.Table(
     "notifier_outbox",

@@ -1,4 +1,4 @@
-"""Snapshot for an alert: the frame as JPEG, faces blurred (OpenCV) unless the site opted out."""
+"""The alert image: the frame as JPEG with its face regions blurred beyond recognition (OpenCV)."""
 
 from collections.abc import Sequence
 
@@ -39,7 +39,3 @@ def blur_regions(image_bytes: bytes, boxes: Sequence[Box], *, max_side: int = 12
     if not ok:
         raise SnapshotError("could not encode the snapshot as JPEG")
     return bytes(encoded.tobytes())
-
-
-def as_jpeg(image_bytes: bytes, *, max_side: int = 1280) -> bytes:
-    return blur_regions(image_bytes, [], max_side=max_side)

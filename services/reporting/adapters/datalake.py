@@ -58,6 +58,7 @@ INCIDENTS = pa.schema(
         pa.field("max_confidence", pa.float64(), nullable=False),
         pa.field("changed_at", pa.timestamp("us", tz="UTC"), nullable=False),
         pa.field("recorded_at", pa.timestamp("us", tz="UTC"), nullable=False),
+        pa.field("version", pa.int32(), nullable=False),  # last, so older files read as version null
     ],
     metadata={"ppe.stream": "incidents", "ppe.version": "1"},
 )

@@ -30,7 +30,7 @@ _QUERIES: dict[str, str] = {
     ),
     "incidents": (
         "SELECT incident_id, status, site_id, zone_id, camera_id, missing_equipment, severity, started_at, "
-        "last_seen_at, resolved_at, max_confidence, changed_at, recorded_at FROM reporting_incidents "
+        "last_seen_at, resolved_at, max_confidence, changed_at, recorded_at, version FROM reporting_incidents "
         "WHERE recorded_at > :start AND recorded_at <= :end ORDER BY recorded_at, incident_id"
     ),
 }

@@ -139,11 +139,13 @@ class Incident(Base):
     frame_id: Mapped[str] = mapped_column(Text, nullable=False)
     max_confidence: Mapped[float] = mapped_column(Float, nullable=False)
     changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    version: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
     recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, server_default=func.now())
 
     __table_args__ = (
         CheckConstraint("status IN ('open', 'updated', 'resolved')", name="ck_reporting_incidents_status"),
         CheckConstraint("severity IN ('info', 'warning', 'critical')", name="ck_reporting_incidents_severity"),
+        CheckConstraint("version >= 0", name="ck_reporting_incidents_version"),
         Index("ix_reporting_incidents_started", "started_at", "incident_id"),
         Index("ix_reporting_incidents_site_started", "site_id", "started_at"),
         Index("ix_reporting_incidents_recorded_at", "recorded_at"),

@@ -105,6 +105,13 @@ def trend_statement(
     return sql, params
 
 
+def _newer(excluded: Any) -> sa.ColumnElement[bool]:
+    """Whether the incoming row (`excluded`) is a newer change of the incident than the stored one."""
+    stored = incidents.c
+    legacy = sa.and_(excluded.version == 0, stored.version == 0, stored.changed_at <= excluded.changed_at)
+    return sa.or_(stored.version < excluded.version, legacy)
+
+
 class ReportingRepository:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
@@ -137,7 +144,11 @@ class ReportingRepository:
         return stored
 
     async def record_incident(self, change: IncidentChanged, *, changed_at: datetime) -> None:
-        """Upsert an incident; a change older than the stored one (out-of-order delivery) is ignored."""
+        """Upsert an incident; a change older than the stored one (out-of-order delivery, re-publish) is ignored.
+
+        Newer means a higher per-incident version. Between two version-0 changes (from a notifier that sends
+        none) the later `changed_at` wins; a versioned change beats a version-0 one and never the reverse.
+        """
         values = {
             "incident_id": change.incident_id,
             "status": change.status,
@@ -152,6 +163,7 @@ class ReportingRepository:
             "frame_id": change.frame_id,
             "max_confidence": change.max_confidence,
             "changed_at": changed_at,
+            "version": change.version,
             "recorded_at": sa.func.now(),  # the data-lake export's watermark column
         }
         statement = pg_insert(incidents).values(**values)
@@ -160,7 +172,7 @@ class ReportingRepository:
                 statement.on_conflict_do_update(
                     index_elements=["incident_id"],
                     set_={k: statement.excluded[k] for k in values if k != "incident_id"},
-                    where=incidents.c.changed_at <= statement.excluded.changed_at,
+                    where=_newer(statement.excluded),
                 )
             )
 

@@ -132,6 +132,7 @@ class IncidentOut(Schema):
     frame_id: str = Field(description="Frame of the latest change (an id, not a link to the image).")
     max_confidence: float = Field(description="Highest confidence of the violation so far, 0..100.")
     changed_at: AwareDatetime = Field(description="When the notifier emitted the latest change.")
+    version: int = Field(description="The notifier's change number of the latest change (0 = not versioned).")
     recorded_at: AwareDatetime = Field(description="When reporting stored the latest change (export watermark).")
 
 

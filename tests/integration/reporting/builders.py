@@ -101,6 +101,7 @@ def incident(
     last_seen_at: datetime | None = None,
     resolved_at: datetime | None = None,
     max_confidence: float = 90.0,
+    version: int = 0,
 ) -> IncidentChanged:
     return IncidentChanged(
         incident_id=incident_id,
@@ -115,4 +116,5 @@ def incident(
         resolved_at=resolved_at,
         frame_id=f"frame-of-{incident_id}",
         max_confidence=max_confidence,
+        version=version,
     )

@@ -44,7 +44,7 @@ async def test_export_layout_read_back_and_incremental(repository: ReportingRepo
     )
     assert await repository.ingest_frame(frame_record(vest_frame))
     start = datetime(2026, 1, 5, 22, 0, tzinfo=UTC)
-    await repository.record_incident(incident("i-1", started_at=start), changed_at=start)
+    await repository.record_incident(incident("i-1", started_at=start, version=3), changed_at=start)
     await repository.record_incident(incident("i-2", started_at=start, site_id="site-b"), changed_at=start)
     job = exporter(repository, str(tmp_path), s3=None)
     # WHEN it is exported
@@ -76,6 +76,12 @@ async def test_export_layout_read_back_and_incremental(repository: ReportingRepo
         f"FROM read_parquet('{glob}', hive_partitioning = true) WHERE frame_id = 'vest-1'"
     ).fetchall()
     assert vest == [("without", 92.0)]
+    # ... incidents carry the notifier's version (the newest change of an incident is its highest version)
+    incidents_glob = str(tmp_path / "incidents" / "**" / "*.parquet")
+    versions = con.execute(
+        f"SELECT incident_id, version FROM read_parquet('{incidents_glob}', hive_partitioning = true) ORDER BY 1"
+    ).fetchall()
+    assert versions == [("i-1", 3), ("i-2", 0)]
     # WHEN it runs again with nothing new, THEN nothing is added
     second = await job.run_once()
     assert {r.stream: r.rows for r in second} == {"person_events": 0, "incidents": 0}
