@@ -278,24 +278,26 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.chaos", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seed", type=int, default=None, help="fault schedule seed (default: random, printed)")
-    parser.add_argument("--cameras", type=int, default=3)
-    parser.add_argument("--fps", type=float, default=2.0, help="frames per second per camera")
-    parser.add_argument("--minutes", type=float, default=10.0)
-    parser.add_argument("--faults-per-type", type=int, default=2)
+    parser.add_argument("--cameras", type=int, default=None, help="default 3 (--short 2, --soak 4)")
+    parser.add_argument("--fps", type=float, default=None, help="frames/s per camera: 2 (--short 1, --soak 5)")
+    parser.add_argument("--minutes", type=float, default=None, help="default 10 (--short 3, --soak 30)")
+    parser.add_argument("--faults-per-type", type=int, default=None, help="default 2 (--short 1, --soak 0)")
     parser.add_argument("--outage-s", type=float, default=20.0, help="how long PostgreSQL / the emulator stay down")
     parser.add_argument("--webhook-fail-share", type=float, default=0.2)
     parser.add_argument("--detector-workers", type=int, default=1)
     parser.add_argument("--drain-s", type=float, default=300.0, help="how long to wait for the platform to drain")
     parser.add_argument("--photos", type=Path, default=None, help="folder of JPEGs instead of the shared scenes")
     parser.add_argument("--short", action="store_true", help="2 cameras x 1 frame/s, 3 min, each fault once")
-    parser.add_argument("--soak", action="store_true", help="4 cameras x 5 frames/s, 30 min, no faults")
+    parser.add_argument("--soak", action="store_true", help="4 cameras x 5 frames/s, 30 min, no faults, RSS / FDs")
     args = parser.parse_args(argv)
     if args.seed is None:
         args.seed = random.SystemRandom().randrange(1_000_000)
-    if args.short:
-        args.cameras, args.fps, args.minutes, args.faults_per_type = 2, 1.0, 3.0, 1
+    mode = (2, 1.0, 3.0, 1) if args.short else (4, 5.0, 30.0, 0) if args.soak else (3, 2.0, 10.0, 2)
+    for name, default in zip(("cameras", "fps", "minutes", "faults_per_type"), mode, strict=True):
+        if getattr(args, name) is None:
+            setattr(args, name, default)
     if args.soak:
-        args.cameras, args.fps, args.minutes, args.faults_per_type = 4, 5.0, 30.0, 0
+        args.faults_per_type = 0
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[attr-defined]
     return asyncio.run(run(args))
 
