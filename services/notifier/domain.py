@@ -13,8 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from shared.contracts import FrameAnalyzed, known_timezone
 from shared.equipment import Catalogue, EquipmentName
+from shared.privacy import privacy_regions
 from shared.rekognition import (
-    BodyPartName,
     BoundingBox,
     EquipmentType,
     ProtectiveEquipmentPerson,
@@ -234,18 +234,8 @@ def observe(
 
 
 def face_boxes(persons: Sequence[ProtectiveEquipmentPerson]) -> list[Box]:
-    """Regions to blur: FACE / HEAD equipment boxes, and the head band of each person's box.
-
-    Rekognition gives no box for a bare body part, so the top of the person box stands in for the head.
-    """
-    boxes: list[Box] = []
-    for person in persons:
-        pb = person.BoundingBox
-        boxes.append(Box(left=pb.Left, top=pb.Top, width=pb.Width, height=pb.Height * 0.3))
-        for part in person.BodyParts:
-            if part.Name in (BodyPartName.FACE, BodyPartName.HEAD):
-                boxes.extend(Box.of(d.BoundingBox) for d in part.EquipmentDetections)
-    return boxes
+    """Regions to blur (`shared.privacy.privacy_regions`) as the notifier's boxes."""
+    return [Box(left=r.left, top=r.top, width=r.width, height=r.height) for r in privacy_regions(persons)]
 
 
 def associate(

@@ -1,41 +1,5 @@
-"""The alert image: the frame as JPEG with its face regions blurred beyond recognition (OpenCV)."""
+"""The alert image: the frame as JPEG with its face regions blurred beyond recognition (shared.privacy)."""
 
-from collections.abc import Sequence
+from shared.privacy import SnapshotError, blur_regions
 
-import cv2
-import numpy as np
-
-from services.notifier.domain import Box
-
-
-class SnapshotError(Exception):
-    """The frame could not be decoded as an image."""
-
-
-def blur_regions(image_bytes: bytes, boxes: Sequence[Box], *, max_side: int = 1280, quality: int = 85) -> bytes:
-    """Decode, downscale to max_side, blur each box (ratios of the image) beyond recognition, encode JPEG."""
-    image = cv2.imdecode(np.frombuffer(image_bytes, dtype=np.uint8), cv2.IMREAD_COLOR)
-    if image is None:
-        raise SnapshotError("frame bytes are not a decodable image")
-    height, width = image.shape[:2]
-    scale = min(1.0, max_side / max(height, width))
-    if scale < 1.0:
-        image = cv2.resize(image, (int(width * scale), int(height * scale)), interpolation=cv2.INTER_AREA)
-        height, width = image.shape[:2]
-    for box in boxes:
-        x1 = max(0, int(box.left * width))
-        y1 = max(0, int(box.top * height))
-        x2 = min(width, int((box.left + box.width) * width) + 1)
-        y2 = min(height, int((box.top + box.height) * height) + 1)
-        if x2 - x1 < 2 or y2 - y1 < 2:
-            continue
-        region = image[y1:y2, x1:x2]
-        # Pixelate first (destroys identity), then smooth the blocks.
-        small = cv2.resize(region, (max(1, (x2 - x1) // 12), max(1, (y2 - y1) // 12)), interpolation=cv2.INTER_AREA)
-        blocky = cv2.resize(small, (x2 - x1, y2 - y1), interpolation=cv2.INTER_NEAREST)
-        kernel = max(3, ((min(x2 - x1, y2 - y1) // 4) | 1))
-        image[y1:y2, x1:x2] = cv2.GaussianBlur(blocky, (kernel, kernel), 0)
-    ok, encoded = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])
-    if not ok:
-        raise SnapshotError("could not encode the snapshot as JPEG")
-    return bytes(encoded.tobytes())
+__all__ = ["SnapshotError", "blur_regions"]
