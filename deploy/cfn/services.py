@@ -30,6 +30,15 @@ OPERATOR_SETTINGS: dict[tuple[str, str], dict[str, Any]] = {
         "AllowedValues": ["local", "rekognition"],
         "Description": "DETECTOR_PPE_ENGINE: the baked offline models (local) or Amazon Rekognition.",
     },
+    # Reporting alone owns the frames bucket's lifecycle rule (its retention runs set it); the bucket resource
+    # declares none, so a stack update never fights it.
+    ("reporting", "frames_retention_days"): {
+        "Type": "Number",
+        "Default": 30,
+        "MinValue": 1,
+        "MaxValue": 3650,
+        "Description": "REPORTING_FRAMES_RETENTION_DAYS: days S3 keeps frames, alert copies and detector records.",
+    },
 }
 
 
@@ -43,7 +52,6 @@ def container_environment(svc: ServiceDeploy) -> tuple[list[dict[str, Any]], lis
     """(environment, secrets) of the service's container, from the variables its settings class reads."""
     settings, _ = catalog.service_env_settings(svc.name)
     upper = svc.name.upper()
-    (frames,) = [bucket for bucket in TOPOLOGY.buckets if bucket.name_setting == "frames_bucket"]
     fixed: dict[str, Any] = {
         "AWS_REGION": ref("AWS::Region"),
         "PPE_QUEUE_PREFIX": ref("QueuePrefix"),
@@ -52,8 +60,6 @@ def container_environment(svc: ServiceDeploy) -> tuple[list[dict[str, Any]], lis
         "PPE_LOG_LEVEL": ref("LogLevel"),
         f"{upper}_PORT": str(svc.port),
         f"{upper}_HOST": "0.0.0.0",
-        # reporting's retention runs re-apply the bucket expiry: keep it the topology's
-        f"{upper}_FRAMES_RETENTION_DAYS": str(frames.expire_days),
         # the notifier requeues a delivery until the queue's redrive takes it: same count
         f"{upper}_DELIVERY_MAX_RECEIVES": str(TOPOLOGY.queue("notifier-deliveries").max_receive_count),
     }

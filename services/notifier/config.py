@@ -7,6 +7,8 @@ Environment the local stack must set for the notifier:
 - NOTIFIER_ADMIN_TOKEN (secret, >= 16 chars, required): bearer token of the rules / channels API.
 - NOTIFIER_WEBHOOK_SECRET (secret, >= 16 chars, optional): signs webhooks of channels that have no
   secret of their own; without it every webhook channel must be given a secret.
+- NOTIFIER_RETENTION_DAYS (30, at least 15) / NOTIFIER_RETENTION_INTERVAL_S (3600): the purge of resolved
+  incidents, finished deliveries, published outbox rows, applied-frame marks and alert counters.
 Optional: NOTIFIER_SMTP_HOST / _PORT / _USERNAME / _PASSWORD / _STARTTLS / _FROM for email channels,
 NOTIFIER_PRESIGN_EXPIRY_S, NOTIFIER_DEFAULT_* (the rule used where no rule matches), tracking and
 delivery tuning below.
@@ -81,6 +83,13 @@ class NotifierSettings(PlatformSettings):
     )
     delivery_concurrency: int = Field(default=16, ge=1, le=128, description="Deliveries sent at once.")
     db_pool_size: int = Field(default=16, ge=1, le=100)
+
+    # Retention. At least 15 days: an applied-frame mark must outlive the DLQ's 14-day retention, so a frame
+    # redriven from the DLQ is still recognised as applied.
+    retention_days: int = Field(
+        default=30, ge=15, le=3650, description="Resolved incidents, finished deliveries and marks older than this go."
+    )
+    retention_interval_s: float = Field(default=3600.0, gt=0, description="Seconds between retention purges.")
 
     @field_validator("admin_token")
     @classmethod

@@ -27,6 +27,7 @@ from services.notifier.adapters.channels import (
     SnsSender,
     WebhookSender,
 )
+from services.notifier.adapters.db import PURGE_RULES
 from services.notifier.api import build_app
 from services.notifier.config import NotifierSettings
 from services.notifier.consumer import FrameBatchConsumer
@@ -36,6 +37,7 @@ from shared.contracts import NotificationRequested
 from shared.config import normalise_database_url
 from shared.db import make_engine
 from shared.logging import configure_logging, get_logger
+from shared.purge import PurgeSchedule
 from shared.s3 import FrameStore
 from shared.sqs import Consumer, Publisher, QueueResolver, install_stop_signals
 
@@ -199,7 +201,7 @@ async def run(
                 default_webhook_secret=settings.webhook_secret is not None,
                 catalogue=settings.catalogue(),
             )
-            await serve(settings, app, w)
+            await serve(settings, app, w, purge_schedule(settings, engine))
     finally:
         if own_engine:
             await engine.dispose()
@@ -213,7 +215,17 @@ class _QuietServer(uvicorn.Server):
         yield
 
 
-async def serve(settings: NotifierSettings, app: FastAPI, w: Worker) -> None:
+def purge_schedule(settings: NotifierSettings, engine: AsyncEngine) -> PurgeSchedule:
+    return PurgeSchedule(
+        "notifier",
+        engine,
+        PURGE_RULES,
+        retention_days=settings.retention_days,
+        interval_s=settings.retention_interval_s,
+    )
+
+
+async def serve(settings: NotifierSettings, app: FastAPI, w: Worker, retention: PurgeSchedule) -> None:
     server = _QuietServer(uvicorn.Config(app, host=settings.host, port=settings.port, log_config=None, lifespan="off"))
     stopping = asyncio.Event()
 
@@ -236,9 +248,11 @@ async def serve(settings: NotifierSettings, app: FastAPI, w: Worker) -> None:
 
     http = asyncio.create_task(server.serve())
     sweeper = asyncio.create_task(sweep_forever())
+    purger = asyncio.create_task(retention.run_forever(stopping))
     await asyncio.gather(w.frames.run(), w.deliveries.run())
     server.should_exit = True
-    await asyncio.gather(http, sweeper)
+    stopping.set()
+    await asyncio.gather(http, sweeper, purger)
     log.info("notifier stopped")
 
 

@@ -8,7 +8,6 @@ from typing import Any
 import pytest
 
 from services.ingest.domain import FrameRecord, new_frame_id
-from services.ingest.main import apply_retention
 from shared.contracts import Envelope, FrameReceived
 from shared.sqs import QueueResolver
 from tests.integration.ingest.conftest import CAPTURED_AT, Ingest, ingest_settings, queued, running, stored_keys
@@ -305,8 +304,40 @@ async def test_a_stale_reservation_of_another_image_is_taken_over_under_a_new_id
     assert await ingest.deps.ledger.get(stale.frame_id) is None
 
 
-async def test_retention_days_set_the_bucket_lifecycle(ingest: Ingest, s3_client: Any) -> None:
-    ingest.deps.settings = ingest.deps.settings.model_copy(update={"retention_days": 7})
-    await apply_retention(ingest.deps)
-    rules = (await s3_client.get_bucket_lifecycle_configuration(Bucket=ingest.deps.store.bucket))["Rules"]
-    assert [(rule["Filter"]["Prefix"], rule["Expiration"]["Days"]) for rule in rules] == [("frames/", 7)]
+async def test_the_ledger_purge_deletes_rows_past_the_retention_and_keeps_the_rest(
+    ingest: Ingest,
+) -> None:
+    # GIVEN a committed frame of today and two ledger rows (committed, abandoned) received 40 days ago
+    camera_id, key = await ingest.register()
+    recent = await ingest.post_jpeg(camera_id, key, jpeg(), client_frame_id="recent")
+    assert recent.status_code == 202, recent.text
+    old_ids = []
+    for client_frame_id, status in (("old-committed", "committed"), ("old-pending", "pending")):
+        old = FrameRecord(
+            frame_id=new_frame_id(),
+            camera_id=camera_id,
+            client_frame_id=client_frame_id,
+            status=status,
+            sha256="1" * 64,
+            bucket=ingest.deps.store.bucket,
+            key=f"frames/site-a/{camera_id}/old/{client_frame_id}.jpg",
+            content_type="image/jpeg",
+            size_bytes=1,
+            width=640,
+            height=360,
+            captured_at=datetime.now(UTC) - timedelta(days=40),
+            received_at=datetime.now(UTC) - timedelta(days=40),
+        )
+        assert await ingest.deps.ledger.reserve(old) is None
+        if status == "committed":
+            await ingest.deps.ledger.commit(old.frame_id)
+        old_ids.append(old.frame_id)
+
+    # WHEN the ledger purge runs with a 30-day retention
+    deleted = await ingest.deps.ledger.purge_schedule(retention_days=30, interval_s=3600).run_once()
+
+    # THEN both old rows (and their raw-frame keys) are gone, today's frame stays
+    assert deleted == {"ingest_frames": 2}
+    assert [await ingest.deps.ledger.get(frame_id) for frame_id in old_ids] == [None, None]
+    assert await ingest.deps.ledger.get(recent.json()["frame_id"]) is not None
+
