@@ -95,10 +95,11 @@ def database_resources(services: tuple[ServiceDeploy, ...]) -> dict[str, Any]:
             "Type": "AWS::SecretsManager::Secret",
             "Properties": {
                 "Description": "DATABASE_URL of the PPE services (composed from the master secret)",
+                # sslmode=require: the client refuses a connection that is not encrypted (RDS offers TLS).
                 "SecretString": sub(
                     "postgresql://{{resolve:secretsmanager:${DatabaseMasterSecret}:SecretString:username}}:"
                     "{{resolve:secretsmanager:${DatabaseMasterSecret}:SecretString:password}}"
-                    f"@${{Database.Endpoint.Address}}:${{Database.Endpoint.Port}}/{DB_NAME}"
+                    f"@${{Database.Endpoint.Address}}:${{Database.Endpoint.Port}}/{DB_NAME}?sslmode=require"
                 ),
             },
         },
@@ -106,10 +107,39 @@ def database_resources(services: tuple[ServiceDeploy, ...]) -> dict[str, Any]:
     return resources
 
 
+# Generated secrets whose variable is a composed value: (service, field) -> (generated part's logical id, the
+# value as an Fn::Sub string around ${Generated}). DETECTOR_API_KEYS is `ACCESS_KEY_ID:SECRET`: the secret
+# access key is generated, the key id is a parameter; clients read the pair from the composed secret.
+COMPOSED_SECRETS: dict[tuple[str, str], tuple[str, str]] = {
+    ("detector", "api_keys"): ("DetectorApiSecretAccessKey", "${DetectorApiAccessKeyId}:${Generated}"),
+
+}
+
+
 def app_secret_resources(services: tuple[ServiceDeploy, ...]) -> dict[str, Any]:
     resources: dict[str, Any] = {}
     for svc in services:
         for setting in generated_secrets(svc):
+            composed = COMPOSED_SECRETS.get((svc.name, setting.field))
+            if composed is not None:
+                generated_id, template = composed
+                resources[generated_id] = {
+                    "Type": "AWS::SecretsManager::Secret",
+                    "Properties": {
+                        "Description": f"generated part of {setting.env} of the {svc.name} service",
+                        "GenerateSecretString": {"PasswordLength": 48, "ExcludePunctuation": True},
+                    },
+                }
+                resources[secret_id(svc.name, setting.field)] = {
+                    "Type": "AWS::SecretsManager::Secret",
+                    "Properties": {
+                        "Description": f"{setting.env} of the {svc.name} service (composed; clients read it here)",
+                        "SecretString": sub(
+                            template.replace("${Generated}", f"{{{{resolve:secretsmanager:${{{generated_id}}}:SecretString}}}}")
+                        ),
+                    },
+                }
+                continue
             resources[secret_id(svc.name, setting.field)] = {
                 "Type": "AWS::SecretsManager::Secret",
                 "Properties": {
@@ -121,7 +151,9 @@ def app_secret_resources(services: tuple[ServiceDeploy, ...]) -> dict[str, Any]:
 
 
 # Optional secrets worth a generated value on AWS (keys we issue ourselves, not credentials of other systems).
-GENERATED_OPTIONAL_SECRETS = frozenset({("notifier", "webhook_secret")})
+GENERATED_OPTIONAL_SECRETS = frozenset(
+    {("notifier", "webhook_secret"), ("detector", "api_keys")}  # without api_keys the detector API refuses all
+)
 
 
 def generated_secrets(svc: ServiceDeploy) -> list[catalog.EnvSetting]:

@@ -315,12 +315,66 @@ def service_resources(svc: ServiceDeploy, topology: Topology) -> dict[str, Any]:
                 "Protocol": if_("HasCertificate", "HTTPS", "HTTP"),
                 "Certificates": if_("HasCertificate", [{"CertificateArn": ref("CertificateArn")}], NO_VALUE),
                 "SslPolicy": if_("HasCertificate", "ELBSecurityPolicy-TLS13-1-2-2021-06", NO_VALUE),
-                "DefaultActions": [{"Type": "forward", "TargetGroupArn": ref(f"{title}TargetGroup")}],
+                "DefaultActions": [
+                    forward(title) if svc.name not in PUBLIC_PATHS else NOT_ON_THE_PUBLIC_ENTRY
+                ],
             },
         }
+        resources.update(listener_rules(svc))
     resources[f"{title}Service"] = service
     resources.update(scaling_resources(svc, topology))
     return resources
+
+
+# The public load balancer keeps admin routes (and metrics, readiness) off the internet. A service listed in
+# PUBLIC_PATHS gets only those paths forwarded; one listed in ADMIN_ROUTES gets everything but those.
+# Admins reach the full API inside the VPC (docs/deploy.md, "Admin routes").
+PUBLIC_PATHS: dict[str, tuple[str, ...]] = {
+    "ingest": ("/v1/frames", "/v1/frames/*", "/v1/cameras/me", "/healthz"),
+}
+# (path patterns, methods or () for every method) refused on the public listener
+ADMIN_ROUTES: dict[str, tuple[tuple[tuple[str, ...], tuple[str, ...]], ...]] = {
+    "reporting": (
+        (("/api/v1/retention/*", "/metrics", "/readyz"), ()),
+        (("/api/v1/sites/*",), ("PUT", "POST", "PATCH", "DELETE")),
+    ),
+}
+NOT_ON_THE_PUBLIC_ENTRY = {
+    "Type": "fixed-response",
+    "FixedResponseConfig": {
+        "StatusCode": "404",
+        "ContentType": "application/json",
+        "MessageBody": '{"detail": "not served on the public load balancer; admin routes answer inside the VPC"}',
+    },
+}
+
+
+def forward(title: str) -> dict[str, Any]:
+    return {"Type": "forward", "TargetGroupArn": ref(f"{title}TargetGroup")}
+
+
+def listener_rules(svc: ServiceDeploy) -> dict[str, Any]:
+    title = svc.title
+    rules: list[tuple[list[dict[str, Any]], dict[str, Any]]] = []
+    if svc.name in PUBLIC_PATHS:
+        rules.append(([{"Field": "path-pattern", "PathPatternConfig": {"Values": list(PUBLIC_PATHS[svc.name])}}], forward(title)))
+    for paths, methods in ADMIN_ROUTES.get(svc.name, ()):
+        conditions: list[dict[str, Any]] = [{"Field": "path-pattern", "PathPatternConfig": {"Values": list(paths)}}]
+        if methods:
+            conditions.append({"Field": "http-request-method", "HttpRequestMethodConfig": {"Values": list(methods)}})
+        rules.append((conditions, NOT_ON_THE_PUBLIC_ENTRY))
+    return {
+        f"{title}ListenerRule{index}": {
+            "Type": "AWS::ElasticLoadBalancingV2::ListenerRule",
+            "Properties": {
+                "ListenerArn": ref(f"{title}Listener"),
+                "Priority": index,
+                "Conditions": conditions,
+                "Actions": [action],
+            },
+        }
+        for index, (conditions, action) in enumerate(rules, start=1)
+    }
 
 
 # HTTPS port with a certificate, HTTP port without one.
