@@ -221,6 +221,8 @@ async def main(args: argparse.Namespace) -> None:
             "PPE_LOG_FORMAT": "json",
             "PPE_LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "WARNING"),
             "NOTIFIER_ADMIN_TOKEN": ADMIN_TOKEN,
+            "NOTIFIER_SECRETS_KEY": "bench-secrets-key-" + "k" * 32,
+            "NOTIFIER_WEBHOOK_ALLOWED_NETWORKS": "127.0.0.0/8,::1/128",  # the bench's receivers are local
             "NOTIFIER_HOST": "127.0.0.1",
         }
         os.environ.update(

@@ -14,6 +14,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.notifier.adapters import db
+from services.notifier.adapters.secret_box import SecretBox
+from services.notifier.adapters.targets import IPNetwork, TargetRefused, check_webhook_url
 from services.notifier.domain import RulePolicy, Severity
 from shared.equipment import Catalogue, UnknownEquipment, default_custom_equipment
 from shared.http_guard import Guard, bearer_token
@@ -103,7 +105,11 @@ def build_app(
     ready: Callable[[], bool] = lambda: True,
     default_webhook_secret: bool = False,
     catalogue: Catalogue | None = None,
+    secret_box: SecretBox | None = None,
+    webhook_networks: tuple[IPNetwork, ...] = (),
 ) -> FastAPI:
+    """`secret_box` encrypts channel secrets (without one, a channel with a secret is refused: never plain text);
+    `webhook_networks` are the private networks webhooks may reach (NOTIFIER_WEBHOOK_ALLOWED_NETWORKS)."""
     known = catalogue or Catalogue(default_custom_equipment())
 
     def checked(rule: RuleIn) -> RuleIn:
@@ -239,11 +245,23 @@ def build_app(
             raise HTTPException(404, f"no rule {rule_id}")
         return Response(status_code=204)
 
-    def check_secret(channel: ChannelIn) -> None:
+    async def stored_values(channel: ChannelIn) -> dict[str, Any]:
+        """The row to store: target checked, secret encrypted."""
         if channel.kind == "webhook" and not channel.secret and not default_webhook_secret:
             raise HTTPException(
                 422, "a webhook channel needs a signing secret (>= 16 characters), or set NOTIFIER_WEBHOOK_SECRET"
             )
+        if channel.kind == "webhook":
+            try:
+                await check_webhook_url(channel.target, webhook_networks)
+            except TargetRefused as exc:
+                raise HTTPException(422, f"webhook target refused: {exc}") from exc
+        values = channel.model_dump()
+        if channel.secret is not None:
+            if secret_box is None:
+                raise HTTPException(503, "channel secrets cannot be stored: NOTIFIER_SECRETS_KEY is not configured")
+            values["secret"] = secret_box.seal(channel.secret)
+        return values
 
     @app.get("/v1/channels", dependencies=admin)
     async def list_channels() -> list[ChannelOut]:
@@ -253,26 +271,24 @@ def build_app(
 
     @app.post("/v1/channels", dependencies=admin, status_code=201)
     async def create_channel(channel: ChannelIn) -> ChannelOut:
-        check_secret(channel)
+        values = await stored_values(channel)
         try:
             async with engine.begin() as conn:
-                row = (
-                    await conn.execute(db.channels.insert().values(**channel.model_dump()).returning(*db.channels.c))
-                ).one()
+                row = (await conn.execute(db.channels.insert().values(**values).returning(*db.channels.c))).one()
         except IntegrityError as exc:
             raise HTTPException(409, f"a channel named {channel.name!r} exists") from exc
         return _channel_out(row)
 
     @app.put("/v1/channels/{channel_id}", dependencies=admin)
     async def replace_channel(channel_id: int, channel: ChannelIn) -> ChannelOut:
-        check_secret(channel)
+        values = await stored_values(channel)
         try:
             async with engine.begin() as conn:
                 row = (
                     await conn.execute(
                         db.channels.update()
                         .where(db.channels.c.id == channel_id)
-                        .values(**channel.model_dump())
+                        .values(**values)
                         .returning(*db.channels.c)
                     )
                 ).first()

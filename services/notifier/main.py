@@ -28,6 +28,7 @@ from services.notifier.adapters.channels import (
     WebhookSender,
 )
 from services.notifier.adapters.db import PURGE_RULES
+from services.notifier.adapters.secret_box import SecretBox, reencrypt_all
 from services.notifier.api import build_app
 from services.notifier.config import NotifierSettings
 from services.notifier.consumer import FrameBatchConsumer
@@ -75,6 +76,7 @@ def build_senders(settings: NotifierSettings, http: httpx.AsyncClient, sns: Any)
             backoff_s=settings.webhook_backoff_s,
             max_retry_after_s=settings.max_retry_after_s,
             default_secret=settings.webhook_secret,
+            allowed_networks=settings.webhook_networks(),
         ),
         "email": EmailSender(
             SmtpSettings(
@@ -189,6 +191,8 @@ async def run(
     own_engine = engine is None
     engine = engine or notifier_engine(settings)
     try:
+        # Encrypt secrets stored in plain text (before issue 19) or under a rotated-out key, before any send.
+        await reencrypt_all(engine, SecretBox(settings.secrets_key))
         async with worker(settings, engine) as w:
             if until_idle:
                 await drain_until_idle(w, patience_s=patience_s)
@@ -200,6 +204,8 @@ async def run(
                 ready=w.polling,
                 default_webhook_secret=settings.webhook_secret is not None,
                 catalogue=settings.catalogue(),
+                secret_box=SecretBox(settings.secrets_key),
+                webhook_networks=settings.webhook_networks(),
             )
             await serve(settings, app, w, purge_schedule(settings, engine))
     finally:

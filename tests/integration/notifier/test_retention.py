@@ -96,6 +96,7 @@ def test_a_retention_shorter_than_the_dlq_is_refused(monkeypatch: pytest.MonkeyP
     from pydantic import ValidationError
 
     monkeypatch.setenv("NOTIFIER_ADMIN_TOKEN", "a-real-admin-token-0123456789")
+    monkeypatch.setenv("NOTIFIER_SECRETS_KEY", "a-real-secrets-key-0123456789abcdefghij")
     monkeypatch.setenv("NOTIFIER_RETENTION_DAYS", "7")
     with pytest.raises(ValidationError, match="retention_days"):
         NotifierSettings()  # type: ignore[call-arg]
