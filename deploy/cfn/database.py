@@ -5,6 +5,7 @@ from typing import Any
 
 from deploy import catalog
 from deploy.catalog import ServiceDeploy
+from shared.db_roles import PASSWORD_ENV, role_name
 from deploy.cfn.intrinsics import (
     DB_NAME,
     DB_USER,
@@ -94,7 +95,7 @@ def database_resources(services: tuple[ServiceDeploy, ...]) -> dict[str, Any]:
         "DatabaseUrlSecret": {
             "Type": "AWS::SecretsManager::Secret",
             "Properties": {
-                "Description": "DATABASE_URL of the PPE services (composed from the master secret)",
+                "Description": "DATABASE_URL of the migration task (the master user; services have their own roles)",
                 # sslmode=require: the client refuses a connection that is not encrypted (RDS offers TLS).
                 "SecretString": sub(
                     "postgresql://{{resolve:secretsmanager:${DatabaseMasterSecret}:SecretString:username}}:"
@@ -104,6 +105,41 @@ def database_resources(services: tuple[ServiceDeploy, ...]) -> dict[str, Any]:
             },
         },
     }
+    resources.update(service_role_resources(clients))
+    return resources
+
+
+def role_secret_id(svc: ServiceDeploy) -> str:
+    return f"{svc.title}DatabaseRoleSecret"
+
+
+def url_secret_id(svc: ServiceDeploy) -> str:
+    return f"{svc.title}DatabaseUrlSecret"
+
+
+def service_role_resources(clients: list[ServiceDeploy]) -> dict[str, Any]:
+    """Per service with tables: a generated password for its own role (shared/db_roles.py, applied by the
+    migration task) and the DATABASE_URL naming that role, which is all the service's task may read."""
+    resources: dict[str, Any] = {}
+    for svc in clients:
+        resources[role_secret_id(svc)] = {
+            "Type": "AWS::SecretsManager::Secret",
+            "Properties": {
+                "Description": f"password of the {role_name(svc.name)} database role (its own tables only)",
+                "GenerateSecretString": {"PasswordLength": 40, "ExcludePunctuation": True},
+            },
+        }
+        resources[url_secret_id(svc)] = {
+            "Type": "AWS::SecretsManager::Secret",
+            "Properties": {
+                "Description": f"DATABASE_URL of the {svc.name} service (role {role_name(svc.name)}, TLS required)",
+                "SecretString": sub(
+                    f"postgresql://{role_name(svc.name)}:"
+                    f"{{{{resolve:secretsmanager:${{{role_secret_id(svc)}}}:SecretString}}}}"
+                    f"@${{Database.Endpoint.Address}}:${{Database.Endpoint.Port}}/{DB_NAME}?sslmode=require"
+                ),
+            },
+        }
     return resources
 
 

@@ -4,7 +4,7 @@ from typing import Any
 
 from deploy import catalog
 from deploy.catalog import ServiceDeploy
-from deploy.cfn.database import generated_secrets
+from deploy.cfn.database import generated_secrets, url_secret_id
 from deploy.cfn.intrinsics import (
     HEALTHCHECK,
     NO_VALUE,
@@ -70,7 +70,8 @@ def container_environment(svc: ServiceDeploy) -> tuple[list[dict[str, Any]], lis
     for setting in settings:
         if setting.env == "DATABASE_URL":
             if svc.uses_database:
-                secrets.append({"Name": "DATABASE_URL", "ValueFrom": ref("DatabaseUrlSecret")})
+                # its own role's URL: the master user is the migration task's alone
+                secrets.append({"Name": "DATABASE_URL", "ValueFrom": ref(url_secret_id(svc))})
         elif setting.env in fixed:
             environment.append({"Name": setting.env, "Value": fixed[setting.env]})
         elif setting.env in generated:

@@ -163,7 +163,10 @@ def test_migrations_run_before_any_service_rolls(platform: Template) -> None:
     task = platform.resources[runner["TaskDefinition"]["Ref"]]["Properties"]
     (container,) = task["ContainerDefinitions"]
     assert container["Command"] == ["python", "-m", "shared.migrate"]
-    assert [s["Name"] for s in container["Secrets"]] == ["DATABASE_URL"]
+    # the master URL, and the passwords of the services' own roles it (re)applies after migrating
+    assert [s["Name"] for s in container["Secrets"]] == ["DATABASE_URL"] + [
+        f"PPE_DB_ROLE_PASSWORD_{svc.name.upper()}" for svc in catalog.SERVICES if svc.uses_database
+    ]
     assert runner["ImageTag"] == {"Ref": "ImageTag"}, "a new image must re-run the migrations"
     for name, service in platform.of_type("AWS::ECS::Service").items():
         assert runner_name in service.get("DependsOn", []), f"{name} could start before the migrations ran"

@@ -12,7 +12,9 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy.engine import make_url
 
+from deploy import catalog
 from services.detector.config import parse_api_keys
+from shared.db_roles import role_name
 from shared.config import normalise_database_url
 from tests.unit.deploy.cfn_model import Template, load
 
@@ -123,12 +125,33 @@ def test_reporting_admin_operations_are_not_on_the_public_listener(platform: Tem
     assert {public_action(platform, "reporting", m, p) for m, p in analyst} == {"forward"}
 
 
-def test_database_url_requires_tls(platform: Template) -> None:
-    url = platform.resources["DatabaseUrlSecret"]["Properties"]["SecretString"]["Fn::Sub"]
-    assert url.endswith("?sslmode=require")
-    resolved = url.split("@", 1)[0].split("//", 1)[0] + "//ppe_user:pw@db.example:5432/" + url.rsplit("/", 1)[1]
-    parsed = make_url(normalise_database_url(resolved))
-    assert (parsed.drivername, parsed.query) == ("postgresql+psycopg", {"sslmode": "require"})
+def test_every_database_url_requires_tls(platform: Template) -> None:
+    for name in ["DatabaseUrlSecret"] + [f"{s.title}DatabaseUrlSecret" for s in catalog.SERVICES if s.uses_database]:
+        url = platform.resources[name]["Properties"]["SecretString"]["Fn::Sub"]
+        assert url.endswith("?sslmode=require"), name
+        resolved = url.split("//", 1)[0] + "//ppe_user:pw@db.example:5432/" + url.rsplit("/", 1)[1]
+        parsed = make_url(normalise_database_url(resolved))
+        assert (parsed.drivername, parsed.query) == ("postgresql+psycopg", {"sslmode": "require"}), name
+
+
+def test_each_service_connects_as_its_own_role_and_only_migrations_as_the_master(platform: Template) -> None:
+    seen_urls = set()
+    for svc in catalog.SERVICES:
+        (container,) = platform.task_definition(svc.name)["Properties"]["ContainerDefinitions"]
+        urls = [s["ValueFrom"]["Ref"] for s in container.get("Secrets", []) if s["Name"] == "DATABASE_URL"]
+        if not svc.uses_database:
+            assert urls == [], svc.name
+            continue
+        (url_secret,) = urls
+        assert url_secret != "DatabaseUrlSecret", f"{svc.name} must not connect as the master user"
+        url = platform.resources[url_secret]["Properties"]["SecretString"]["Fn::Sub"]
+        assert url.startswith(f"postgresql://{role_name(svc.name)}:"), svc.name
+        role_secret = url.split("${", 1)[1].split("}", 1)[0]
+        migrate = platform.resources["MigrateTaskDefinition"]["Properties"]["ContainerDefinitions"][0]
+        given = {s["Name"]: s["ValueFrom"]["Ref"] for s in migrate["Secrets"]}
+        assert given[f"PPE_DB_ROLE_PASSWORD_{svc.name.upper()}"] == role_secret, "the role gets the URL's password"
+        seen_urls.add(url_secret)
+    assert len(seen_urls) == len([s for s in catalog.SERVICES if s.uses_database])
 
 
 def test_the_detector_gets_api_keys_its_settings_accept(platform: Template) -> None:
