@@ -1,5 +1,6 @@
 """POST /v1/frames against the real moto server and PostgreSQL: acceptance, every refusal, idempotency."""
 
+import asyncio
 import hashlib
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -341,3 +342,49 @@ async def test_the_ledger_purge_deletes_rows_past_the_retention_and_keeps_the_re
     assert [await ingest.deps.ledger.get(frame_id) for frame_id in old_ids] == [None, None]
     assert await ingest.deps.ledger.get(recent.json()["frame_id"]) is not None
 
+
+
+async def test_a_writer_killed_between_the_send_and_the_commit_leaves_one_frame_id_for_the_image(
+    platform_settings: Any,
+    provisioned: dict[str, str],
+    database_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    s3_client: Any,
+    sqs_client: Any,
+    resolver: QueueResolver,
+) -> None:
+    # Issue 19 row 9: before the take-over kept the first frame id, the retry stored and queued the same image
+    # again under a second one (two frames downstream, two alerts). Short pending timeout: the retry may take over.
+    settings = ingest_settings(monkeypatch, database_url, INGEST_PENDING_TIMEOUT_S="0.5")
+    async for ingest in running(settings):
+        camera_id, key = await ingest.register()
+        await queued(sqs_client, await resolver.url(QUEUE))  # start from an empty queue
+        data = jpeg(800, 600)
+
+        # GIVEN a writer that stored and queued the frame and died before its ledger commit (the commit never
+        # runs: exactly the state a kill there leaves; its camera got no answer)
+        async def killed(frame_id: str) -> None:
+            return None
+
+        monkeypatch.setattr(ingest.deps.ledger, "commit", killed)
+        first = await ingest.post_jpeg(camera_id, key, data, client_frame_id="killed-1")
+        first_id = first.json()["frame_id"]
+        assert (await ingest.deps.ledger.get(first_id)).status == "pending"  # type: ignore[union-attr]
+        monkeypatch.undo()
+        monkeypatch.setenv("DATABASE_URL", database_url)
+
+        # WHEN the camera sends the same image with the same client id, within and after the pending timeout
+        early = await ingest.post_jpeg(camera_id, key, data, client_frame_id="killed-1")
+        await asyncio.sleep(0.6)
+        retry = await ingest.post_jpeg(camera_id, key, data, client_frame_id="killed-1")
+
+        # THEN the early retry is told to come back (409 frame_in_progress, which the agent retries) and the later
+        # one commits the FIRST frame id and key: one frame id, one object, however often it was queued
+        assert early.status_code == 409 and early.json()["code"] == "frame_in_progress", early.text
+        assert retry.status_code == 202, retry.text
+        assert (retry.json()["frame_id"], retry.json()["key"]) == (first_id, first.json()["key"])
+        assert (await ingest.deps.ledger.get(first_id)).status == "committed"  # type: ignore[union-attr]
+        prefix = first.json()["key"].rsplit("/", 1)[0]
+        assert await stored_keys(s3_client, ingest.deps.store.bucket, prefix) == [first.json()["key"]]
+        messages = [Envelope[FrameReceived].model_validate(m) for m in await queued(sqs_client, await resolver.url(QUEUE))]
+        assert {m.payload.context.frame_id for m in messages} == {first_id}
