@@ -82,7 +82,8 @@ def apply_roles(database_url: str, passwords: Mapping[str, str], *, prefix: str 
                     sql.SQL("GRANT SELECT, INSERT, UPDATE, DELETE ON {} TO {}").format(sql.Identifier(table), role)
                 )
             for sequence in _relations(conn, SERVICE_TABLES[service], "S"):
-                conn.execute(sql.SQL("GRANT USAGE, SELECT, UPDATE ON SEQUENCE {} TO {}").format(sql.Identifier(sequence), role))
+                grant = sql.SQL("GRANT USAGE, SELECT, UPDATE ON SEQUENCE {} TO {}")
+                conn.execute(grant.format(sql.Identifier(sequence), role))
             if conn.execute("SELECT to_regclass('public.alembic_version')").fetchone()[0] is not None:  # type: ignore[index]
                 conn.execute(sql.SQL("GRANT SELECT ON alembic_version TO {}").format(role))
             log.info("database role applied", role=role_name(service, prefix), tables=len(tables))

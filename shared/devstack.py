@@ -31,7 +31,7 @@ import httpx
 from shared.aws import aws_clients
 from shared.config import PlatformSettings
 from shared.emulator import command as emulator_command
-from shared.local_secrets import GENERATED_SECRETS, load_or_create_secrets
+from shared.local_secrets import load_or_create_secrets
 from shared.logging import configure_logging, get_logger
 from shared.migrate import upgrade
 from shared.topology import provision_buckets, provision_queues

@@ -23,7 +23,9 @@ class PurgeRule:
     where: str  # SQL condition on the table's rows, with the bind parameter :cutoff
 
 
-async def purge(engine: AsyncEngine, rules: tuple[PurgeRule, ...], *, cutoff: datetime, batch: int = 5000) -> dict[str, int]:
+async def purge(
+    engine: AsyncEngine, rules: tuple[PurgeRule, ...], *, cutoff: datetime, batch: int = 5000
+) -> dict[str, int]:
     """Delete every row the rules select, in order, in batches; returns rows deleted per table."""
     deleted: dict[str, int] = {}
     for rule in rules:
@@ -71,7 +73,9 @@ class PurgeSchedule:
             try:
                 await self.run_once()
             except Exception as exc:  # noqa: BLE001 - a failed run (database down) must not end the schedule
-                log.error("retention purge failed; retrying at the next interval", service=self._service, error=repr(exc))
+                log.error(
+                    "retention purge failed; retrying at the next interval", service=self._service, error=repr(exc)
+                )
             try:
                 await asyncio.wait_for(stop.wait(), timeout=self._interval_s)
             except TimeoutError:

@@ -5,7 +5,6 @@ from typing import Any
 
 from deploy import catalog
 from deploy.catalog import ServiceDeploy
-from shared.db_roles import PASSWORD_ENV, role_name
 from deploy.cfn.intrinsics import (
     DB_NAME,
     DB_USER,
@@ -13,6 +12,7 @@ from deploy.cfn.intrinsics import (
     secret_id,
     sub,
 )
+from shared.db_roles import role_name
 
 
 def database_resources(services: tuple[ServiceDeploy, ...]) -> dict[str, Any]:
@@ -171,7 +171,9 @@ def app_secret_resources(services: tuple[ServiceDeploy, ...]) -> dict[str, Any]:
                     "Properties": {
                         "Description": f"{setting.env} of the {svc.name} service (composed; clients read it here)",
                         "SecretString": sub(
-                            template.replace("${Generated}", f"{{{{resolve:secretsmanager:${{{generated_id}}}:SecretString}}}}")
+                            template.replace(
+                                "${Generated}", f"{{{{resolve:secretsmanager:${{{generated_id}}}:SecretString}}}}"
+                            )
                         ),
                     },
                 }

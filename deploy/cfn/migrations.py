@@ -5,7 +5,6 @@ from typing import Any
 
 from deploy import catalog
 from deploy.cfn.database import role_secret_id
-from shared.db_roles import PASSWORD_ENV
 from deploy.cfn.intrinsics import (
     MIGRATE_COMMAND,
     get_att,
@@ -13,6 +12,7 @@ from deploy.cfn.intrinsics import (
     sub,
 )
 from deploy.cfn.services import assume_role_policy, execution_role, image_uri, log_configuration, log_group
+from shared.db_roles import PASSWORD_ENV
 
 
 def migration_resources() -> dict[str, Any]:

@@ -358,7 +358,8 @@ def listener_rules(svc: ServiceDeploy) -> dict[str, Any]:
     title = svc.title
     rules: list[tuple[list[dict[str, Any]], dict[str, Any]]] = []
     if svc.name in PUBLIC_PATHS:
-        rules.append(([{"Field": "path-pattern", "PathPatternConfig": {"Values": list(PUBLIC_PATHS[svc.name])}}], forward(title)))
+        allowed = {"Field": "path-pattern", "PathPatternConfig": {"Values": list(PUBLIC_PATHS[svc.name])}}
+        rules.append(([allowed], forward(title)))
     for paths, methods in ADMIN_ROUTES.get(svc.name, ()):
         conditions: list[dict[str, Any]] = [{"Field": "path-pattern", "PathPatternConfig": {"Values": list(paths)}}]
         if methods:

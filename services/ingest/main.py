@@ -27,7 +27,7 @@ from prometheus_client import multiprocess
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from services.ingest.adapters.cameras import CameraDirectory
-from services.ingest.adapters.db import PURGE_RULES, CameraRepository, FrameLedger, SharedRateLimiter
+from services.ingest.adapters.db import CameraRepository, FrameLedger, SharedRateLimiter
 from services.ingest.api import IngestDeps, build_app
 from services.ingest.config import IngestSettings
 from services.ingest.domain import RateLimiter
@@ -35,7 +35,6 @@ from services.ingest.handlers import FrameIntake
 from shared.aws import aws_client
 from shared.db import make_engine
 from shared.logging import configure_logging, get_logger
-from shared.purge import PurgeSchedule
 from shared.s3 import FrameStore
 from shared.sqs import Publisher, QueueResolver, install_stop_signals
 

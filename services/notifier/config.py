@@ -44,7 +44,8 @@ class NotifierSettings(PlatformSettings):
     secrets_key: str = Field(
         default="",
         repr=False,
-        description="Key(s) encrypting channel secrets at rest: >= 32 characters each, comma-separated, first encrypts.",
+        description="Key(s) encrypting channel secrets at rest: >= 32 characters each, comma-separated, "
+        "the first encrypts.",
     )
     webhook_allowed_networks: Annotated[list[str], NoDecode] = Field(
         default_factory=list,

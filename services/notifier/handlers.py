@@ -20,8 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from services.notifier import domain
 from services.notifier.adapters import db
-from services.notifier.adapters.channels import ChannelConfig, DeliveryFailed, Sender
 from services.notifier.adapters.alert_frames import AlertFrames
+from services.notifier.adapters.channels import ChannelConfig, DeliveryFailed, Sender
 from services.notifier.adapters.secret_box import SecretBox, SecretUnreadable
 from services.notifier.config import NotifierSettings
 from services.notifier.messages import Alert, link_expiry, render

@@ -34,8 +34,8 @@ from services.notifier.config import NotifierSettings
 from services.notifier.consumer import FrameBatchConsumer
 from services.notifier.handlers import DeliveryHandler, FrameHandler, publish_outbox
 from shared.aws import aws_clients
-from shared.contracts import NotificationRequested
 from shared.config import normalise_database_url
+from shared.contracts import NotificationRequested
 from shared.db import make_engine
 from shared.logging import configure_logging, get_logger
 from shared.purge import PurgeSchedule

@@ -18,7 +18,8 @@ IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 # Instance metadata endpoints (AWS IMDS, ECS task metadata, their IPv6 forms): refused even when a network
 # holding them is allowed, because nothing legitimate is served there for a webhook.
 METADATA = frozenset(
-    ipaddress.ip_address(a) for a in ("169.254.169.254", "169.254.170.2", "169.254.170.23", "fd00:ec2::254", "fd00:ec2::23")
+    ipaddress.ip_address(a)
+    for a in ("169.254.169.254", "169.254.170.2", "169.254.170.23", "fd00:ec2::254", "fd00:ec2::23")
 )
 
 
@@ -53,7 +54,7 @@ async def resolve(host: str, port: int) -> list[IPAddress]:
         infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except socket.gaierror as exc:
         raise TargetRefused(f"the host {host!r} does not resolve ({exc.strerror}); check the URL") from exc
-    return [ipaddress.ip_address(info[4][0].split("%", 1)[0]) for info in infos]
+    return [ipaddress.ip_address(str(info[4][0]).split("%", 1)[0]) for info in infos]
 
 
 async def check_webhook_url(url: str, allowed: tuple[IPNetwork, ...]) -> None:

@@ -386,5 +386,6 @@ async def test_a_writer_killed_between_the_send_and_the_commit_leaves_one_frame_
         assert (await ingest.deps.ledger.get(first_id)).status == "committed"  # type: ignore[union-attr]
         prefix = first.json()["key"].rsplit("/", 1)[0]
         assert await stored_keys(s3_client, ingest.deps.store.bucket, prefix) == [first.json()["key"]]
-        messages = [Envelope[FrameReceived].model_validate(m) for m in await queued(sqs_client, await resolver.url(QUEUE))]
+        bodies = await queued(sqs_client, await resolver.url(QUEUE))
+        messages = [Envelope[FrameReceived].model_validate(m) for m in bodies]
         assert {m.payload.context.frame_id for m in messages} == {first_id}

@@ -16,7 +16,6 @@ from shared.db import make_engine
 from shared.sqs import Publisher, QueueResolver
 from tests.integration.notifier.receivers import HttpReceiver
 from tests.support.images import HEAD_BOXES, photo_jpeg
-from tests.support.queues import drain
 
 ADMIN_TOKEN = "test-admin-token-0123456789"
 WEBHOOK_SECRET = "whsec-test-0123456789abcdef"

@@ -41,8 +41,10 @@ async def seed(engine: AsyncEngine) -> None:
             values = {"id": id_, "incident": incident_id, "event": event, "status": status, "at": at}
             await conn.execute(sa.text(delivery), values)
         await conn.execute(
-            sa.text("INSERT INTO notifier_applied_frames (camera_id, frame_id, applied_at) VALUES ('cam', 'f-old', :o), "
-                    "('cam', 'f-new', :n)"),
+            sa.text(
+                "INSERT INTO notifier_applied_frames (camera_id, frame_id, applied_at) "
+                "VALUES ('cam', 'f-old', :o), ('cam', 'f-new', :n)"
+            ),
             {"o": OLD, "n": NEW},
         )
         await conn.execute(
@@ -82,7 +84,8 @@ async def test_the_purge_removes_old_finished_rows_and_keeps_what_is_pending_or_
         "notifier_incidents": 1,
         "notifier_alert_counts": 1,
     }
-    assert await ids(engine, "SELECT id FROM notifier_incidents") == ["new-resolved", "old-open", "old-resolved-pending"]
+    kept = ["new-resolved", "old-open", "old-resolved-pending"]
+    assert await ids(engine, "SELECT id FROM notifier_incidents") == kept
     assert await ids(engine, "SELECT id FROM notifier_deliveries") == ["d-new-sent", "d-old-failed", "d-old-held"]
     assert await ids(engine, "SELECT frame_id FROM notifier_applied_frames") == ["f-new"]
     assert await ids(engine, "SELECT frame_id FROM notifier_outbox") == ["f-new", "f-unpublished"]

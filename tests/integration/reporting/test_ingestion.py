@@ -13,10 +13,10 @@ from services.reporting.config import ReportingSettings
 from services.reporting.domain import frame_record
 from services.reporting.main import run
 from services.reporting.retention import RetentionJob
-from shared.topology import provision_buckets
 from shared.config import PlatformSettings
 from shared.contracts import FrameAnalyzed, parse_envelope
 from shared.sqs import Publisher, QueueResolver
+from shared.topology import provision_buckets
 from tests.integration.reporting.builders import HEAD, frame_analyzed, incident, person
 from tests.integration.reporting.conftest import ADMIN, ANALYST, make_app
 

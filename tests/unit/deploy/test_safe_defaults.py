@@ -14,8 +14,8 @@ from sqlalchemy.engine import make_url
 
 from deploy import catalog
 from services.detector.config import parse_api_keys
-from shared.db_roles import role_name
 from shared.config import normalise_database_url
+from shared.db_roles import role_name
 from tests.unit.deploy.cfn_model import Template, load
 
 
@@ -116,7 +116,8 @@ def test_reporting_admin_operations_are_not_on_the_public_listener(platform: Tem
     from services.reporting.adapters.repository import ReportingRepository
     from services.reporting.api.app import Tokens, build_app
 
-    app = build_app(repository=ReportingRepository(None), tokens=Tokens(analyst="a" * 32, admin="b" * 32), retention=None)  # type: ignore[arg-type]
+    tokens = Tokens(analyst="a" * 32, admin="b" * 32)
+    app = build_app(repository=ReportingRepository(None), tokens=tokens, retention=None)  # type: ignore[arg-type]
     ops = operations(app)
     admin = [(m, p) for m, p, summary in ops if "(admin)" in summary]
     analyst = [(m, p) for m, p, _ in ops if m == "GET" and p.startswith("/api/v1/")]
