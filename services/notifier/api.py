@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.notifier.adapters import db
 from services.notifier.adapters.secret_box import SecretBox
-from services.notifier.adapters.targets import IPNetwork, TargetRefused, check_webhook_url
+from services.notifier.adapters.targets import IPNetwork, TargetRefused, check_apprise_url, check_webhook_url
 from services.notifier.domain import RulePolicy, Severity
 from shared.equipment import Catalogue, UnknownEquipment, default_custom_equipment
 from shared.http_guard import Guard, bearer_token
@@ -251,11 +251,12 @@ def build_app(
             raise HTTPException(
                 422, "a webhook channel needs a signing secret (>= 16 characters), or set NOTIFIER_WEBHOOK_SECRET"
             )
-        if channel.kind == "webhook":
+        if channel.kind in ("webhook", "apprise"):
+            check = check_webhook_url if channel.kind == "webhook" else check_apprise_url
             try:
-                await check_webhook_url(channel.target, webhook_networks)
+                await check(channel.target, webhook_networks)
             except TargetRefused as exc:
-                raise HTTPException(422, f"webhook target refused: {exc}") from exc
+                raise HTTPException(422, f"{channel.kind} target refused: {exc}") from exc
         values = channel.model_dump()
         if channel.secret is not None:
             if secret_box is None:

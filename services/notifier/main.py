@@ -88,7 +88,7 @@ def build_senders(settings: NotifierSettings, http: httpx.AsyncClient, sns: Any)
                 sender=settings.smtp_from,
             )
         ),
-        "apprise": AppriseSender(),
+        "apprise": AppriseSender(allowed_networks=settings.webhook_networks()),
         "sns": SnsSender(sns),
     }
 

@@ -21,7 +21,7 @@ import apprise
 import httpx
 from botocore.exceptions import BotoCoreError, ClientError
 
-from services.notifier.adapters.targets import IPNetwork, TargetRefused, check_webhook_url
+from services.notifier.adapters.targets import IPNetwork, TargetRefused, check_apprise_url, check_webhook_url
 from services.notifier.messages import DELIVERY_HEADER, SIGNATURE_HEADER, Alert, sign
 from shared.logging import get_logger
 
@@ -189,7 +189,14 @@ class AppriseSender:
 
     wants_snapshot = True
 
+    def __init__(self, *, allowed_networks: tuple[IPNetwork, ...] = ()) -> None:
+        self._allowed_networks = allowed_networks
+
     async def send(self, channel: ChannelConfig, alert: Alert) -> None:
+        try:
+            await check_apprise_url(channel.target, self._allowed_networks)
+        except TargetRefused as exc:
+            raise DeliveryFailed(f"apprise channel {channel.name}: target refused: {exc}", permanent=True) from exc
         notifier = apprise.Apprise()
         if not notifier.add(channel.target):
             raise DeliveryFailed(f"Apprise does not understand the URL of channel {channel.name}", permanent=True)

@@ -57,6 +57,21 @@ async def resolve(host: str, port: int) -> list[IPAddress]:
     return [ipaddress.ip_address(str(info[4][0]).split("%", 1)[0]) for info in infos]
 
 
+# Apprise schemes that post to any host the URL names (its generic JSON / XML / form notifications): they are
+# webhooks too. Vendor schemes (slack://, msteams://, ...) go to the vendor's own hosts and are not checked.
+APPRISE_HTTP_SCHEMES = {
+    "json": "http", "jsons": "https", "xml": "http", "xmls": "https", "form": "http", "forms": "https"
+}
+
+
+async def check_apprise_url(url: str, allowed: tuple[IPNetwork, ...]) -> None:
+    """Apply the webhook rule to an Apprise URL of a generic HTTP scheme; other schemes pass."""
+    parts = urlsplit(url)
+    scheme = APPRISE_HTTP_SCHEMES.get(parts.scheme.lower())
+    if scheme is not None:
+        await check_webhook_url(parts._replace(scheme=scheme).geturl(), allowed)
+
+
 async def check_webhook_url(url: str, allowed: tuple[IPNetwork, ...]) -> None:
     """Raise TargetRefused unless every address the URL's host resolves to may be called."""
     parts = urlsplit(url)

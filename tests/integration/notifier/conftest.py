@@ -16,6 +16,7 @@ from shared.db import make_engine
 from shared.sqs import Publisher, QueueResolver
 from tests.integration.notifier.receivers import HttpReceiver
 from tests.support.images import HEAD_BOXES, photo_jpeg
+from tests.support.queues import drain  # noqa: F401 - re-exported: the notifier tests import it from here
 
 ADMIN_TOKEN = "test-admin-token-0123456789"
 WEBHOOK_SECRET = "whsec-test-0123456789abcdef"

@@ -62,6 +62,18 @@ async def test_a_webhook_to_a_private_or_metadata_address_is_refused(
         assert (await conn.execute(sa.text("SELECT count(*) FROM notifier_channels"))).scalar() == 0
 
 
+@pytest.mark.parametrize("target", ["json://127.0.0.1:9000/chat", "forms://169.254.169.254/x", "xml://10.0.0.1/x"])
+async def test_an_apprise_url_posting_to_a_private_host_is_refused_too(
+    strict_admin: httpx.AsyncClient, target: str
+) -> None:
+    response = await strict_admin.post("/v1/channels", json={"name": "chat", "kind": "apprise", "target": target})
+    assert response.status_code == 422, response.text
+    assert "apprise target refused" in response.json()["detail"]
+    # a vendor scheme goes to the vendor's hosts: not resolved, accepted
+    vendor = {"name": "slack", "kind": "apprise", "target": "slack://T1JJ3T3L2/A1BRTD4JD/TIiajkdnlazkcOXrIdevi7F"}
+    assert (await strict_admin.post("/v1/channels", json=vendor)).status_code == 201
+
+
 async def test_a_webhook_to_a_public_address_or_an_allowed_network_is_accepted(
     strict_admin: httpx.AsyncClient, admin: httpx.AsyncClient
 ) -> None:
