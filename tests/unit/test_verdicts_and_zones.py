@@ -161,3 +161,27 @@ def test_zone_layout_refuses_duplicate_ids_and_half_hours() -> None:
         ZoneLayout(zones=[Zone(zone_id="a", polygon=square(0, 0, 1, 1))] * 2)
     with pytest.raises(ValueError, match="both active_from and active_to"):
         Zone(zone_id="a", polygon=square(0, 0, 1, 1), active_from=time(8))
+
+
+def pts(*coords: float) -> list[ZonePoint]:
+    return [ZonePoint(x=coords[i], y=coords[i + 1]) for i in range(0, len(coords), 2)]
+
+
+@pytest.mark.parametrize(
+    ("polygon", "message"),
+    [
+        (pts(0.1, 0.1, 0.9, 0.1), "at least 3"),  # too few points (the schema's min_length says so too)
+        (pts(0.1, 0.1, 0.9, 0.9, 0.9, 0.1, 0.1, 0.9), "edges 1 and 3 cross"),  # a bow tie
+        (pts(0.1, 0.1, 0.5, 0.5, 0.9, 0.9), "no area"),  # collinear
+        (pts(0.1, 0.1, 0.9, 0.1, 0.9, 0.9, 0.9, 0.1), "same point"),  # a repeated click
+        (pts(0.1, 0.1, 0.9, 0.1, 0.5, 0.9, 0.5, 0.1, 0.3, 0.5), "intersects itself"),  # an edge touching a vertex
+    ],
+)
+def test_zone_refuses_polygons_that_are_not_simple(polygon: list[ZonePoint], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        Zone(zone_id="bad", polygon=polygon)
+
+
+def test_zone_accepts_concave_and_edge_touching_image_borders() -> None:
+    Zone(zone_id="l-shape", polygon=pts(0, 0, 1, 0, 1, 0.3, 0.3, 0.3, 0.3, 1, 0, 1))
+    Zone(zone_id="triangle", polygon=pts(0, 1, 0.5, 0, 1, 1))
