@@ -104,7 +104,7 @@ TOPOLOGY = Topology(
             description="Frame images, keyed frames/<site>/<camera>/<yyyy>/<mm>/<dd>/<frame id>.<ext>.",
             expire_days=30,
             writers=("ingest",),
-            readers=("detector", "notifier"),
+            readers=("detector", "notifier", "reporting"),  # reporting: the zone editor's blurred snapshot
         ),
     ),
     routes={

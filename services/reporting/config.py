@@ -15,6 +15,7 @@ PPE_FRAMES_BUCKET, PPE_LOG_FORMAT):
 - `REPORTING_INGEST_URL`, `REPORTING_INGEST_ADMIN_TOKEN` (unset = no zone editor): ingest's admin API, which holds
   the cameras and their zones; the dashboard's zone editor reads and writes them through reporting.
 - `REPORTING_SNAPSHOT_INTERVAL_S` (300): how often a camera's face-blurred snapshot (zone editor) is renewed.
+- `REPORTING_SNAPSHOTS_PREFIX` (`snapshots/`): key prefix (frames bucket) of those snapshots.
 """
 
 from typing import Self
@@ -76,6 +77,18 @@ class ReportingSettings(ExportSettings):
     snapshot_interval_s: float = Field(
         default=300.0, gt=0, le=86400, description="Seconds between renewals of a camera's blurred snapshot."
     )
+    snapshots_prefix: str = Field(
+        default="snapshots/",
+        pattern=r"^[a-z0-9][a-z0-9_-]*/$",
+        description="Key prefix (frames bucket) of each camera's face-blurred snapshot (zone editor).",
+    )
+
+    @field_validator("snapshots_prefix")
+    @classmethod
+    def _apart_from_frames(cls, value: str) -> str:
+        if value == "frames/":
+            raise ValueError("REPORTING_SNAPSHOTS_PREFIX must not be frames/: raw frames live there")
+        return value
 
     @field_validator("analyst_token")
     @classmethod

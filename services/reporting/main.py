@@ -76,7 +76,11 @@ async def run(
     try:
         async with aws_clients(settings, "sqs", "s3") as (sqs, s3):
             resolver = QueueResolver(sqs, prefix=settings.queue_prefix)
-            snapshots = Snapshots(FrameStore(s3, settings.frames_bucket), interval_s=settings.snapshot_interval_s)
+            snapshots = Snapshots(
+                FrameStore(s3, settings.frames_bucket),
+                interval_s=settings.snapshot_interval_s,
+                prefix=settings.snapshots_prefix,
+            )
             consumers: list[Consumer[Any]] = [
                 Consumer(
                     sqs,

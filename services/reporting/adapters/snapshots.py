@@ -1,4 +1,5 @@
-"""Each camera's latest face-blurred snapshot, for the zone editor: `snapshots/<camera_id>.jpg` in the frames bucket.
+"""Each camera's latest face-blurred snapshot, for the zone editor: `<prefix><camera_id>.jpg` in the frames bucket
+(prefix `REPORTING_SNAPSHOTS_PREFIX`, default `snapshots/`).
 
 Reporting is where a frame's pixels (its S3 key, in FrameAnalyzed) and its persons (the detector's boxes) meet,
 so it makes the snapshot: the raw frame is read, the head band of every person and every face / head equipment
@@ -16,12 +17,11 @@ from shared.privacy import SnapshotError, blur_regions, privacy_regions
 from shared.s3 import FrameNotFound, FrameStore, StorageError
 
 log = get_logger(__name__)
-PREFIX = "snapshots/"
 MAX_FRAME_BYTES = 15 << 20
 
 
-def snapshot_key(camera_id: str) -> str:
-    return f"{PREFIX}{camera_id}.jpg"
+def snapshot_key(prefix: str, camera_id: str) -> str:
+    return f"{prefix}{camera_id}.jpg"
 
 
 @dataclass(frozen=True)
@@ -32,8 +32,9 @@ class Snapshot:
 
 
 class Snapshots:
-    def __init__(self, store: FrameStore, *, interval_s: float) -> None:
+    def __init__(self, store: FrameStore, *, interval_s: float, prefix: str = "snapshots/") -> None:
         self._store = store
+        self._prefix = prefix
         self._interval_s = interval_s
         self._renewed: dict[str, float] = {}  # camera id -> monotonic time of the last renewal
 
@@ -52,7 +53,7 @@ class Snapshots:
             raw = await self._store.get(frame.frame.key, bucket=frame.frame.bucket, max_bytes=MAX_FRAME_BYTES)
             image = blur_regions(raw.data, privacy_regions(frame.ppe.Persons))
             await self._store.put(
-                snapshot_key(camera_id),
+                snapshot_key(self._prefix, camera_id),
                 image,
                 content_type="image/jpeg",
                 metadata={"frame-id": frame.context.frame_id, "captured-at": frame.context.captured_at.isoformat()},
@@ -67,7 +68,7 @@ class Snapshots:
     async def latest(self, camera_id: str) -> Snapshot | None:
         """The camera's blurred snapshot, None when none was made yet. Raises StorageError when S3 fails."""
         try:
-            stored = await self._store.get(snapshot_key(camera_id), max_bytes=MAX_FRAME_BYTES)
+            stored = await self._store.get(snapshot_key(self._prefix, camera_id), max_bytes=MAX_FRAME_BYTES)
         except FrameNotFound:
             return None
         return Snapshot(stored.data, stored.metadata.get("frame-id", ""), stored.metadata.get("captured-at", ""))
