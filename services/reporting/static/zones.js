@@ -40,6 +40,17 @@ const pointsAttr = (points) => points.map((p) => `${p.x},${p.y}`).join(" ");
 function draw() {
   const svg = $("overlay");
   svg.replaceChildren();
+  document.querySelectorAll("#stage .zone-label").forEach((label) => label.remove());
+  state.zones.forEach((zone, index) => {
+    // the label is HTML over the stage: SVG text would be stretched by the overlay's free aspect ratio
+    const top = zone.polygon.reduce((a, b) => (b.y < a.y ? b : a));
+    const label = document.createElement("span");
+    label.className = "zone-label";
+    label.textContent = `${index + 1}. ${zone.zone_id}`;
+    label.style.left = `${top.x * 100}%`;
+    label.style.top = `${top.y * 100}%`;
+    $("stage").appendChild(label);
+  });
   for (const zone of state.zones) {
     const polygon = document.createElementNS(SVG, "polygon");
     polygon.setAttribute("points", pointsAttr(zone.polygon));
@@ -56,10 +67,11 @@ function draw() {
     shape.setAttribute("class", "draft");
     shape.id = "draft";
     svg.appendChild(shape);
+    const size = svg.getBoundingClientRect();
     for (const p of state.draft) {
       const dot = document.createElementNS(SVG, "ellipse");
       dot.setAttribute("cx", p.x); dot.setAttribute("cy", p.y);
-      dot.setAttribute("rx", 0.006); dot.setAttribute("ry", 0.006 * svg.clientWidth / Math.max(1, svg.clientHeight));
+      dot.setAttribute("rx", 0.006); dot.setAttribute("ry", 0.006 * size.width / Math.max(1, size.height));
       dot.setAttribute("fill", "#f0a300");
       svg.appendChild(dot);
     }
