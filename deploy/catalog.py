@@ -67,6 +67,7 @@ SERVICES: tuple[ServiceDeploy, ...] = (
         scaling="cpu",
         cpu=512,
         memory=1024,
+        records_prefix_setting="snapshots_prefix",  # each camera's face-blurred snapshot (zone editor)
         sets_bucket_lifecycle=True,
     ),
 )

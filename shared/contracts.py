@@ -12,6 +12,7 @@ from typing import Any, ClassVar, Generic, Literal, Self, TypeVar
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from shared.equipment import EquipmentName
+from shared.geometry import polygon_problem
 from shared.rekognition import (
     BoundingBox,
     CustomLabel,
@@ -126,6 +127,13 @@ class Zone(Contract):
     def _hours_pair(self) -> Self:
         if (self.active_from is None) != (self.active_to is None):
             raise ValueError(f"zone {self.zone_id}: set both active_from and active_to, or neither")
+        return self
+
+    @model_validator(mode="after")
+    def _simple_polygon(self) -> Self:
+        problem = polygon_problem([(point.x, point.y) for point in self.polygon])
+        if problem is not None:
+            raise ValueError(f"zone {self.zone_id}: {problem}")
         return self
 
     @field_validator("timezone")

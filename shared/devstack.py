@@ -238,6 +238,10 @@ def run(args: argparse.Namespace) -> int:
         asyncio.run(provision(PlatformSettings()))
         for service in SERVICES:
             if service.name not in args.skip:
+                if service.name == "reporting" and "ingest" not in args.skip:
+                    # the dashboard's zone editor reads and writes cameras through ingest's admin API
+                    env.setdefault("REPORTING_INGEST_URL", f"http://127.0.0.1:{env['INGEST_PORT']}")
+                    env.setdefault("REPORTING_INGEST_ADMIN_TOKEN", env["INGEST_ADMIN_TOKEN"])
                 stack.start_service(service, env)
         for service in SERVICES:
             if service.name in args.skip:
@@ -291,6 +295,8 @@ def _print_banner(env: dict[str, str], var_dir: Path, skipped: list[str], demo_k
     for service in SERVICES:
         if service.name not in skipped:
             lines.append(f"  {service.name:<10} http://127.0.0.1:{env[service.port_env]}  (/docs, /healthz, /metrics)")
+    if "reporting" not in skipped:
+        lines.append(f"  dashboard  http://127.0.0.1:{env['REPORTING_PORT']}/  zone editor: /zones (REPORTING_* tokens)")
     lines.append(f"  SQS/S3     {env['AWS_ENDPOINT_URL']}")
     lines.append(f"  tokens     {var_dir / 'secrets.env'} (DETECTOR_API_KEYS: the Rekognition API's ACCESS_KEY:SECRET)")
     if demo_key:

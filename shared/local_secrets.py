@@ -27,6 +27,9 @@ GENERATED_SECRETS = (
     "DETECTOR_API_KEYS",
 )
 
+# Settings that hold a copy of another service's secret (the zone editor calls ingest's admin API).
+COPIES = {"REPORTING_INGEST_ADMIN_TOKEN": "INGEST_ADMIN_TOKEN"}
+
 
 def new_secret(name: str) -> str:
     if name == "DETECTOR_API_KEYS":
@@ -90,9 +93,13 @@ def main(argv: list[str] | None = None) -> int:
     command = args.cmd[1:] if args.cmd[:1] == ["--"] else args.cmd
     if not command:
         parser.error("exec needs a command after --")
-    for key, value in read(args.path).items():
+    values = read(args.path)
+    for key, value in values.items():
         if not os.environ.get(key):
             os.environ[key] = value
+    for key, source in COPIES.items():
+        if key in os.environ and not os.environ[key] and source in values:
+            os.environ[key] = os.environ[source]
     os.execvp(command[0], command)
     return 0  # not reached
 

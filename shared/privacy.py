@@ -17,10 +17,16 @@ class SnapshotError(Exception):
 
 
 class Box(Protocol):
-    left: float
-    top: float
-    width: float
-    height: float
+    """A box in ratios of the image; read-only, so frozen dataclasses (Region) qualify."""
+
+    @property
+    def left(self) -> float: ...
+    @property
+    def top(self) -> float: ...
+    @property
+    def width(self) -> float: ...
+    @property
+    def height(self) -> float: ...
 
 
 @dataclass(frozen=True)

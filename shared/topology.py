@@ -102,7 +102,7 @@ TOPOLOGY = Topology(
             name_setting="frames_bucket",
             description="Frame images, keyed frames/<site>/<camera>/<yyyy>/<mm>/<dd>/<frame id>.<ext>.",
             writers=("ingest",),
-            readers=("detector", "notifier"),
+            readers=("detector", "notifier", "reporting"),  # reporting: the zone editor's blurred snapshot
         ),
     ),
     routes={

@@ -338,6 +338,7 @@ ADMIN_ROUTES: dict[str, tuple[tuple[tuple[str, ...], tuple[str, ...]], ...]] = {
     "reporting": (
         (("/api/v1/retention/*", "/metrics", "/readyz"), ()),
         (("/api/v1/sites/*",), ("PUT", "POST", "PATCH", "DELETE")),
+        (("/api/v1/cameras/*",), ("PUT", "POST", "PATCH", "DELETE")),  # the zone editor's writes
     ),
 }
 NOT_ON_THE_PUBLIC_ENTRY = {

@@ -12,6 +12,10 @@ PPE_FRAMES_BUCKET, PPE_LOG_FORMAT):
 - `REPORTING_EXPORT_TARGET` (unset = no export): data-lake export to `s3://bucket/prefix` or a folder.
 - `REPORTING_EXPORT_INTERVAL_S` (3600), `REPORTING_EXPORT_LAG_S` (300), `REPORTING_EXPORT_BATCH_ROWS` (50000).
 - `REPORTING_EXPOSURE_CAP_S` (10): longest time one frame's observations stand for (exposure figures).
+- `REPORTING_INGEST_URL`, `REPORTING_INGEST_ADMIN_TOKEN` (unset = no zone editor): ingest's admin API, which holds
+  the cameras and their zones; the dashboard's zone editor reads and writes them through reporting.
+- `REPORTING_SNAPSHOT_INTERVAL_S` (300): how often a camera's face-blurred snapshot (zone editor) is renewed.
+- `REPORTING_SNAPSHOTS_PREFIX` (`snapshots/`): key prefix (frames bucket) of those snapshots.
 """
 
 from typing import Self
@@ -64,6 +68,27 @@ class ReportingSettings(ExportSettings):
     consumer_concurrency: int = Field(default=8, ge=1, le=64, description="Messages handled at once per queue.")
     frames_queue: str = Field(default="frames-analyzed-reporting", description="Logical queue of FrameAnalyzed.")
     incidents_queue: str = Field(default="incidents-reporting", description="Logical queue of IncidentChanged.")
+    ingest_url: str | None = Field(
+        default=None, description="Base URL of ingest's admin API (zone editor); unset = the editor is off."
+    )
+    ingest_admin_token: str | None = Field(
+        default=None, repr=False, description="INGEST_ADMIN_TOKEN, sent by reporting only (never to the browser)."
+    )
+    snapshot_interval_s: float = Field(
+        default=300.0, gt=0, le=86400, description="Seconds between renewals of a camera's blurred snapshot."
+    )
+    snapshots_prefix: str = Field(
+        default="snapshots/",
+        pattern=r"^[a-z0-9][a-z0-9_-]*/$",
+        description="Key prefix (frames bucket) of each camera's face-blurred snapshot (zone editor).",
+    )
+
+    @field_validator("snapshots_prefix")
+    @classmethod
+    def _apart_from_frames(cls, value: str) -> str:
+        if value == "frames/":
+            raise ValueError("REPORTING_SNAPSHOTS_PREFIX must not be frames/: raw frames live there")
+        return value
 
     @field_validator("analyst_token")
     @classmethod
@@ -74,6 +99,17 @@ class ReportingSettings(ExportSettings):
     @classmethod
     def _admin_token_is_real(cls, value: str) -> str:
         return require_secret("REPORTING_ADMIN_TOKEN", value)
+
+    @field_validator("ingest_admin_token")
+    @classmethod
+    def _ingest_token_is_real(cls, value: str | None) -> str | None:
+        return None if value is None else require_secret("REPORTING_INGEST_ADMIN_TOKEN", value)
+
+    @model_validator(mode="after")
+    def _ingest_pair(self) -> Self:
+        if (self.ingest_url is None) != (self.ingest_admin_token is None):
+            raise ValueError("set both REPORTING_INGEST_URL and REPORTING_INGEST_ADMIN_TOKEN (zone editor), or neither")
+        return self
 
     @model_validator(mode="after")
     def _tokens_differ(self) -> Self:

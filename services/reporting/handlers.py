@@ -6,6 +6,7 @@ from prometheus_client import Counter
 from sqlalchemy.exc import IntegrityError
 
 from services.reporting.adapters.repository import ReportingRepository
+from services.reporting.adapters.snapshots import Snapshots
 from services.reporting.batching import FrameBatcher
 from services.reporting.domain import DEFAULT_CATALOGUE, frame_record
 from shared.contracts import Envelope, FrameAnalyzed, IncidentChanged
@@ -23,7 +24,11 @@ FrameHandler = Callable[[Envelope[FrameAnalyzed], MessageContext], Awaitable[Non
 IncidentHandler = Callable[[Envelope[IncidentChanged], MessageContext], Awaitable[None]]
 
 
-def frame_handler(frames: FrameBatcher, catalogue: Catalogue = DEFAULT_CATALOGUE) -> FrameHandler:
+def frame_handler(
+    frames: FrameBatcher, catalogue: Catalogue = DEFAULT_CATALOGUE, snapshots: Snapshots | None = None
+) -> FrameHandler:
+    """`snapshots` (optional): renew the camera's face-blurred snapshot (zone editor) from new frames."""
+
     async def handle(envelope: Envelope[FrameAnalyzed], context: MessageContext) -> None:
         payload = envelope.payload
         with bind_context(frame_id=payload.context.frame_id, camera_id=payload.context.camera_id):
@@ -41,6 +46,8 @@ def frame_handler(frames: FrameBatcher, catalogue: Catalogue = DEFAULT_CATALOGUE
                 FRAMES.labels("stored").inc()
                 PERSONS.inc(len(record.persons))
                 log.info("frame stored", persons=len(record.persons))
+                if snapshots is not None:
+                    await snapshots.renew_if_due(payload)
             else:
                 FRAMES.labels("duplicate").inc()
                 log.info("frame already stored; duplicate ignored")

@@ -14,7 +14,9 @@ import uvicorn
 
 from services.reporting.adapters.datalake import Target
 from services.reporting.adapters.export_source import ExportSource
+from services.reporting.adapters.ingest_admin import IngestAdmin
 from services.reporting.adapters.repository import ReportingRepository
+from services.reporting.adapters.snapshots import Snapshots
 from services.reporting.api.app import build_app
 from services.reporting.api.deps import Tokens
 from services.reporting.batching import FrameBatcher
@@ -27,6 +29,7 @@ from shared.contracts import FrameAnalyzed, IncidentChanged
 from shared.db import make_engine
 from shared.logging import configure_logging, get_logger
 from shared.migrate import upgrade
+from shared.s3 import FrameStore
 from shared.sqs import Consumer, QueueResolver, install_stop_signals
 
 log = get_logger(__name__)
@@ -65,9 +68,19 @@ async def run(
     engine = make_engine(settings.database_url)
     repository = ReportingRepository(engine)
     stop = asyncio.Event()
+    ingest = (
+        IngestAdmin(settings.ingest_url, settings.ingest_admin_token)
+        if settings.ingest_url and settings.ingest_admin_token
+        else None
+    )
     try:
         async with aws_clients(settings, "sqs", "s3") as (sqs, s3):
             resolver = QueueResolver(sqs, prefix=settings.queue_prefix)
+            snapshots = Snapshots(
+                FrameStore(s3, settings.frames_bucket),
+                interval_s=settings.snapshot_interval_s,
+                prefix=settings.snapshots_prefix,
+            )
             consumers: list[Consumer[Any]] = [
                 Consumer(
                     sqs,
@@ -75,7 +88,9 @@ async def run(
                     settings.frames_queue,
                     FrameAnalyzed,
                     frame_handler(
-                        FrameBatcher(repository, max_frames=settings.consumer_concurrency), settings.catalogue()
+                        FrameBatcher(repository, max_frames=settings.consumer_concurrency),
+                        settings.catalogue(),
+                        snapshots,
                     ),
                     concurrency=settings.consumer_concurrency,
                 ),
@@ -103,6 +118,8 @@ async def run(
                 readiness=consumers_ready(consumers, tasks, stale_after_s=60),
                 catalogue=settings.catalogue(),
                 exposure_cap_s=settings.exposure_cap_s,
+                ingest=ingest,
+                snapshots=snapshots,
             )
             server = EmbeddedServer(
                 uvicorn.Config(app, host=settings.host, port=settings.port, log_config=None, lifespan="off")
@@ -139,6 +156,8 @@ async def run(
                 request_stop()
                 await asyncio.gather(*background, return_exceptions=True)
     finally:
+        if ingest is not None:
+            await ingest.close()
         await engine.dispose()
     log.info("reporting stopped")
 

@@ -260,6 +260,15 @@ def test_a_vest_zone_opens_one_incident_naming_the_vest(
                           params={"camera_id": "vest-cam"}).json()
     assert [(i["missing_equipment"], i["zone_id"]) for i in incidents] == [(["hi_vis_vest"], "hazard")]
     assert len(received) == 1
+    # AND the dashboard's zone editor (reporting, wired to ingest's admin API by the stack) lists the camera's zones
+    # and shows its latest frame, blurred from the real detector's person boxes
+    cameras = httpx.get(url(stack, "reporting", "/api/v1/cameras"), headers=reporting)
+    assert cameras.status_code == 200, cameras.text
+    vest_cam = next(c for c in cameras.json() if c["camera_id"] == "vest-cam")
+    assert [z["zone_id"] for z in vest_cam["zones"]["zones"]] == ["hazard", "walkway"]
+    snapshot = httpx.get(url(stack, "reporting", "/api/v1/cameras/vest-cam/snapshot"), headers=reporting)
+    assert snapshot.status_code == 200 and snapshot.headers["content-type"] == "image/jpeg", snapshot.text[:300]
+    assert snapshot.headers["x-frame-id"] in frame_ids and snapshot.content != image
 
 
 def test_a_service_killed_with_sigkill_is_restarted_by_the_stack(stack: dict[str, Any]) -> None:

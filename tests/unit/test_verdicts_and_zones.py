@@ -161,3 +161,41 @@ def test_zone_layout_refuses_duplicate_ids_and_half_hours() -> None:
         ZoneLayout(zones=[Zone(zone_id="a", polygon=square(0, 0, 1, 1))] * 2)
     with pytest.raises(ValueError, match="both active_from and active_to"):
         Zone(zone_id="a", polygon=square(0, 0, 1, 1), active_from=time(8))
+
+
+def pts(*coords: float) -> list[ZonePoint]:
+    return [ZonePoint(x=coords[i], y=coords[i + 1]) for i in range(0, len(coords), 2)]
+
+
+@pytest.mark.parametrize(
+    ("polygon", "message"),
+    [
+        (pts(0.1, 0.1, 0.9, 0.1), "at least 3"),  # too few points (the schema's min_length says so too)
+        (pts(0.1, 0.1, 0.9, 0.9, 0.9, 0.1, 0.1, 0.9), "edges 1 and 3 cross"),  # a bow tie
+        (pts(0.1, 0.1, 0.5, 0.5, 0.9, 0.9), "no area"),  # collinear
+        (pts(0.1, 0.1, 0.9, 0.1, 0.9, 0.9, 0.9, 0.1), "same point"),  # a repeated click
+        (pts(0.1, 0.1, 0.9, 0.1, 0.5, 0.9, 0.5, 0.1, 0.3, 0.5), "intersects itself"),  # an edge touching a vertex
+    ],
+)
+def test_zone_refuses_polygons_that_are_not_simple(polygon: list[ZonePoint], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        Zone(zone_id="bad", polygon=polygon)
+
+
+def test_zone_accepts_concave_and_edge_touching_image_borders() -> None:
+    Zone(zone_id="l-shape", polygon=pts(0, 0, 1, 0, 1, 0.3, 0.3, 0.3, 0.3, 1, 0, 1))
+    Zone(zone_id="triangle", polygon=pts(0, 1, 0.5, 0, 1, 1))
+
+
+def test_a_foot_point_on_a_zone_edge_is_inside_and_a_shared_edge_goes_to_the_first_listed() -> None:
+    # GIVEN two zones that share the edge x = 0.5, both reaching the bottom of the image
+    left = Zone(zone_id="left", polygon=square(0.0, 0.5, 0.5, 1.0), required_equipment=[VEST])
+    right = Zone(zone_id="right", polygon=square(0.5, 0.5, 1.0, 1.0), required_equipment=[])
+    on_shared_edge = BoundingBox(Left=0.4, Top=0.3, Width=0.2, Height=0.5)  # foot point (0.5, 0.8)
+    on_top_edge = BoundingBox(Left=0.6, Top=0.1, Width=0.2, Height=0.4)  # foot point (0.7, 0.5)
+    below_the_image = BoundingBox(Left=0.1, Top=0.7, Width=0.2, Height=0.5)  # foot point clamped to (0.2, 1.0)
+    # THEN a foot point on an edge is inside; on the shared edge the first listed zone wins, whichever it is
+    assert zone_of(on_shared_edge, ZoneLayout(zones=[left, right])).zone_id == "left"  # type: ignore[union-attr]
+    assert zone_of(on_shared_edge, ZoneLayout(zones=[right, left])).zone_id == "right"  # type: ignore[union-attr]
+    assert zone_of(on_top_edge, ZoneLayout(zones=[left, right])).zone_id == "right"  # type: ignore[union-attr]
+    assert zone_of(below_the_image, ZoneLayout(zones=[left, right])).zone_id == "left"  # type: ignore[union-attr]

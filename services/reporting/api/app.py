@@ -8,9 +8,12 @@ from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from services.reporting.adapters.ingest_admin import IngestAdmin
 from services.reporting.adapters.repository import ReportingRepository
+from services.reporting.adapters.snapshots import Snapshots
 from services.reporting.api.deps import Tokens
 from services.reporting.api.routes import router
+from services.reporting.api.zone_routes import router as zone_router
 from services.reporting.domain import DEFAULT_CATALOGUE
 from services.reporting.retention import RetentionJob
 from shared.equipment import Catalogue
@@ -30,8 +33,12 @@ def build_app(
     readiness: Any | None = None,
     catalogue: Catalogue = DEFAULT_CATALOGUE,
     exposure_cap_s: float = 10.0,
+    ingest: IngestAdmin | None = None,
+    snapshots: Snapshots | None = None,
 ) -> FastAPI:
-    """`readiness` (optional) is an async callable raising when a dependency (e.g. a consumer) is not ready."""
+    """`readiness` (optional) is an async callable raising when a dependency (e.g. a consumer) is not ready.
+
+    `ingest` and `snapshots` (optional) serve the zone editor; without `ingest` its camera routes answer 404."""
     app = FastAPI(
         title="PPE compliance reporting",
         version="1.0.0",
@@ -49,7 +56,7 @@ def build_app(
         ),
         too_large=lambda limit: (413, {"detail": f"body is over the {limit} byte limit"}, {}),
         # the dashboard's page and assets hold no data: the page asks for the token and sends it to the API
-        open_paths=OPEN_PATHS | {"/"},
+        open_paths=OPEN_PATHS | {"/", "/zones"},
         open_prefixes=("/static/",),
     )
     app.state.repository = repository
@@ -57,12 +64,19 @@ def build_app(
     app.state.retention = retention
     app.state.catalogue = catalogue
     app.state.exposure_cap_s = exposure_cap_s
+    app.state.ingest = ingest
+    app.state.snapshots = snapshots
     app.include_router(router)
+    app.include_router(zone_router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.get("/", include_in_schema=False)
     async def dashboard() -> FileResponse:
         return FileResponse(STATIC / "index.html", media_type="text/html")
+
+    @app.get("/zones", include_in_schema=False)
+    async def zone_editor() -> FileResponse:
+        return FileResponse(STATIC / "zones.html", media_type="text/html")
 
     @app.get("/healthz", summary="Liveness")
     async def healthz() -> dict[str, str]:

@@ -7,6 +7,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from services.reporting.adapters.repository import Counts
 from services.reporting.domain import compliance_rate
+from shared.contracts import ZoneLayout
 
 
 class Schema(BaseModel):
@@ -164,3 +165,17 @@ class RetentionOut(Schema):
 
 class ErrorOut(Schema):
     detail: str = Field(description="What was wrong and what to do.")
+
+
+class EquipmentOut(Schema):
+    names: list[str] = Field(description="Every equipment name a zone may require: Rekognition's types, then custom.")
+    custom: list[str] = Field(description="The custom-label equipment among them (PPE_CUSTOM_EQUIPMENT).")
+
+
+class EditorCameraOut(Schema):
+    camera_id: str = Field(description="Camera id, as registered at ingest.")
+    site_id: str = Field(description="Site of the camera.")
+    zone_id: str = Field(description="The camera's own zone (persons outside its polygon zones report here).")
+    required_ppe: list[str] = Field(description="The camera's required PPE (persons outside every polygon zone).")
+    min_confidence: float = Field(description="The camera's MinConfidence.")
+    zones: ZoneLayout | None = Field(description="The camera's polygon zones, as ingest stores them; null = none.")

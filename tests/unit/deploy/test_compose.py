@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from deploy import catalog
 from shared.config import PlatformSettings
-from shared.local_secrets import GENERATED_SECRETS, new_secret
+from shared.local_secrets import COPIES, GENERATED_SECRETS, new_secret
 
 ROOT = Path(__file__).resolve().parents[3]
 APP_SERVICES = [svc.name for svc in catalog.SERVICES]
@@ -45,7 +45,9 @@ def environment(service: dict[str, Any]) -> dict[str, str]:
 
 def with_generated_secrets(env: dict[str, str]) -> dict[str, str]:
     """What `shared.local_secrets exec` gives the service: generated values where compose left a secret empty."""
-    return env | {name: new_secret(name) for name in GENERATED_SECRETS if name in env and not env[name]}
+    filled = env | {name: new_secret(name) for name in GENERATED_SECRETS if name in env and not env[name]}
+    copies = {key: filled.get(source, new_secret(source)) for key, source in COPIES.items() if key in env and not env[key]}
+    return filled | copies
 
 
 def settings_env_names(cls: type[PlatformSettings]) -> set[str]:
@@ -145,6 +147,26 @@ def test_local_secrets_are_created_once_private_and_given_to_the_service(tmp_pat
     generated = dict(line.split("=", 1) for line in first.splitlines() if "=" in line and not line.startswith("#"))
     assert printed == [generated["INGEST_ADMIN_TOKEN"], "operator-chosen-token-0123456789"]
     assert len(generated["INGEST_ADMIN_TOKEN"]) >= 32 and set(generated) == set(GENERATED_SECRETS)
+
+
+def test_the_zone_editor_gets_ingests_generated_admin_token(compose: dict[str, Any], tmp_path: Path) -> None:
+    # compose gives reporting REPORTING_INGEST_ADMIN_TOKEN empty; exec fills it with ingest's generated token
+    import os
+    import subprocess
+    import sys
+
+    path = tmp_path / "secrets.env"
+    command = [sys.executable, "-m", "shared.local_secrets"]
+    subprocess.run([*command, "create", str(path)], cwd=ROOT, check=True, capture_output=True)
+    printed = subprocess.run(
+        [*command, "exec", str(path), "--", sys.executable, "-c",
+         "import os; print(os.environ['REPORTING_INGEST_ADMIN_TOKEN'])"],
+        cwd=ROOT, check=True, capture_output=True, text=True,
+        env={**os.environ, "INGEST_ADMIN_TOKEN": "", "REPORTING_INGEST_ADMIN_TOKEN": ""},
+    ).stdout.strip()
+    generated = dict(line.split("=", 1) for line in path.read_text().splitlines() if "=" in line)
+    assert printed == generated["INGEST_ADMIN_TOKEN"]
+    assert environment(compose["services"]["reporting"])["REPORTING_INGEST_ADMIN_TOKEN"] == ""
 
 
 def test_ports_match_the_settings_and_stay_on_localhost(compose: dict[str, Any]) -> None:

@@ -94,11 +94,14 @@ def test_bucket_permissions_follow_writers_and_readers(platform: Template, servi
     assert not {(a, t) for a, t in grants if a.startswith("s3:") and t.kind not in ("objects", "bucket")}
 
 
-def test_detector_writes_only_its_own_records_and_reporting_only_the_expiry(platform: Template) -> None:
+def test_detector_writes_only_its_own_records_and_reporting_only_snapshots_and_the_expiry(platform: Template) -> None:
     detector_puts = {t.name for a, t in platform.grants(task_role(platform, "detector")) if a == "s3:PutObject"}
     assert len(detector_puts) == 1 and not detector_puts.pop().endswith(":frames/*"), "the detector never writes frames"
-    reporting_writes = {a for a, t in platform.grants(task_role(platform, "reporting")) if is_write(a)}
-    assert {a for a in reporting_writes if a.startswith("s3:")} == {"s3:PutLifecycleConfiguration"}
+    reporting_writes = {(a, t.name) for a, t in platform.grants(task_role(platform, "reporting")) if is_write(a)}
+    s3_writes = {(a, name) for a, name in reporting_writes if a.startswith("s3:")}
+    assert {a for a, _ in s3_writes} == {"s3:PutLifecycleConfiguration", "s3:PutObject"}
+    (put_target,) = {name for a, name in s3_writes if a == "s3:PutObject"}
+    assert put_target.endswith(":snapshots/*"), "reporting writes only the zone editor's blurred snapshots"
 
 
 def test_one_service_owns_the_bucket_lifecycle_and_holds_what_it_calls(platform: Template) -> None:

@@ -125,6 +125,36 @@ def test_tokens_are_not_in_the_settings_repr(monkeypatch: pytest.MonkeyPatch) ->
     assert "0123456789" not in repr(ReportingSettings())  # type: ignore[call-arg]
 
 
+@pytest.mark.parametrize(
+    ("variables", "message"),
+    [
+        ({"REPORTING_INGEST_URL": "http://ingest:8080"}, "set both REPORTING_INGEST_URL"),
+        ({"REPORTING_INGEST_ADMIN_TOKEN": "ingest-token-0123456789"}, "set both REPORTING_INGEST_URL"),
+        ({"REPORTING_INGEST_URL": "http://ingest:8080", "REPORTING_INGEST_ADMIN_TOKEN": "changeme"},
+         "REPORTING_INGEST_ADMIN_TOKEN"),
+        ({"REPORTING_SNAPSHOTS_PREFIX": "frames/"}, "raw frames live there"),
+    ],
+)
+def test_zone_editor_settings_fail_fast(
+    variables: dict[str, str], message: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("REPORTING_ANALYST_TOKEN", "analyst-token-0123456789")
+    monkeypatch.setenv("REPORTING_ADMIN_TOKEN", "admin-token-0123456789ab")
+    for name, value in variables.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(ValueError, match=message):
+        ReportingSettings()  # type: ignore[call-arg]
+
+
+def test_zone_editor_token_is_not_in_the_settings_repr(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REPORTING_ANALYST_TOKEN", "analyst-token-0123456789")
+    monkeypatch.setenv("REPORTING_ADMIN_TOKEN", "admin-token-0123456789ab")
+    monkeypatch.setenv("REPORTING_INGEST_URL", "http://ingest:8080")
+    monkeypatch.setenv("REPORTING_INGEST_ADMIN_TOKEN", "ingest-token-secret-42")
+    settings = ReportingSettings()  # type: ignore[call-arg]
+    assert settings.ingest_admin_token == "ingest-token-secret-42" and "secret-42" not in repr(settings)
+
+
 def test_ranges_widen_to_rollup_boundaries() -> None:
     t = lambda h, m, s=0: datetime(2026, 1, 1, h, m, s, tzinfo=UTC)  # noqa: E731
     assert widen_to_rollup(t(10, 7), t(11, 0)) == (t(10, 0), t(11, 0))

@@ -1,0 +1,109 @@
+"""The zone editor's API: cameras and their zones (kept by ingest, reached through its admin API), a camera's
+face-blurred snapshot, and the equipment a zone may require.
+
+Reading takes the analyst or admin token; saving zones takes the admin token. Ingest's admin token stays in
+reporting (`REPORTING_INGEST_ADMIN_TOKEN`); the browser never sees it.
+"""
+
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Path, Request, Response
+
+from services.reporting.adapters.ingest_admin import IngestAdmin, IngestRefused, IngestUnavailable
+from services.reporting.adapters.snapshots import Snapshots
+from services.reporting.api.deps import Reader, Writer
+from services.reporting.api.schemas import EditorCameraOut, EquipmentOut, ErrorOut
+from shared.contracts import ZoneLayout
+from shared.equipment import Catalogue, UnknownEquipment
+from shared.logging import get_logger
+from shared.s3 import StorageError
+
+log = get_logger(__name__)
+
+router = APIRouter(
+    prefix="/api/v1",
+    responses={
+        401: {"model": ErrorOut, "description": "No or unknown bearer token."},
+        404: {"model": ErrorOut, "description": "Unknown camera, no snapshot yet, or the zone editor is off."},
+        503: {"model": ErrorOut, "description": "Ingest or S3 did not answer: retry later."},
+    },
+)
+CameraId = Annotated[
+    str, Path(max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$", description="Camera id at ingest.")
+]
+
+
+def _ingest(request: Request) -> IngestAdmin:
+    ingest: IngestAdmin | None = request.app.state.ingest
+    if ingest is None:
+        raise HTTPException(
+            404, "the zone editor is off: set REPORTING_INGEST_URL and REPORTING_INGEST_ADMIN_TOKEN and restart"
+        )
+    return ingest
+
+
+def _camera(raw: dict[str, object]) -> EditorCameraOut:
+    return EditorCameraOut.model_validate({name: raw.get(name) for name in EditorCameraOut.model_fields})
+
+
+def _ingest_error(exc: IngestRefused | IngestUnavailable) -> HTTPException:
+    if isinstance(exc, IngestUnavailable):
+        log.warning("ingest admin API unavailable", error=str(exc)[:300])
+        return HTTPException(503, "ingest's admin API is not reachable; try again in a moment", {"Retry-After": "5"})
+    return HTTPException(exc.status if exc.status in (404, 409, 422) else 422, f"ingest refused: {exc.message}")
+
+
+@router.get("/equipment", response_model=EquipmentOut, summary="Equipment names a zone may require")
+async def equipment(request: Request, _: Reader) -> EquipmentOut:
+    catalogue: Catalogue = request.app.state.catalogue
+    return EquipmentOut(names=list(catalogue.names), custom=sorted(catalogue.custom))
+
+
+@router.get("/cameras", response_model=list[EditorCameraOut], summary="Cameras and their zones (from ingest)")
+async def cameras(request: Request, _: Reader) -> list[EditorCameraOut]:
+    try:
+        return [_camera(raw) for raw in await _ingest(request).cameras()]
+    except (IngestRefused, IngestUnavailable) as exc:
+        raise _ingest_error(exc) from exc
+
+
+@router.get(
+    "/cameras/{camera_id}/snapshot",
+    response_class=Response,
+    responses={200: {"content": {"image/jpeg": {}}, "description": "The camera's latest face-blurred frame."}},
+    summary="The camera's latest frame, faces blurred (never the raw frame)",
+)
+async def snapshot(camera_id: CameraId, request: Request, _: Reader) -> Response:
+    snapshots: Snapshots | None = request.app.state.snapshots
+    try:
+        found = None if snapshots is None else await snapshots.latest(camera_id)
+    except StorageError as exc:
+        log.warning("snapshot not readable", camera_id=camera_id, error=str(exc)[:300])
+        raise HTTPException(503, "the snapshot store (S3) did not answer; try again in a moment") from exc
+    if found is None:
+        raise HTTPException(
+            404, f"no analysed frame of camera {camera_id} yet: post a frame; the snapshot follows its analysis"
+        )
+    headers = {"Cache-Control": "no-store", "X-Frame-Id": found.frame_id, "X-Captured-At": found.captured_at}
+    return Response(found.image, media_type="image/jpeg", headers=headers)
+
+
+@router.put(
+    "/cameras/{camera_id}/zones",
+    response_model=EditorCameraOut,
+    responses={403: {"model": ErrorOut, "description": "The analyst token cannot write."}},
+    summary="Replace a camera's polygon zones (admin); frames posted from now on carry them",
+)
+async def put_zones(camera_id: CameraId, body: ZoneLayout, request: Request, _: Writer) -> EditorCameraOut:
+    catalogue: Catalogue = request.app.state.catalogue
+    try:
+        for zone in body.zones:
+            catalogue.check(zone.required_equipment, where=f"zone {zone.zone_id} required_equipment")
+    except UnknownEquipment as exc:
+        raise HTTPException(422, str(exc)) from exc
+    try:
+        camera = _camera(await _ingest(request).put_zones(camera_id, body))
+    except (IngestRefused, IngestUnavailable) as exc:
+        raise _ingest_error(exc) from exc
+    log.info("camera zones saved", camera_id=camera_id, zones=[zone.zone_id for zone in body.zones])
+    return camera
