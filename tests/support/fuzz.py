@@ -82,7 +82,7 @@ def fuzz(
         text=True,
         timeout=max_time_s + 180,
         cwd=report_dir,  # schemathesis keeps a .schemathesis/ cache in its working directory
-        env={**os.environ, **extra, "PYTHONPATH": os.pathsep.join(filter(None, [repo_root, os.environ.get("PYTHONPATH")]))},
+        env={**os.environ, **extra, "PYTHONPATH": os.pathsep.join(filter(None, [repo_root, os.getenv("PYTHONPATH")]))},
         check=False,
     )
     shown = " ".join(f"{k}={shlex.quote(v)}" for k, v in extra.items())

@@ -131,7 +131,7 @@ async def test_masks_and_gloves_on_the_fixture_photos_through_boto3(rekognition:
     async def detect(photo: Path, required: str) -> dict[str, Any]:
         await asyncio.to_thread(
             rekognition.detect_protective_equipment,
-            Image={"Bytes": photo.read_bytes()},
+            Image={"Bytes": await asyncio.to_thread(photo.read_bytes)},
             SummarizationAttributes={"MinConfidence": 50, "RequiredEquipmentTypes": [required]},
         )
         body: dict[str, Any] = json.loads(rekognition.raw["body"])
