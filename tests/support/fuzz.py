@@ -47,7 +47,7 @@ def fuzz(
     env: dict[str, str] | None = None,
     checks: str = CHECKS,
     max_examples: int = 15,
-    max_time_s: int = 40,
+    max_time_s: int = 30,
 ) -> Fuzzed:
     """`schemathesis run` on the schema; returns its exit status, output and the command line (to reproduce)."""
     max_time_s = int(os.environ.get("PPE_FUZZ_MAX_TIME_S", max_time_s))
