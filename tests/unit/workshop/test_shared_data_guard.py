@@ -56,7 +56,9 @@ def test_ci_run_requires_the_data_whenever_it_is_expected(tmp_path: Path, shared
     # GIVEN a stand-in `make` that prints what .ci/run handed it (the real `make test` is the whole suite)
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
-    (bin_dir / "make").write_text('#!/bin/sh\necho "make $* PPE_REQUIRE_SHARED_DATA=${PPE_REQUIRE_SHARED_DATA:-unset}"\n')
+    (bin_dir / "make").write_text(
+        '#!/bin/sh\necho "make $* PPE_REQUIRE_SHARED_DATA=${PPE_REQUIRE_SHARED_DATA:-unset}"\n'
+    )
     (bin_dir / "make").chmod(0o755)
     env = {k: v for k, v in os.environ.items() if k not in ("PPE_SHARED_DATA", "PPE_REQUIRE_SHARED_DATA")}
     env["PATH"] = f"{bin_dir}{os.pathsep}{env['PATH']}"
