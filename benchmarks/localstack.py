@@ -4,8 +4,8 @@ LocalStack is NOT a project dependency: it lives in its own virtual environment,
 Install it once (pins from shared/REFERENCE.md section 3):
 
     python3.11 -m venv ~/.cache/ppe-platform/localstack-venv
-    ~/.cache/ppe-platform/localstack-venv/bin/pip install "localstack-core[runtime]==4.13.1" "cbor2<6" pyopenssl==25.3.0 \
-        "cryptography<47" service_identity
+    ~/.cache/ppe-platform/localstack-venv/bin/pip install "localstack-core[runtime]==4.13.1" "cbor2<6" \
+        pyopenssl==25.3.0 "cryptography<47" service_identity
 
 Start one on a free port and print its endpoint (Ctrl-C stops it):
 
@@ -33,8 +33,8 @@ DEFAULT_PYTHON = str(Path.home() / ".cache" / "ppe-platform" / "localstack-venv"
 INSTALL_HINT = (
     "LocalStack is not installed. Install it into its own venv (never the project's):\n"
     "  python3.11 -m venv ~/.cache/ppe-platform/localstack-venv\n"
-    '  ~/.cache/ppe-platform/localstack-venv/bin/pip install "localstack-core[runtime]==4.13.1" "cbor2<6" pyopenssl==25.3.0 '
-    '"cryptography<47" service_identity\n'
+    '  ~/.cache/ppe-platform/localstack-venv/bin/pip install "localstack-core[runtime]==4.13.1" "cbor2<6" '
+    'pyopenssl==25.3.0 "cryptography<47" service_identity\n'
     "or set LOCALSTACK_PYTHON to a python that has localstack-core[runtime] 4.13.1."
 )
 
