@@ -1,6 +1,6 @@
 """The repository names no machine path: data is ../shared/data beside it or $PPE_SHARED_DATA, models and other
-caches live under ~/.cache/ppe-platform, the venv is .venv in the checkout. A path such as /work/... or /root/...
-works on one machine only (tests/conftest.py once fell back to one)."""
+caches live under ~/.cache/ppe-platform, the venv is .venv in the checkout. An absolute folder such as the work or
+root home of one machine works there only (tests/conftest.py once fell back to one)."""
 
 import re
 import subprocess
