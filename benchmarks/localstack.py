@@ -3,9 +3,9 @@
 LocalStack is NOT a project dependency: it lives in its own virtual environment, never in the project's.
 Install it once (pins from shared/REFERENCE.md section 3):
 
-    python3.11 -m venv /work/lsvenv
-    /work/lsvenv/bin/pip install "localstack-core[runtime]==4.13.1" "cbor2<6" pyopenssl==25.3.0 \
-        "cryptography<47" service_identity
+    python3.11 -m venv ~/.cache/ppe-platform/localstack-venv
+    ~/.cache/ppe-platform/localstack-venv/bin/pip install "localstack-core[runtime]==4.13.1" "cbor2<6" \
+        pyopenssl==25.3.0 "cryptography<47" service_identity
 
 Start one on a free port and print its endpoint (Ctrl-C stops it):
 
@@ -28,12 +28,13 @@ from pathlib import Path
 
 import httpx
 
-DEFAULT_PYTHON = "/work/lsvenv/bin/python"
+# its own venv under the user's cache (like the models), never a machine-specific folder
+DEFAULT_PYTHON = str(Path.home() / ".cache" / "ppe-platform" / "localstack-venv" / "bin" / "python")
 INSTALL_HINT = (
     "LocalStack is not installed. Install it into its own venv (never the project's):\n"
-    "  python3.11 -m venv /work/lsvenv\n"
-    '  /work/lsvenv/bin/pip install "localstack-core[runtime]==4.13.1" "cbor2<6" pyopenssl==25.3.0 '
-    '"cryptography<47" service_identity\n'
+    "  python3.11 -m venv ~/.cache/ppe-platform/localstack-venv\n"
+    '  ~/.cache/ppe-platform/localstack-venv/bin/pip install "localstack-core[runtime]==4.13.1" "cbor2<6" '
+    'pyopenssl==25.3.0 "cryptography<47" service_identity\n'
     "or set LOCALSTACK_PYTHON to a python that has localstack-core[runtime] 4.13.1."
 )
 

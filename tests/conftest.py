@@ -18,7 +18,6 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from model_workshop.shared_data import SharedDataMissing, shared_data_dir
 from shared.aws import aws_client
 from shared.config import PlatformSettings, normalise_database_url
 from shared.emulator import command as emulator_command
@@ -27,21 +26,14 @@ from shared.sqs import QueueResolver
 from shared.topology import provision_buckets, provision_queues
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+# the `shared_data` fixture, and the CI guard that fails a run which skipped it where the data is expected
+pytest_plugins = ["tests.support.shared_data_guard"]
 
 # Dummy credentials for the emulator; set before any client is built.
 os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
 os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
 os.environ.setdefault("AWS_REGION", "us-east-1")
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
-
-
-@pytest.fixture(scope="session")
-def shared_data() -> Path:
-    """The shared photo data; a test that needs it skips, saying what is missing and how to provide it."""
-    try:
-        return shared_data_dir()
-    except SharedDataMissing as missing:
-        pytest.skip(f"needs the real photos: {missing}")
 
 
 def free_port() -> int:

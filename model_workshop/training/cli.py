@@ -15,11 +15,11 @@ EXAMPLE = """\
 example (helmet / no helmet head crops from a YOLO folder, 80/20 split by image):
   python -m model_workshop.training \\
       --yolo ../shared/data/helmet_vest --map helmet=helmet --map no_helmet=no_helmet \\
-      --classes no_helmet,helmet --positive helmet --name head_cover --out /tmp/models --epochs 30
+      --classes no_helmet,helmet --positive helmet --name head_cover --out var/models --epochs 30
 
 example (folder-per-class images):
   python -m model_workshop.training --folders ../shared/data/masks \\
-      --classes without_mask,with_mask --positive with_mask --name face_cover --out /tmp/models
+      --classes without_mask,with_mask --positive with_mask --name face_cover --out var/models
 
 All four shipped models: python -m model_workshop.training.train_all
 """

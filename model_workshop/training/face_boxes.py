@@ -7,7 +7,7 @@ so the model learns both; `measure` scores a classifier both ways.
 
     python -m model_workshop.training.face_boxes              # shipped face_cover on the train side + its
                                                               # validation slice (whole image vs detector box)
-    python -m model_workshop.training.face_boxes --weights /tmp/fc/face_cover.onnx
+    python -m model_workshop.training.face_boxes --weights var/fc/face_cover.onnx
 
     python -m model_workshop.training.face_boxes --side test  # the held-back side, once, after choosing
 

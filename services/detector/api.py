@@ -25,7 +25,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import ValidationError
 
 from services.detector.adapters.images import MAX_BYTES_INLINE, MAX_BYTES_S3, inspect_image
-from services.detector import sigv4
+from services.detector import openapi, sigv4
 from services.detector.config import DetectorSettings
 from services.detector.engines.base import (
     CustomLabelEngine,
@@ -248,6 +248,7 @@ def build_app(
 ) -> FastAPI:
     """The detector's HTTP app. `ready()` says whether the worker is healthy (e.g. the consumer polls)."""
     app = FastAPI(title="PPE detector", version="1", docs_url=None, redoc_url=None)
+    openapi.install(app)
     api = RekognitionApi(engines, s3=s3, settings=settings)
     authenticator = Authenticator(settings)
     operations = {

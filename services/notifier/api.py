@@ -7,6 +7,8 @@ from typing import Annotated, Any, Literal
 
 import sqlalchemy as sa
 from fastapi import Depends, FastAPI, HTTPException, Query, Response, status
+from fastapi import Path as PathParam
+from fastapi.exceptions import RequestValidationError
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -24,6 +26,16 @@ from shared.logging import get_logger
 log = get_logger(__name__)
 
 ChannelKind = Literal["webhook", "email", "apprise", "sns"]
+# PostgreSQL text cannot hold NUL and its ids are 32-bit: both are refused as 422 here, never met as a 500 there.
+NO_NUL = r"^[^\x00]*$"
+DB_ID_MAX = 2**31 - 1
+RowId = Annotated[int, PathParam(ge=1, le=DB_ID_MAX, description="Row id (1 .. 2^31-1).")]
+Filter = Annotated[str | None, Query(max_length=256, pattern=NO_NUL)]
+
+
+def invalid(loc: tuple[str, ...], message: str) -> RequestValidationError:
+    """A 422 in FastAPI's own shape (`detail`: a list of {loc, msg, type}), as the schema documents every 422."""
+    return RequestValidationError([{"type": "value_error", "loc": loc, "msg": message, "input": None}])
 
 
 class _Schema(BaseModel):
@@ -31,9 +43,13 @@ class _Schema(BaseModel):
 
 
 class RuleIn(_Schema):
-    site_id: str = Field(min_length=1, max_length=128, description="Site the rule applies to.")
-    zone_id: str | None = Field(default=None, min_length=1, max_length=128, description="Zone; None = whole site.")
-    camera_id: str | None = Field(default=None, min_length=1, max_length=128, description="Camera; None = zone/site.")
+    site_id: str = Field(min_length=1, max_length=128, pattern=NO_NUL, description="Site the rule applies to.")
+    zone_id: str | None = Field(
+        default=None, min_length=1, max_length=128, pattern=NO_NUL, description="Zone; None = whole site."
+    )
+    camera_id: str | None = Field(
+        default=None, min_length=1, max_length=128, pattern=NO_NUL, description="Camera; None = zone/site."
+    )
     policy: RulePolicy = Field(default_factory=RulePolicy, description="What the rule requires and how it alerts.")
 
 
@@ -43,15 +59,20 @@ class RuleOut(RuleIn):
 
 
 class ChannelIn(_Schema):
-    name: str = Field(min_length=1, max_length=128, description="Unique name, e.g. site-1-ops-slack.")
+    name: str = Field(min_length=1, max_length=128, pattern=NO_NUL, description="Unique name, e.g. site-1-ops-slack.")
     kind: ChannelKind = Field(description="webhook, email, apprise (Slack, Teams, ...) or sns.")
     target: str = Field(
         min_length=1,
         max_length=2000,
+        pattern=NO_NUL,
         description="webhook URL, comma-separated email addresses, Apprise URL, or SNS topic ARN.",
     )
-    secret: str | None = Field(default=None, min_length=16, max_length=512, description="Webhook signing secret.")
-    site_id: str | None = Field(default=None, max_length=128, description="Only this site's alerts; None = all.")
+    secret: str | None = Field(
+        default=None, min_length=16, max_length=512, pattern=NO_NUL, description="Webhook signing secret."
+    )
+    site_id: str | None = Field(
+        default=None, max_length=128, pattern=NO_NUL, description="Only this site's alerts; None = all."
+    )
     min_severity: Severity = Field(default="info", description="Lowest severity this channel receives.")
     enabled: bool = True
 
@@ -114,15 +135,15 @@ def build_app(
 
     def checked(rule: RuleIn) -> RuleIn:
         if not rule.policy.blur_faces:
-            raise HTTPException(
-                422,
+            raise invalid(
+                ("body", "policy", "blur_faces"),
                 "policy.blur_faces=false is no longer accepted: alerts always show the face-blurred copy of the "
                 "frame; a site that needs raw frames sets raw_frames_in_console (authenticated console only)",
             )
         try:
             known.check(rule.policy.required_equipment, where="policy.required_equipment")
         except UnknownEquipment as exc:
-            raise HTTPException(422, str(exc)) from exc
+            raise invalid(("body", "policy", "required_equipment"), str(exc)) from exc
         return rule
 
     app = FastAPI(title="PPE notifier", version="1")
@@ -174,7 +195,7 @@ def build_app(
         return default_policy
 
     @app.get("/v1/rules", dependencies=admin)
-    async def list_rules(site_id: str | None = None) -> list[RuleOut]:
+    async def list_rules(site_id: Filter = None) -> list[RuleOut]:
         query = sa.select(db.rules).order_by(db.rules.c.id)
         if site_id is not None:
             query = query.where(db.rules.c.site_id == site_id)
@@ -205,7 +226,7 @@ def build_app(
         return _rule_out(row)
 
     @app.get("/v1/rules/{rule_id}", dependencies=admin)
-    async def get_rule(rule_id: int) -> RuleOut:
+    async def get_rule(rule_id: RowId) -> RuleOut:
         async with engine.connect() as conn:
             row = (await conn.execute(sa.select(db.rules).where(db.rules.c.id == rule_id))).first()
         if row is None:
@@ -213,7 +234,7 @@ def build_app(
         return _rule_out(row)
 
     @app.put("/v1/rules/{rule_id}", dependencies=admin)
-    async def replace_rule(rule_id: int, rule: RuleIn) -> RuleOut:
+    async def replace_rule(rule_id: RowId, rule: RuleIn) -> RuleOut:
         checked(rule)
         try:
             async with engine.begin() as conn:
@@ -238,7 +259,7 @@ def build_app(
         return _rule_out(row)
 
     @app.delete("/v1/rules/{rule_id}", dependencies=admin, status_code=204)
-    async def delete_rule(rule_id: int) -> Response:
+    async def delete_rule(rule_id: RowId) -> Response:
         async with engine.begin() as conn:
             result = await conn.execute(db.rules.delete().where(db.rules.c.id == rule_id))
         if result.rowcount == 0:
@@ -248,15 +269,16 @@ def build_app(
     async def stored_values(channel: ChannelIn) -> dict[str, Any]:
         """The row to store: target checked, secret encrypted."""
         if channel.kind == "webhook" and not channel.secret and not default_webhook_secret:
-            raise HTTPException(
-                422, "a webhook channel needs a signing secret (>= 16 characters), or set NOTIFIER_WEBHOOK_SECRET"
+            raise invalid(
+                ("body", "secret"),
+                "a webhook channel needs a signing secret (>= 16 characters), or set NOTIFIER_WEBHOOK_SECRET",
             )
         if channel.kind in ("webhook", "apprise"):
             check = check_webhook_url if channel.kind == "webhook" else check_apprise_url
             try:
                 await check(channel.target, webhook_networks)
             except TargetRefused as exc:
-                raise HTTPException(422, f"{channel.kind} target refused: {exc}") from exc
+                raise invalid(("body", "target"), f"{channel.kind} target refused: {exc}") from exc
         values = channel.model_dump()
         if channel.secret is not None:
             if secret_box is None:
@@ -281,7 +303,7 @@ def build_app(
         return _channel_out(row)
 
     @app.put("/v1/channels/{channel_id}", dependencies=admin)
-    async def replace_channel(channel_id: int, channel: ChannelIn) -> ChannelOut:
+    async def replace_channel(channel_id: RowId, channel: ChannelIn) -> ChannelOut:
         values = await stored_values(channel)
         try:
             async with engine.begin() as conn:
@@ -300,7 +322,7 @@ def build_app(
         return _channel_out(row)
 
     @app.delete("/v1/channels/{channel_id}", dependencies=admin, status_code=204)
-    async def delete_channel(channel_id: int) -> Response:
+    async def delete_channel(channel_id: RowId) -> Response:
         async with engine.begin() as conn:
             result = await conn.execute(db.channels.delete().where(db.channels.c.id == channel_id))
         if result.rowcount == 0:
@@ -309,7 +331,7 @@ def build_app(
 
     @app.get("/v1/incidents", dependencies=admin)
     async def list_incidents(
-        camera_id: str | None = None,
+        camera_id: Filter = None,
         incident_status: Annotated[Literal["open", "resolved"] | None, Query(alias="status")] = None,
         limit: Annotated[int, Query(ge=1, le=500)] = 100,
     ) -> list[dict[str, Any]]:
@@ -323,7 +345,7 @@ def build_app(
 
     @app.get("/v1/deliveries", dependencies=admin)
     async def list_deliveries(
-        incident_id: str | None = None, limit: Annotated[int, Query(ge=1, le=500)] = 100
+        incident_id: Filter = None, limit: Annotated[int, Query(ge=1, le=500)] = 100
     ) -> list[dict[str, Any]]:
         """The delivery log: what was sent where, what was suppressed and why, what failed."""
         query = sa.select(db.deliveries).order_by(db.deliveries.c.created_at.desc()).limit(limit)

@@ -7,7 +7,7 @@ the same incidents as the live stream did, whichever worker handles which frame.
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -63,7 +63,7 @@ class RulePolicy(_Model):
     active_from: time | None = Field(default=None, description="Start of active hours (local time); None = always.")
     active_to: time | None = Field(default=None, description="End of active hours (local time, exclusive).")
     timezone: str = Field(default="UTC", description="IANA time zone of active hours, e.g. Europe/Berlin.")
-    channel_ids: list[int] | None = Field(
+    channel_ids: list[Annotated[int, Field(ge=1, le=2**31 - 1)]] | None = Field(
         default=None, description="Channels that receive alerts; None = every enabled channel of the site."
     )
     notify_resolved: bool = Field(default=True, description="Also notify channels when an incident resolves.")

@@ -22,6 +22,7 @@ from services.reporting.api.schemas import (
     HourRow,
     IncidentOut,
     IncidentPage,
+    InvalidOut,
     LocationRow,
     RangeOut,
     RetentionOut,
@@ -42,7 +43,7 @@ log = get_logger(__name__)
 ERRORS: dict[int | str, dict[str, object]] = {
     401: {"model": ErrorOut, "description": "No or unknown bearer token."},
     403: {"model": ErrorOut, "description": "The analyst token cannot write."},
-    422: {"model": ErrorOut, "description": "Invalid query parameters."},
+    422: {"model": InvalidOut, "description": "Invalid query parameters."},
 }
 
 router = APIRouter(prefix="/api/v1", responses=ERRORS)

@@ -179,3 +179,18 @@ class EditorCameraOut(Schema):
     required_ppe: list[str] = Field(description="The camera's required PPE (persons outside every polygon zone).")
     min_confidence: float = Field(description="The camera's MinConfidence.")
     zones: ZoneLayout | None = Field(description="The camera's polygon zones, as ingest stores them; null = none.")
+
+
+class FieldError(BaseModel):
+    """One malformed parameter, as FastAPI reports it."""
+
+    loc: list[str | int] = Field(description="Where: e.g. ['query', 'zone_id'].")
+    msg: str = Field(description="What is wrong with it.")
+    type: str = Field(description="Error type, e.g. string_pattern_mismatch.")
+
+
+class InvalidOut(Schema):
+    detail: str | list[FieldError] = Field(
+        description="A sentence saying what was wrong (a query the API refuses), or one entry per malformed "
+        "parameter (FastAPI's validation: loc, msg, type, and input / ctx where given)."
+    )

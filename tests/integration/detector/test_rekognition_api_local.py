@@ -21,6 +21,7 @@ from shared.config import PlatformSettings
 from tests.conftest import free_port
 from tests.integration.detector.boto_shapes import shape_errors
 from tests.integration.detector.conftest import api_settings, rekognition_client
+from tests.support.fixture_photos import MASK_SCENES, bare_close_ups, hand_photos, masked_close_ups
 
 # 3 helmets, 4 hi-vis vests, no bare head (scenes/labels/scene_panly_part2_000082.txt)
 HELMETS_AND_VESTS = "scene_panly_part2_000082.jpg"
@@ -99,9 +100,9 @@ async def test_real_photo_answers_in_the_aws_shape_with_what_is_in_it(rekognitio
 
 
 async def test_s3_object_without_summarization_has_no_summary(
-    rekognition: Any, s3_client: Any, platform_settings: PlatformSettings, shared_data: Path
+    rekognition: Any, s3_client: Any, platform_settings: PlatformSettings
 ) -> None:
-    image = (shared_data / "scenes" / "images" / HELMETS_AND_VESTS).read_bytes()
+    image = MASK_SCENES[0].read_bytes()  # three masked faces (committed fixture)
     await s3_client.put_object(Bucket=platform_settings.frames_bucket, Key="in/photo.jpg", Body=image)
     await asyncio.to_thread(
         rekognition.detect_protective_equipment,
@@ -110,6 +111,44 @@ async def test_s3_object_without_summarization_has_no_summary(
     body = json.loads(rekognition.raw["body"])
     assert shape_errors(body, output_shape(rekognition, "DetectProtectiveEquipment")) == []
     assert "Summary" not in body and body["Persons"]
+
+
+def _covering(body: dict[str, Any], part_names: tuple[str, ...], kind: str) -> list[dict[str, Any]]:
+    return [
+        detection
+        for person in body["Persons"]
+        for part in person["BodyParts"]
+        if part["Name"] in part_names
+        for detection in part["EquipmentDetections"]
+        if detection["Type"] == kind and detection["CoversBodyPart"]["Value"]
+    ]
+
+
+async def test_masks_and_gloves_on_the_fixture_photos_through_boto3(rekognition: Any) -> None:
+    """Runs on every clone (tests/fixtures): the served engine, called as AWS, says who wears a mask or gloves."""
+    shape = output_shape(rekognition, "DetectProtectiveEquipment")
+
+    async def detect(photo: Path, required: str) -> dict[str, Any]:
+        await asyncio.to_thread(
+            rekognition.detect_protective_equipment,
+            Image={"Bytes": await asyncio.to_thread(photo.read_bytes)},
+            SummarizationAttributes={"MinConfidence": 50, "RequiredEquipmentTypes": [required]},
+        )
+        body: dict[str, Any] = json.loads(rekognition.raw["body"])
+        assert shape_errors(body, shape) == []
+        return body
+
+    # GIVEN a masked close-up: a FACE with a covering FACE_COVER, the person compliant
+    masked = await detect(masked_close_ups()[0], "FACE_COVER")
+    assert _covering(masked, ("FACE",), "FACE_COVER") and masked["Summary"]["PersonsWithRequiredEquipment"]
+    # a bare close-up: no FACE_COVER, the person not compliant
+    bare = await detect(bare_close_ups()[0], "FACE_COVER")
+    assert not _covering(bare, ("FACE",), "FACE_COVER") and bare["Summary"]["PersonsWithoutRequiredEquipment"]
+    # a gloved hand: a covering HAND_COVER; a bare hand: none
+    gloved = await detect(hand_photos("gloved_hand")[0], "HAND_COVER")
+    assert _covering(gloved, ("LEFT_HAND", "RIGHT_HAND"), "HAND_COVER")
+    bare_hand = await detect(hand_photos("bare_hand")[0], "HAND_COVER")
+    assert not _covering(bare_hand, ("LEFT_HAND", "RIGHT_HAND"), "HAND_COVER")
 
 
 async def test_custom_labels_find_the_vests(rekognition: Any, shared_data: Path) -> None:

@@ -22,6 +22,7 @@ from shared.rekognition import BodyPartName, BoundingBox, EquipmentType
 from shared.s3 import FrameStore
 from shared.sqs import Publisher, QueueResolver
 from tests.integration.detector.helpers import dead_letters, published, submit_frame
+from tests.support.fixture_photos import bare_close_ups, hand_photos, masked_close_ups
 
 HELMET, NO_HELMET, NO_WEAR, WEAR = 0, 1, 2, 3
 MIN_HEAD_RECALL = 0.75  # labelled heads inside a detected person's box
@@ -127,3 +128,42 @@ async def test_scene_frames_are_analysed_as_labelled(
     assert found / heads >= MIN_HEAD_RECALL
     assert covered_right / found >= MIN_HEAD_COVER_AGREEMENT
     assert vest_right / torsos >= MIN_VEST_AGREEMENT
+
+
+async def test_fixture_photos_through_the_queue_say_who_wears_a_mask_or_gloves(
+    local_engines: EngineSet,
+    platform_settings: PlatformSettings,
+    provisioned: dict[str, str],
+    s3_client: Any,
+    sqs_client: Any,
+    resolver: QueueResolver,
+) -> None:
+    """Runs on every clone (tests/fixtures, no ../shared/data): the same plumbing on mask and glove photos."""
+    frames = {
+        "masked": (masked_close_ups()[0], EquipmentType.FACE_COVER),
+        "bare": (bare_close_ups()[0], EquipmentType.FACE_COVER),
+        "gloved": (hand_photos("gloved_hand")[0], EquipmentType.HAND_COVER),
+    }
+    store = FrameStore(s3_client, platform_settings.frames_bucket)
+    ingest = Publisher(sqs_client, resolver, producer="ingest")
+    # GIVEN three photos stored and announced, each camera requiring the equipment the photo is about
+    for frame_id, (photo, required) in frames.items():
+        await submit_frame(photo.read_bytes(), frame_id, store=store, publisher=ingest, required=(required,))
+    # WHEN the detector drains the queue
+    await run(DetectorSettings(ppe_engine="local"), until_idle=True, serve_http=False, engines=local_engines)
+    # THEN the masked face is compliant, the bare face is not, and the gloved hand carries a HAND_COVER
+    results = {r.context.frame_id: r for r in await published(sqs_client, resolver, "frames-analyzed-reporting")}
+    assert sorted(results) == sorted(frames) and await dead_letters(sqs_client, resolver) == {}
+    summaries = {frame_id: result.ppe.Summary for frame_id, result in results.items()}
+    assert all(summary is not None for summary in summaries.values())
+    assert summaries["masked"].PersonsWithRequiredEquipment  # type: ignore[union-attr]
+    assert summaries["bare"].PersonsWithoutRequiredEquipment  # type: ignore[union-attr]
+    gloves = [
+        d
+        for person in results["gloved"].ppe.Persons
+        for part in person.BodyParts
+        if part.Name in (BodyPartName.LEFT_HAND, BodyPartName.RIGHT_HAND)
+        for d in part.EquipmentDetections
+        if d.Type == EquipmentType.HAND_COVER and d.CoversBodyPart.Value
+    ]
+    assert gloves

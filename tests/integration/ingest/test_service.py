@@ -17,6 +17,7 @@ import pytest
 from shared.config import PlatformSettings
 from tests.conftest import REPO_ROOT, free_port, wait_http
 from tests.integration.ingest.conftest import ADMIN_TOKEN, CAPTURED_AT, admin_headers
+from tests.support.fuzz import fuzz
 from tests.unit.ingest.images import jpeg
 
 
@@ -167,33 +168,15 @@ def test_a_slow_body_gets_408_and_a_long_chunked_body_413_without_reading_it_all
 def test_fuzzing_the_openapi_schema_finds_no_server_error(ingest_process: Process, tmp_path: Path) -> None:
     url = ingest_process.url
     _, key = register(url)
-    command = [
-        str(Path(sys.executable).parent / "schemathesis"),
-        "run",
+    result = fuzz(
         f"{url}/openapi.json",
-        "--checks",
-        "not_a_server_error",
-        "--max-examples",
-        "15",
-        "--seed",
-        "20261126",
-        "--workers",
-        "1",
-        "--max-time",
-        "60",
-        "--request-timeout",
-        "20",
-        "--header",
-        f"X-API-Key: {key}",
-        "--header",
-        f"Authorization: Bearer {ADMIN_TOKEN}",
-        "--no-color",
-        "--report-dir",
-        str(tmp_path),
-    ]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=180, cwd=tmp_path)
-    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
-    assert "POST /v1/frames" in result.stdout and " passed" in result.stdout
+        report_dir=tmp_path,
+        headers=(f"X-API-Key: {key}", f"Authorization: Bearer {ADMIN_TOKEN}"),
+        max_time_s=60,
+    )
+    print(f"ingest: {result.cases} cases\n{result.command}")
+    assert result.returncode == 0, result.output[-6000:]
+    assert result.cases > 0 and result.every_operation_tested, result.output[-3000:]
 
 
 def test_two_workers_share_the_port_metrics_and_stop_together(

@@ -1,4 +1,5 @@
-"""The real engine on the labelled scene photos of ../shared/data/scenes: it must find what the labels say."""
+"""The real engine on the labelled scene photos of ../shared/data/scenes (the mask scenes: the committed fixtures):
+it must find what the labels say."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from shared.rekognition import (
     ProtectiveEquipmentPerson,
     SummarizationAttributes,
 )
+from tests.support.fixture_photos import MASK_SCENES
 
 pytestmark = pytest.mark.models
 
@@ -101,12 +103,12 @@ def test_person_recall_on_the_labelled_scenes(engine: LocalPPEEngine, shared_dat
     assert inside >= 0.85 * total
 
 
-def test_masked_and_bare_faces_in_the_mask_scenes(engine: LocalPPEEngine, shared_data: Path) -> None:
-    # GIVEN the four mask photos: by eye they hold at least 3 masked faces (pic1, pic3, aizoo demo2) and
-    # at least 3 bare ones (the group in pic2)
+def test_masked_and_bare_faces_in_the_mask_scenes(engine: LocalPPEEngine) -> None:
+    # GIVEN the four mask scenes committed as fixtures (no ../shared/data needed): by eye they hold at least
+    # 3 masked faces (pic1, aizoo demo2) and at least 3 bare ones (pic3, the group in pic2)
     covered = faces = 0
-    for name in ("scene_fmd_pic1", "scene_fmd_pic2", "scene_fmd_pic3", "scene_aizoo_demo2"):
-        response = engine.detect(cv2.imread(str(shared_data / "scenes" / "images" / f"{name}.jpg")))
+    for path in MASK_SCENES:
+        response = engine.detect(cv2.imread(str(path)))
         for person in response.Persons:
             for part in person.BodyParts:
                 if part.Name == BodyPartName.FACE:

@@ -82,11 +82,24 @@ async def test_rules_crud_and_the_most_specific_rule_wins(admin: httpx.AsyncClie
         {"site_id": "s", "policy": {"timezone": "Nowhere/Land"}},
         {"site_id": "", "policy": {}},
         {"site_id": "s", "policy": {}, "extra": True},
+        {"site_id": "s\u0000", "policy": {}},  # PostgreSQL text cannot hold NUL (found by the schema fuzzer)
+        {"site_id": "s", "policy": {"channel_ids": [2**40]}},  # ids are 32-bit
+        {"site_id": "s", "policy": {"required_equipment": ["goggles"]}},
     ],
 )
 async def test_bad_rules_get_422_and_change_nothing(body: dict[str, Any], admin: httpx.AsyncClient) -> None:
-    assert (await admin.post("/v1/rules", json=body)).status_code == 422
+    refused = await admin.post("/v1/rules", json=body)
+    # every 422 has FastAPI's documented shape: detail = [{loc, msg, type}, ...]
+    assert refused.status_code == 422 and all({"loc", "msg", "type"} <= set(e) for e in refused.json()["detail"])
     assert (await admin.get("/v1/rules")).json() == []
+
+
+@pytest.mark.parametrize(
+    "path", ["/v1/rules/2147483648", "/v1/rules/0", "/v1/channels/99999999999999", "/v1/incidents?camera_id=%00"]
+)
+async def test_ids_out_of_range_and_nul_filters_get_422_not_a_server_error(path: str, admin: httpx.AsyncClient) -> None:
+    method = admin.delete if "channels" in path else admin.get
+    assert (await method(path)).status_code == 422
 
 
 @pytest.mark.parametrize(
@@ -95,6 +108,7 @@ async def test_bad_rules_get_422_and_change_nothing(body: dict[str, Any], admin:
         {"name": "w", "kind": "webhook", "target": "http://x/hook"},  # no signing secret
         {"name": "w", "kind": "webhook", "target": "ftp://x/hook", "secret": "s" * 20},
         {"name": "w", "kind": "pager", "target": "x"},
+        {"name": "w\u0000", "kind": "sns", "target": "arn:aws:sns:us-east-1:123456789012:t"},
     ],
 )
 async def test_bad_channels_are_refused(body: dict[str, Any], admin: httpx.AsyncClient) -> None:

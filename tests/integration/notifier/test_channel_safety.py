@@ -57,7 +57,7 @@ async def test_a_webhook_to_a_private_or_metadata_address_is_refused(
         "/v1/channels", json={"name": "evil", "kind": "webhook", "target": target, "secret": WEBHOOK_SECRET}
     )
     assert response.status_code == 422, response.text
-    assert "webhook target refused" in response.json()["detail"]
+    assert "webhook target refused" in response.json()["detail"][0]["msg"]
     async with engine.connect() as conn:
         assert (await conn.execute(sa.text("SELECT count(*) FROM notifier_channels"))).scalar() == 0
 
@@ -68,7 +68,7 @@ async def test_an_apprise_url_posting_to_a_private_host_is_refused_too(
 ) -> None:
     response = await strict_admin.post("/v1/channels", json={"name": "chat", "kind": "apprise", "target": target})
     assert response.status_code == 422, response.text
-    assert "apprise target refused" in response.json()["detail"]
+    assert "apprise target refused" in response.json()["detail"][0]["msg"]
     # a vendor scheme goes to the vendor's hosts: not resolved, accepted
     vendor = {"name": "slack", "kind": "apprise", "target": "slack://T1JJ3T3L2/A1BRTD4JD/TIiajkdnlazkcOXrIdevi7F"}
     assert (await strict_admin.post("/v1/channels", json=vendor)).status_code == 201
