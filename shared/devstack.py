@@ -30,8 +30,10 @@ from pathlib import Path
 
 import httpx
 
+from shared.access.admin import ensure_admin
 from shared.aws import aws_clients
 from shared.config import PlatformSettings
+from shared.db import make_engine
 from shared.emulator import command as emulator_command
 from shared.logging import configure_logging, get_logger
 from shared.migrate import upgrade
@@ -63,7 +65,12 @@ GENERATED_SECRETS = (
     "REPORTING_ANALYST_TOKEN",
     "REPORTING_ADMIN_TOKEN",
     "DETECTOR_API_KEYS",
+    "PPE_SESSION_KEY",
+    "PPE_ADMIN_USER",
+    "PPE_ADMIN_PASSWORD",
 )
+# The first admin's credentials: for `make run` to create the account, never handed to the services.
+ADMIN_SECRETS = ("PPE_ADMIN_USER", "PPE_ADMIN_PASSWORD")
 
 
 def new_secret(name: str) -> str:
@@ -72,6 +79,8 @@ def new_secret(name: str) -> str:
         alphabet = string.ascii_uppercase + string.digits
         access_key = "PPE" + "".join(secrets.choice(alphabet) for _ in range(17))
         return f"{access_key}:{secrets.token_urlsafe(30)}"
+    if name == "PPE_ADMIN_USER":
+        return "admin"
     return secrets.token_urlsafe(32)
 
 
@@ -255,8 +264,12 @@ def run(args: argparse.Namespace) -> int:
     env.setdefault("AWS_REGION", "us-east-1")
     env.setdefault("AWS_DEFAULT_REGION", env["AWS_REGION"])
     env.setdefault("PPE_LOG_FORMAT", "console")
+    admin: dict[str, str] = {}
     for key, value in load_or_create_secrets(var_dir / "secrets.env").items():
-        env.setdefault(key, value)
+        if key in ADMIN_SECRETS:
+            admin[key] = os.environ.get(key, value)
+        else:
+            env.setdefault(key, value)
     stack = Stack(var_dir)
     stopping = False
 
@@ -274,6 +287,7 @@ def run(args: argparse.Namespace) -> int:
         os.environ.update({k: env[k] for k in ("AWS_ENDPOINT_URL", "DATABASE_URL", "AWS_ACCESS_KEY_ID",
                                                "AWS_SECRET_ACCESS_KEY", "AWS_REGION")})
         asyncio.run(provision(PlatformSettings()))
+        asyncio.run(first_admin(env["DATABASE_URL"], admin["PPE_ADMIN_USER"], admin["PPE_ADMIN_PASSWORD"]))
         for service in SERVICES:
             if service.name not in args.skip:
                 stack.start_service(service, env)
@@ -286,7 +300,7 @@ def run(args: argparse.Namespace) -> int:
                 log.error("service did not become healthy; see its log above", service=service.name, url=url)
                 return 1
         demo_key = None if "ingest" in args.skip else register_demo_camera(env, var_dir)
-        _print_banner(env, var_dir, args.skip, demo_key)
+        _print_banner(env, var_dir, args.skip, demo_key, admin["PPE_ADMIN_USER"])
         if "emulator" in stack.supervised:
             # moto's state died with it: create the queues and buckets again so services can resume
             stack.on_restart["emulator"] = lambda: _reprovision(env)
@@ -296,6 +310,16 @@ def run(args: argparse.Namespace) -> int:
         return 0
     finally:
         stack.stop()
+
+
+async def first_admin(database_url: str, username: str, password: str) -> None:
+    """The global admin of var/secrets.env, created once (a changed password is left alone)."""
+    engine = make_engine(database_url, pool_size=1)
+    try:
+        outcome = await ensure_admin(engine, username=username, password=password)
+    finally:
+        await engine.dispose()
+    log.info("first admin", username=username, outcome=outcome)
 
 
 def _reprovision(env: dict[str, str]) -> None:
@@ -324,13 +348,18 @@ def register_demo_camera(env: dict[str, str], var_dir: Path) -> str:
     return key
 
 
-def _print_banner(env: dict[str, str], var_dir: Path, skipped: list[str], demo_key: str | None) -> None:
+def _print_banner(
+    env: dict[str, str], var_dir: Path, skipped: list[str], demo_key: str | None, admin_user: str
+) -> None:
     lines = ["", "PPE platform is up (Ctrl-C stops everything):"]
     for service in SERVICES:
         if service.name not in skipped:
             lines.append(f"  {service.name:<10} http://127.0.0.1:{env[service.port_env]}  (/docs, /healthz, /metrics)")
     lines.append(f"  SQS/S3     {env['AWS_ENDPOINT_URL']}")
     lines.append(f"  tokens     {var_dir / 'secrets.env'} (DETECTOR_API_KEYS: the Rekognition API's ACCESS_KEY:SECRET)")
+    if "reporting" not in skipped:
+        lines.append(f"  sign in    http://127.0.0.1:{env['REPORTING_PORT']}/ as {admin_user} "
+                     f"(password: PPE_ADMIN_PASSWORD in {var_dir / 'secrets.env'})")
     if demo_key:
         lines += [
             f"  camera     {DEMO_CAMERA['camera_id']} (key in {var_dir / 'demo-camera.env'}); try:",

@@ -27,10 +27,12 @@ from services.notifier.adapters.channels import (
     SnsSender,
     WebhookSender,
 )
-from services.notifier.api import build_app
+from services.notifier.api import build_app, notifier_tokens
 from services.notifier.config import NotifierSettings
 from services.notifier.consumer import FrameBatchConsumer
 from services.notifier.handlers import DeliveryHandler, FrameHandler, publish_outbox
+from shared.access.config import AccessSettings
+from shared.access.http import Access
 from shared.aws import aws_clients
 from shared.contracts import NotificationRequested
 from shared.config import normalise_database_url
@@ -198,6 +200,9 @@ async def run(
                 ready=w.polling,
                 default_webhook_secret=settings.webhook_secret is not None,
                 catalogue=settings.catalogue(),
+                access=Access(
+                    engine=engine, service_tokens=notifier_tokens(settings.admin_token), settings=AccessSettings()
+                ),
             )
             await serve(settings, app, w)
     finally:
