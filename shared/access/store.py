@@ -1,5 +1,6 @@
 """Users, site roles, sessions and personal API tokens in PostgreSQL (tables of the access branch)."""
 
+import asyncio
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -15,6 +16,19 @@ from shared.access.tables import api_tokens, sessions, site_roles, users
 
 USERNAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,127}$"
 MIN_PASSWORD_CHARS = 12
+# argon2id takes ~0.1-0.5 s of CPU and 64 MiB per hash or verify: run it off the event loop (the library
+# releases the GIL), two at a time, so sign-ins neither stall other requests nor add up in memory.
+_PASSWORD_WORK = asyncio.Semaphore(2)
+
+
+async def _hash(password: str) -> str:
+    async with _PASSWORD_WORK:
+        return await asyncio.to_thread(credentials.hash_password, password)
+
+
+async def _verify(stored_hash: str | None, password: str) -> bool:
+    async with _PASSWORD_WORK:
+        return await asyncio.to_thread(credentials.verify_password, stored_hash, password)
 
 
 class AccessError(Exception):
@@ -105,19 +119,17 @@ async def principal_for_token(engine: AsyncEngine, token: str) -> Principal | No
 
 
 async def check_login(engine: AsyncEngine, username: str, password: str) -> UserRecord | None:
-    """The user whose password this is, if enabled; None otherwise (as slow for an unknown name)."""
-    async with engine.begin() as conn:
+    """The user whose password this is, if enabled; None otherwise (as slow for an unknown name).
+    No connection is held while the hash is checked."""
+    async with engine.connect() as conn:
         row = (await conn.execute(sa.select(users).where(users.c.username == username))).first()
-        if not credentials.verify_password(row.password_hash if row else None, password) or row is None:
-            return None
-        if row.disabled:
-            return None
-        if credentials.needs_rehash(row.password_hash):
-            await conn.execute(
-                users.update().where(users.c.id == row.id).values(password_hash=credentials.hash_password(password))
-            )
+    if not await _verify(row.password_hash if row else None, password) or row is None or row.disabled:
+        return None
+    async with engine.begin() as conn:
+        if credentials.needs_rehash(row.password_hash):  # the library's parameters changed since
+            await conn.execute(users.update().where(users.c.id == row.id).values(password_hash=await _hash(password)))
         roles = (await _roles_of(conn, [row.id])).get(row.id, {})
-        return _record(row, roles)
+    return _record(row, roles)
 
 
 async def open_session(engine: AsyncEngine, user_id: int, *, ttl_s: float) -> tuple[str, datetime]:
@@ -146,7 +158,7 @@ async def create_user(
             row = (
                 await conn.execute(
                     users.insert().values(
-                        username=username, password_hash=credentials.hash_password(password),
+                        username=username, password_hash=await _hash(password),
                         global_role=global_role.value if global_role else None,
                     ).returning(*users.c)
                 )
@@ -173,7 +185,7 @@ async def update_user(
                               "updated_at": sa.func.now()}
     if password is not None:
         check_password(password)
-        values["password_hash"] = credentials.hash_password(password)
+        values["password_hash"] = await _hash(password)
     row = (await conn.execute(users.update().where(users.c.id == user_id).values(**values).returning(*users.c))).first()
     if row is None:
         return None
