@@ -89,6 +89,18 @@ async def verify(engine: AsyncEngine, *, chunk: int = 5000) -> Verdict:
     return Verdict(True, count, expected_seq - 1, prev_hash)
 
 
+async def recent(engine: AsyncEngine, *, actor: str, action: str, within_s: float) -> int:
+    """How many `action` records `actor` has in the last `within_s` seconds (e.g. failed sign-ins)."""
+    async with engine.connect() as conn:
+        count = await conn.scalar(
+            sa.select(sa.func.count()).select_from(audit).where(
+                audit.c.actor == actor[:200], audit.c.action == action,
+                audit.c.occurred_at > sa.func.now() - sa.func.make_interval(0, 0, 0, 0, 0, 0, within_s),
+            )
+        )
+    return int(count or 0)
+
+
 async def read(
     engine: AsyncEngine, *, sites: frozenset[str] | None, site_id: str | None = None, action: str | None = None,
     before_seq: int | None = None, limit: int = 100,

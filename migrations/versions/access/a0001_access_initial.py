@@ -70,6 +70,7 @@ def upgrade() -> None:
         sa.Column("hash", sa.String(64), nullable=False),
     )
     op.create_index("access_audit_site", "access_audit", ["site_id", "seq"])
+    op.create_index("access_audit_actor", "access_audit", ["actor", "occurred_at"])  # failed sign-ins
     # Append-only in the database too: the services' role cannot edit or delete a record. Someone who can
     # drop this trigger (the table's owner) can; the hash chain is what then tells (`verify`).
     op.execute(

@@ -59,7 +59,8 @@ def build_app(
         ),
         too_large=lambda limit: (413, {"detail": f"body is over the {limit} byte limit"}, {}),
         # the dashboard's page and assets hold no data; sign-in is how a caller gets credentials
-        open_paths=OPEN_PATHS | {"/", access_routes.LOGIN_PATH},
+        open_paths=OPEN_PATHS | {"/"},
+        public_paths={access_routes.LOGIN_PATH},  # no credentials yet, but a bounded body
         open_prefixes=("/static/",),
     )
     app.state.repository = repository

@@ -4,6 +4,7 @@ service tokens keep working; lists show only the caller's sites. Real PostgreSQL
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from services.reporting.api.access_routes import LOGIN_MAX_FAILURES
 from shared.access import store
 from shared.access.credentials import CSRF_HEADER, SESSION_COOKIE, issue_session
 from shared.access.roles import Role
@@ -168,3 +169,25 @@ async def test_passwords_are_argon2_hashes(access_engine: AsyncEngine) -> None:
         query = sa.select(users.c.password_hash).where(users.c.username == "hash-check")
         stored = (await conn.execute(query)).scalar_one()
     assert stored.startswith("$argon2id$") and PASSWORD not in stored
+
+
+async def test_password_guessing_is_throttled_per_user_name(apps: Apps) -> None:
+    await make_user(apps.engine, "gus", roles={SITE_A: Role.VIEWER})
+    async with apps.client("reporting") as client:
+        wrong = [(await client.post("/api/v1/auth/login", json={"username": "gus", "password": f"guess {n}"}))
+                 .status_code for n in range(LOGIN_MAX_FAILURES)]
+        right = await client.post("/api/v1/auth/login", json={"username": "gus", "password": PASSWORD})
+        other = await client.post("/api/v1/auth/login", json={"username": "vera", "password": PASSWORD})
+    assert wrong == [401] * LOGIN_MAX_FAILURES
+    assert right.status_code == 429 and int(right.headers["retry-after"]) > 0  # even the right password, for now
+    assert other.status_code == 200  # another user name is not affected
+
+
+async def test_sign_in_needs_no_credentials_but_its_body_is_bounded(apps: Apps) -> None:
+    async with apps.client("reporting") as client:
+        huge = await client.post("/api/v1/auth/login", content=b'{"username": "' + b"x" * 300_000 + b'"}',
+                                 headers={"Content-Type": "application/json"})
+        malformed = await client.post("/api/v1/auth/login", content=b"{bad",
+                                      headers={"Content-Type": "application/json"})
+    assert huge.status_code == 413
+    assert malformed.status_code == 422
