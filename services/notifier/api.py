@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import sqlalchemy as sa
-from fastapi import Depends, FastAPI, HTTPException, Query, Request, Response
+from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy.exc import IntegrityError
@@ -99,6 +99,9 @@ def _rule_out(row: Any) -> RuleOut:
     )
 
 
+RowId = Annotated[int, Path(ge=1, le=2**31 - 1, description="The row's id.")]  # a PostgreSQL integer
+
+
 def notifier_tokens(admin_token: str) -> dict[str, Principal]:
     """NOTIFIER_ADMIN_TOKEN stays a global admin (machine use)."""
     return service_tokens({admin_token: ("notifier-admin", Role.ADMIN)})
@@ -153,6 +156,8 @@ def build_app(
             key = int(request.path_params[name])
         except ValueError:
             return NOT_FOUND  # the route answers 422
+        if not 0 < key < 2**31:
+            return NOT_FOUND  # beyond the id column: no such object
         async with engine.connect() as conn:
             row = (await conn.execute(sa.select(table.c.site_id).where(table.c.id == key))).first()
         return NOT_FOUND if row is None else row.site_id
@@ -246,7 +251,7 @@ def build_app(
         return _rule_out(row)
 
     @app.get("/v1/rules/{rule_id}")
-    async def get_rule(rule_id: int, _: RuleViewer) -> RuleOut:
+    async def get_rule(rule_id: RowId, _: RuleViewer) -> RuleOut:
         async with engine.connect() as conn:
             row = (await conn.execute(sa.select(db.rules).where(db.rules.c.id == rule_id))).first()
         if row is None:
@@ -255,7 +260,7 @@ def build_app(
 
     @app.put("/v1/rules/{rule_id}")
     async def replace_rule(
-        rule_id: int, rule: RuleIn, principal: RuleMover
+        rule_id: RowId, rule: RuleIn, principal: RuleMover
     ) -> RuleOut:
         checked(rule)
         try:
@@ -285,7 +290,7 @@ def build_app(
 
     @app.delete("/v1/rules/{rule_id}", status_code=204)
     async def delete_rule(
-        rule_id: int, principal: RuleAdmin
+        rule_id: RowId, principal: RuleAdmin
     ) -> Response:
         async with engine.begin() as conn:
             row = (await conn.execute(db.rules.delete().where(db.rules.c.id == rule_id).returning(*db.rules.c))).first()
@@ -334,7 +339,7 @@ def build_app(
 
     @app.put("/v1/channels/{channel_id}")
     async def replace_channel(
-        channel_id: int, channel: ChannelIn,
+        channel_id: RowId, channel: ChannelIn,
         principal: ChannelMover,
     ) -> ChannelOut:
         check_secret(channel)
@@ -359,7 +364,7 @@ def build_app(
 
     @app.delete("/v1/channels/{channel_id}", status_code=204)
     async def delete_channel(
-        channel_id: int, principal: ChannelAdmin
+        channel_id: RowId, principal: ChannelAdmin
     ) -> Response:
         async with engine.begin() as conn:
             row = (

@@ -120,7 +120,8 @@ class Site:
                 body = await request.json()
             except ValueError:
                 return None
-            return body.get(self.name) if isinstance(body, dict) else None
+            site = body.get(self.name) if isinstance(body, dict) else None
+            return site if isinstance(site, str) else None  # not a site name: only a global role; 422 follows
         assert self.lookup is not None
         return await self.lookup(request)
 

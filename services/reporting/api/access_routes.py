@@ -21,6 +21,7 @@ LOGIN_PATH = "/api/v1/auth/login"  # the one route that answers without credenti
 # After this many failed sign-ins of one user name within the window, sign-in is refused (429) until the
 # window has passed: password guessing gets 10 tries per 15 minutes (at ~0.5 s of argon2 each).
 LOGIN_MAX_FAILURES = 10
+MAX_ID = 2**31 - 1  # the id columns are PostgreSQL integers
 LOGIN_WINDOW_S = 15 * 60
 
 RoleName = Literal["viewer", "operator", "analyst", "admin"]
@@ -156,7 +157,8 @@ async def login(body: LoginIn, request: Request, response: Response) -> SessionO
     access = _access(request)
     key = access.settings.session_key
     if key is None:
-        raise HTTPException(503, "sign-in is off: set PPE_SESSION_KEY (>= 32 characters) on every service")
+        # not a failure of the server: this deployment has not switched sign-in on
+        raise HTTPException(404, "sign-in is off: set PPE_SESSION_KEY (>= 32 characters) on every service")
     assert access.engine is not None
     actor = f"user:{body.username[:128]}"
     failures = await audit.recent(access.engine, actor=actor, action="auth.login_failed", within_s=LOGIN_WINDOW_S)
@@ -238,7 +240,9 @@ async def create_token(body: TokenIn, who: SignedIn, request: Request) -> NewTok
 
 @router.delete("/auth/tokens/{token_id}", status_code=204, summary="Revoke one of my personal API tokens")
 async def revoke_token(
-    token_id: Annotated[int, PathParam(description="The token's id.")], who: SignedIn, request: Request) -> Response:
+    token_id: Annotated[int, PathParam(ge=1, le=MAX_ID, description="The token's id.")], who: SignedIn,
+    request: Request,
+) -> Response:
     access = _access(request)
     assert access.engine is not None
     if not await store.revoke_token(access.engine, user_id=_user_id(who), token_id=token_id):
@@ -275,8 +279,8 @@ async def create_user(body: UserIn, who: GlobalAdmin, request: Request) -> UserO
 
 @router.put("/users/{user_id}", response_model=UserOut, summary="Change a user's roles, state or password")
 async def update_user(
-    user_id: Annotated[int, PathParam(description="The user's id.")], body: UserUpdate, who: GlobalAdmin,
-    request: Request,
+    user_id: Annotated[int, PathParam(ge=1, le=MAX_ID, description="The user's id.")], body: UserUpdate,
+    who: GlobalAdmin, request: Request,
 ) -> UserOut:
     access = _access(request)
     assert access.engine is not None
@@ -304,7 +308,7 @@ async def read_audit(
     request: Request,
     site_id: Annotated[str | None, Query(max_length=128, pattern=PRINTABLE, description="Only this site.")] = None,
     action: Annotated[str | None, Query(max_length=64, pattern=PRINTABLE, description="e.g. rule.update.")] = None,
-    before_seq: Annotated[int | None, Query(ge=1, description="Page: records before this seq.")] = None,
+    before_seq: Annotated[int | None, Query(ge=1, le=2**63 - 1, description="Page: records before this seq.")] = None,
     limit: Annotated[int, Query(ge=1, le=1000, description="Most records returned.")] = 100,
 ) -> list[AuditRecordOut]:
     """A site admin reads the records of their sites; a global admin every record (sign-ins, users too)."""
