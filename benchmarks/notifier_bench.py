@@ -35,15 +35,15 @@ from tqdm import tqdm
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks import localstack  # noqa: E402
 from services.notifier.domain import CameraState, RulePolicy, TrackerSettings, evaluate, observe  # noqa: E402
-from shared.aws import aws_client  # noqa: E402
 from shared import emulator  # noqa: E402
+from shared.aws import aws_client  # noqa: E402
 from shared.config import PlatformSettings  # noqa: E402
 from shared.equipment import Catalogue, default_custom_equipment  # noqa: E402
 from shared.migrate import upgrade  # noqa: E402
 from shared.sqs import Publisher, QueueResolver  # noqa: E402
 from shared.topology import TOPOLOGY, Topology, provision_buckets, provision_queues  # noqa: E402
-from benchmarks import localstack  # noqa: E402
 from tests.integration.notifier.receivers import HttpReceiver, free_port  # noqa: E402
 from tests.unit.notifier.builders import frame_analyzed, person  # noqa: E402
 
@@ -221,6 +221,8 @@ async def main(args: argparse.Namespace) -> None:
             "PPE_LOG_FORMAT": "json",
             "PPE_LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "WARNING"),
             "NOTIFIER_ADMIN_TOKEN": ADMIN_TOKEN,
+            "NOTIFIER_SECRETS_KEY": "bench-secrets-key-" + "k" * 32,
+            "NOTIFIER_WEBHOOK_ALLOWED_NETWORKS": "127.0.0.0/8,::1/128",  # the bench's receivers are local
             "NOTIFIER_HOST": "127.0.0.1",
         }
         os.environ.update(

@@ -80,7 +80,7 @@ NON_SETTINGS_ENV: dict[str, str] = {
     "PPE_MODEL_DIR": "model_workshop.model_store (where the baked models live)",
 }
 
-SECRET_NAME = re.compile(r"(token|secret|password|api_key)$")
+SECRET_NAME = re.compile(r"(token|secret|password|api_key|secrets_key)$")
 
 
 @dataclass(frozen=True)

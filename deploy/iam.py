@@ -125,7 +125,8 @@ def task_role_statements(
                 {
                     "Sid": _sid("set-expiry", bucket.name_setting),
                     "Effect": "Allow",
-                    "Action": ["s3:PutLifecycleConfiguration"],
+                    # Get first: S3 replaces the whole configuration, so other rules are read and kept.
+                    "Action": ["s3:GetLifecycleConfiguration", "s3:PutLifecycleConfiguration"],
                     "Resource": bucket_arn(bucket.name_setting),
                 }
             )

@@ -1,4 +1,8 @@
-"""Apply (or roll back) the database migrations of every service: `python -m shared.migrate [upgrade|downgrade REV]`."""
+"""Apply (or roll back) the database migrations of every service: `python -m shared.migrate [upgrade|downgrade REV]`.
+
+After an upgrade, the services' own database roles are (re)applied when their passwords are given
+(PPE_DB_ROLE_PASSWORD_<SERVICE>, the migration task on AWS): see shared/db_roles.py.
+"""
 
 import sys
 from pathlib import Path
@@ -7,6 +11,7 @@ from alembic import command
 from alembic.config import Config
 
 from shared.config import PlatformSettings, normalise_database_url
+from shared.db_roles import apply_roles, passwords_from_env
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -35,6 +40,9 @@ def main(argv: list[str]) -> int:
         downgrade(url, argv[1] if len(argv) > 1 else "base")
     else:
         upgrade(url)
+        passwords = passwords_from_env()
+        if passwords:
+            apply_roles(url, passwords)
     return 0
 
 

@@ -39,7 +39,6 @@ class QueueSpec:
 class BucketSpec:
     name_setting: str  # which PlatformSettings field holds the bucket name
     description: str
-    expire_days: int = 30  # lifecycle expiry of frames (retention)
     writers: tuple[str, ...] = ()
     readers: tuple[str, ...] = ()
 
@@ -102,7 +101,6 @@ TOPOLOGY = Topology(
         BucketSpec(
             name_setting="frames_bucket",
             description="Frame images, keyed frames/<site>/<camera>/<yyyy>/<mm>/<dd>/<frame id>.<ext>.",
-            expire_days=30,
             writers=("ingest",),
             readers=("detector", "notifier"),
         ),
@@ -156,7 +154,12 @@ async def provision_queues(sqs: Any, *, prefix: str, topology: Topology = TOPOLO
 
 
 async def provision_buckets(s3: Any, names: dict[str, str], *, region: str, topology: Topology = TOPOLOGY) -> None:
-    """Create every bucket with encryption, public access blocked and lifecycle expiry (idempotent)."""
+    """Create every bucket with encryption (idempotent).
+
+    The bucket's lifecycle (expiry) is not set here: reporting's retention runs own it alone
+    (REPORTING_FRAMES_RETENTION_DAYS, services/reporting/adapters/lifecycle.py), so a re-provision never
+    overwrites the expiry an operator configured.
+    """
     for spec in topology.buckets:
         bucket = names[spec.name_setting]
         try:
@@ -166,23 +169,10 @@ async def provision_buckets(s3: Any, names: dict[str, str], *, region: str, topo
             await s3.create_bucket(**kwargs)
         except s3.exceptions.BucketAlreadyOwnedByYou:
             pass
-        await s3.put_bucket_lifecycle_configuration(
-            Bucket=bucket,
-            LifecycleConfiguration={
-                "Rules": [
-                    {
-                        "ID": "expire-frames",
-                        "Status": "Enabled",
-                        "Filter": {"Prefix": ""},
-                        "Expiration": {"Days": spec.expire_days},
-                    }
-                ]
-            },
-        )
         await s3.put_bucket_encryption(
             Bucket=bucket,
             ServerSideEncryptionConfiguration={
                 "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]
             },
         )
-        log.info("bucket provisioned", bucket=bucket, expire_days=spec.expire_days)
+        log.info("bucket provisioned", bucket=bucket)

@@ -110,16 +110,6 @@ def bucket_resources(topology: Topology) -> dict[str, Any]:
                     "RestrictPublicBuckets": True,
                 },
                 "OwnershipControls": {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]},
-                "LifecycleConfiguration": {
-                    "Rules": [
-                        {
-                            "Id": "expire-frames",
-                            "Status": "Enabled",
-                            "ExpirationInDays": spec.expire_days,
-                            "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1},
-                        }
-                    ]
-                },
             },
         }
         resources[f"{bid}Policy"] = {

@@ -3,6 +3,8 @@
 from pathlib import Path
 from typing import Any
 
+from deploy import catalog
+from deploy.cfn.database import role_secret_id
 from deploy.cfn.intrinsics import (
     MIGRATE_COMMAND,
     get_att,
@@ -10,13 +12,23 @@ from deploy.cfn.intrinsics import (
     sub,
 )
 from deploy.cfn.services import assume_role_policy, execution_role, image_uri, log_configuration, log_group
+from shared.db_roles import PASSWORD_ENV
 
 
 def migration_resources() -> dict[str, Any]:
-    """The one-off task that applies every service's Alembic branch, and its run before the services roll."""
+    """The one-off task that applies every service's Alembic branch, and its run before the services roll.
+
+    It connects as the master user and then (re)applies each service's own database role with the password
+    from that service's role secret (shared/db_roles.py)."""
+    role_passwords = [
+        {"Name": PASSWORD_ENV.format(svc.name.upper()), "ValueFrom": ref(role_secret_id(svc))}
+        for svc in catalog.SERVICES
+        if svc.uses_database
+    ]
+    secrets = [{"Name": "DATABASE_URL", "ValueFrom": ref("DatabaseUrlSecret")}, *role_passwords]
     resources: dict[str, Any] = {
         "MigrateLogGroup": log_group("migrate"),
-        "MigrateExecutionRole": execution_role("Migrate", "ingest", [ref("DatabaseUrlSecret")]),
+        "MigrateExecutionRole": execution_role("Migrate", "ingest", [item["ValueFrom"] for item in secrets]),
         "MigrateTaskRole": {
             "Type": "AWS::IAM::Role",
             "Properties": {
@@ -46,7 +58,7 @@ def migration_resources() -> dict[str, Any]:
                         "Essential": True,
                         "Command": MIGRATE_COMMAND,
                         "Environment": [{"Name": "PPE_LOG_FORMAT", "Value": "json"}],
-                        "Secrets": [{"Name": "DATABASE_URL", "ValueFrom": ref("DatabaseUrlSecret")}],
+                        "Secrets": secrets,
                         "LogConfiguration": log_configuration("Migrate", "migrate"),
                     }
                 ],

@@ -4,7 +4,7 @@ from typing import Any
 
 from deploy import catalog
 from deploy.catalog import ServiceDeploy
-from deploy.cfn.database import generated_secrets
+from deploy.cfn.database import generated_secrets, url_secret_id
 from deploy.cfn.intrinsics import (
     HEALTHCHECK,
     NO_VALUE,
@@ -30,6 +30,15 @@ OPERATOR_SETTINGS: dict[tuple[str, str], dict[str, Any]] = {
         "AllowedValues": ["local", "rekognition"],
         "Description": "DETECTOR_PPE_ENGINE: the baked offline models (local) or Amazon Rekognition.",
     },
+    # Reporting alone owns the frames bucket's lifecycle rule (its retention runs set it); the bucket resource
+    # declares none, so a stack update never fights it.
+    ("reporting", "frames_retention_days"): {
+        "Type": "Number",
+        "Default": 30,
+        "MinValue": 1,
+        "MaxValue": 3650,
+        "Description": "REPORTING_FRAMES_RETENTION_DAYS: days S3 keeps frames, alert copies and detector records.",
+    },
 }
 
 
@@ -43,7 +52,6 @@ def container_environment(svc: ServiceDeploy) -> tuple[list[dict[str, Any]], lis
     """(environment, secrets) of the service's container, from the variables its settings class reads."""
     settings, _ = catalog.service_env_settings(svc.name)
     upper = svc.name.upper()
-    (frames,) = [bucket for bucket in TOPOLOGY.buckets if bucket.name_setting == "frames_bucket"]
     fixed: dict[str, Any] = {
         "AWS_REGION": ref("AWS::Region"),
         "PPE_QUEUE_PREFIX": ref("QueuePrefix"),
@@ -52,8 +60,6 @@ def container_environment(svc: ServiceDeploy) -> tuple[list[dict[str, Any]], lis
         "PPE_LOG_LEVEL": ref("LogLevel"),
         f"{upper}_PORT": str(svc.port),
         f"{upper}_HOST": "0.0.0.0",
-        # reporting's retention runs re-apply the bucket expiry: keep it the topology's
-        f"{upper}_FRAMES_RETENTION_DAYS": str(frames.expire_days),
         # the notifier requeues a delivery until the queue's redrive takes it: same count
         f"{upper}_DELIVERY_MAX_RECEIVES": str(TOPOLOGY.queue("notifier-deliveries").max_receive_count),
     }
@@ -64,7 +70,8 @@ def container_environment(svc: ServiceDeploy) -> tuple[list[dict[str, Any]], lis
     for setting in settings:
         if setting.env == "DATABASE_URL":
             if svc.uses_database:
-                secrets.append({"Name": "DATABASE_URL", "ValueFrom": ref("DatabaseUrlSecret")})
+                # its own role's URL: the master user is the migration task's alone
+                secrets.append({"Name": "DATABASE_URL", "ValueFrom": ref(url_secret_id(svc))})
         elif setting.env in fixed:
             environment.append({"Name": setting.env, "Value": fixed[setting.env]})
         elif setting.env in generated:
@@ -309,12 +316,67 @@ def service_resources(svc: ServiceDeploy, topology: Topology) -> dict[str, Any]:
                 "Protocol": if_("HasCertificate", "HTTPS", "HTTP"),
                 "Certificates": if_("HasCertificate", [{"CertificateArn": ref("CertificateArn")}], NO_VALUE),
                 "SslPolicy": if_("HasCertificate", "ELBSecurityPolicy-TLS13-1-2-2021-06", NO_VALUE),
-                "DefaultActions": [{"Type": "forward", "TargetGroupArn": ref(f"{title}TargetGroup")}],
+                "DefaultActions": [
+                    forward(title) if svc.name not in PUBLIC_PATHS else NOT_ON_THE_PUBLIC_ENTRY
+                ],
             },
         }
+        resources.update(listener_rules(svc))
     resources[f"{title}Service"] = service
     resources.update(scaling_resources(svc, topology))
     return resources
+
+
+# The public load balancer keeps admin routes (and metrics, readiness) off the internet. A service listed in
+# PUBLIC_PATHS gets only those paths forwarded; one listed in ADMIN_ROUTES gets everything but those.
+# Admins reach the full API inside the VPC (docs/deploy.md, "Admin routes").
+PUBLIC_PATHS: dict[str, tuple[str, ...]] = {
+    "ingest": ("/v1/frames", "/v1/frames/*", "/v1/cameras/me", "/healthz"),
+}
+# (path patterns, methods or () for every method) refused on the public listener
+ADMIN_ROUTES: dict[str, tuple[tuple[tuple[str, ...], tuple[str, ...]], ...]] = {
+    "reporting": (
+        (("/api/v1/retention/*", "/metrics", "/readyz"), ()),
+        (("/api/v1/sites/*",), ("PUT", "POST", "PATCH", "DELETE")),
+    ),
+}
+NOT_ON_THE_PUBLIC_ENTRY = {
+    "Type": "fixed-response",
+    "FixedResponseConfig": {
+        "StatusCode": "404",
+        "ContentType": "application/json",
+        "MessageBody": '{"detail": "not served on the public load balancer; admin routes answer inside the VPC"}',
+    },
+}
+
+
+def forward(title: str) -> dict[str, Any]:
+    return {"Type": "forward", "TargetGroupArn": ref(f"{title}TargetGroup")}
+
+
+def listener_rules(svc: ServiceDeploy) -> dict[str, Any]:
+    title = svc.title
+    rules: list[tuple[list[dict[str, Any]], dict[str, Any]]] = []
+    if svc.name in PUBLIC_PATHS:
+        allowed = {"Field": "path-pattern", "PathPatternConfig": {"Values": list(PUBLIC_PATHS[svc.name])}}
+        rules.append(([allowed], forward(title)))
+    for paths, methods in ADMIN_ROUTES.get(svc.name, ()):
+        conditions: list[dict[str, Any]] = [{"Field": "path-pattern", "PathPatternConfig": {"Values": list(paths)}}]
+        if methods:
+            conditions.append({"Field": "http-request-method", "HttpRequestMethodConfig": {"Values": list(methods)}})
+        rules.append((conditions, NOT_ON_THE_PUBLIC_ENTRY))
+    return {
+        f"{title}ListenerRule{index}": {
+            "Type": "AWS::ElasticLoadBalancingV2::ListenerRule",
+            "Properties": {
+                "ListenerArn": ref(f"{title}Listener"),
+                "Priority": index,
+                "Conditions": conditions,
+                "Actions": [action],
+            },
+        }
+        for index, (conditions, action) in enumerate(rules, start=1)
+    }
 
 
 # HTTPS port with a certificate, HTTP port without one.

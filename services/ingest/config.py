@@ -7,7 +7,9 @@ AWS_SECRET_ACCESS_KEY, AWS_REGION, DATABASE_URL, PPE_QUEUE_PREFIX, PPE_FRAMES_BU
 Optional tuning: INGEST_WORKERS, INGEST_RATE_LIMIT_PER_S, INGEST_RATE_LIMIT_BURST_S, INGEST_RATE_LIMIT_STORE,
 INGEST_PUBLISH_LINGER_S, INGEST_CAMERA_CACHE_TTL_S,
 INGEST_MAX_IMAGE_BYTES, INGEST_MAX_JSON_BODY_BYTES, INGEST_BODY_TIMEOUT_S, INGEST_DECODE_CONCURRENCY, INGEST_PENDING_TIMEOUT_S,
-INGEST_AWS_ATTEMPTS, INGEST_RETRY_AFTER_S, INGEST_RETENTION_DAYS, INGEST_DB_POOL_SIZE.
+INGEST_AWS_ATTEMPTS, INGEST_RETRY_AFTER_S, INGEST_DB_POOL_SIZE,
+INGEST_LEDGER_RETENTION_DAYS, INGEST_RETENTION_INTERVAL_S (the purge of the frame ledger).
+The frames bucket's expiry is reporting's (REPORTING_FRAMES_RETENTION_DAYS); INGEST_RETENTION_DAYS is refused.
 """
 
 from typing import Literal
@@ -72,9 +74,27 @@ class IngestSettings(PlatformSettings):
     aws_timeout_s: float = Field(default=5.0, gt=0, description="Connect/read timeout of S3/SQS calls.")
     retry_after_s: int = Field(default=5, ge=1, description="Retry-After sent with 503.")
     retention_days: int | None = Field(
-        default=None, ge=1, description="If set, ingest applies this lifecycle expiry to frames/ at start."
+        default=None, description="Gone: refused with a pointer to REPORTING_FRAMES_RETENTION_DAYS (see below)."
     )
+    ledger_retention_days: int = Field(
+        default=30,
+        ge=1,
+        le=3650,
+        description="Ledger rows (frame ids, raw-frame keys) older than this are purged; a client_frame_id "
+        "re-sent after that is a new frame.",
+    )
+    retention_interval_s: float = Field(default=3600.0, gt=0, description="Seconds between ledger purges.")
     db_pool_size: int = Field(default=10, ge=1, description="PostgreSQL connections.")
+
+    @field_validator("retention_days")
+    @classmethod
+    def _moved(cls, value: int | None) -> None:
+        if value is not None:
+            raise ValueError(
+                "INGEST_RETENTION_DAYS is no longer read: reporting alone owns the frames bucket's expiry, set "
+                "REPORTING_FRAMES_RETENTION_DAYS instead (and INGEST_LEDGER_RETENTION_DAYS for ingest's ledger rows)"
+            )
+        return None
 
     @field_validator("admin_token")
     @classmethod

@@ -113,27 +113,6 @@ def ingest_access(settings: IngestSettings, engine: Any) -> Access:
     return Access(engine=engine, service_tokens=tokens, settings=AccessSettings())
 
 
-async def apply_retention(deps: IngestDeps) -> None:
-    """INGEST_RETENTION_DAYS overrides the topology's lifecycle expiry of the frames bucket."""
-    days = deps.settings.retention_days
-    if days is None:
-        return
-    await deps.store._s3.put_bucket_lifecycle_configuration(  # noqa: SLF001 - the store's own client
-        Bucket=deps.store.bucket,
-        LifecycleConfiguration={
-            "Rules": [
-                {
-                    "ID": "expire-frames",
-                    "Status": "Enabled",
-                    "Filter": {"Prefix": "frames/"},
-                    "Expiration": {"Days": days},
-                }
-            ]
-        },
-    )
-    log.info("frame retention applied", bucket=deps.store.bucket, expire_days=days)
-
-
 class Server(uvicorn.Server):
     """uvicorn re-raises a captured SIGTERM after shutdown (exit by signal); we own the signals instead."""
 
@@ -144,7 +123,6 @@ class Server(uvicorn.Server):
 
 async def serve(settings: IngestSettings, *, app_ready: asyncio.Event | None = None) -> None:
     async with open_deps(settings) as deps:
-        await apply_retention(deps)
         app: FastAPI = build_app(deps)
         config = uvicorn.Config(
             app, host=settings.host, port=settings.port, log_config=None, access_log=False, lifespan="off"
@@ -152,15 +130,27 @@ async def serve(settings: IngestSettings, *, app_ready: asyncio.Event | None = N
         server = Server(config)
         sockets = [socket.socket(fileno=settings.listen_fd)] if settings.listen_fd is not None else None
 
+        stopping = asyncio.Event()
+
         def stop() -> None:
             log.info("stop requested: draining in-flight requests")
             server.should_exit = True
+            stopping.set()
 
         install_stop_signals(stop)
         log.info("ingest listening", host=settings.host, port=settings.port, bucket=settings.frames_bucket)
         if app_ready is not None:
             app_ready.set()
-        await server.serve(sockets=sockets)
+        # Every worker runs the ledger purge; concurrent runs skip each other's rows, so no leader is needed.
+        schedule = deps.ledger.purge_schedule(
+            retention_days=settings.ledger_retention_days, interval_s=settings.retention_interval_s
+        )
+        purging = asyncio.create_task(schedule.run_forever(stopping))
+        try:
+            await server.serve(sockets=sockets)
+        finally:
+            stopping.set()
+            await purging
     log.info("ingest stopped")
 
 

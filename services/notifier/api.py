@@ -15,6 +15,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.notifier.adapters import db
+from services.notifier.adapters.secret_box import SecretBox
+from services.notifier.adapters.targets import IPNetwork, TargetRefused, check_apprise_url, check_webhook_url
 from services.notifier.domain import RulePolicy, Severity
 from shared.access import audit
 from shared.access.http import NOT_FOUND, Access, Require, body, lookup, query, service_tokens
@@ -121,9 +123,13 @@ def build_app(
     ready: Callable[[], bool] = lambda: True,
     default_webhook_secret: bool = False,
     catalogue: Catalogue | None = None,
+    secret_box: SecretBox | None = None,
+    webhook_networks: tuple[IPNetwork, ...] = (),
     access: Access | None = None,
 ) -> FastAPI:
-    """`access`: who may call (main.py passes users + the admin token; None = the admin token only)."""
+    """`secret_box` encrypts channel secrets (without one, a channel with a secret is refused: never plain text);
+    `webhook_networks` are the private networks webhooks may reach (NOTIFIER_WEBHOOK_ALLOWED_NETWORKS);
+    `access`: who may call (main.py passes users + the admin token; None = the admin token only)."""
     access = access or Access(engine=None, service_tokens=notifier_tokens(admin_token))
     known = catalogue or Catalogue(default_custom_equipment())
 
@@ -300,11 +306,24 @@ def build_app(
             raise HTTPException(404, f"no rule {rule_id}")
         return Response(status_code=204)
 
-    def check_secret(channel: ChannelIn) -> None:
+    async def stored_values(channel: ChannelIn) -> dict[str, Any]:
+        """The row to store: target checked, secret encrypted."""
         if channel.kind == "webhook" and not channel.secret and not default_webhook_secret:
             raise HTTPException(
                 422, "a webhook channel needs a signing secret (>= 16 characters), or set NOTIFIER_WEBHOOK_SECRET"
             )
+        if channel.kind in ("webhook", "apprise"):
+            check = check_webhook_url if channel.kind == "webhook" else check_apprise_url
+            try:
+                await check(channel.target, webhook_networks)
+            except TargetRefused as exc:
+                raise HTTPException(422, f"{channel.kind} target refused: {exc}") from exc
+        values = channel.model_dump()
+        if channel.secret is not None:
+            if secret_box is None:
+                raise HTTPException(503, "channel secrets cannot be stored: NOTIFIER_SECRETS_KEY is not configured")
+            values["secret"] = secret_box.seal(channel.secret)
+        return values
 
     @app.get("/v1/channels")
     async def list_channels(
@@ -322,15 +341,11 @@ def build_app(
         return [_channel_out(r) for r in rows]
 
     @app.post("/v1/channels", status_code=201)
-    async def create_channel(
-        channel: ChannelIn, principal: NewAdmin
-    ) -> ChannelOut:
-        check_secret(channel)
+    async def create_channel(channel: ChannelIn, principal: NewAdmin) -> ChannelOut:
+        values = await stored_values(channel)
         try:
             async with engine.begin() as conn:
-                row = (
-                    await conn.execute(db.channels.insert().values(**channel.model_dump()).returning(*db.channels.c))
-                ).one()
+                row = (await conn.execute(db.channels.insert().values(**values).returning(*db.channels.c))).one()
                 await audited(conn, principal, "channel.create", channel.site_id, f"channel:{row.id}",
                               **_channel_details(channel))
         except IntegrityError as exc:
@@ -338,18 +353,15 @@ def build_app(
         return _channel_out(row)
 
     @app.put("/v1/channels/{channel_id}")
-    async def replace_channel(
-        channel_id: RowId, channel: ChannelIn,
-        principal: ChannelMover,
-    ) -> ChannelOut:
-        check_secret(channel)
+    async def replace_channel(channel_id: RowId, channel: ChannelIn, principal: ChannelMover) -> ChannelOut:
+        values = await stored_values(channel)
         try:
             async with engine.begin() as conn:
                 row = (
                     await conn.execute(
                         db.channels.update()
                         .where(db.channels.c.id == channel_id)
-                        .values(**channel.model_dump())
+                        .values(**values)
                         .returning(*db.channels.c)
                     )
                 ).first()

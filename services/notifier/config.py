@@ -5,18 +5,27 @@ Environment the local stack must set for the notifier:
   PPE_QUEUE_PREFIX, PPE_FRAMES_BUCKET, PPE_LOG_FORMAT
 - NOTIFIER_PORT (default 8082)
 - NOTIFIER_ADMIN_TOKEN (secret, >= 16 chars, required): bearer token of the rules / channels API.
+- NOTIFIER_SECRETS_KEY (secret, required): key(s) of >= 32 chars encrypting channel secrets at rest
+  (comma-separated for rotation, the first encrypts; adapters/secret_box.py).
+- NOTIFIER_WEBHOOK_ALLOWED_NETWORKS (default none): CIDRs a webhook may reach besides public addresses,
+  e.g. `127.0.0.0/8,::1/128` for local receivers (`make run` and the tests set it). Metadata addresses never.
 - NOTIFIER_WEBHOOK_SECRET (secret, >= 16 chars, optional): signs webhooks of channels that have no
   secret of their own; without it every webhook channel must be given a secret.
+- NOTIFIER_RETENTION_DAYS (30, at least 15) / NOTIFIER_RETENTION_INTERVAL_S (3600): the purge of resolved
+  incidents, finished deliveries, published outbox rows, applied-frame marks and alert counters.
 Optional: NOTIFIER_SMTP_HOST / _PORT / _USERNAME / _PASSWORD / _STARTTLS / _FROM for email channels,
 NOTIFIER_PRESIGN_EXPIRY_S, NOTIFIER_DEFAULT_* (the rule used where no rule matches), tracking and
 delivery tuning below.
 """
 
-from typing import Self
+import json
+from typing import Annotated, Any, Self
 
 from pydantic import Field, field_validator, model_validator
-from pydantic_settings import SettingsConfigDict
+from pydantic_settings import NoDecode, SettingsConfigDict
 
+from services.notifier.adapters.secret_box import parse_keys
+from services.notifier.adapters.targets import IPNetwork, parse_networks
 from services.notifier.domain import RulePolicy, Severity, TrackerSettings
 from shared.config import PlatformSettings, require_secret
 from shared.equipment import EquipmentName
@@ -31,6 +40,17 @@ class NotifierSettings(PlatformSettings):
     admin_token: str = Field(description="Bearer token for the rules / channels API (>= 16 characters).")
     webhook_secret: str | None = Field(
         default=None, description="Default HMAC key of webhook channels without their own secret (>= 16 characters)."
+    )
+    secrets_key: str = Field(
+        default="",
+        repr=False,
+        description="Key(s) encrypting channel secrets at rest: >= 32 characters each, comma-separated, "
+        "the first encrypts.",
+    )
+    webhook_allowed_networks: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="CIDRs (comma-separated or JSON list) webhooks may reach besides public addresses; "
+        "private, loopback and link-local targets are refused otherwise.",
     )
 
     # The rule in force where no stored rule matches a camera.
@@ -82,10 +102,45 @@ class NotifierSettings(PlatformSettings):
     delivery_concurrency: int = Field(default=16, ge=1, le=128, description="Deliveries sent at once.")
     db_pool_size: int = Field(default=16, ge=1, le=100)
 
+    # Retention. At least 15 days: an applied-frame mark must outlive the DLQ's 14-day retention, so a frame
+    # redriven from the DLQ is still recognised as applied.
+    retention_days: int = Field(
+        default=30, ge=15, le=3650, description="Resolved incidents, finished deliveries and marks older than this go."
+    )
+    retention_interval_s: float = Field(default=3600.0, gt=0, description="Seconds between retention purges.")
+
     @field_validator("admin_token")
     @classmethod
     def _real_token(cls, value: str) -> str:
         return require_secret("NOTIFIER_ADMIN_TOKEN", value)
+
+    @field_validator("secrets_key")
+    @classmethod
+    def _real_secrets_key(cls, value: str) -> str:
+        parse_keys(require_secret("NOTIFIER_SECRETS_KEY", value))
+        return value
+
+    @field_validator("webhook_allowed_networks", mode="before")
+    @classmethod
+    def _split_networks(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [item.strip() for item in text.split(",") if item.strip()]
+        return value
+
+    @field_validator("webhook_allowed_networks")
+    @classmethod
+    def _valid_networks(cls, value: list[str]) -> list[str]:
+        try:
+            parse_networks(value)
+        except ValueError as exc:
+            raise ValueError(f"NOTIFIER_WEBHOOK_ALLOWED_NETWORKS: {exc} (give CIDRs like 10.0.0.0/8)") from exc
+        return value
+
+    def webhook_networks(self) -> tuple[IPNetwork, ...]:
+        return parse_networks(self.webhook_allowed_networks)
 
     @field_validator("alert_frames_prefix")
     @classmethod

@@ -9,7 +9,7 @@ by the periodic sweep, so nothing is lost (at-least-once; duplicates are absorbe
 
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -20,8 +20,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from services.notifier import domain
 from services.notifier.adapters import db
-from services.notifier.adapters.channels import ChannelConfig, DeliveryFailed, Sender
 from services.notifier.adapters.alert_frames import AlertFrames
+from services.notifier.adapters.channels import ChannelConfig, DeliveryFailed, Sender
+from services.notifier.adapters.secret_box import SecretBox, SecretUnreadable
 from services.notifier.config import NotifierSettings
 from services.notifier.messages import Alert, link_expiry, render
 from shared.contracts import (
@@ -377,6 +378,7 @@ class DeliveryHandler:
         self._engine = engine
         self._frames = frames
         self._alert_frames = AlertFrames(frames, prefix=settings.alert_frames_prefix)
+        self._secret_box = SecretBox(settings.secrets_key)
         self._senders = senders
         self._publisher = publisher
 
@@ -440,12 +442,14 @@ class DeliveryHandler:
                 await self._finish(conn, request.delivery_id, "suppressed", reason="channel removed or disabled")
                 released += await self._release_held(conn, row, request)
                 return
-            config = ChannelConfig(
-                row.channel_id, row.channel_name, row.channel_kind, row.channel_target, row.channel_secret
-            )
+            config = ChannelConfig(row.channel_id, row.channel_name, row.channel_kind, row.channel_target)
             sender = self._senders.get(config.kind)
             failure: DeliveryFailed | None = None
             try:
+                try:
+                    config = replace(config, secret=self._secret_box.open(row.channel_secret))
+                except SecretUnreadable as exc:
+                    raise DeliveryFailed(str(exc), permanent=True) from exc
                 if sender is None:
                     raise DeliveryFailed(f"no sender for channel kind {config.kind} in this worker", permanent=True)
                 alert = await self._compose(request, with_snapshot=sender.wants_snapshot)

@@ -27,6 +27,8 @@ from services.notifier.adapters.channels import (
     SnsSender,
     WebhookSender,
 )
+from services.notifier.adapters.db import PURGE_RULES
+from services.notifier.adapters.secret_box import SecretBox, reencrypt_all
 from services.notifier.api import build_app, notifier_tokens
 from services.notifier.config import NotifierSettings
 from services.notifier.consumer import FrameBatchConsumer
@@ -34,10 +36,11 @@ from services.notifier.handlers import DeliveryHandler, FrameHandler, publish_ou
 from shared.access.config import AccessSettings
 from shared.access.http import Access
 from shared.aws import aws_clients
-from shared.contracts import NotificationRequested
 from shared.config import normalise_database_url
+from shared.contracts import NotificationRequested
 from shared.db import make_engine
 from shared.logging import configure_logging, get_logger
+from shared.purge import PurgeSchedule
 from shared.s3 import FrameStore
 from shared.sqs import Consumer, Publisher, QueueResolver, install_stop_signals
 
@@ -75,6 +78,7 @@ def build_senders(settings: NotifierSettings, http: httpx.AsyncClient, sns: Any)
             backoff_s=settings.webhook_backoff_s,
             max_retry_after_s=settings.max_retry_after_s,
             default_secret=settings.webhook_secret,
+            allowed_networks=settings.webhook_networks(),
         ),
         "email": EmailSender(
             SmtpSettings(
@@ -86,7 +90,7 @@ def build_senders(settings: NotifierSettings, http: httpx.AsyncClient, sns: Any)
                 sender=settings.smtp_from,
             )
         ),
-        "apprise": AppriseSender(),
+        "apprise": AppriseSender(allowed_networks=settings.webhook_networks()),
         "sns": SnsSender(sns),
     }
 
@@ -189,6 +193,8 @@ async def run(
     own_engine = engine is None
     engine = engine or notifier_engine(settings)
     try:
+        # Encrypt secrets stored in plain text (before issue 19) or under a rotated-out key, before any send.
+        await reencrypt_all(engine, SecretBox(settings.secrets_key))
         async with worker(settings, engine) as w:
             if until_idle:
                 await drain_until_idle(w, patience_s=patience_s)
@@ -200,11 +206,13 @@ async def run(
                 ready=w.polling,
                 default_webhook_secret=settings.webhook_secret is not None,
                 catalogue=settings.catalogue(),
+                secret_box=SecretBox(settings.secrets_key),
+                webhook_networks=settings.webhook_networks(),
                 access=Access(
                     engine=engine, service_tokens=notifier_tokens(settings.admin_token), settings=AccessSettings()
                 ),
             )
-            await serve(settings, app, w)
+            await serve(settings, app, w, purge_schedule(settings, engine))
     finally:
         if own_engine:
             await engine.dispose()
@@ -218,7 +226,17 @@ class _QuietServer(uvicorn.Server):
         yield
 
 
-async def serve(settings: NotifierSettings, app: FastAPI, w: Worker) -> None:
+def purge_schedule(settings: NotifierSettings, engine: AsyncEngine) -> PurgeSchedule:
+    return PurgeSchedule(
+        "notifier",
+        engine,
+        PURGE_RULES,
+        retention_days=settings.retention_days,
+        interval_s=settings.retention_interval_s,
+    )
+
+
+async def serve(settings: NotifierSettings, app: FastAPI, w: Worker, retention: PurgeSchedule) -> None:
     server = _QuietServer(uvicorn.Config(app, host=settings.host, port=settings.port, log_config=None, lifespan="off"))
     stopping = asyncio.Event()
 
@@ -241,9 +259,11 @@ async def serve(settings: NotifierSettings, app: FastAPI, w: Worker) -> None:
 
     http = asyncio.create_task(server.serve())
     sweeper = asyncio.create_task(sweep_forever())
+    purger = asyncio.create_task(retention.run_forever(stopping))
     await asyncio.gather(w.frames.run(), w.deliveries.run())
     server.should_exit = True
-    await asyncio.gather(http, sweeper)
+    stopping.set()
+    await asyncio.gather(http, sweeper, purger)
     log.info("notifier stopped")
 
 

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.ingest.domain import Camera, FrameRecord, IngestError, Reason
 from shared.contracts import ZoneLayout
+from shared.purge import PurgeRule, PurgeSchedule
 
 metadata = sa.MetaData()
 
@@ -198,6 +199,8 @@ _TAKE_OVER_SAME_IMAGE = (
     "WHERE camera_id = %(camera_id)s AND client_frame_id = %(client_frame_id)s AND status = 'pending' "
     "AND received_at < %(stale_before)s AND sha256 = %(sha256)s RETURNING frame_id, object_key"
 )
+# Retention: the ledger keeps raw-frame keys; rows past the retention go, committed or abandoned alike.
+PURGE_RULES = (PurgeRule("ingest_frames", "received_at < :cutoff"),)
 _COMMIT = "UPDATE ingest_frames SET status = 'committed', committed_at = now() WHERE frame_id = %(frame_id)s"
 _RELEASE = "DELETE FROM ingest_frames WHERE frame_id = %(frame_id)s AND status = 'pending'"
 
@@ -282,6 +285,12 @@ class FrameLedger:
     async def _run(self, sql: str, params: dict[str, Any]) -> Any:
         """Execute one statement; returns the first row (or None)."""
         return await run_prepared(self._engine, sql, params)
+
+    def purge_schedule(self, *, retention_days: int, interval_s: float) -> PurgeSchedule:
+        """The ledger's retention purge (rows past `retention_days`), for main.py to run on a schedule."""
+        return PurgeSchedule(
+            "ingest", self._engine, PURGE_RULES, retention_days=retention_days, interval_s=interval_s
+        )
 
     async def reserve(self, record: FrameRecord) -> FrameRecord | TakenOver | None:
         """Insert a pending row. Returns None when reserved, or the existing frame for the same client id.

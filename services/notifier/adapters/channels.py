@@ -21,6 +21,7 @@ import apprise
 import httpx
 from botocore.exceptions import BotoCoreError, ClientError
 
+from services.notifier.adapters.targets import IPNetwork, TargetRefused, check_apprise_url, check_webhook_url
 from services.notifier.messages import DELIVERY_HEADER, SIGNATURE_HEADER, Alert, sign
 from shared.logging import get_logger
 
@@ -78,8 +79,10 @@ class WebhookSender:
         backoff_s: float = 0.5,
         max_retry_after_s: float = 10.0,
         default_secret: str | None = None,
+        allowed_networks: tuple[IPNetwork, ...] = (),
     ) -> None:
         self._client = client
+        self._allowed_networks = allowed_networks
         self._default_secret = default_secret
         self._attempts = attempts
         self._backoff_s = backoff_s
@@ -92,6 +95,11 @@ class WebhookSender:
                 f"webhook channel {channel.name} has no signing secret; set one or NOTIFIER_WEBHOOK_SECRET",
                 permanent=True,
             )
+        try:
+            # again at send time: the host may resolve elsewhere than when the channel was saved
+            await check_webhook_url(channel.target, self._allowed_networks)
+        except TargetRefused as exc:
+            raise DeliveryFailed(f"webhook channel {channel.name}: target refused: {exc}", permanent=True) from exc
         body = json.dumps(alert.document, separators=(",", ":")).encode()
         error = "no attempt made"
         retry_after: float | None = None
@@ -181,7 +189,14 @@ class AppriseSender:
 
     wants_snapshot = True
 
+    def __init__(self, *, allowed_networks: tuple[IPNetwork, ...] = ()) -> None:
+        self._allowed_networks = allowed_networks
+
     async def send(self, channel: ChannelConfig, alert: Alert) -> None:
+        try:
+            await check_apprise_url(channel.target, self._allowed_networks)
+        except TargetRefused as exc:
+            raise DeliveryFailed(f"apprise channel {channel.name}: target refused: {exc}", permanent=True) from exc
         notifier = apprise.Apprise()
         if not notifier.add(channel.target):
             raise DeliveryFailed(f"Apprise does not understand the URL of channel {channel.name}", permanent=True)

@@ -12,6 +12,7 @@ from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.notifier.domain import CameraState, RulePolicy
+from shared.purge import PurgeRule
 
 metadata = sa.MetaData()
 
@@ -101,6 +102,20 @@ deliveries = sa.Table(
     sa.Column("sent_at", sa.DateTime(timezone=True)),
     sa.Column("held_request", JSONB),  # the NotificationRequested of a 'held' delivery, re-sent on release
 )
+# Retention, in this order (deliveries before the incidents they name). Kept whatever their age: rules,
+# channels, camera state, open incidents, unpublished outbox rows and deliveries still to be sent.
+PURGE_RULES = (
+    PurgeRule("notifier_applied_frames", "applied_at < :cutoff"),
+    PurgeRule("notifier_outbox", "published_at < :cutoff"),
+    PurgeRule("notifier_deliveries", "status IN ('sent', 'suppressed', 'dead') AND created_at < :cutoff"),
+    PurgeRule(
+        "notifier_incidents",
+        "status = 'resolved' AND resolved_at < :cutoff AND NOT EXISTS (SELECT 1 FROM notifier_deliveries d "
+        "WHERE d.incident_id = notifier_incidents.id)",
+    ),
+    PurgeRule("notifier_alert_counts", "hour < :cutoff"),
+)
+
 alert_counts = sa.Table(
     "notifier_alert_counts",
     metadata,

@@ -1,4 +1,8 @@
-"""Ask S3 to expire frames after the configured number of days (the frames bucket's lifecycle rule)."""
+"""Ask S3 to expire frames after the configured number of days (the frames bucket's lifecycle rule).
+
+Reporting is the one owner of this rule (issue 19 row 8): the topology's provisioning and the CloudFormation
+bucket declare none, ingest sets none, and only reporting's task role may read and write the configuration.
+"""
 
 from typing import Any
 
@@ -20,7 +24,13 @@ async def request_frame_expiry(s3: Any, *, bucket: str, days: int) -> None:
 
     Other lifecycle rules on the bucket are kept: S3 replaces the whole configuration on every put.
     """
-    rule = {"ID": RULE_ID, "Status": "Enabled", "Filter": {"Prefix": ""}, "Expiration": {"Days": days}}
+    rule = {
+        "ID": RULE_ID,
+        "Status": "Enabled",
+        "Filter": {"Prefix": ""},  # frames, alert copies and detector records alike
+        "Expiration": {"Days": days},
+        "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1},
+    }
     try:
         try:
             current = (await s3.get_bucket_lifecycle_configuration(Bucket=bucket)).get("Rules", [])

@@ -18,6 +18,8 @@ from services.ingest.api import build_app as ingest_app
 from services.ingest.config import IngestSettings
 from services.ingest.domain import Camera, hash_api_key
 from services.notifier.adapters import db as notifier_db
+from services.notifier.adapters.secret_box import SecretBox
+from services.notifier.adapters.targets import parse_networks
 from services.notifier.api import build_app as notifier_app
 from services.notifier.api import notifier_tokens
 from services.notifier.domain import RulePolicy
@@ -39,6 +41,8 @@ INGEST_TOKEN = "ingest-admin-token-" + "i" * 16
 NOTIFIER_TOKEN = "notifier-admin-token-" + "n" * 16
 REPORTING_ANALYST = "reporting-analyst-token-" + "a" * 16
 REPORTING_ADMIN = "reporting-admin-token-" + "r" * 16
+SECRETS_KEY = "access-tests-secrets-key-0123456789abcdef"
+WEBHOOK = "https://127.0.0.1:9/hook"  # a local receiver: allowed by the apps' webhook networks (nothing is sent)
 SITE_A, SITE_B = "site-a", "site-b"
 CAMERA_A, RULE_A, CHANNEL_A, INCIDENT_A = "cam-a", 1001, 2001, "inc-a"
 CAMERA_B, RULE_B, INCIDENT_B = "cam-b", 1002, "inc-b"
@@ -75,6 +79,7 @@ def build_apps(engine: AsyncEngine) -> Apps:
         ingest=ingest_app(ingest_deps),
         notifier=notifier_app(
             engine=engine, admin_token=NOTIFIER_TOKEN, default_policy=RulePolicy(), default_webhook_secret=True,
+            secret_box=SecretBox(SECRETS_KEY), webhook_networks=parse_networks(["127.0.0.0/8"]),
             access=Access(engine, notifier_tokens(NOTIFIER_TOKEN), settings()),
         ),
         reporting=reporting_app(
@@ -134,7 +139,7 @@ async def seed(engine: AsyncEngine) -> None:
             )
         await conn.execute(
             pg_insert(notifier_db.channels)
-            .values(id=CHANNEL_A, name="site-a-ops", kind="webhook", target="https://example.invalid/hook",
+            .values(id=CHANNEL_A, name="site-a-ops", kind="webhook", target=WEBHOOK,
                     secret="s" * 20, site_id=SITE_A)
             .on_conflict_do_nothing()
         )

@@ -20,6 +20,7 @@ from tests.integration.access.conftest import (
     PASSWORD,
     SITE_A,
     SITE_B,
+    WEBHOOK,
     Apps,
     build_apps,
     make_user,
@@ -111,7 +112,7 @@ async def test_the_apis_record_changes_sign_ins_and_the_admin_reads_them(engine:
     async with apps.client("notifier", **admin) as client:
         rule = await client.post("/v1/rules", json={"site_id": SITE_A, "zone_id": "audited"})
         channel = await client.post("/v1/channels", json={"name": "audited", "kind": "webhook", "site_id": SITE_A,
-                                                          "target": "https://x.invalid/h", "secret": "p" * 20})
+                                                          "target": WEBHOOK, "secret": "p" * 20})
     async with apps.client("ingest", **admin) as client:
         zones = await client.put(f"/v1/admin/cameras/{CAMERA_A}/zones", json={"zones": []})
     async with apps.client("reporting", **admin) as client:

@@ -24,6 +24,7 @@ from tests.integration.access.conftest import (
     RULE_A,
     SITE_A,
     SITE_B,
+    WEBHOOK,
     Apps,
     make_user,
     seed,
@@ -61,7 +62,7 @@ def rule_body(ctx: Context) -> dict[str, Any]:
 
 
 def channel_body(name: str | None = None) -> Callable[[Context], dict[str, Any]]:
-    return lambda ctx: {"name": name or unique("chan"), "kind": "webhook", "target": "https://example.invalid/h",
+    return lambda ctx: {"name": name or unique("chan"), "kind": "webhook", "target": WEBHOOK,
                         "secret": "s" * 20, "site_id": SITE_A}
 
 

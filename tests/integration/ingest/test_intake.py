@@ -1,5 +1,6 @@
 """POST /v1/frames against the real moto server and PostgreSQL: acceptance, every refusal, idempotency."""
 
+import asyncio
 import hashlib
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -8,7 +9,6 @@ from typing import Any
 import pytest
 
 from services.ingest.domain import FrameRecord, new_frame_id
-from services.ingest.main import apply_retention
 from shared.contracts import Envelope, FrameReceived
 from shared.sqs import QueueResolver
 from tests.integration.ingest.conftest import CAPTURED_AT, Ingest, ingest_settings, queued, running, stored_keys
@@ -305,8 +305,87 @@ async def test_a_stale_reservation_of_another_image_is_taken_over_under_a_new_id
     assert await ingest.deps.ledger.get(stale.frame_id) is None
 
 
-async def test_retention_days_set_the_bucket_lifecycle(ingest: Ingest, s3_client: Any) -> None:
-    ingest.deps.settings = ingest.deps.settings.model_copy(update={"retention_days": 7})
-    await apply_retention(ingest.deps)
-    rules = (await s3_client.get_bucket_lifecycle_configuration(Bucket=ingest.deps.store.bucket))["Rules"]
-    assert [(rule["Filter"]["Prefix"], rule["Expiration"]["Days"]) for rule in rules] == [("frames/", 7)]
+async def test_the_ledger_purge_deletes_rows_past_the_retention_and_keeps_the_rest(
+    ingest: Ingest,
+) -> None:
+    # GIVEN a committed frame of today and two ledger rows (committed, abandoned) received 40 days ago
+    camera_id, key = await ingest.register()
+    recent = await ingest.post_jpeg(camera_id, key, jpeg(), client_frame_id="recent")
+    assert recent.status_code == 202, recent.text
+    old_ids = []
+    for client_frame_id, status in (("old-committed", "committed"), ("old-pending", "pending")):
+        old = FrameRecord(
+            frame_id=new_frame_id(),
+            camera_id=camera_id,
+            client_frame_id=client_frame_id,
+            status=status,
+            sha256="1" * 64,
+            bucket=ingest.deps.store.bucket,
+            key=f"frames/site-a/{camera_id}/old/{client_frame_id}.jpg",
+            content_type="image/jpeg",
+            size_bytes=1,
+            width=640,
+            height=360,
+            captured_at=datetime.now(UTC) - timedelta(days=40),
+            received_at=datetime.now(UTC) - timedelta(days=40),
+        )
+        assert await ingest.deps.ledger.reserve(old) is None
+        if status == "committed":
+            await ingest.deps.ledger.commit(old.frame_id)
+        old_ids.append(old.frame_id)
+
+    # WHEN the ledger purge runs with a 30-day retention
+    deleted = await ingest.deps.ledger.purge_schedule(retention_days=30, interval_s=3600).run_once()
+
+    # THEN both old rows (and their raw-frame keys) are gone, today's frame stays
+    assert deleted == {"ingest_frames": 2}
+    assert [await ingest.deps.ledger.get(frame_id) for frame_id in old_ids] == [None, None]
+    assert await ingest.deps.ledger.get(recent.json()["frame_id"]) is not None
+
+
+
+async def test_a_writer_killed_between_the_send_and_the_commit_leaves_one_frame_id_for_the_image(
+    platform_settings: Any,
+    provisioned: dict[str, str],
+    database_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    s3_client: Any,
+    sqs_client: Any,
+    resolver: QueueResolver,
+) -> None:
+    # Issue 19 row 9: before the take-over kept the first frame id, the retry stored and queued the same image
+    # again under a second one (two frames downstream, two alerts). Short pending timeout: the retry may take over.
+    settings = ingest_settings(monkeypatch, database_url, INGEST_PENDING_TIMEOUT_S="0.5")
+    async for ingest in running(settings):
+        camera_id, key = await ingest.register()
+        await queued(sqs_client, await resolver.url(QUEUE))  # start from an empty queue
+        data = jpeg(800, 600)
+
+        # GIVEN a writer that stored and queued the frame and died before its ledger commit (the commit never
+        # runs: exactly the state a kill there leaves; its camera got no answer)
+        async def killed(frame_id: str) -> None:
+            return None
+
+        monkeypatch.setattr(ingest.deps.ledger, "commit", killed)
+        first = await ingest.post_jpeg(camera_id, key, data, client_frame_id="killed-1")
+        first_id = first.json()["frame_id"]
+        assert (await ingest.deps.ledger.get(first_id)).status == "pending"  # type: ignore[union-attr]
+        monkeypatch.undo()
+        monkeypatch.setenv("DATABASE_URL", database_url)
+
+        # WHEN the camera sends the same image with the same client id, within and after the pending timeout
+        early = await ingest.post_jpeg(camera_id, key, data, client_frame_id="killed-1")
+        await asyncio.sleep(0.6)
+        retry = await ingest.post_jpeg(camera_id, key, data, client_frame_id="killed-1")
+
+        # THEN the early retry is told to come back (409 frame_in_progress, which the agent retries) and the later
+        # one commits the FIRST frame id and key: one frame id, one object, however often it was queued
+        assert early.status_code == 409 and early.json()["code"] == "frame_in_progress", early.text
+        assert retry.status_code == 202, retry.text
+        assert (retry.json()["frame_id"], retry.json()["key"]) == (first_id, first.json()["key"])
+        assert (await ingest.deps.ledger.get(first_id)).status == "committed"  # type: ignore[union-attr]
+        prefix = first.json()["key"].rsplit("/", 1)[0]
+        assert await stored_keys(s3_client, ingest.deps.store.bucket, prefix) == [first.json()["key"]]
+        bodies = await queued(sqs_client, await resolver.url(QUEUE))
+        messages = [Envelope[FrameReceived].model_validate(m) for m in bodies]
+        assert {m.payload.context.frame_id for m in messages} == {first_id}

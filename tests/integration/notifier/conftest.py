@@ -7,6 +7,7 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from services.notifier.adapters.secret_box import SecretBox
 from services.notifier.api import build_app
 from services.notifier.config import NotifierSettings
 from shared.config import PlatformSettings
@@ -15,10 +16,13 @@ from shared.db import make_engine
 from shared.sqs import Publisher, QueueResolver
 from tests.integration.notifier.receivers import HttpReceiver
 from tests.support.images import HEAD_BOXES, photo_jpeg
-from tests.support.queues import drain
+from tests.support.queues import drain  # noqa: F401 - re-exported: the notifier tests import it from here
 
 ADMIN_TOKEN = "test-admin-token-0123456789"
 WEBHOOK_SECRET = "whsec-test-0123456789abcdef"
+SECRETS_KEY = "test-secrets-key-0123456789abcdefghijklmnop"
+# the receivers of these tests listen on 127.0.0.1: allowed explicitly, as `make run` does
+LOOPBACK = "127.0.0.0/8,::1/128"
 
 
 @pytest.fixture
@@ -27,6 +31,8 @@ def notifier_settings(
 ) -> NotifierSettings:
     monkeypatch.setenv("DATABASE_URL", migrated_database_url)
     monkeypatch.setenv("NOTIFIER_ADMIN_TOKEN", ADMIN_TOKEN)
+    monkeypatch.setenv("NOTIFIER_SECRETS_KEY", SECRETS_KEY)
+    monkeypatch.setenv("NOTIFIER_WEBHOOK_ALLOWED_NETWORKS", LOOPBACK)
     return NotifierSettings(webhook_backoff_s=0.05, default_cooldown_camera_s=60, default_cooldown_person_s=300)  # type: ignore[call-arg]
 
 
@@ -40,7 +46,13 @@ async def engine(notifier_settings: NotifierSettings) -> AsyncIterator[AsyncEngi
 @pytest.fixture
 async def admin(engine: AsyncEngine, notifier_settings: NotifierSettings) -> AsyncIterator[httpx.AsyncClient]:
     """The rules / channels API, in process, with the admin token."""
-    app = build_app(engine=engine, admin_token=ADMIN_TOKEN, default_policy=notifier_settings.default_policy())
+    app = build_app(
+        engine=engine,
+        admin_token=ADMIN_TOKEN,
+        default_policy=notifier_settings.default_policy(),
+        secret_box=SecretBox(SECRETS_KEY),
+        webhook_networks=notifier_settings.webhook_networks(),
+    )
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app),
         base_url="http://notifier",

@@ -24,7 +24,7 @@ from shared.contracts import Envelope, IncidentChanged
 from shared.rekognition import EquipmentType
 from shared.sqs import Publisher, QueueResolver
 from tests.conftest import REPO_ROOT, free_port, wait_http
-from tests.integration.notifier.conftest import ADMIN_TOKEN, add_webhook, drain, publish_frames
+from tests.integration.notifier.conftest import ADMIN_TOKEN, SECRETS_KEY, add_webhook, drain, publish_frames
 from tests.integration.notifier.receivers import HttpReceiver
 from tests.unit.notifier.builders import hat_scenario
 
@@ -104,7 +104,7 @@ async def test_bad_channels_are_refused(body: dict[str, Any], admin: httpx.Async
 
 async def test_channel_listing_never_shows_the_secret(admin: httpx.AsyncClient) -> None:
     created = await admin.post(
-        "/v1/channels", json={"name": "w", "kind": "webhook", "target": "http://x/h", "secret": "s" * 20}
+        "/v1/channels", json={"name": "w", "kind": "webhook", "target": "http://127.0.0.1:9/h", "secret": "s" * 20}
     )
     assert created.status_code == 201
     assert "s" * 20 not in (await admin.get("/v1/channels")).text
@@ -169,6 +169,7 @@ async def test_the_service_starts_from_env_serves_health_and_drains_on_sigterm(
         **os.environ,
         "DATABASE_URL": str(notifier_settings.database_url),
         "NOTIFIER_ADMIN_TOKEN": ADMIN_TOKEN,
+        "NOTIFIER_SECRETS_KEY": SECRETS_KEY,
         "NOTIFIER_PORT": str(port),
         "NOTIFIER_HOST": "127.0.0.1",
         "PPE_LOG_FORMAT": "json",

@@ -233,13 +233,20 @@ async def test_sns_channel_publishes_to_a_topic(
 
 async def test_webhook_retries_server_errors_with_backoff_and_signs_with_the_default_secret() -> None:
     from services.notifier.adapters.channels import ChannelConfig, WebhookSender
+    from services.notifier.adapters.targets import parse_networks
     from services.notifier.messages import Alert
 
     receiver = await HttpReceiver(secret="default-secret-0123456789").start()
     receiver.script = [(503, {}), (502, {})]
     try:
         async with httpx.AsyncClient(timeout=5) as client:
-            sender = WebhookSender(client, attempts=3, backoff_s=0.2, default_secret="default-secret-0123456789")
+            sender = WebhookSender(
+                client,
+                attempts=3,
+                backoff_s=0.2,
+                default_secret="default-secret-0123456789",
+                allowed_networks=parse_networks(["127.0.0.0/8"]),  # the receiver is local
+            )
             channel = ChannelConfig(id=1, name="ops", kind="webhook", target=f"{receiver.url}/hook")
             await sender.send(channel, Alert("d-1", "title", "text", {"event": "incident.open"}))
     finally:

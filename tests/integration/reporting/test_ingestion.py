@@ -16,6 +16,7 @@ from services.reporting.retention import RetentionJob
 from shared.config import PlatformSettings
 from shared.contracts import FrameAnalyzed, parse_envelope
 from shared.sqs import Publisher, QueueResolver
+from shared.topology import provision_buckets
 from tests.integration.reporting.builders import HEAD, frame_analyzed, incident, person
 from tests.integration.reporting.conftest import ADMIN, ANALYST, make_app
 
@@ -207,6 +208,17 @@ async def test_retention_purges_old_events_and_sets_the_frames_lifecycle(
         "reporting_incidents": 1,
         "rollup_persons": 1,
     }
+    lifecycle = await s3_client.get_bucket_lifecycle_configuration(Bucket=platform_settings.frames_bucket)
+    assert sorted((r["ID"], r["Expiration"]["Days"]) for r in lifecycle["Rules"]) == [
+        ("abort-uploads", 1),
+        ("expire-frames", 7),
+    ]
+
+    # AND re-provisioning the topology (every `make run` does) leaves reporting's rule alone: one owner
+    # (before issue 19 row 8 it put back a 30-day rule over the whole bucket)
+    await provision_buckets(
+        s3_client, {"frames_bucket": platform_settings.frames_bucket}, region=platform_settings.aws_region
+    )
     lifecycle = await s3_client.get_bucket_lifecycle_configuration(Bucket=platform_settings.frames_bucket)
     assert sorted((r["ID"], r["Expiration"]["Days"]) for r in lifecycle["Rules"]) == [
         ("abort-uploads", 1),

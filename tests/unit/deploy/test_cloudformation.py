@@ -68,13 +68,15 @@ def test_every_topology_queue_has_its_dlq_and_redrive(platform: Template) -> Non
         assert "RedrivePolicy" not in dlq, f"{spec.name}: a DLQ must not redrive further"
 
 
-def test_frames_bucket_expires_is_encrypted_and_private(platform: Template) -> None:
+def test_frames_bucket_is_encrypted_and_private_and_reporting_gets_its_expiry(platform: Template) -> None:
     buckets = platform.of_type("AWS::S3::Bucket")
     assert len(buckets) == len(TOPOLOGY.buckets) == 1
     (properties,) = (res["Properties"] for res in buckets.values())
-    (spec,) = TOPOLOGY.buckets
-    rules = [rule for rule in properties["LifecycleConfiguration"]["Rules"] if rule["Status"] == "Enabled"]
-    assert [rule["ExpirationInDays"] for rule in rules if "ExpirationInDays" in rule] == [spec.expire_days]
+    # the expiry is reporting's to set (one owner): the template passes the operator's days to it
+    assert "LifecycleConfiguration" not in properties
+    (container,) = platform.task_definition("reporting")["Properties"]["ContainerDefinitions"]
+    env = {item["Name"]: item["Value"] for item in container["Environment"]}
+    assert env["REPORTING_FRAMES_RETENTION_DAYS"] == {"Ref": "ReportingFramesRetentionDays"}
     encryption = properties["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]
     assert encryption["ServerSideEncryptionByDefault"]["SSEAlgorithm"] in {"AES256", "aws:kms"}
     assert all(properties["PublicAccessBlockConfiguration"].values())
@@ -161,7 +163,10 @@ def test_migrations_run_before_any_service_rolls(platform: Template) -> None:
     task = platform.resources[runner["TaskDefinition"]["Ref"]]["Properties"]
     (container,) = task["ContainerDefinitions"]
     assert container["Command"] == ["python", "-m", "shared.migrate"]
-    assert [s["Name"] for s in container["Secrets"]] == ["DATABASE_URL"]
+    # the master URL, and the passwords of the services' own roles it (re)applies after migrating
+    assert [s["Name"] for s in container["Secrets"]] == ["DATABASE_URL"] + [
+        f"PPE_DB_ROLE_PASSWORD_{svc.name.upper()}" for svc in catalog.SERVICES if svc.uses_database
+    ]
     assert runner["ImageTag"] == {"Ref": "ImageTag"}, "a new image must re-run the migrations"
     for name, service in platform.of_type("AWS::ECS::Service").items():
         assert runner_name in service.get("DependsOn", []), f"{name} could start before the migrations ran"

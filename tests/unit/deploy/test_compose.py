@@ -11,6 +11,7 @@ from pydantic import ValidationError
 
 from deploy import catalog
 from shared.config import PlatformSettings
+from shared.local_secrets import GENERATED_SECRETS, new_secret
 
 ROOT = Path(__file__).resolve().parents[3]
 APP_SERVICES = [svc.name for svc in catalog.SERVICES]
@@ -40,6 +41,11 @@ def environment(service: dict[str, Any]) -> dict[str, str]:
     env = service.get("environment", {})
     assert isinstance(env, dict), "use the mapping form of environment"
     return {key: interpolate(value) for key, value in env.items()}
+
+
+def with_generated_secrets(env: dict[str, str]) -> dict[str, str]:
+    """What `shared.local_secrets exec` gives the service: generated values where compose left a secret empty."""
+    return env | {name: new_secret(name) for name in GENERATED_SECRETS if name in env and not env[name]}
 
 
 def settings_env_names(cls: type[PlatformSettings]) -> set[str]:
@@ -85,7 +91,7 @@ def test_every_service_reads_every_variable_it_is_given(
         missing = {s.env for s in settings_vars if s.required} - set(env)
         assert not missing, f"{name}: required settings without a value: {sorted(missing)}"
         try:
-            build_settings(cls, env, monkeypatch)
+            build_settings(cls, with_generated_secrets(env), monkeypatch)
         except ValidationError as exc:
             raise AssertionError(f"{name} would refuse to start with the compose environment:\n{exc}") from exc
         assert ("DATABASE_URL" in env) is catalog.service(name).uses_database, name
@@ -93,6 +99,52 @@ def test_every_service_reads_every_variable_it_is_given(
     assert not set(provision_env) - settings_env_names(PlatformSettings) - set(catalog.NON_SETTINGS_ENV)
     settings = build_settings(PlatformSettings, provision_env, monkeypatch)
     assert settings.database_url and settings.aws_endpoint_url
+
+
+def test_no_token_ships_in_the_file_and_every_service_starts_with_generated_ones(compose: dict[str, Any]) -> None:
+    # Issue 19 row 10: the file used to carry fixed tokens that passed the services' secret checks.
+    services = compose["services"]
+    secrets_job = services["secrets"]
+    assert secrets_job["command"][:4] == ["python", "-m", "shared.local_secrets", "create"]
+    path = secrets_job["command"][4]
+    for name in APP_SERVICES:
+        service = services[name]
+        settings_vars, _ = catalog.service_env_settings(name)
+        secret_names = {s.env for s in settings_vars if s.secret and s.env != "DATABASE_URL"}
+        env = environment(service)
+        assert {k: v for k, v in env.items() if k in secret_names and v} == {}, f"{name} ships a secret value"
+        required = {s.env for s in settings_vars if s.required and s.secret and s.env != "DATABASE_URL"}
+        assert required <= set(GENERATED_SECRETS), f"{name}: {required - set(GENERATED_SECRETS)} never generated"
+        assert service["command"] == [
+            "python", "-m", "shared.local_secrets", "exec", path, "--", "python", "-m", f"services.{name}.main"
+        ], name
+        assert any(str(volume).startswith("secrets:/run/ppe") for volume in service["volumes"]), name
+        assert services["secrets"]["volumes"] == ["secrets:/run/ppe"]
+        assert service["depends_on"]["secrets"]["condition"] == "service_completed_successfully", name
+
+
+def test_local_secrets_are_created_once_private_and_given_to_the_service(tmp_path: Path) -> None:
+    import os
+    import stat
+    import subprocess
+    import sys
+
+    path = tmp_path / "run" / "secrets.env"
+    command = [sys.executable, "-m", "shared.local_secrets"]
+    subprocess.run([*command, "create", str(path)], cwd=ROOT, check=True, capture_output=True)
+    first = path.read_text()
+    subprocess.run([*command, "create", str(path)], cwd=ROOT, check=True, capture_output=True)
+    assert path.read_text() == first, "a second start keeps the tokens"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    printed = subprocess.run(
+        [*command, "exec", str(path), "--", sys.executable, "-c",
+         "import os; print(os.environ['INGEST_ADMIN_TOKEN'], os.environ['NOTIFIER_ADMIN_TOKEN'])"],
+        cwd=ROOT, check=True, capture_output=True, text=True,
+        env={**os.environ, "INGEST_ADMIN_TOKEN": "", "NOTIFIER_ADMIN_TOKEN": "operator-chosen-token-0123456789"},
+    ).stdout.split()
+    generated = dict(line.split("=", 1) for line in first.splitlines() if "=" in line and not line.startswith("#"))
+    assert printed == [generated["INGEST_ADMIN_TOKEN"], "operator-chosen-token-0123456789"]
+    assert len(generated["INGEST_ADMIN_TOKEN"]) >= 32 and set(generated) == set(GENERATED_SECRETS)
 
 
 def test_ports_match_the_settings_and_stay_on_localhost(compose: dict[str, Any]) -> None:

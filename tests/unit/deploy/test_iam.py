@@ -89,7 +89,7 @@ def test_bucket_permissions_follow_writers_and_readers(platform: Template, servi
     on_bucket = {a for a, t in grants if a.startswith("s3:") and t.kind == "bucket"}
     expected_on_bucket = {"s3:ListBucket"} if frames or records else set()
     if svc.sets_bucket_lifecycle:
-        expected_on_bucket.add("s3:PutLifecycleConfiguration")
+        expected_on_bucket |= {"s3:GetLifecycleConfiguration", "s3:PutLifecycleConfiguration"}
     assert on_bucket == expected_on_bucket, service
     assert not {(a, t) for a, t in grants if a.startswith("s3:") and t.kind not in ("objects", "bucket")}
 
@@ -99,6 +99,24 @@ def test_detector_writes_only_its_own_records_and_reporting_only_the_expiry(plat
     assert len(detector_puts) == 1 and not detector_puts.pop().endswith(":frames/*"), "the detector never writes frames"
     reporting_writes = {a for a, t in platform.grants(task_role(platform, "reporting")) if is_write(a)}
     assert {a for a in reporting_writes if a.startswith("s3:")} == {"s3:PutLifecycleConfiguration"}
+
+
+def test_one_service_owns_the_bucket_lifecycle_and_holds_what_it_calls(platform: Template) -> None:
+    # Issue 19 row 8: topology, ingest and reporting each wrote the rule; on AWS reporting could not read it
+    # (GetLifecycleConfiguration) and ingest could not write it. Now reporting alone reads and writes it.
+    lifecycle = {
+        svc.name: {a for a, _ in platform.grants(task_role(platform, svc.name)) if "Lifecycle" in a}
+        for svc in catalog.SERVICES
+    }
+    assert lifecycle == {
+        svc.name: (
+            {"s3:GetLifecycleConfiguration", "s3:PutLifecycleConfiguration"} if svc.name == "reporting" else set()
+        )
+        for svc in catalog.SERVICES
+    }
+    assert [svc.name for svc in catalog.SERVICES if svc.sets_bucket_lifecycle] == ["reporting"]
+    for bucket in platform.of_type("AWS::S3::Bucket").values():
+        assert "LifecycleConfiguration" not in bucket["Properties"], "the template would fight reporting's rule"
 
 
 def test_ingest_can_write_frames_and_send_to_the_frames_queue_nothing_more(platform: Template) -> None:
