@@ -16,9 +16,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.datastructures import Headers
 from starlette.types import Scope
 
-from shared.access import credentials, store
+from shared.access import audit, credentials, store
 from shared.access.config import AccessSettings
-from shared.access.roles import Principal, Role
+from shared.access.roles import Principal, Role, service_principal
 from shared.http_guard import bearer_token
 from shared.logging import get_logger
 
@@ -184,8 +184,6 @@ class Require:
 
 def service_tokens(pairs: Mapping[str, tuple[str, Role]]) -> dict[str, Principal]:
     """`{token: (name, role)}` -> the principals the tokens stand for (global: machine use)."""
-    from shared.access.roles import service_principal
-
     return {token: service_principal(name, role) for token, (name, role) in pairs.items() if token}
 
 
@@ -196,8 +194,6 @@ async def audit_change(
     """Record a change made through an API (after it committed: its own transaction)."""
     if access.engine is None:
         return
-    from shared.access import audit
-
     await audit.record(
         access.engine, actor=principal.audit_name(), action=action, site_id=site_id, target=target,
         details={"via": principal.via, **(details or {})},
