@@ -5,7 +5,9 @@ the migrations, (re)applies the services' roles: `ppe_ingest`, `ppe_notifier`, `
 LOGIN, the password given to it, CONNECT on the database and SELECT / INSERT / UPDATE / DELETE on the tables
 of its own Alembic branch (named by its prefix) and their sequences, plus SELECT on `alembic_version`
 (reporting checks its head at start). No role may create or alter tables, and none reads another service's
-tables (notifier channel secrets, camera key hashes). Grants are reset and re-given at every run, so a table a
+tables (notifier channel secrets, camera key hashes); the shared tables of the access branch get the rights
+in ACCESS_GRANTS (reading users for all, managing them for reporting, appending audit records, never
+changing one). Grants are reset and re-given at every run, so a table a
 new migration adds is covered by the same deploy.
 
 On AWS the migration task gets the passwords as PPE_DB_ROLE_PASSWORD_<SERVICE> from Secrets Manager, and each
@@ -32,6 +34,18 @@ SERVICE_TABLES: dict[str, tuple[str, ...]] = {
     "reporting": ("reporting_",),
 }
 PASSWORD_ENV = "PPE_DB_ROLE_PASSWORD_{}"
+# The access branch's tables (docs/access.md) are shared: every HTTP service reads who is calling and appends
+# to the audit trail; reporting manages users, sessions and tokens. No role may change or delete an audit record.
+_READ_USERS = {"access_users": "SELECT", "access_site_roles": "SELECT", "access_sessions": "SELECT",
+               "access_api_tokens": "SELECT, UPDATE (last_used_at)", "access_audit": "SELECT, INSERT"}
+ACCESS_GRANTS: dict[str, dict[str, str]] = {
+    "ingest": _READ_USERS,
+    "notifier": _READ_USERS,
+    "reporting": {"access_users": "SELECT, INSERT, UPDATE", "access_site_roles": "SELECT, INSERT, UPDATE, DELETE",
+                  "access_sessions": "SELECT, INSERT, UPDATE", "access_api_tokens": "SELECT, INSERT, UPDATE",
+                  "access_audit": "SELECT, INSERT"},
+}
+ACCESS_SEQUENCES = {"reporting": ("access_users_id_seq", "access_api_tokens_id_seq")}
 
 
 def role_name(service: str, prefix: str = "ppe_") -> str:
@@ -84,11 +98,22 @@ def apply_roles(database_url: str, passwords: Mapping[str, str], *, prefix: str 
             for sequence in _relations(conn, SERVICE_TABLES[service], "S"):
                 grant = sql.SQL("GRANT USAGE, SELECT, UPDATE ON SEQUENCE {} TO {}")
                 conn.execute(grant.format(sql.Identifier(sequence), role))
+            _grant_access_tables(conn, service, role)
             if conn.execute("SELECT to_regclass('public.alembic_version')").fetchone()[0] is not None:  # type: ignore[index]
                 conn.execute(sql.SQL("GRANT SELECT ON alembic_version TO {}").format(role))
             log.info("database role applied", role=role_name(service, prefix), tables=len(tables))
             applied.append(role_name(service, prefix))
     return applied
+
+
+def _grant_access_tables(conn: psycopg.Connection[tuple[object, ...]], service: str, role: sql.Identifier) -> None:
+    for table, privileges in ACCESS_GRANTS.get(service, {}).items():
+        if conn.execute("SELECT to_regclass(%s)", (f"public.{table}",)).fetchone()[0] is not None:  # type: ignore[index]
+            # the privileges are constants of this module, never input
+            conn.execute(sql.SQL("GRANT " + privileges + " ON {} TO {}").format(sql.Identifier(table), role))
+    for sequence in ACCESS_SEQUENCES.get(service, ()):
+        if conn.execute("SELECT to_regclass(%s)", (f"public.{sequence}",)).fetchone()[0] is not None:  # type: ignore[index]
+            conn.execute(sql.SQL("GRANT USAGE, SELECT ON SEQUENCE {} TO {}").format(sql.Identifier(sequence), role))
 
 
 def passwords_from_env(environ: Mapping[str, str] = os.environ) -> dict[str, str]:

@@ -17,6 +17,7 @@ DATABASE_URL and the stack uses them instead of starting its own.
 import argparse
 import asyncio
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -28,10 +29,13 @@ from pathlib import Path
 
 import httpx
 
+from shared.access.admin import ensure_admin
 from shared.aws import aws_clients
 from shared.config import PlatformSettings
+from shared.db import make_engine
 from shared.emulator import command as emulator_command
 from shared.local_secrets import load_or_create_secrets
+from shared.local_secrets import read as read_secrets
 from shared.logging import configure_logging, get_logger
 from shared.migrate import upgrade
 from shared.topology import provision_buckets, provision_queues
@@ -53,6 +57,21 @@ SERVICES = (
     ServiceProcess("notifier", "NOTIFIER_PORT", 8082),
     ServiceProcess("reporting", "REPORTING_PORT", 8083),
 )
+
+# The first admin's credentials (docs/access.md): written into var/secrets.env for `make run` to create the
+# account, never handed to the services.
+ADMIN_SECRETS = ("PPE_ADMIN_USER", "PPE_ADMIN_PASSWORD")
+
+
+def load_or_create_admin(path: Path) -> dict[str, str]:
+    values = read_secrets(path)
+    missing = {"PPE_ADMIN_USER": "admin", "PPE_ADMIN_PASSWORD": secrets.token_urlsafe(18)}
+    missing = {name: value for name, value in missing.items() if name not in values}
+    if missing:
+        with path.open("a") as file:
+            file.write("".join(f"{name}={value}\n" for name, value in missing.items()))
+    return {name: os.environ.get(name) or {**values, **missing}[name] for name in ADMIN_SECRETS}
+
 
 def port_is_free(port: int) -> bool:
     with socket.socket() as sock:
@@ -218,7 +237,9 @@ def run(args: argparse.Namespace) -> int:
     # local receivers (a webhook on this machine) are the point of a local stack; on AWS none are allowed
     env.setdefault("NOTIFIER_WEBHOOK_ALLOWED_NETWORKS", "127.0.0.0/8,::1/128")
     for key, value in load_or_create_secrets(var_dir / "secrets.env").items():
-        env.setdefault(key, value)
+        if key not in ADMIN_SECRETS:
+            env.setdefault(key, value)
+    admin = load_or_create_admin(var_dir / "secrets.env")
     stack = Stack(var_dir)
     stopping = False
 
@@ -236,6 +257,7 @@ def run(args: argparse.Namespace) -> int:
         os.environ.update({k: env[k] for k in ("AWS_ENDPOINT_URL", "DATABASE_URL", "AWS_ACCESS_KEY_ID",
                                                "AWS_SECRET_ACCESS_KEY", "AWS_REGION")})
         asyncio.run(provision(PlatformSettings()))
+        asyncio.run(first_admin(env["DATABASE_URL"], admin["PPE_ADMIN_USER"], admin["PPE_ADMIN_PASSWORD"]))
         for service in SERVICES:
             if service.name not in args.skip:
                 if service.name == "reporting" and "ingest" not in args.skip:
@@ -252,7 +274,7 @@ def run(args: argparse.Namespace) -> int:
                 log.error("service did not become healthy; see its log above", service=service.name, url=url)
                 return 1
         demo_key = None if "ingest" in args.skip else register_demo_camera(env, var_dir)
-        _print_banner(env, var_dir, args.skip, demo_key)
+        _print_banner(env, var_dir, args.skip, demo_key, admin["PPE_ADMIN_USER"])
         if "emulator" in stack.supervised:
             # moto's state died with it: create the queues and buckets again so services can resume
             stack.on_restart["emulator"] = lambda: _reprovision(env)
@@ -262,6 +284,16 @@ def run(args: argparse.Namespace) -> int:
         return 0
     finally:
         stack.stop()
+
+
+async def first_admin(database_url: str, username: str, password: str) -> None:
+    """The global admin of var/secrets.env, created once (a changed password is left alone)."""
+    engine = make_engine(database_url, pool_size=1)
+    try:
+        outcome = await ensure_admin(engine, username=username, password=password)
+    finally:
+        await engine.dispose()
+    log.info("first admin", username=username, outcome=outcome)
 
 
 def _reprovision(env: dict[str, str]) -> None:
@@ -290,7 +322,9 @@ def register_demo_camera(env: dict[str, str], var_dir: Path) -> str:
     return key
 
 
-def _print_banner(env: dict[str, str], var_dir: Path, skipped: list[str], demo_key: str | None) -> None:
+def _print_banner(
+    env: dict[str, str], var_dir: Path, skipped: list[str], demo_key: str | None, admin_user: str
+) -> None:
     lines = ["", "PPE platform is up (Ctrl-C stops everything):"]
     for service in SERVICES:
         if service.name not in skipped:
@@ -299,6 +333,9 @@ def _print_banner(env: dict[str, str], var_dir: Path, skipped: list[str], demo_k
         lines.append(f"  dashboard  http://127.0.0.1:{env['REPORTING_PORT']}/  zone editor: /zones (REPORTING_* tokens)")
     lines.append(f"  SQS/S3     {env['AWS_ENDPOINT_URL']}")
     lines.append(f"  tokens     {var_dir / 'secrets.env'} (DETECTOR_API_KEYS: the Rekognition API's ACCESS_KEY:SECRET)")
+    if "reporting" not in skipped:
+        lines.append(f"  sign in    http://127.0.0.1:{env['REPORTING_PORT']}/ as {admin_user} "
+                     f"(password: PPE_ADMIN_PASSWORD in {var_dir / 'secrets.env'})")
     if demo_key:
         lines += [
             f"  camera     {DEMO_CAMERA['camera_id']} (key in {var_dir / 'demo-camera.env'}); try:",

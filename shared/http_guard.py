@@ -5,8 +5,8 @@ dependency answers `{bad` with 422 before it answers 401, and reads a body of an
 ASGI middleware that runs before routing: a request to anything but the open paths (health, readiness,
 metrics, the API docs) is refused unless `accepts(headers)` says its credentials are valid, and its body is
 counted as it arrives and refused over `max_body_bytes` (`own_body_limit` paths read their own, larger,
-bodies with their own limit). The route's own dependency still does the fine-grained check (which role,
-which camera).
+bodies with their own limit; `public_paths`, such as sign-in, need no credentials but keep the limit). The
+route's own dependency still does the fine-grained check (which role, which site, which camera).
 """
 
 import json
@@ -39,6 +39,7 @@ class Guard:
         too_large: Callable[[int], Refusal],
         open_paths: Iterable[str] = OPEN_PATHS,
         open_prefixes: Iterable[str] = (),
+        public_paths: Iterable[str] = (),
         own_body_limit: Iterable[str] = (),
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     ) -> None:
@@ -48,6 +49,7 @@ class Guard:
         self._too_large = too_large
         self._open = frozenset(open_paths)
         self._open_prefixes = tuple(open_prefixes)
+        self._public = frozenset(public_paths)  # no credentials, but a bounded body (sign-in)
         self._own_body_limit = tuple(own_body_limit)
         self._max_body = max_body_bytes
 
@@ -60,12 +62,13 @@ class Guard:
             await self.app(scope, receive, send)
             return
         headers = Headers(scope=scope)
-        verdict = self._accepts(scope, headers)
-        if not isinstance(verdict, bool):
-            verdict = await verdict
-        if not verdict:
-            await _respond(send, self._unauthorised(scope))
-            return
+        if path not in self._public:
+            verdict = self._accepts(scope, headers)
+            if not isinstance(verdict, bool):
+                verdict = await verdict
+            if not verdict:
+                await _respond(send, self._unauthorised(scope))
+                return
         if path.startswith(self._own_body_limit):
             await self.app(scope, receive, send)
             return

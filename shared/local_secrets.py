@@ -25,6 +25,7 @@ GENERATED_SECRETS = (
     "REPORTING_ANALYST_TOKEN",
     "REPORTING_ADMIN_TOKEN",
     "DETECTOR_API_KEYS",
+    "PPE_SESSION_KEY",  # signs sign-in sessions; the same for every service (docs/access.md)
 )
 
 # Settings that hold a copy of another service's secret (the zone editor calls ingest's admin API).

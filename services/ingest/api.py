@@ -1,7 +1,6 @@
 """HTTP API of ingest (FastAPI): thin routes over FrameIntake, the camera directory and the admin repository."""
 
 import asyncio
-import hmac
 import math
 import os
 import time
@@ -13,7 +12,7 @@ from fastapi import Depends, FastAPI, Query, Request, Response, Security
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import APIKeyHeader
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile
@@ -37,15 +36,18 @@ from services.ingest.schemas import (
     CameraOut,
     CameraWithKey,
     ErrorBody,
-    LocationOverride,
     FrameAccepted,
     FrameMetadata,
     FrameQuery,
     Health,
+    LocationOverride,
 )
+from shared.access.http import NOT_FOUND, Access, Forbidden, Require, audit_change, lookup, query, service_tokens
+from shared.access.http import body as body_site
+from shared.access.roles import Principal, Role
 from shared.contracts import ZoneLayout
 from shared.equipment import UnknownEquipment
-from shared.http_guard import Guard, Refusal, bearer_token
+from shared.http_guard import Guard, Refusal
 from shared.logging import get_logger
 from shared.s3 import FrameStore, StorageError
 from shared.sqs import QueueResolver
@@ -80,6 +82,7 @@ class IngestDeps:
     sqs: Any
     intake: FrameIntake
     limiter: RateLimiter | SharedRateLimiter
+    access: Access | None = None  # None: only INGEST_ADMIN_TOKEN (tests of the camera side)
 
 
 def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
@@ -168,21 +171,23 @@ def refusal(error: IngestError) -> Refusal:
     return error.status, body.model_dump(mode="json", exclude_none=True), {}
 
 
-def guarded(app: ASGIApp, settings: IngestSettings) -> Guard:
-    """Credentials before any body is read: the admin token for /v1/admin, a camera key for the rest.
+def guarded(app: ASGIApp, settings: IngestSettings, access: Access) -> Guard:
+    """Credentials before any body is read: a user or INGEST_ADMIN_TOKEN for /v1/admin, a camera key for the rest.
 
     The camera key is looked up by the route's dependency, which runs before /v1/frames reads its body.
     """
-    admin_token = settings.admin_token.encode()
 
-    def accepts(scope: Scope, headers: Any) -> bool:
+    async def accepts(scope: Scope, headers: Any) -> bool:
         if scope["path"].startswith("/v1/admin"):
-            return hmac.compare_digest(bearer_token(headers).encode(), admin_token)
+            return await access.accepts(scope, headers)
         return bool(headers.get("x-api-key"))
 
     def unauthorised(scope: Scope) -> Refusal:
         if scope["path"].startswith("/v1/admin"):
-            return refusal(IngestError(Reason.admin_unauthorized, "send Authorization: Bearer <INGEST_ADMIN_TOKEN>"))
+            return refusal(IngestError(
+                Reason.admin_unauthorized,
+                "sign in, or send Authorization: Bearer <personal API token or INGEST_ADMIN_TOKEN>",
+            ))
         return refusal(IngestError(Reason.missing_api_key, "send the camera's API key in the X-API-Key header"))
 
     def too_large(limit: int) -> Refusal:
@@ -260,14 +265,20 @@ def build_app(deps: IngestDeps) -> FastAPI:
         description="Frame intake for cameras: validate, store on S3, enqueue FrameReceived. "
         "Cameras authenticate with X-API-Key; the admin API with `Authorization: Bearer <INGEST_ADMIN_TOKEN>`.",
     )
-    app.add_middleware(guarded, settings=settings)  # type: ignore[arg-type]
+    access = deps.access or Access(
+        engine=None, service_tokens=service_tokens({settings.admin_token: ("ingest-admin", Role.ADMIN)})
+    )
+    app.add_middleware(guarded, settings=settings, access=access)  # type: ignore[arg-type]
     app.add_middleware(MetricsMiddleware)
     api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="The camera's API key.")
-    admin_bearer = HTTPBearer(auto_error=False, description="INGEST_ADMIN_TOKEN.")
 
     @app.exception_handler(IngestError)
     async def _ingest_error(request: Request, exc: IngestError) -> JSONResponse:
         return error_response(exc)
+
+    @app.exception_handler(Forbidden)
+    async def _forbidden(request: Request, exc: Forbidden) -> JSONResponse:
+        return error_response(IngestError(Reason.forbidden, str(exc.detail)))
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -285,11 +296,6 @@ def build_app(deps: IngestDeps) -> FastAPI:
         if not camera.enabled:
             raise IngestError(Reason.camera_disabled, f"camera {camera.camera_id} is disabled: ask an admin")
         return camera
-
-    async def admin(credentials: Annotated[HTTPAuthorizationCredentials | None, Security(admin_bearer)]) -> None:
-        token = credentials.credentials if credentials else ""
-        if not hmac.compare_digest(token.encode(), settings.admin_token.encode()):
-            raise IngestError(Reason.admin_unauthorized, "send Authorization: Bearer <INGEST_ADMIN_TOKEN>")
 
     CameraDep = Annotated[Camera, Depends(current_camera)]
 
@@ -358,7 +364,7 @@ def build_app(deps: IngestDeps) -> FastAPI:
         """The calling camera's settings and sampling hints."""
         return CameraOut.of(camera)
 
-    register_admin_routes(app, deps, admin)
+    register_admin_routes(app, deps, access)
     register_health_routes(app, deps)
     return app
 
@@ -406,9 +412,30 @@ def check_zones(settings: Any, layout: ZoneLayout | None) -> None:
         check_equipment(settings, zone.required_equipment, where=f"zone {zone.zone_id} required_equipment")
 
 
-def register_admin_routes(app: FastAPI, deps: IngestDeps, admin: Any) -> None:
+def register_admin_routes(app: FastAPI, deps: IngestDeps, access: Access) -> None:
+    """Each route names the role it needs and where the site comes from (docs/access.md); every change is
+    audited."""
     repository = deps.camera_repository
-    guarded = [Depends(admin)]
+
+    async def camera_site(request: Request) -> object:
+        try:
+            camera = await repository.get(request.path_params["camera_id"])
+        except DATABASE_ERRORS as exc:
+            raise unavailable("the camera database", exc, deps.settings.retry_after_s) from exc
+        return NOT_FOUND if camera is None else camera.site_id
+
+    Reader = Annotated[Principal, Depends(Require(Role.VIEWER, lookup(camera_site)))]
+    Changer = Annotated[Principal, Depends(Require(Role.ADMIN, lookup(camera_site)))]
+
+    async def audited(who: Principal, action: str, camera: Camera, **details: Any) -> Camera:
+        await access_audit(who, action, camera.site_id, camera.camera_id, details)
+        return camera
+
+    async def access_audit(who: Principal, action: str, site_id: str, camera_id: str, details: Any) -> None:
+        try:
+            await audit_change(access, who, action, site_id=site_id, target=f"camera:{camera_id}", details=details)
+        except DATABASE_ERRORS as exc:
+            raise unavailable("the audit trail (PostgreSQL)", exc, deps.settings.retry_after_s) from exc
 
     async def changed(camera_id: str, **values: Any) -> Camera:
         try:
@@ -424,11 +451,12 @@ def register_admin_routes(app: FastAPI, deps: IngestDeps, admin: Any) -> None:
         "/v1/admin/cameras",
         status_code=201,
         response_model=CameraWithKey,
-        dependencies=guarded,
         responses=errors(401, 409, 422, 503),
         tags=["admin"],
     )
-    async def create_camera(body: CameraCreate) -> CameraWithKey:
+    async def create_camera(
+        body: CameraCreate, who: Annotated[Principal, Depends(Require(Role.ADMIN, body_site()))]
+    ) -> CameraWithKey:
         """Register a camera; the response holds its API key (shown once)."""
         check_equipment(deps.settings, body.required_ppe, where="required_ppe")
         check_zones(deps.settings, body.zones)
@@ -453,29 +481,36 @@ def register_admin_routes(app: FastAPI, deps: IngestDeps, admin: Any) -> None:
         except DATABASE_ERRORS as exc:
             raise unavailable("the camera database", exc, deps.settings.retry_after_s) from exc
         log.info("camera registered", camera_id=camera.camera_id, site_id=camera.site_id)
+        await audited(who, "camera.create", camera, zone_id=camera.zone_id, zones=body.zones is not None)
         return CameraWithKey(camera=CameraOut.of(camera), api_key=api_key)
 
     @app.get(
         "/v1/admin/cameras",
         response_model=list[CameraOut],
-        dependencies=guarded,
         responses=errors(401, 503),
         tags=["admin"],
     )
-    async def list_cameras() -> list[CameraOut]:
+    async def list_cameras(
+        who: Annotated[Principal, Depends(Require(Role.VIEWER, query()))],
+        site_id: Annotated[str | None, Query(max_length=128, description="Only this site's cameras.")] = None,
+    ) -> list[CameraOut]:
+        """The cameras of the caller's sites (all of them for a global role)."""
+        sites = who.sites(Role.VIEWER)
         try:
-            return [CameraOut.of(camera) for camera in await repository.list()]
+            return [
+                CameraOut.of(camera) for camera in await repository.list()
+                if (sites is None or camera.site_id in sites) and site_id in (None, camera.site_id)
+            ]
         except DATABASE_ERRORS as exc:
             raise unavailable("the camera database", exc, deps.settings.retry_after_s) from exc
 
     @app.get(
         "/v1/admin/cameras/{camera_id}",
         response_model=CameraOut,
-        dependencies=guarded,
         responses=errors(401, 404, 503),
         tags=["admin"],
     )
-    async def get_camera(camera_id: str) -> CameraOut:
+    async def get_camera(camera_id: str, who: Reader) -> CameraOut:
         try:
             camera = await repository.get(camera_id)
         except DATABASE_ERRORS as exc:
@@ -487,65 +522,63 @@ def register_admin_routes(app: FastAPI, deps: IngestDeps, admin: Any) -> None:
     @app.put(
         "/v1/admin/cameras/{camera_id}/zones",
         response_model=CameraOut,
-        dependencies=guarded,
         responses=errors(401, 404, 422, 503),
         tags=["admin"],
     )
-    async def put_zones(camera_id: str, body: ZoneLayout) -> CameraOut:
+    async def put_zones(camera_id: str, body: ZoneLayout, who: Changer) -> CameraOut:
         """Replace the camera's polygon zones (`{"zones": []}` removes them); frames posted from now on carry them."""
         check_zones(deps.settings, body)
         camera = await changed(camera_id, zones=body.model_dump(mode="json") if body.zones else None)
         log.info("camera zones set", camera_id=camera_id, zones=[zone.zone_id for zone in body.zones])
+        await audited(who, "zones.set", camera, zones=[zone.zone_id for zone in body.zones])
         return CameraOut.of(camera)
 
     @app.post(
         "/v1/admin/cameras/{camera_id}/rotate-key",
         response_model=CameraWithKey,
-        dependencies=guarded,
         responses=errors(401, 404, 503),
         tags=["admin"],
     )
-    async def rotate_key(camera_id: str) -> CameraWithKey:
+    async def rotate_key(camera_id: str, who: Changer) -> CameraWithKey:
         """Issue a new API key; the old one stops working (within INGEST_CAMERA_CACHE_TTL_S on other workers)."""
         api_key = new_api_key()
         camera = await changed(camera_id, key_hash=hash_api_key(api_key))
         log.info("camera key rotated", camera_id=camera_id)
+        await audited(who, "camera.rotate_key", camera)
         return CameraWithKey(camera=CameraOut.of(camera), api_key=api_key)
 
     @app.post(
         "/v1/admin/cameras/{camera_id}/disable",
         response_model=CameraOut,
-        dependencies=guarded,
         responses=errors(401, 404, 503),
         tags=["admin"],
     )
-    async def disable_camera(camera_id: str) -> CameraOut:
+    async def disable_camera(camera_id: str, who: Changer) -> CameraOut:
         """Refuse the camera's frames with 403 from now on."""
         log.info("camera disabled", camera_id=camera_id)
-        return CameraOut.of(await changed(camera_id, enabled=False))
+        return CameraOut.of(await audited(who, "camera.disable", await changed(camera_id, enabled=False)))
 
     @app.post(
         "/v1/admin/cameras/{camera_id}/enable",
         response_model=CameraOut,
-        dependencies=guarded,
         responses=errors(401, 404, 503),
         tags=["admin"],
     )
-    async def enable_camera(camera_id: str) -> CameraOut:
+    async def enable_camera(camera_id: str, who: Changer) -> CameraOut:
         log.info("camera enabled", camera_id=camera_id)
-        return CameraOut.of(await changed(camera_id, enabled=True))
+        return CameraOut.of(await audited(who, "camera.enable", await changed(camera_id, enabled=True)))
 
     @app.put(
         "/v1/admin/cameras/{camera_id}/location-override",
         response_model=CameraOut,
-        dependencies=guarded,
         responses=errors(401, 404, 422, 503),
         tags=["admin"],
     )
-    async def set_location_override(camera_id: str, body: LocationOverride) -> CameraOut:
+    async def set_location_override(camera_id: str, body: LocationOverride, who: Changer) -> CameraOut:
         """Allow (or stop allowing) this camera's frames to name another site / zone than its registration."""
         log.info("camera location override changed", camera_id=camera_id, allowed=body.allowed)
-        return CameraOut.of(await changed(camera_id, allow_location_override=body.allowed))
+        camera = await changed(camera_id, allow_location_override=body.allowed)
+        return CameraOut.of(await audited(who, "camera.location_override", camera, allowed=body.allowed))
 
 
 def register_health_routes(app: FastAPI, deps: IngestDeps) -> None:

@@ -36,6 +36,7 @@ class Reason(StrEnum):
     camera_disabled = "camera_disabled"
     location_override_forbidden = "location_override_forbidden"
     admin_unauthorized = "admin_unauthorized"
+    forbidden = "forbidden"
     camera_not_found = "camera_not_found"
     frame_not_found = "frame_not_found"
     camera_exists = "camera_exists"
@@ -55,6 +56,7 @@ STATUS: dict[Reason, int] = {
     Reason.missing_api_key: 401,
     Reason.invalid_api_key: 401,
     Reason.admin_unauthorized: 401,
+    Reason.forbidden: 403,
     Reason.camera_mismatch: 403,
     Reason.camera_disabled: 403,
     Reason.location_override_forbidden: 403,

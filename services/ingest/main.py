@@ -18,6 +18,7 @@ import sys
 import tempfile
 import time
 from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 import uvicorn
 import uvloop
@@ -32,6 +33,9 @@ from services.ingest.api import IngestDeps, build_app
 from services.ingest.config import IngestSettings
 from services.ingest.domain import RateLimiter
 from services.ingest.handlers import FrameIntake
+from shared.access.config import AccessSettings
+from shared.access.http import Access, service_tokens
+from shared.access.roles import Role
 from shared.aws import aws_client
 from shared.db import make_engine
 from shared.logging import configure_logging, get_logger
@@ -90,6 +94,7 @@ async def open_deps(settings: IngestSettings) -> AsyncIterator[IngestDeps]:
                     decode_concurrency=settings.decode_concurrency,
                     retry_after_s=settings.retry_after_s,
                 ),
+                access=ingest_access(settings, engine),
                 limiter=(
                     SharedRateLimiter(
                         engine, default_rate=settings.rate_limit_per_s, burst_s=settings.rate_limit_burst_s
@@ -100,6 +105,12 @@ async def open_deps(settings: IngestSettings) -> AsyncIterator[IngestDeps]:
             )
     finally:
         await engine.dispose()
+
+
+def ingest_access(settings: IngestSettings, engine: Any) -> Access:
+    """INGEST_ADMIN_TOKEN stays a global admin (machine use); users sign in with their own credentials."""
+    tokens = service_tokens({settings.admin_token: ("ingest-admin", Role.ADMIN)})
+    return Access(engine=engine, service_tokens=tokens, settings=AccessSettings())
 
 
 class Server(uvicorn.Server):

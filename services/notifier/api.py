@@ -1,15 +1,16 @@
-"""Rules / channels API (bearer token NOTIFIER_ADMIN_TOKEN), incident and delivery log views, health, metrics."""
+"""Rules / channels API, incident and delivery log views, health, metrics.
 
-import hmac
+Callers: users (session or personal token) with a role on the site, or NOTIFIER_ADMIN_TOKEN (a global admin).
+"""
+
 from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import sqlalchemy as sa
-from fastapi import Depends, FastAPI, HTTPException, Query, Response, status
+from fastapi import Depends, FastAPI, HTTPException, Query, Request, Response
 from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy.exc import IntegrityError
@@ -19,8 +20,11 @@ from services.notifier.adapters import db
 from services.notifier.adapters.secret_box import SecretBox
 from services.notifier.adapters.targets import IPNetwork, TargetRefused, check_apprise_url, check_webhook_url
 from services.notifier.domain import RulePolicy, Severity
+from shared.access import audit
+from shared.access.http import NOT_FOUND, Access, Require, body, lookup, query, service_tokens
+from shared.access.roles import Principal, Role
 from shared.equipment import Catalogue, UnknownEquipment, default_custom_equipment
-from shared.http_guard import Guard, bearer_token
+from shared.http_guard import Guard
 from shared.logging import get_logger
 
 log = get_logger(__name__)
@@ -118,6 +122,17 @@ def _rule_out(row: Any) -> RuleOut:
     )
 
 
+def notifier_tokens(admin_token: str) -> dict[str, Principal]:
+    """NOTIFIER_ADMIN_TOKEN stays a global admin (machine use)."""
+    return service_tokens({admin_token: ("notifier-admin", Role.ADMIN)})
+
+
+def _channel_details(channel: ChannelIn) -> dict[str, Any]:
+    """What the audit keeps of a channel: never its secret (nor a target, which may hold a token in its URL)."""
+    return {"name": channel.name, "kind": channel.kind, "min_severity": channel.min_severity,
+            "enabled": channel.enabled, "has_secret": bool(channel.secret)}
+
+
 def build_app(
     *,
     engine: AsyncEngine,
@@ -128,9 +143,12 @@ def build_app(
     catalogue: Catalogue | None = None,
     secret_box: SecretBox | None = None,
     webhook_networks: tuple[IPNetwork, ...] = (),
+    access: Access | None = None,
 ) -> FastAPI:
     """`secret_box` encrypts channel secrets (without one, a channel with a secret is refused: never plain text);
-    `webhook_networks` are the private networks webhooks may reach (NOTIFIER_WEBHOOK_ALLOWED_NETWORKS)."""
+    `webhook_networks` are the private networks webhooks may reach (NOTIFIER_WEBHOOK_ALLOWED_NETWORKS);
+    `access`: who may call (main.py passes users + the admin token; None = the admin token only)."""
+    access = access or Access(engine=None, service_tokens=notifier_tokens(admin_token))
     known = catalogue or Catalogue(default_custom_equipment())
 
     def checked(rule: RuleIn) -> RuleIn:
@@ -149,23 +167,47 @@ def build_app(
     app = FastAPI(title="PPE notifier", version="1")
     app.add_middleware(
         Guard,  # type: ignore[arg-type]
-        accepts=lambda scope, headers: hmac.compare_digest(bearer_token(headers).encode(), admin_token.encode()),
+        accepts=access.accepts,
         unauthorised=lambda scope: (
-            401, {"detail": "send Authorization: Bearer <NOTIFIER_ADMIN_TOKEN>"}, {"WWW-Authenticate": "Bearer"}
+            401, {"detail": "sign in, or send Authorization: Bearer <personal API token or NOTIFIER_ADMIN_TOKEN>"},
+            {"WWW-Authenticate": "Bearer"},
         ),
         too_large=lambda limit: (413, {"detail": f"body is over the {limit} byte limit"}, {}),
     )
-    bearer = HTTPBearer(auto_error=False)
 
-    def authorise(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> None:
-        if credentials is None or not hmac.compare_digest(credentials.credentials.encode(), admin_token.encode()):
-            raise HTTPException(
-                status.HTTP_401_UNAUTHORIZED,
-                "send Authorization: Bearer <NOTIFIER_ADMIN_TOKEN>",
-                headers={"WWW-Authenticate": "Bearer"},
-            )
+    async def site_of(table: Any, request: Request, name: str) -> object:
+        try:
+            key = int(request.path_params[name])
+        except ValueError:
+            return NOT_FOUND  # the route answers 422
+        if not 0 < key < 2**31:
+            return NOT_FOUND  # beyond the id column: no such object
+        async with engine.connect() as conn:
+            row = (await conn.execute(sa.select(table.c.site_id).where(table.c.id == key))).first()
+        return NOT_FOUND if row is None else row.site_id
 
-    admin = [Depends(authorise)]
+    async def rule_site(request: Request) -> object:
+        return await site_of(db.rules, request, "rule_id")
+
+    async def channel_site(request: Request) -> object:
+        return await site_of(db.channels, request, "channel_id")  # None: a channel of every site
+
+    async def audited(
+        conn: Any, principal: Principal, action: str, site_id: str | None, target: str, **details: Any
+    ) -> None:
+        await audit.append(conn, actor=principal.audit_name(), action=action, site_id=site_id, target=target,
+                           details={"via": principal.via, **details})
+
+    # who may call each route: the role, and where the site it acts on comes from (docs/access.md)
+    Viewer = Annotated[Principal, Depends(Require(Role.VIEWER))]
+    SiteViewer = Annotated[Principal, Depends(Require(Role.VIEWER, query()))]
+    SiteAdmin = Annotated[Principal, Depends(Require(Role.ADMIN, query()))]
+    NewAdmin = Annotated[Principal, Depends(Require(Role.ADMIN, body()))]
+    RuleViewer = Annotated[Principal, Depends(Require(Role.VIEWER, lookup(rule_site)))]
+    RuleAdmin = Annotated[Principal, Depends(Require(Role.ADMIN, lookup(rule_site)))]
+    RuleMover = Annotated[Principal, Depends(Require(Role.ADMIN, lookup(rule_site), body()))]
+    ChannelAdmin = Annotated[Principal, Depends(Require(Role.ADMIN, lookup(channel_site)))]
+    ChannelMover = Annotated[Principal, Depends(Require(Role.ADMIN, lookup(channel_site), body()))]
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:
@@ -190,20 +232,25 @@ def build_app(
     async def metrics() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
-    @app.get("/v1/rules/default", dependencies=admin)
-    async def get_default_rule() -> RulePolicy:
+    @app.get("/v1/rules/default")
+    async def get_default_rule(_: Viewer) -> RulePolicy:
         return default_policy
 
-    @app.get("/v1/rules", dependencies=admin)
-    async def list_rules(site_id: Filter = None) -> list[RuleOut]:
-        query = sa.select(db.rules).order_by(db.rules.c.id)
+    @app.get("/v1/rules")
+    async def list_rules(
+        principal: SiteViewer, site_id: Filter = None
+    ) -> list[RuleOut]:
+        """The rules of the caller's sites (or of `site_id`)."""
+        select = sa.select(db.rules).order_by(db.rules.c.id)
         if site_id is not None:
-            query = query.where(db.rules.c.site_id == site_id)
+            select = select.where(db.rules.c.site_id == site_id)
+        if (sites := principal.sites(Role.VIEWER)) is not None:
+            select = select.where(db.rules.c.site_id.in_(sorted(sites)))
         async with engine.connect() as conn:
-            return [_rule_out(r) for r in (await conn.execute(query)).all()]
+            return [_rule_out(r) for r in (await conn.execute(select)).all()]
 
-    @app.post("/v1/rules", dependencies=admin, status_code=201)
-    async def create_rule(rule: RuleIn) -> RuleOut:
+    @app.post("/v1/rules", status_code=201)
+    async def create_rule(rule: RuleIn, principal: NewAdmin) -> RuleOut:
         checked(rule)
         try:
             async with engine.begin() as conn:
@@ -219,22 +266,26 @@ def build_app(
                         .returning(*db.rules.c)
                     )
                 ).one()
+                await audited(conn, principal, "rule.create", rule.site_id, f"rule:{row.id}",
+                              rule=rule.model_dump(mode="json"))
         except IntegrityError as exc:
             raise HTTPException(
                 409, "a rule for this site / zone / camera exists; PUT /v1/rules/{id} to change it"
             ) from exc
         return _rule_out(row)
 
-    @app.get("/v1/rules/{rule_id}", dependencies=admin)
-    async def get_rule(rule_id: RowId) -> RuleOut:
+    @app.get("/v1/rules/{rule_id}")
+    async def get_rule(rule_id: RowId, _: RuleViewer) -> RuleOut:
         async with engine.connect() as conn:
             row = (await conn.execute(sa.select(db.rules).where(db.rules.c.id == rule_id))).first()
         if row is None:
             raise HTTPException(404, f"no rule {rule_id}")
         return _rule_out(row)
 
-    @app.put("/v1/rules/{rule_id}", dependencies=admin)
-    async def replace_rule(rule_id: RowId, rule: RuleIn) -> RuleOut:
+    @app.put("/v1/rules/{rule_id}")
+    async def replace_rule(
+        rule_id: RowId, rule: RuleIn, principal: RuleMover
+    ) -> RuleOut:
         checked(rule)
         try:
             async with engine.begin() as conn:
@@ -252,17 +303,24 @@ def build_app(
                         .returning(*db.rules.c)
                     )
                 ).first()
+                if row is not None:
+                    await audited(conn, principal, "rule.update", rule.site_id, f"rule:{rule_id}",
+                                  rule=rule.model_dump(mode="json"))
         except IntegrityError as exc:
             raise HTTPException(409, "another rule already covers this site / zone / camera") from exc
         if row is None:
             raise HTTPException(404, f"no rule {rule_id}")
         return _rule_out(row)
 
-    @app.delete("/v1/rules/{rule_id}", dependencies=admin, status_code=204)
-    async def delete_rule(rule_id: RowId) -> Response:
+    @app.delete("/v1/rules/{rule_id}", status_code=204)
+    async def delete_rule(
+        rule_id: RowId, principal: RuleAdmin
+    ) -> Response:
         async with engine.begin() as conn:
-            result = await conn.execute(db.rules.delete().where(db.rules.c.id == rule_id))
-        if result.rowcount == 0:
+            row = (await conn.execute(db.rules.delete().where(db.rules.c.id == rule_id).returning(*db.rules.c))).first()
+            if row is not None:
+                await audited(conn, principal, "rule.delete", row.site_id, f"rule:{rule_id}")
+        if row is None:
             raise HTTPException(404, f"no rule {rule_id}")
         return Response(status_code=204)
 
@@ -286,24 +344,35 @@ def build_app(
             values["secret"] = secret_box.seal(channel.secret)
         return values
 
-    @app.get("/v1/channels", dependencies=admin)
-    async def list_channels() -> list[ChannelOut]:
+    @app.get("/v1/channels")
+    async def list_channels(
+        principal: SiteAdmin, site_id: Filter = None
+    ) -> list[ChannelOut]:
+        """The channels of the sites the caller administers; channels of every site (no site_id) need a global
+        admin."""
+        select = sa.select(db.channels).order_by(db.channels.c.id)
+        if site_id is not None:
+            select = select.where(db.channels.c.site_id == site_id)
+        if (sites := principal.sites(Role.ADMIN)) is not None:
+            select = select.where(db.channels.c.site_id.in_(sorted(sites)))
         async with engine.connect() as conn:
-            rows = (await conn.execute(sa.select(db.channels).order_by(db.channels.c.id))).all()
+            rows = (await conn.execute(select)).all()
         return [_channel_out(r) for r in rows]
 
-    @app.post("/v1/channels", dependencies=admin, status_code=201)
-    async def create_channel(channel: ChannelIn) -> ChannelOut:
+    @app.post("/v1/channels", status_code=201)
+    async def create_channel(channel: ChannelIn, principal: NewAdmin) -> ChannelOut:
         values = await stored_values(channel)
         try:
             async with engine.begin() as conn:
                 row = (await conn.execute(db.channels.insert().values(**values).returning(*db.channels.c))).one()
+                await audited(conn, principal, "channel.create", channel.site_id, f"channel:{row.id}",
+                              **_channel_details(channel))
         except IntegrityError as exc:
             raise HTTPException(409, f"a channel named {channel.name!r} exists") from exc
         return _channel_out(row)
 
-    @app.put("/v1/channels/{channel_id}", dependencies=admin)
-    async def replace_channel(channel_id: RowId, channel: ChannelIn) -> ChannelOut:
+    @app.put("/v1/channels/{channel_id}")
+    async def replace_channel(channel_id: RowId, channel: ChannelIn, principal: ChannelMover) -> ChannelOut:
         values = await stored_values(channel)
         try:
             async with engine.begin() as conn:
@@ -315,43 +384,69 @@ def build_app(
                         .returning(*db.channels.c)
                     )
                 ).first()
+                if row is not None:
+                    await audited(conn, principal, "channel.update", channel.site_id, f"channel:{channel_id}",
+                                  **_channel_details(channel))
         except IntegrityError as exc:
             raise HTTPException(409, f"a channel named {channel.name!r} exists") from exc
         if row is None:
             raise HTTPException(404, f"no channel {channel_id}")
         return _channel_out(row)
 
-    @app.delete("/v1/channels/{channel_id}", dependencies=admin, status_code=204)
-    async def delete_channel(channel_id: RowId) -> Response:
+    @app.delete("/v1/channels/{channel_id}", status_code=204)
+    async def delete_channel(
+        channel_id: RowId, principal: ChannelAdmin
+    ) -> Response:
         async with engine.begin() as conn:
-            result = await conn.execute(db.channels.delete().where(db.channels.c.id == channel_id))
-        if result.rowcount == 0:
+            row = (
+                await conn.execute(db.channels.delete().where(db.channels.c.id == channel_id).returning(*db.channels.c))
+            ).first()
+            if row is not None:
+                await audited(conn, principal, "channel.delete", row.site_id, f"channel:{channel_id}")
+        if row is None:
             raise HTTPException(404, f"no channel {channel_id}")
         return Response(status_code=204)
 
-    @app.get("/v1/incidents", dependencies=admin)
+    @app.get("/v1/incidents")
     async def list_incidents(
+        principal: SiteViewer,
+        site_id: Filter = None,
         camera_id: Filter = None,
         incident_status: Annotated[Literal["open", "resolved"] | None, Query(alias="status")] = None,
         limit: Annotated[int, Query(ge=1, le=500)] = 100,
     ) -> list[dict[str, Any]]:
-        query = sa.select(db.incidents).order_by(db.incidents.c.started_at.desc()).limit(limit)
+        select = sa.select(db.incidents).order_by(db.incidents.c.started_at.desc()).limit(limit)
+        if site_id is not None:
+            select = select.where(db.incidents.c.site_id == site_id)
+        if (sites := principal.sites(Role.VIEWER)) is not None:
+            select = select.where(db.incidents.c.site_id.in_(sorted(sites)))
         if camera_id is not None:
-            query = query.where(db.incidents.c.camera_id == camera_id)
+            select = select.where(db.incidents.c.camera_id == camera_id)
         if incident_status is not None:
-            query = query.where(db.incidents.c.status == incident_status)
+            select = select.where(db.incidents.c.status == incident_status)
         async with engine.connect() as conn:
-            return [dict(r._mapping) for r in (await conn.execute(query)).all()]
+            return [dict(r._mapping) for r in (await conn.execute(select)).all()]
 
-    @app.get("/v1/deliveries", dependencies=admin)
+    @app.get("/v1/deliveries")
     async def list_deliveries(
-        incident_id: Filter = None, limit: Annotated[int, Query(ge=1, le=500)] = 100
+        principal: SiteViewer,
+        site_id: Filter = None,
+        incident_id: Filter = None,
+        limit: Annotated[int, Query(ge=1, le=500)] = 100,
     ) -> list[dict[str, Any]]:
-        """The delivery log: what was sent where, what was suppressed and why, what failed."""
-        query = sa.select(db.deliveries).order_by(db.deliveries.c.created_at.desc()).limit(limit)
+        """The delivery log (of the caller's sites' incidents): what was sent where, what was suppressed and why."""
+        select = sa.select(db.deliveries).order_by(db.deliveries.c.created_at.desc()).limit(limit)
         if incident_id is not None:
-            query = query.where(db.deliveries.c.incident_id == incident_id)
+            select = select.where(db.deliveries.c.incident_id == incident_id)
+        sites = principal.sites(Role.VIEWER)
+        if site_id is not None or sites is not None:
+            of_sites = sa.select(db.incidents.c.id)
+            if site_id is not None:
+                of_sites = of_sites.where(db.incidents.c.site_id == site_id)
+            if sites is not None:
+                of_sites = of_sites.where(db.incidents.c.site_id.in_(sorted(sites)))
+            select = select.where(db.deliveries.c.incident_id.in_(of_sites))
         async with engine.connect() as conn:
-            return [dict(r._mapping) for r in (await conn.execute(query)).all()]
+            return [dict(r._mapping) for r in (await conn.execute(select)).all()]
 
     return app

@@ -29,10 +29,12 @@ from services.notifier.adapters.channels import (
 )
 from services.notifier.adapters.db import PURGE_RULES
 from services.notifier.adapters.secret_box import SecretBox, reencrypt_all
-from services.notifier.api import build_app
+from services.notifier.api import build_app, notifier_tokens
 from services.notifier.config import NotifierSettings
 from services.notifier.consumer import FrameBatchConsumer
 from services.notifier.handlers import DeliveryHandler, FrameHandler, publish_outbox
+from shared.access.config import AccessSettings
+from shared.access.http import Access
 from shared.aws import aws_clients
 from shared.config import normalise_database_url
 from shared.contracts import NotificationRequested
@@ -206,6 +208,9 @@ async def run(
                 catalogue=settings.catalogue(),
                 secret_box=SecretBox(settings.secrets_key),
                 webhook_networks=settings.webhook_networks(),
+                access=Access(
+                    engine=engine, service_tokens=notifier_tokens(settings.admin_token), settings=AccessSettings()
+                ),
             )
             await serve(settings, app, w, purge_schedule(settings, engine))
     finally:

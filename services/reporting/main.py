@@ -24,6 +24,8 @@ from services.reporting.export import Exporter
 from services.reporting.config import ReportingSettings
 from services.reporting.handlers import frame_handler, incident_handler
 from services.reporting.retention import RetentionJob
+from shared.access.config import AccessSettings
+from shared.access.http import Access
 from shared.aws import aws_clients
 from shared.contracts import FrameAnalyzed, IncidentChanged
 from shared.db import make_engine
@@ -59,6 +61,13 @@ def consumers_ready(
                 raise RuntimeError(f"consumer of {consumer.queue} has not polled for {stale_after_s:.0f}s")
 
     return check
+
+
+
+def reporting_access(settings: ReportingSettings, repository: ReportingRepository) -> Access:
+    """The analyst / admin tokens stay (machine use); users sign in here (PPE_SESSION_KEY) or use their tokens."""
+    tokens = Tokens(analyst=settings.analyst_token, admin=settings.admin_token)
+    return Access(engine=repository.engine, service_tokens=tokens.principals(), settings=AccessSettings())
 
 
 async def run(
@@ -114,6 +123,7 @@ async def run(
             app = build_app(
                 repository=repository,
                 tokens=Tokens(analyst=settings.analyst_token, admin=settings.admin_token),
+                access=reporting_access(settings, repository),
                 retention=retention,
                 readiness=consumers_ready(consumers, tasks, stale_after_s=60),
                 catalogue=settings.catalogue(),

@@ -67,3 +67,30 @@ def test_passwords_come_from_the_environment_and_bad_input_is_refused(migrated_d
         apply_roles(migrated_database_url, {"detector": "z" * 20})
     with pytest.raises(ValueError, match="at least 16"):
         apply_roles(migrated_database_url, {"ingest": "short"})
+
+
+def test_every_service_reads_users_and_appends_audit_records_and_only_reporting_manages_users(
+    migrated_database_url: str,
+) -> None:
+    prefix = f"t{uuid.uuid4().hex[:8]}_"
+    passwords = {service: f"{service}-password-0123456789" for service in SERVICE_TABLES}
+    apply_roles(migrated_database_url, passwords, prefix=prefix)
+    with connect_as(migrated_database_url, role_name("reporting", prefix), passwords["reporting"]) as reporting:
+        reporting.execute("INSERT INTO access_users (username, password_hash) VALUES ('u', 'h') RETURNING id")
+        reporting.execute("INSERT INTO access_api_tokens (user_id, name, token_hash) "
+                          "SELECT id, 't', repeat('a', 64) FROM access_users")
+        reporting.execute("UPDATE access_api_tokens SET revoked_at = now()")
+    for service in ("ingest", "notifier", "reporting"):
+        with connect_as(migrated_database_url, role_name(service, prefix), passwords[service]) as conn:
+            conn.execute("SELECT u.username, r.role FROM access_users u "
+                         "LEFT JOIN access_site_roles r ON r.user_id = u.id")
+            conn.execute("SELECT count(*) FROM access_sessions")
+            conn.execute("UPDATE access_api_tokens SET last_used_at = now()")
+            conn.execute("INSERT INTO access_audit (seq, occurred_at, actor, action, details, prev_hash, hash) "
+                         f"VALUES ((SELECT coalesce(max(seq), 0) + 1 FROM access_audit), now(), '{service}', 'x', "
+                         "'{}', '', '')")
+            assert denied(conn, "UPDATE access_audit SET actor = 'someone else'")
+            assert denied(conn, "DELETE FROM access_audit")
+            if service != "reporting":
+                assert denied(conn, "INSERT INTO access_users (username, password_hash) VALUES ('x', 'h')")
+                assert denied(conn, "UPDATE access_api_tokens SET revoked_at = NULL")

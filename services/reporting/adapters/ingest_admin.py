@@ -37,9 +37,13 @@ def _message(response: httpx.Response) -> str:
 
 
 class IngestAdmin:
-    def __init__(self, base_url: str, token: str, *, timeout_s: float = 10.0) -> None:
+    def __init__(
+        self, base_url: str, token: str, *, timeout_s: float = 10.0, transport: httpx.AsyncBaseTransport | None = None
+    ) -> None:
+        """`transport`: how to reach ingest (default: the network; tests pass ingest's app in process)."""
         self._client = httpx.AsyncClient(
-            base_url=base_url.rstrip("/"), headers={"Authorization": f"Bearer {token}"}, timeout=timeout_s
+            base_url=base_url.rstrip("/"), headers={"Authorization": f"Bearer {token}"}, timeout=timeout_s,
+            transport=transport,
         )
 
     async def close(self) -> None:

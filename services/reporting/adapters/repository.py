@@ -116,6 +116,10 @@ class ReportingRepository:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
 
+    @property
+    def engine(self) -> AsyncEngine:
+        return self._engine
+
     # ---- ingestion -------------------------------------------------------------------------------------
 
     async def ingest_frame(self, record: FrameRecord) -> bool:

@@ -11,13 +11,16 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from services.reporting.adapters.ingest_admin import IngestAdmin
 from services.reporting.adapters.repository import ReportingRepository
 from services.reporting.adapters.snapshots import Snapshots
+from services.reporting.api import access_routes
 from services.reporting.api.deps import Tokens
 from services.reporting.api.routes import router
 from services.reporting.api.zone_routes import router as zone_router
 from services.reporting.domain import DEFAULT_CATALOGUE
 from services.reporting.retention import RetentionJob
+from shared.access.config import AccessSettings
+from shared.access.http import Access
 from shared.equipment import Catalogue
-from shared.http_guard import OPEN_PATHS, Guard, bearer_token
+from shared.http_guard import OPEN_PATHS, Guard
 from shared.logging import get_logger
 
 log = get_logger(__name__)
@@ -35,32 +38,40 @@ def build_app(
     exposure_cap_s: float = 10.0,
     ingest: IngestAdmin | None = None,
     snapshots: Snapshots | None = None,
+    access: Access | None = None,
 ) -> FastAPI:
     """`readiness` (optional) is an async callable raising when a dependency (e.g. a consumer) is not ready.
 
-    `ingest` and `snapshots` (optional) serve the zone editor; without `ingest` its camera routes answer 404."""
+    `ingest` and `snapshots` (optional) serve the zone editor; without `ingest` its camera routes answer 404.
+    `access` (optional): who may call; by default the service tokens and the users of the repository's
+    database, without sign-in (no session key)."""
+    access = access or Access(
+        engine=repository.engine, service_tokens=tokens.principals(), settings=AccessSettings(session_key=None)
+    )
     app = FastAPI(
         title="PPE compliance reporting",
         version="1.0.0",
         description=(
             "Anonymised PPE compliance events: trends, breakdowns, violation hot spots, incidents and CSV "
-            "export. Read endpoints take the analyst or admin bearer token; writes take the admin token."
+            "export. Callers sign in (session cookie) or send a personal API token or a service token as "
+            "`Authorization: Bearer`; each route needs a role on the site it reads or changes (docs/access.md)."
         ),
     )
     app.add_middleware(
         Guard,  # type: ignore[arg-type]
-        accepts=lambda scope, headers: tokens.role_of(bearer_token(headers)) is not None,
+        accepts=access.accepts,
         unauthorised=lambda scope: (
-            401, {"detail": "send `Authorization: Bearer <token>` with the analyst or admin token"},
+            401, {"detail": "sign in (POST /api/v1/auth/login), or send `Authorization: Bearer <token>`"},
             {"WWW-Authenticate": "Bearer"},
         ),
         too_large=lambda limit: (413, {"detail": f"body is over the {limit} byte limit"}, {}),
-        # the dashboard's page and assets hold no data: the page asks for the token and sends it to the API
+        # the dashboard's pages and assets hold no data; sign-in is how a caller gets credentials
         open_paths=OPEN_PATHS | {"/", "/zones"},
+        public_paths={access_routes.LOGIN_PATH},  # no credentials yet, but a bounded body
         open_prefixes=("/static/",),
     )
     app.state.repository = repository
-    app.state.tokens = tokens
+    app.state.access = access
     app.state.retention = retention
     app.state.catalogue = catalogue
     app.state.exposure_cap_s = exposure_cap_s
@@ -68,6 +79,7 @@ def build_app(
     app.state.snapshots = snapshots
     app.include_router(router)
     app.include_router(zone_router)
+    app.include_router(access_routes.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.get("/", include_in_schema=False)

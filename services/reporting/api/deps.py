@@ -1,66 +1,36 @@
-"""FastAPI dependencies: bearer-token roles, the repository, common query parameters."""
+"""FastAPI dependencies: who may call (roles per site), the repository, common query parameters."""
 
-import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from enum import StrEnum
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Query, Request, status
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi import Depends, HTTPException, Query, Request
 
 from services.reporting.adapters.repository import Filters, ReportingRepository
 from services.reporting.domain import InvalidQuery, check_range, widen_to_rollup
-
-
-class Role(StrEnum):
-    ANALYST = "analyst"
-    ADMIN = "admin"
+from shared.access.http import GLOBAL, SIGNED_IN, Require, path, principal_of, query, service_tokens
+from shared.access.roles import Principal, Role
 
 
 @dataclass(frozen=True)
 class Tokens:
+    """The service tokens (machine use): the analyst token reads every site, the admin token also writes."""
+
     analyst: str
     admin: str
 
-    def role_of(self, token: str) -> Role | None:
-        # Compare against both, always, so timing does not tell which role a guess was close to.
-        is_admin = secrets.compare_digest(token.encode(), self.admin.encode())
-        is_analyst = secrets.compare_digest(token.encode(), self.analyst.encode())
-        if is_admin:
-            return Role.ADMIN
-        return Role.ANALYST if is_analyst else None
-
-
-_bearer = HTTPBearer(auto_error=False, description="REPORTING_ANALYST_TOKEN (read) or REPORTING_ADMIN_TOKEN (write)")
-
-
-def role(request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> Role:
-    if credentials is None or credentials.scheme.lower() != "bearer":
-        raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED,
-            "send `Authorization: Bearer <token>` with the analyst or admin token",
-            headers={"WWW-Authenticate": "Bearer"},
+    def principals(self) -> dict[str, Principal]:
+        return service_tokens(
+            {self.analyst: ("reporting-analyst", Role.ANALYST), self.admin: ("reporting-admin", Role.ADMIN)}
         )
-    tokens: Tokens = request.app.state.tokens
-    found = tokens.role_of(credentials.credentials)
-    if found is None:
-        raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED, "token not recognised", headers={"WWW-Authenticate": "Bearer"}
-        )
-    return found
 
 
-def reader(found: Annotated[Role, Depends(role)]) -> Role:
-    return found
-
-
-def writer(found: Annotated[Role, Depends(role)]) -> Role:
-    if found is not Role.ADMIN:
-        raise HTTPException(
-            status.HTTP_403_FORBIDDEN, "this action needs the admin token; the analyst role is read-only"
-        )
-    return found
+# Who may call each route: the role, and where the site it acts on comes from (docs/access.md).
+Reader = Annotated[Principal, Depends(Require(Role.VIEWER, query()))]
+Exporter = Annotated[Principal, Depends(Require(Role.ANALYST, query()))]
+SiteWriter = Annotated[Principal, Depends(Require(Role.ADMIN, path()))]
+GlobalAdmin = Annotated[Principal, Depends(Require(Role.ADMIN, GLOBAL))]
+SignedIn = Annotated[Principal, Depends(Require(Role.VIEWER, SIGNED_IN))]
 
 
 def repository(request: Request) -> ReportingRepository:
@@ -73,10 +43,21 @@ PRINTABLE = r"^[^\x00-\x1f\x7f]+$"
 
 
 def filters(
-    site_id: Annotated[str | None, Query(max_length=128, pattern=PRINTABLE, description="Only this site.")] = None,
+    request: Request,
+    site_id: Annotated[
+        str | None,
+        Query(max_length=128, pattern=PRINTABLE, description="Only this site (a user with roles on several sites "
+              "names one; a global role may leave it out for every site)."),
+    ] = None,
     zone_id: Annotated[str | None, Query(max_length=128, pattern=PRINTABLE, description="Only this zone.")] = None,
     camera_id: Annotated[str | None, Query(max_length=128, pattern=PRINTABLE, description="Only this camera.")] = None,
 ) -> Filters:
+    if site_id is None:  # the route's Require checked a named site; an unnamed one is the caller's only site
+        sites = principal_of(request).sites(Role.VIEWER)
+        if sites is not None:
+            if len(sites) != 1:
+                raise HTTPException(422, f"name the site: add site_id=<one of {sorted(sites)}>")
+            (site_id,) = sites
     return Filters(site_id=site_id, zone_id=zone_id, camera_id=camera_id)
 
 
@@ -104,7 +85,5 @@ def time_range(
 
 
 Repo = Annotated[ReportingRepository, Depends(repository)]
-Reader = Annotated[Role, Depends(reader)]
-Writer = Annotated[Role, Depends(writer)]
 FiltersDep = Annotated[Filters, Depends(filters)]
 RangeDep = Annotated[TimeRange, Depends(time_range)]

@@ -10,7 +10,17 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from fastapi.responses import StreamingResponse
 
 from services.reporting.adapters.repository import EXPORT_COLUMNS
-from services.reporting.api.deps import PRINTABLE, FiltersDep, RangeDep, Reader, Repo, TimeRange, Writer
+from services.reporting.api.deps import (
+    PRINTABLE,
+    Exporter,
+    FiltersDep,
+    GlobalAdmin,
+    RangeDep,
+    Reader,
+    Repo,
+    SiteWriter,
+    TimeRange,
+)
 from services.reporting.api.schemas import (
     BreakdownOut,
     BreakdownRow,
@@ -35,14 +45,16 @@ from services.reporting.api.schemas import (
 )
 from services.reporting.domain import Bucket, Dimension, InvalidQuery, check_range
 from services.reporting.retention import RetentionJob
+from shared.access.http import audit_change
+from shared.access.roles import Role
 from shared.equipment import UnknownEquipment
 from shared.logging import get_logger
 
 log = get_logger(__name__)
 
 ERRORS: dict[int | str, dict[str, object]] = {
-    401: {"model": ErrorOut, "description": "No or unknown bearer token."},
-    403: {"model": ErrorOut, "description": "The analyst token cannot write."},
+    401: {"model": ErrorOut, "description": "Not signed in, and no or an unknown bearer token."},
+    403: {"model": ErrorOut, "description": "The caller lacks the role this needs on the site it names."},
     422: {"model": InvalidOut, "description": "Invalid query parameters."},
 }
 
@@ -250,7 +262,7 @@ async def list_incidents(
             + ", then <name>, <name>_confidence per custom equipment of PPE_CUSTOM_EQUIPMENT"}},
 )
 async def export_events(
-    _: Reader, repo: Repo, window: RangeDep, where: FiltersDep, request: Request
+    _: Exporter, repo: Repo, window: RangeDep, where: FiltersDep, request: Request
 ) -> StreamingResponse:
     custom = sorted(request.app.state.catalogue.custom)
 
@@ -296,8 +308,9 @@ def _csv_row(row: tuple[object, ...], custom: list[str]) -> list[object]:
 
 
 @router.get("/sites", response_model=list[SiteOut], summary="Sites with a configured time zone")
-async def list_sites(_: Reader, repo: Repo) -> list[SiteOut]:
-    return [SiteOut(**row) for row in await repo.list_sites()]
+async def list_sites(who: Reader, repo: Repo) -> list[SiteOut]:
+    sites = who.sites(Role.VIEWER)
+    return [SiteOut(**row) for row in await repo.list_sites() if sites is None or row["site_id"] in sites]
 
 
 @router.put("/sites/{site_id}", response_model=SiteOut, summary="Set a site's time zone (admin)")
@@ -306,22 +319,27 @@ async def put_site(
         str, Path(min_length=1, max_length=128, pattern=PRINTABLE, description="Site id as cameras report it.")
     ],
     body: SiteIn,
-    _: Writer,
+    who: SiteWriter,
     repo: Repo,
+    request: Request,
 ) -> SiteOut:
     try:
         await repo.set_site_timezone(site_id=site_id, timezone=body.timezone)
     except InvalidQuery as exc:
         raise _invalid(exc) from exc
     log.info("site time zone set", site_id=site_id, timezone=body.timezone)
+    await audit_change(request.app.state.access, who, "site.timezone", site_id=site_id, target=f"site:{site_id}",
+                       details={"timezone": body.timezone})
     return next(SiteOut(**row) for row in await repo.list_sites() if row["site_id"] == site_id)
 
 
 @router.post("/retention/run", response_model=RetentionOut, summary="Run the retention purge now (admin)")
-async def run_retention(request: Request, _: Writer) -> RetentionOut:
+async def run_retention(request: Request, who: GlobalAdmin) -> RetentionOut:
     job: RetentionJob = request.app.state.retention
     now = datetime.now(UTC)
     result = await job.run_once(now=now)
+    await audit_change(request.app.state.access, who, "retention.run", site_id=None, target="retention",
+                       details={"person_events": result.person_events, "incidents": result.incidents})
     return RetentionOut(
         cutoff=job.cutoff(now),
         retention_days=job.retention_days,

@@ -1,9 +1,12 @@
-// Reporting dashboard: no build step, no network beyond this service. Options may come in the URL
-// fragment (never sent to a server): #token=...&site=...&bucket=day&start=ISO&end=ISO
+// Reporting dashboard: no build step, no network beyond this service. The signed-in session (an HttpOnly
+// cookie set by the sign-in page) authorises its requests. Options may come in the URL fragment (never sent
+// to a server): #site=...&bucket=day&start=ISO&end=ISO, and token=... (a personal API token) for a kiosk.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
+const LOGIN_PAGE = "/static/login.html";
 let trendChart = null;
+let token = "";
 
 function fragmentOptions() {
   const params = new URLSearchParams(window.location.hash.slice(1));
@@ -19,20 +22,48 @@ function init() {
   const options = fragmentOptions();
   const end = options.end ? new Date(options.end) : new Date();
   const start = options.start ? new Date(options.start) : new Date(end.getTime() - 30 * 86400e3);
-  $("token").value = options.token || sessionStorage.getItem("reporting-token") || "";
+  token = options.token || "";
   $("site").value = options.site || "";
   $("bucket").value = options.bucket || "day";
   $("start").value = toLocalInput(start);
   $("end").value = toLocalInput(end);
   $("controls").addEventListener("submit", (event) => { event.preventDefault(); refresh(); });
-  if ($("token").value) refresh();
+  $("signout").addEventListener("click", signOut);
+  whoAmI().then((me) => { if (me) refresh(); });
+}
+
+function toLogin() {
+  window.location.assign(LOGIN_PAGE + window.location.hash);
+}
+
+async function whoAmI() {
+  const response = await fetch("/api/v1/auth/me", { headers: authHeaders() });
+  if (response.status === 401 && !token) { toLogin(); return null; }
+  if (!response.ok) { $("status").textContent = `sign-in check failed: ${response.status}`; return null; }
+  const me = await response.json();
+  const roles = me.global_role ? [`${me.global_role} of every site`] : [];
+  roles.push(...Object.entries(me.site_roles).map(([site, role]) => `${role} of ${site}`));
+  $("who-name").textContent = `${me.name} (${roles.join(", ") || "no role yet"})`;
+  $("signout").hidden = me.via !== "session";
+  return me;
+}
+
+async function signOut() {
+  await fetch("/api/v1/auth/logout", { method: "POST", headers: { "X-PPE-CSRF": "1" } });
+  toLogin();
+}
+
+// Writes sent with the session cookie must carry X-PPE-CSRF (docs/access.md): authHeaders(true).
+function authHeaders(write = false) {
+  const headers = token ? { Authorization: `Bearer ${token}` } : {};
+  if (write) headers["X-PPE-CSRF"] = "1";
+  return headers;
 }
 
 async function api(path, params) {
   const query = new URLSearchParams(Object.entries(params).filter(([, v]) => v !== "" && v != null));
-  const response = await fetch(`/api/v1/${path}?${query}`, {
-    headers: { Authorization: `Bearer ${$("token").value}` },
-  });
+  const response = await fetch(`/api/v1/${path}?${query}`, { headers: authHeaders() });
+  if (response.status === 401 && !token) { toLogin(); throw new Error("signed out"); }
   if (!response.ok) {
     const body = await response.json().catch(() => ({}));
     throw new Error(`${path}: ${response.status} ${body.detail || response.statusText}`);
@@ -88,7 +119,6 @@ function renderIncidents(page) {
 }
 
 async function refresh() {
-  sessionStorage.setItem("reporting-token", $("token").value);
   document.body.dataset.state = "loading";
   $("status").textContent = "Loading…";
   const range = {

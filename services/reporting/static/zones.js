@@ -1,11 +1,14 @@
 // Zone editor: draw polygon zones on a camera's latest face-blurred frame and save them to ingest (through
-// reporting's API). No build step, no network beyond this service. The token is typed in (kept in
-// sessionStorage, as on the dashboard) and sent as a bearer header, never in a URL; the camera may come in the
-// URL fragment: /zones#camera=cam-1. Coordinates are normalised (0..1 of width and height, origin top left).
+// reporting's API). No build step, no network beyond this service. The signed-in session (an HttpOnly cookie set
+// by the sign-in page) authorises its requests, as on the dashboard; a kiosk or script may pass a personal API
+// token in the URL fragment (never sent to a server; kept in sessionStorage for reloads). The camera may come in
+// the fragment too: /zones#camera=cam-1. Coordinates are normalised (0..1 of width and height, origin top left).
 "use strict";
 
 const $ = (id) => document.getElementById(id);
 const SVG = "http://www.w3.org/2000/svg";
+const LOGIN_PAGE = "/static/login.html";
+let token = "";
 const state = { cameras: [], camera: null, zones: [], draft: [], closed: false, snapshotUrl: null };
 
 function setStatus(text, isError) {
@@ -21,10 +24,20 @@ function describe(body, response) {
   return detail || response.statusText;
 }
 
+// Writes sent with the session cookie must carry X-PPE-CSRF (docs/access.md).
+function authHeaders(write) {
+  const headers = token ? { Authorization: `Bearer ${token}` } : {};
+  if (write) headers["X-PPE-CSRF"] = "1";
+  return headers;
+}
+
 async function api(method, path, body) {
-  const headers = { Authorization: `Bearer ${$("token").value}` };
+  const headers = authHeaders(method !== "GET");
   if (body !== undefined) headers["Content-Type"] = "application/json";
   const response = await fetch(`/api/v1/${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  if (response.status === 401 && !token) {
+    window.location.assign(LOGIN_PAGE);
+  }
   if (!response.ok) {
     const payload = await response.json().catch(() => null);
     const error = new Error(`${response.status}: ${describe(payload, response)}`);
@@ -141,7 +154,7 @@ async function save() {
     setStatus(`saved ${state.zones.length} zone(s) of ${state.camera}`);
     document.body.dataset.saved = String(Date.now());
   } catch (error) {
-    setStatus(error.status === 403 ? "saving zones needs the admin token; the analyst token is read-only" : `not saved: ${error.message}`, true);
+    setStatus(error.status === 403 ? "saving zones needs the admin role on this camera's site; yours is read-only" : `not saved: ${error.message}`, true);
   }
 }
 
@@ -176,7 +189,6 @@ async function loadCamera() {
 
 async function load(event) {
   if (event) event.preventDefault();
-  sessionStorage.setItem("reporting-token", $("token").value);
   document.body.dataset.state = "loading";
   try {
     const [cameras, equipment] = await Promise.all([
@@ -204,7 +216,9 @@ async function load(event) {
 }
 
 function init() {
-  $("token").value = sessionStorage.getItem("reporting-token") || "";
+  const fromFragment = new URLSearchParams(window.location.hash.slice(1)).get("token");
+  if (fromFragment) sessionStorage.setItem("reporting-token", fromFragment);
+  token = fromFragment || sessionStorage.getItem("reporting-token") || "";
   $("controls").addEventListener("submit", load);
   $("camera").addEventListener("change", loadCamera);
   $("overlay").addEventListener("click", onFrameClick);
@@ -213,7 +227,7 @@ function init() {
   $("clear").addEventListener("click", () => { state.draft = []; state.closed = false; draw(); });
   $("zone-form").addEventListener("submit", addZone);
   $("save").addEventListener("click", save);
-  if ($("token").value) load();
+  load();
 }
 
 init();

@@ -189,9 +189,7 @@ async def test_editor_draws_saves_and_shows_zones_stored_at_ingest(stack: Stack,
             local = (stack.reporting, f"blob:{stack.reporting}")
             page.on("request", lambda r: None if r.url.startswith(local) else external.append(r.url))
             page.on("pageerror", lambda e: errors.append(str(e)))
-            await page.goto(f"{stack.reporting}/zones")
-            await page.fill("#token", ADMIN)
-            await page.click("#controls button[type=submit]")
+            await page.goto(f"{stack.reporting}/zones#token={ADMIN}")
             await page.wait_for_selector("body[data-state=ready]", timeout=15_000)
             assert await page.evaluate("() => document.getElementById('frame').naturalWidth") == 960
             assert "hi_vis_vest" in await page.locator("#equipment").inner_text()
@@ -236,12 +234,12 @@ async def test_editor_draws_saves_and_shows_zones_stored_at_ingest(stack: Stack,
             screenshot = DOCS_SCREENSHOT if os.environ.get("PPE_UPDATE_DOCS_SCREENSHOT") == "1" else tmp_path / "z.png"
             await page.screenshot(path=str(screenshot), full_page=True)
 
-            # the analyst token may look but not save
-            await page.fill("#token", ANALYST)
-            await page.click("#controls button[type=submit]")
+            # the analyst token (a global analyst) may look but not save
+            await page.goto(f"{stack.reporting}/zones#token={ANALYST}&camera={CAMERA}")
+            await page.reload()
             await page.wait_for_selector("body[data-state=ready]", timeout=15_000)
             await page.click("#save")
-            assert "needs the admin token" in await _status(page, "admin token")
+            assert "needs the admin role" in await _status(page, "admin role")
         finally:
             await browser.close()
     assert errors == [] and external == []

@@ -1,0 +1,99 @@
+"""The dashboard's sign-in page in headless Debian Chromium (Playwright): no token pasting. A viewer of
+site A signs in, sees site A's figures and none of site B's, and is refused site B; a wrong password stays on
+the page with the reason; signing out returns to it. Real PostgreSQL, the reporting app served by uvicorn."""
+
+import asyncio
+import os
+from collections.abc import AsyncIterator
+
+import pytest
+import uvicorn
+from playwright.async_api import Page, async_playwright
+
+from services.reporting.adapters.repository import ReportingRepository
+from services.reporting.api.app import build_app
+from services.reporting.api.deps import Tokens
+from services.reporting.main import EmbeddedServer
+from services.reporting.retention import RetentionJob
+from shared.access.config import AccessSettings
+from shared.access.http import Access
+from shared.access.roles import Role
+from shared.db import make_engine
+from tests.conftest import free_port
+from tests.integration.access.conftest import PASSWORD, REPORTING_ADMIN, REPORTING_ANALYST, SESSION_KEY, make_user
+from tests.integration.reporting.conftest import seed
+from tests.integration.reporting.test_dashboard import CHROMIUM, CHROMIUM_ARGS
+
+HAVE_CHROMIUM = os.path.exists(CHROMIUM)
+RANGE = "#bucket=hour&start=2026-01-05T20:00:00Z&end=2026-01-06T12:00:00Z"
+
+
+@pytest.fixture
+async def served(migrated_database_url: str) -> AsyncIterator[str]:
+    engine = make_engine(migrated_database_url)
+    repository = ReportingRepository(engine)
+    await seed(repository)  # site-a: cam-1, cam-2; site-b: cam-9
+    await make_user(engine, "vera", roles={"site-a": Role.VIEWER})
+    tokens = Tokens(analyst=REPORTING_ANALYST, admin=REPORTING_ADMIN)
+    app = build_app(
+        repository=repository, tokens=tokens,
+        retention=RetentionJob(repository, None, bucket="unused", retention_days=3650, frames_retention_days=30),
+        access=Access(engine, tokens.principals(), AccessSettings(session_key=SESSION_KEY)),
+    )
+    port = free_port()
+    server = EmbeddedServer(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None))
+    task = asyncio.create_task(server.serve())
+    for _ in range(400):
+        if server.started:
+            break
+        await asyncio.sleep(0.05)
+    assert server.started, "uvicorn did not start within 20 s"
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    await task
+    await engine.dispose()
+
+
+async def sign_in(page: Page, username: str, password: str) -> None:
+    await page.fill("#username", username)
+    await page.fill("#password", password)
+    await page.click("button[type=submit]")
+
+
+async def test_a_viewer_signs_in_and_sees_only_their_site(served: str) -> None:
+    assert HAVE_CHROMIUM, "Debian chromium is missing: run `make test-deps` (apt-get install chromium)"
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = await browser.new_page()
+            errors: list[str] = []
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            # GIVEN nobody signed in: the dashboard sends them to the sign-in page, keeping the options
+            await page.goto(f"{served}/{RANGE}")
+            await page.wait_for_url(f"{served}/static/login.html{RANGE}")
+            # WHEN the password is wrong THEN the page says so and stays
+            await sign_in(page, "vera", "not the password")
+            await page.wait_for_selector("body[data-state=error]")
+            assert "wrong user name or password" in await page.inner_text("#status")
+            # WHEN vera signs in THEN the dashboard shows site-a, and nothing of site-b
+            await sign_in(page, "vera", PASSWORD)
+            await page.wait_for_url(f"{served}/{RANGE}")
+            await page.wait_for_selector("body[data-state=ready]", timeout=15_000)
+            assert await page.inner_text("#who-name") == "vera (viewer of site-a)"
+            rows = await page.locator("#breakdown-table tbody tr").all_inner_texts()
+            assert {r.split("\t")[0] for r in rows} == {"site-a"} and len(rows) == 2
+            cookie = (await page.context.cookies())[0]
+            assert cookie["name"] == "ppe_session" and cookie["httpOnly"] and cookie["sameSite"] == "Strict"
+            # WHEN she asks for site-b THEN 403, shown as the reason
+            await page.fill("#site", "site-b")
+            await page.click("#controls button[type=submit]")
+            await page.wait_for_selector("body[data-state=error]")
+            assert "403" in await page.inner_text("#status") and "site-b" in await page.inner_text("#status")
+            # WHEN she signs out THEN the session is over: the dashboard sends her back to sign in
+            await page.click("#signout")
+            await page.wait_for_url(f"{served}/static/login.html**")
+            response = await page.request.get(f"{served}/api/v1/auth/me")
+            assert response.status == 401
+        finally:
+            await browser.close()
+    assert errors == []
