@@ -108,7 +108,7 @@ POLICY: dict[tuple[str, str, str], Policy] = {
     **{
         ("reporting", "GET", f"/api/v1/{path}"): Policy(Role.VIEWER, SITE, f"/api/v1/{path}{READ_RANGE}")
         for path in ("compliance/trend", "compliance/breakdown", "compliance/exposure", "violations/top-locations",
-                     "violations/top-hours", "incidents", "sites")
+                     "violations/top-hours", "incidents", "sites", "precision")
     },
     ("reporting", "GET", "/api/v1/export/events.csv"): Policy(
         Role.ANALYST, SITE, "/api/v1/export/events.csv" + READ_RANGE),
