@@ -65,7 +65,7 @@ async def _fire(conn: AsyncConnection, row: Any, written: list[Outgoing]) -> Non
             ).order_by(db.channels.c.id)
         )
     ).all()
-    template = row.escalation["request"]
+    template = row.opened_frame
     incident = change_of(row).model_copy(update={"status": "open"})
     sent_to = []
     for channel in channels:

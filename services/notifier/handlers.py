@@ -181,8 +181,8 @@ class FrameHandler:
             frame_id=ctx.frame_id,
             max_confidence=event.max_confidence,
         )
-        escalation = _escalation_plan(policy, event, frame, faces)
-        change = change.model_copy(update=await self._save_incident(conn, change, event, escalation))
+        opening = _opening(policy, event, frame, faces)
+        change = change.model_copy(update=await self._save_incident(conn, change, event, opening))
         log.info(
             "incident " + event.status,
             incident_id=event.incident_id,
@@ -244,7 +244,7 @@ class FrameHandler:
         conn: AsyncConnection,
         change: IncidentChanged,
         event: domain.IncidentEvent,
-        escalation: dict[str, Any] | None,
+        opening: dict[str, Any],
     ) -> dict[str, Any]:
         """Store the change; returns what the message must say beside the event: the incident's new version
         (1 when it opens, +1 per later change) and the operators' review (an incident an operator resolved
@@ -259,10 +259,10 @@ class FrameHandler:
             "updated_at": sa.func.now(),
         }
         if change.status == "open":
-            if escalation is not None:
-                first_after_s = escalation["steps"][0]["after_s"]
-                values |= {"escalation": escalation,
-                           "escalate_at": sa.func.now() + sa.func.make_interval(0, 0, 0, 0, 0, 0, first_after_s)}
+            values |= opening
+            if "escalation" in opening:
+                first_after_s = opening["escalation"]["steps"][0]["after_s"]
+                values["escalate_at"] = sa.func.now() + sa.func.make_interval(0, 0, 0, 0, 0, 0, first_after_s)
             version = await conn.scalar(
                 insert(db.incidents)
                 .values(
@@ -315,19 +315,19 @@ def review_fields(row: Any) -> dict[str, Any]:
             "resolved_by": row.resolved_by, "review": row.review, "review_reason": row.review_reason}
 
 
-def _escalation_plan(
+def _opening(
     policy: domain.RulePolicy, event: domain.IncidentEvent, frame: FrameAnalyzed, faces: list[BoundingBox]
-) -> dict[str, Any] | None:
-    """What an alerted incident needs to escalate later without its frame: the rule's steps (as they are when it
-    opens) and the frame to link. None when the rule does not escalate or the opening was not alerted."""
-    if event.status != "open" or not event.alert or not policy.escalation:
-        return None
-    return {
-        "steps": [{"after_s": step.after_min * 60, "channel_ids": step.channel_ids}
-                  for step in policy.escalation],
-        "request": {"frame": frame.frame.model_dump(mode="json"), "captured_at": frame.context.captured_at.isoformat(),
-                    "face_boxes": [box.model_dump(mode="json") for box in faces]},
-    }
+) -> dict[str, Any]:
+    """What the incident keeps of its opening: the frame (to escalate later without it, and to export reviewed
+    frames) and, when the rule escalates and the opening was alerted, the rule's steps as they are now."""
+    if event.status != "open":
+        return {}
+    opened = {"frame": frame.frame.model_dump(mode="json"), "captured_at": frame.context.captured_at.isoformat(),
+              "face_boxes": [box.model_dump(mode="json") for box in faces]}
+    if not event.alert or not policy.escalation:
+        return {"opened_frame": opened}
+    steps = [{"after_s": step.after_min * 60, "channel_ids": step.channel_ids} for step in policy.escalation]
+    return {"opened_frame": opened, "escalation": {"steps": steps}}
 
 
 @dataclass(frozen=True)

@@ -118,6 +118,7 @@ def view(row: Any) -> dict[str, Any]:
     """An incident as the API shows it (without the escalation's stored request)."""
     found = dict(row._mapping)
     escalation = found.pop("escalation", None) or {}
+    found.pop("opened_frame", None)
     found["escalation_steps"] = len(escalation.get("steps", []))
     return found
 

@@ -6,7 +6,7 @@ Create Date: 2026-12-07
 
 The incident row keeps the current state of the review (who acknowledged, who it is assigned to, the verdict);
 `notifier_incident_actions` keeps every action in order (the incident's history). Escalation state is on the
-incident row too: the steps it was opened with, the step reached, and when the next one is due (the sweep
+incident row too: the steps it was opened with (and the opening frame, also used to export reviewed frames), the step reached, and when the next one is due (the sweep
 picks due rows with SELECT ... FOR UPDATE SKIP LOCKED, so any number of workers fire each step once).
 """
 
@@ -28,7 +28,8 @@ COLUMNS = [
     sa.Column("reviewed_by", sa.String(160)),
     sa.Column("reviewed_at", sa.DateTime(timezone=True)),
     sa.Column("resolved_by", sa.String(160)),
-    sa.Column("escalation", JSONB),  # {"steps": [...], "request": {...}} when the rule escalates
+    sa.Column("opened_frame", JSONB),  # {"frame", "captured_at", "face_boxes"}: to escalate and to export verdicts
+    sa.Column("escalation", JSONB),  # {"steps": [...]} when the rule escalates
     sa.Column("escalation_step", sa.Integer, nullable=False, server_default="0"),
     sa.Column("escalate_at", sa.DateTime(timezone=True)),
 ]

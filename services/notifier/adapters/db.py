@@ -84,7 +84,8 @@ incidents = sa.Table(
     sa.Column("reviewed_at", sa.DateTime(timezone=True)),
     sa.Column("resolved_by", sa.String(160)),
     # escalation (n0004): the steps the incident opened with, the step reached, when the next is due
-    sa.Column("escalation", JSONB),
+    sa.Column("opened_frame", JSONB),  # {"frame", "captured_at", "face_boxes"} of the opening frame
+    sa.Column("escalation", JSONB),  # {"steps": [{"after_s", "channel_ids"}]}
     sa.Column("escalation_step", sa.Integer, nullable=False, server_default="0"),
     sa.Column("escalate_at", sa.DateTime(timezone=True)),
 )
