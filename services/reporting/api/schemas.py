@@ -142,7 +142,7 @@ class IncidentOut(Schema):
 
 
 class PrecisionRow(Schema):
-    site_id: str
+    site_id: str = Field(description="Site of the camera (or of the total).")
     camera_id: str | None = Field(description="null on the site's total row.")
     incidents: int = Field(description="Incidents that started in the range.")
     reviewed: int = Field(description="Of those, how many a reviewer confirmed or marked a false positive.")
@@ -152,7 +152,7 @@ class PrecisionRow(Schema):
 
 
 class PrecisionOut(Schema):
-    range: RangeOut
+    range: RangeOut = Field(description="Incidents that started in [start, end).")
     sites: list[PrecisionRow] = Field(description="One total row per site.")
     cameras: list[PrecisionRow] = Field(description="One row per camera with incidents in the range.")
 
