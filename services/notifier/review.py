@@ -93,7 +93,7 @@ async def act(
     if row is None:
         raise IncidentMissing(incident_id)
     actor = principal.audit_name()
-    now = await conn.scalar(sa.select(sa.func.now()))
+    now: datetime = (await conn.execute(sa.select(sa.func.now()))).scalar_one()
     values = _values(action, row, actor, now, details)
     message = None
     if values:

@@ -27,8 +27,8 @@ from services.notifier.domain import Box
 from shared.aws import aws_clients
 from shared.config import PlatformSettings
 from shared.db import make_engine
-from shared.rekognition import BoundingBox
 from shared.privacy import SnapshotError, blur_regions
+from shared.rekognition import BoundingBox
 from shared.s3 import FrameNotFound, FrameStore
 
 VERDICTS = ("false_positive", "confirmed")
@@ -68,7 +68,8 @@ async def export_verdicts(
         for row in rows:
             frame = row.opened_frame
             try:
-                raw = await frames.get(frame["frame"]["key"], bucket=frame["frame"]["bucket"], max_bytes=MAX_FRAME_BYTES)
+                where = frame["frame"]
+                raw = await frames.get(where["key"], bucket=where["bucket"], max_bytes=MAX_FRAME_BYTES)
                 image = blur_regions(raw.data, [Box.of(BoundingBox.model_validate(b)) for b in frame["face_boxes"]])
             except (FrameNotFound, SnapshotError):
                 skipped += 1

@@ -6,8 +6,9 @@ Create Date: 2026-12-07
 
 The incident row keeps the current state of the review (who acknowledged, who it is assigned to, the verdict);
 `notifier_incident_actions` keeps every action in order (the incident's history). Escalation state is on the
-incident row too: the steps it was opened with (and the opening frame, also used to export reviewed frames), the step reached, and when the next one is due (the sweep
-picks due rows with SELECT ... FOR UPDATE SKIP LOCKED, so any number of workers fire each step once).
+incident row too: the steps it was opened with, the opening frame (also used to export reviewed frames), the
+step reached, and when the next one is due (the sweep picks due rows with SELECT ... FOR UPDATE SKIP LOCKED,
+so any number of workers fire each step once).
 """
 
 import sqlalchemy as sa

@@ -117,6 +117,11 @@ async def test_left_alone_escalates_once_even_with_two_workers_racing(
     assert await escalate_due(engine, publisher) == 0
 
 
+def start_notifier(env: dict[str, str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([sys.executable, "-m", "services.notifier.main"], cwd=REPO_ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+
+
 async def test_a_restart_in_between_still_escalates(
     notifier_settings: NotifierSettings, engine: AsyncEngine, admin: httpx.AsyncClient, webhook: HttpReceiver,
     escalation_hook: HttpReceiver, sqs_client: Any, resolver: QueueResolver, provisioned: dict[str, str],
@@ -127,8 +132,7 @@ async def test_a_restart_in_between_still_escalates(
     env = {**os.environ, "DATABASE_URL": str(notifier_settings.database_url), "NOTIFIER_ADMIN_TOKEN": ADMIN_TOKEN,
            "NOTIFIER_PORT": str(free_port()), "NOTIFIER_HOST": "127.0.0.1", "NOTIFIER_SWEEP_INTERVAL_S": "0.5",
            "NOTIFIER_WEBHOOK_SECRET": WEBHOOK_SECRET, "PPE_LOG_FORMAT": "json"}
-    process = subprocess.Popen([sys.executable, "-m", "services.notifier.main"], cwd=REPO_ROOT, env=env,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    process = start_notifier(env)
     try:
         received = await escalation_hook.wait_for(1, timeout_s=60)
         await asyncio.sleep(1.5)  # a few more sweeps: still one

@@ -130,5 +130,6 @@ async def test_operators_act_and_reporting_hears_in_order(
 async def test_an_unknown_incident_is_404_to_an_operator(
     api: httpx.AsyncClient, people: dict[str, str]
 ) -> None:
-    response = await api.post("/v1/incidents/no-such/acknowledge", headers={"Authorization": f"Bearer {people['olga']}"})
+    olga = {"Authorization": f"Bearer {people['olga']}"}
+    response = await api.post("/v1/incidents/no-such/acknowledge", headers=olga)
     assert response.status_code == 404
