@@ -229,6 +229,13 @@ class IncidentChanged(Payload):
         description="Per-incident change number (1 = open, +1 per change); consumers keep the highest. "
         "0 = sent by a notifier without versions: order by the change time instead.",
     )
+    acknowledged_at: AwareDatetime | None = Field(default=None, description="When an operator acknowledged it.")
+    acknowledged_by: str | None = Field(default=None, description="Who acknowledged it (user:<name>).")
+    resolved_by: str | None = Field(default=None, description="Who resolved it by hand; None = the camera saw it end.")
+    review: Literal["confirmed", "false_positive"] | None = Field(
+        default=None, description="The reviewer's verdict: a real violation, or a false positive; None = not reviewed."
+    )
+    review_reason: str | None = Field(default=None, description="Why it was marked a false positive.")
 
 
 class NotificationRequested(Payload):
@@ -246,6 +253,9 @@ class NotificationRequested(Payload):
         "attaches) the face-blurred copy of the frame."
     )
     face_boxes: list[BoundingBox] = Field(default_factory=list, description="Regions to blur, as image ratios.")
+    escalation_step: int = Field(
+        default=0, ge=0, description="0 = the incident's own alert; n = its n-th escalation (nobody acknowledged)."
+    )
 
 
 MESSAGE_TYPES: dict[str, type[Payload]] = {

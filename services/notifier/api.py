@@ -16,16 +16,19 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from services.notifier import review
 from services.notifier.adapters import db
 from services.notifier.adapters.secret_box import SecretBox
 from services.notifier.adapters.targets import IPNetwork, TargetRefused, check_apprise_url, check_webhook_url
 from services.notifier.domain import RulePolicy, Severity
+from services.notifier.incident_api import add_incident_routes
 from shared.access import audit
 from shared.access.http import NOT_FOUND, Access, Require, body, lookup, query, service_tokens
 from shared.access.roles import Principal, Role
 from shared.equipment import Catalogue, UnknownEquipment, default_custom_equipment
 from shared.http_guard import Guard
 from shared.logging import get_logger
+from shared.sqs import Publisher
 
 log = get_logger(__name__)
 
@@ -144,10 +147,13 @@ def build_app(
     secret_box: SecretBox | None = None,
     webhook_networks: tuple[IPNetwork, ...] = (),
     access: Access | None = None,
+    publisher: Publisher | None = None,
 ) -> FastAPI:
     """`secret_box` encrypts channel secrets (without one, a channel with a secret is refused: never plain text);
     `webhook_networks` are the private networks webhooks may reach (NOTIFIER_WEBHOOK_ALLOWED_NETWORKS);
-    `access`: who may call (main.py passes users + the admin token; None = the admin token only)."""
+    `access`: who may call (main.py passes users + the admin token; None = the admin token only).
+    `publisher`: publishes the IncidentChanged an operator's action writes right after commit (None: the
+    outbox sweep does, within a minute)."""
     access = access or Access(engine=None, service_tokens=notifier_tokens(admin_token))
     known = catalogue or Catalogue(default_custom_equipment())
 
@@ -425,7 +431,9 @@ def build_app(
         if incident_status is not None:
             select = select.where(db.incidents.c.status == incident_status)
         async with engine.connect() as conn:
-            return [dict(r._mapping) for r in (await conn.execute(select)).all()]
+            return [review.view(r) for r in (await conn.execute(select)).all()]
+
+    add_incident_routes(app, engine=engine, publisher=publisher)
 
     @app.get("/v1/deliveries")
     async def list_deliveries(

@@ -70,6 +70,11 @@ class NotifierSettings(PlatformSettings):
     default_severity: Severity = Field(default="warning")
 
     rules_cache_s: float = Field(default=5.0, ge=0, le=300, description="Seconds a worker reuses a looked-up rule.")
+    sweep_interval_s: float = Field(
+        default=10.0, gt=0, le=300,
+        description="Seconds between sweeps (unsent outbox rows, due escalation steps): an escalation fires at "
+        "most this late.",
+    )
 
     # Tracking
     track_iou_threshold: float = Field(default=0.2, gt=0, le=1)

@@ -32,6 +32,13 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class EscalationStep(_Model):
+    """One step of escalation: who is told when nobody has acknowledged the incident."""
+
+    after_min: float = Field(gt=0, le=10080, description="Minutes after the opening (or the previous step).")
+    channel_ids: list[int] = Field(min_length=1, max_length=20, description="Channels this step notifies.")
+
+
 class RulePolicy(_Model):
     """What a rule decides: which PPE is required and when a violation becomes an alert."""
 
@@ -67,6 +74,13 @@ class RulePolicy(_Model):
         default=None, description="Channels that receive alerts; None = every enabled channel of the site."
     )
     notify_resolved: bool = Field(default=True, description="Also notify channels when an incident resolves.")
+    escalation: list[EscalationStep] = Field(
+        default_factory=list,
+        max_length=2,
+        description="If nobody acknowledges an alerted incident: notify these channels after_min minutes after it "
+        "opened (step 1), then the next step's after_min minutes after that (step 2). Stops when acknowledged "
+        "or resolved.",
+    )
     blur_faces: bool = Field(
         default=True,
         description="Kept so stored rules still load. Alerts always show the face-blurred copy of the frame; "

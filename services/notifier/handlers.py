@@ -182,7 +182,8 @@ class FrameHandler:
             frame_id=ctx.frame_id,
             max_confidence=event.max_confidence,
         )
-        change = change.model_copy(update={"version": await self._save_incident(conn, change, event)})
+        opening = _opening(policy, event, frame, faces)
+        change = change.model_copy(update=await self._save_incident(conn, change, event, opening))
         log.info(
             "incident " + event.status,
             incident_id=event.incident_id,
@@ -239,9 +240,17 @@ class FrameHandler:
                 )
                 written.append(await _enqueue(conn, ctx.camera_id, ctx.frame_id, request))
 
-    async def _save_incident(self, conn: AsyncConnection, change: IncidentChanged, event: domain.IncidentEvent) -> int:
-        """Store the change; returns the incident's new version (1 when it opens, +1 per later change)."""
-        values = {
+    async def _save_incident(
+        self,
+        conn: AsyncConnection,
+        change: IncidentChanged,
+        event: domain.IncidentEvent,
+        opening: dict[str, Any],
+    ) -> dict[str, Any]:
+        """Store the change; returns what the message must say beside the event: the incident's new version
+        (1 when it opens, +1 per later change) and the operators' review (an incident an operator resolved
+        stays resolved)."""
+        values: dict[str, Any] = {
             "status": "resolved" if change.status == "resolved" else "open",
             "missing_equipment": list(change.missing_equipment),
             "last_seen_at": change.last_seen_at,
@@ -251,6 +260,10 @@ class FrameHandler:
             "updated_at": sa.func.now(),
         }
         if change.status == "open":
+            values |= opening
+            if "escalation" in opening:
+                first_after_s = opening["escalation"]["steps"][0]["after_s"]
+                values["escalate_at"] = sa.func.now() + sa.func.make_interval(0, 0, 0, 0, 0, 0, first_after_s)
             version = await conn.scalar(
                 insert(db.incidents)
                 .values(
@@ -274,17 +287,48 @@ class FrameHandler:
                 version = await conn.scalar(
                     sa.select(db.incidents.c.version).where(db.incidents.c.id == change.incident_id)
                 )
-        else:
-            version = await conn.scalar(
+            return {"version": int(version or 0)}
+        by_hand = db.incidents.c.resolved_by.is_not(None)  # an operator resolved it: it stays resolved
+        values["status"] = sa.case((by_hand, "resolved"), else_=values["status"])
+        values["resolved_at"] = sa.case((by_hand, db.incidents.c.resolved_at), else_=change.resolved_at)
+        if change.status == "resolved":
+            values["escalate_at"] = None
+        row = (
+            await conn.execute(
                 db.incidents.update()
                 .where(db.incidents.c.id == change.incident_id)
                 .values(version=db.incidents.c.version + 1, **values)
-                .returning(db.incidents.c.version)
+                .returning(*db.incidents.c)
             )
-        if version is None:
+        ).first()
+        if row is None:
             log.warning("incident not in the notifier's table; its change is sent without a version")
-            return 0
-        return int(version)
+            return {"version": 0}
+        review = review_fields(row)
+        if row.resolved_by is not None:
+            review |= {"status": "resolved", "resolved_at": row.resolved_at}
+        return {"version": int(row.version), **review}
+
+
+def review_fields(row: Any) -> dict[str, Any]:
+    """The operators' review of a stored incident, as IncidentChanged carries it."""
+    return {"acknowledged_at": row.acknowledged_at, "acknowledged_by": row.acknowledged_by,
+            "resolved_by": row.resolved_by, "review": row.review, "review_reason": row.review_reason}
+
+
+def _opening(
+    policy: domain.RulePolicy, event: domain.IncidentEvent, frame: FrameAnalyzed, faces: list[BoundingBox]
+) -> dict[str, Any]:
+    """What the incident keeps of its opening: the frame (to escalate later without it, and to export reviewed
+    frames) and, when the rule escalates and the opening was alerted, the rule's steps as they are now."""
+    if event.status != "open":
+        return {}
+    opened = {"frame": frame.frame.model_dump(mode="json"), "captured_at": frame.context.captured_at.isoformat(),
+              "face_boxes": [box.model_dump(mode="json") for box in faces]}
+    if not event.alert or not policy.escalation:
+        return {"opened_frame": opened}
+    steps = [{"after_s": step.after_min * 60, "channel_ids": step.channel_ids} for step in policy.escalation]
+    return {"opened_frame": opened, "escalation": {"steps": steps}}
 
 
 @dataclass(frozen=True)

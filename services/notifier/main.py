@@ -32,6 +32,7 @@ from services.notifier.adapters.secret_box import SecretBox, reencrypt_all
 from services.notifier.api import build_app, notifier_tokens
 from services.notifier.config import NotifierSettings
 from services.notifier.consumer import FrameBatchConsumer
+from services.notifier.escalation import escalate_due
 from services.notifier.handlers import DeliveryHandler, FrameHandler, publish_outbox
 from shared.access.config import AccessSettings
 from shared.access.http import Access
@@ -55,6 +56,8 @@ class Worker:
     deliveries: Consumer[NotificationRequested]
     frame_handler: FrameHandler
     sweep: Callable[[], Awaitable[int]]
+    escalate: Callable[[], Awaitable[int]]
+    publisher: Publisher
     backlog: Callable[[], Awaitable[int]]
 
     def request_stop(self) -> None:
@@ -128,6 +131,8 @@ async def worker(settings: NotifierSettings, engine: AsyncEngine, *, wait_time_s
             ),
             frame_handler=frame_handler,
             sweep=lambda: publish_outbox(engine, publisher, older_than_s=30),
+            escalate=lambda: escalate_due(engine, publisher),
+            publisher=publisher,
             backlog=lambda: _backlog(sqs, resolver),
         )
 
@@ -211,6 +216,7 @@ async def run(
                 access=Access(
                     engine=engine, service_tokens=notifier_tokens(settings.admin_token), settings=AccessSettings()
                 ),
+                publisher=w.publisher,
             )
             await serve(settings, app, w, purge_schedule(settings, engine))
     finally:
@@ -249,13 +255,17 @@ async def serve(settings: NotifierSettings, app: FastAPI, w: Worker, retention: 
     async def sweep_forever() -> None:
         while not stopping.is_set():
             with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(stopping.wait(), timeout=10)
+                await asyncio.wait_for(stopping.wait(), timeout=settings.sweep_interval_s)
             try:
                 published = await w.sweep()
                 if published:
                     log.warning("outbox sweep published messages a worker left behind", count=published)
             except Exception as exc:  # noqa: BLE001 - the sweep retries next round
-                log.error("outbox sweep failed; retrying in 10 s", error=repr(exc))
+                log.error("outbox sweep failed; retrying next round", error=repr(exc))
+            try:
+                await w.escalate()
+            except Exception as exc:  # noqa: BLE001 - a step not fired stays due for the next round
+                log.error("escalation sweep failed; retrying next round", error=repr(exc))
 
     http = asyncio.create_task(server.serve())
     sweeper = asyncio.create_task(sweep_forever())

@@ -41,6 +41,9 @@ def render(
     else:
         title = f"[{incident.severity.upper()}] PPE violation: {_missing(request)} missing at {incident.camera_id}"
         lead = f"A person without {_missing(request)} was seen at {where}."
+    if request.escalation_step:
+        title = f"[ESCALATION {request.escalation_step}] Not acknowledged: {title}"
+        lead = f"Nobody has acknowledged this incident yet (escalation step {request.escalation_step}). {lead}"
     lines = [
         lead,
         f"Missing PPE: {_missing(request)}",
@@ -60,7 +63,8 @@ def render(
     ]
     document = {
         "delivery_id": request.delivery_id,
-        "event": f"incident.{incident.status}",
+        "event": "incident.escalated" if request.escalation_step else f"incident.{incident.status}",
+        "escalation_step": request.escalation_step,
         "incident": incident.model_dump(mode="json"),
         "frame_id": incident.frame_id,
         "captured_at": request.captured_at.isoformat(),

@@ -75,6 +75,30 @@ incidents = sa.Table(
     sa.Column("suppressed_reason", sa.Text),
     sa.Column("updated_at", sa.DateTime(timezone=True), server_default=sa.func.now()),
     sa.Column("version", sa.Integer, nullable=False, server_default="0"),  # +1 per change, sent on IncidentChanged
+    # the review (n0004): operators' actions; the verdict feeds precision per camera
+    sa.Column("acknowledged_at", sa.DateTime(timezone=True)),
+    sa.Column("acknowledged_by", sa.String(160)),
+    sa.Column("assigned_to", sa.String(160)),
+    sa.Column("review", sa.String(16)),  # confirmed / false_positive
+    sa.Column("review_reason", sa.Text),
+    sa.Column("reviewed_by", sa.String(160)),
+    sa.Column("reviewed_at", sa.DateTime(timezone=True)),
+    sa.Column("resolved_by", sa.String(160)),
+    # escalation (n0004): the steps the incident opened with, the step reached, when the next is due
+    sa.Column("opened_frame", JSONB),  # {"frame", "captured_at", "face_boxes"} of the opening frame
+    sa.Column("escalation", JSONB),  # {"steps": [{"after_s", "channel_ids"}]}
+    sa.Column("escalation_step", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("escalate_at", sa.DateTime(timezone=True)),
+)
+incident_actions = sa.Table(
+    "notifier_incident_actions",
+    metadata,
+    sa.Column("id", sa.BigInteger, primary_key=True),
+    sa.Column("incident_id", sa.String(64), nullable=False),
+    sa.Column("action", sa.String(32), nullable=False),
+    sa.Column("actor", sa.String(160), nullable=False),
+    sa.Column("details", JSONB, nullable=False),
+    sa.Column("at", sa.DateTime(timezone=True), server_default=sa.func.now()),
 )
 outbox = sa.Table(
     "notifier_outbox",

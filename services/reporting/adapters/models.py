@@ -141,9 +141,16 @@ class Incident(Base):
     changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
     version: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
     recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, server_default=func.now())
+    # the operators' review (r0005): the verdicts give the alert precision per camera
+    acknowledged_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    acknowledged_by: Mapped[str | None] = mapped_column(Text)
+    resolved_by: Mapped[str | None] = mapped_column(Text)
+    review: Mapped[str | None] = mapped_column(Text)
+    review_reason: Mapped[str | None] = mapped_column(Text)
 
     __table_args__ = (
         CheckConstraint("status IN ('open', 'updated', 'resolved')", name="ck_reporting_incidents_status"),
+        CheckConstraint("review IN ('confirmed', 'false_positive')", name="ck_reporting_incidents_review"),
         CheckConstraint("severity IN ('info', 'warning', 'critical')", name="ck_reporting_incidents_severity"),
         CheckConstraint("version >= 0", name="ck_reporting_incidents_version"),
         Index("ix_reporting_incidents_started", "started_at", "incident_id"),

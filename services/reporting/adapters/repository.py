@@ -169,6 +169,11 @@ class ReportingRepository:
             "changed_at": changed_at,
             "version": change.version,
             "recorded_at": sa.func.now(),  # the data-lake export's watermark column
+            "acknowledged_at": change.acknowledged_at,
+            "acknowledged_by": change.acknowledged_by,
+            "resolved_by": change.resolved_by,
+            "review": change.review,
+            "review_reason": change.review_reason,
         }
         statement = pg_insert(incidents).values(**values)
         async with self._engine.begin() as conn:
@@ -179,6 +184,27 @@ class ReportingRepository:
                     where=_newer(statement.excluded),
                 )
             )
+
+    async def precision(
+        self, *, start: datetime, end: datetime, filters: Filters
+    ) -> list[dict[str, Any]]:
+        """Per camera, of the incidents that started in [start, end): how many, how many reviewed, confirmed,
+        false positives. Precision is confirmed / reviewed (what the reviewers saw), not of every alert."""
+        reviewed = sa.func.count().filter(incidents.c.review.is_not(None))
+        confirmed = sa.func.count().filter(incidents.c.review == "confirmed")
+        query = (
+            sa.select(incidents.c.site_id, incidents.c.camera_id, sa.func.count().label("incidents"),
+                      reviewed.label("reviewed"), confirmed.label("confirmed"))
+            .where(incidents.c.started_at >= start, incidents.c.started_at < end)
+            .group_by(incidents.c.site_id, incidents.c.camera_id)
+            .order_by(incidents.c.site_id, incidents.c.camera_id)
+        )
+        for column in ("site_id", "zone_id", "camera_id"):
+            value = getattr(filters, column)
+            if value is not None:
+                query = query.where(incidents.c[column] == value)
+        async with self._engine.connect() as conn:
+            return [dict(row._mapping) for row in await conn.execute(query)]
 
     # ---- sites -----------------------------------------------------------------------------------------
 

@@ -34,6 +34,8 @@ from services.reporting.api.schemas import (
     IncidentPage,
     InvalidOut,
     LocationRow,
+    PrecisionOut,
+    PrecisionRow,
     RangeOut,
     RetentionOut,
     SiteIn,
@@ -251,6 +253,27 @@ async def list_incidents(
     except InvalidQuery as exc:
         raise _invalid(exc) from exc
     return IncidentPage(items=[IncidentOut(**row) for row in rows], next_cursor=next_cursor)
+
+
+@router.get("/precision", response_model=PrecisionOut, summary="Measured alert precision per camera and site")
+async def precision(_: Reader, repo: Repo, window: RangeDep, where: FiltersDep) -> PrecisionOut:
+    """Of the incidents that started in the range, what reviewers said: precision = confirmed / reviewed."""
+    cameras = [_precision_row(row["site_id"], row["camera_id"], row) for row in
+               await repo.precision(start=window.start, end=window.end, filters=where)]
+    totals: dict[str, dict[str, int]] = {}
+    for row in cameras:
+        total = totals.setdefault(row.site_id, {"incidents": 0, "reviewed": 0, "confirmed": 0})
+        for key in total:
+            total[key] += getattr(row, key)
+    sites = [_precision_row(site, None, counts) for site, counts in sorted(totals.items())]
+    return PrecisionOut(range=_range(window), sites=sites, cameras=cameras)
+
+
+def _precision_row(site_id: str, camera_id: str | None, counts: dict[str, int]) -> PrecisionRow:
+    reviewed, confirmed = int(counts["reviewed"]), int(counts["confirmed"])
+    return PrecisionRow(site_id=site_id, camera_id=camera_id, incidents=int(counts["incidents"]), reviewed=reviewed,
+                        confirmed=confirmed, false_positives=reviewed - confirmed,
+                        precision=round(confirmed / reviewed, 4) if reviewed else None)
 
 
 @router.get(

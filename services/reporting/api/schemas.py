@@ -135,6 +135,27 @@ class IncidentOut(Schema):
     changed_at: AwareDatetime = Field(description="When the notifier emitted the latest change.")
     version: int = Field(description="The notifier's change number of the latest change (0 = not versioned).")
     recorded_at: AwareDatetime = Field(description="When reporting stored the latest change (export watermark).")
+    acknowledged_at: AwareDatetime | None = Field(default=None, description="When an operator acknowledged it.")
+    acknowledged_by: str | None = Field(default=None, description="Who acknowledged it (user:<name>).")
+    resolved_by: str | None = Field(default=None, description="Who resolved it by hand (null: the camera saw it end).")
+    review: Literal["confirmed", "false_positive"] | None = Field(default=None, description="The reviewer's verdict.")
+    review_reason: str | None = Field(default=None, description="Why it was marked a false positive.")
+
+
+class PrecisionRow(Schema):
+    site_id: str = Field(description="Site of the camera (or of the total).")
+    camera_id: str | None = Field(description="null on the site's total row.")
+    incidents: int = Field(description="Incidents that started in the range.")
+    reviewed: int = Field(description="Of those, how many a reviewer confirmed or marked a false positive.")
+    confirmed: int = Field(description="Confirmed real violations.")
+    false_positives: int = Field(description="Marked false positives.")
+    precision: float | None = Field(description="confirmed / reviewed; null when nothing was reviewed.")
+
+
+class PrecisionOut(Schema):
+    range: RangeOut = Field(description="Incidents that started in [start, end).")
+    sites: list[PrecisionRow] = Field(description="One total row per site.")
+    cameras: list[PrecisionRow] = Field(description="One row per camera with incidents in the range.")
 
 
 class IncidentPage(Schema):

@@ -20,6 +20,7 @@ from shared.access.roles import Role
 from tests.integration.access.conftest import (
     CAMERA_A,
     CHANNEL_A,
+    INCIDENT_A,
     PASSWORD,
     RULE_A,
     SITE_A,
@@ -97,11 +98,22 @@ POLICY: dict[tuple[str, str, str], Policy] = {
     ("notifier", "DELETE", "/v1/channels/{channel_id}"): Policy(Role.ADMIN, SITE),
     ("notifier", "GET", "/v1/incidents"): Policy(Role.VIEWER, SITE, "/v1/incidents" + Q),
     ("notifier", "GET", "/v1/deliveries"): Policy(Role.VIEWER, SITE, "/v1/deliveries" + Q),
+    # notifier: one incident and the operators' actions on it (the seeded incident of site A)
+    ("notifier", "GET", "/v1/incidents/{incident_id}"): Policy(Role.VIEWER, SITE),
+    ("notifier", "POST", "/v1/incidents/{incident_id}/acknowledge"): Policy(Role.OPERATOR, SITE),
+    ("notifier", "POST", "/v1/incidents/{incident_id}/assign"): Policy(
+        Role.OPERATOR, SITE, body=lambda ctx: {"user": f"operator-{SITE_A}"}),
+    ("notifier", "POST", "/v1/incidents/{incident_id}/comment"): Policy(
+        Role.OPERATOR, SITE, body=lambda ctx: {"text": "checked on the floor"}),
+    ("notifier", "POST", "/v1/incidents/{incident_id}/resolve"): Policy(Role.OPERATOR, SITE),
+    ("notifier", "POST", "/v1/incidents/{incident_id}/false-positive"): Policy(
+        Role.OPERATOR, SITE, body=lambda ctx: {"reason": "a shadow, not a person"}),
+    ("notifier", "POST", "/v1/incidents/{incident_id}/confirm"): Policy(Role.OPERATOR, SITE),
     # reporting: charts, incidents, CSV, sites, retention
     **{
         ("reporting", "GET", f"/api/v1/{path}"): Policy(Role.VIEWER, SITE, f"/api/v1/{path}{READ_RANGE}")
         for path in ("compliance/trend", "compliance/breakdown", "compliance/exposure", "violations/top-locations",
-                     "violations/top-hours", "incidents", "sites")
+                     "violations/top-hours", "incidents", "sites", "precision")
     },
     ("reporting", "GET", "/api/v1/export/events.csv"): Policy(
         Role.ANALYST, SITE, "/api/v1/export/events.csv" + READ_RANGE),
@@ -137,7 +149,7 @@ POLICY: dict[tuple[str, str, str], Policy] = {
             {"zone_id": "walkway", "polygon": [{"x": 0.1, "y": 0.5}, {"x": 0.9, "y": 0.5}, {"x": 0.5, "y": 0.95}],
              "required_equipment": ["HEAD_COVER"]}]}),
 }
-PATH_VALUES = {"camera_id": CAMERA_A, "rule_id": str(RULE_A), "channel_id": str(CHANNEL_A)}
+PATH_VALUES = {"camera_id": CAMERA_A, "rule_id": str(RULE_A), "channel_id": str(CHANNEL_A), "incident_id": INCIDENT_A}
 
 
 def walked() -> dict[tuple[str, str, str], APIRoute | None]:

@@ -1,0 +1,141 @@
+"""Incident routes: one incident with its history, and the operators' actions on it (docs/notifier.md).
+
+Reading needs viewer on the incident's site, acting operator (docs/access.md's ladder). An action is one
+transaction (services/notifier/review.py); the IncidentChanged it writes to the outbox is published right
+after commit when the app has a publisher (the worker's), else by the outbox sweep.
+"""
+
+from typing import Annotated, Any
+
+import sqlalchemy as sa
+from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from services.notifier import review
+from services.notifier.adapters import db
+from services.notifier.handlers import Outgoing, _enqueue, publish_written
+from shared.access import tables as access_tables
+from shared.access.http import NOT_FOUND, Require, lookup
+from shared.access.roles import Principal, Role
+from shared.logging import get_logger
+from shared.sqs import Publisher
+
+log = get_logger(__name__)
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Note(_Body):
+    note: str | None = Field(default=None, max_length=2000, description="Optional words kept in the history.")
+
+
+class Assign(_Body):
+    user: str | None = Field(max_length=128, description="User name to assign to (operator on the site); null: nobody.")
+
+
+class Comment(_Body):
+    text: str = Field(min_length=1, max_length=4000)
+
+
+class FalsePositive(_Body):
+    reason: str = Field(min_length=3, max_length=2000, description="Why it is not a violation (kept per camera).")
+
+
+def add_incident_routes(app: FastAPI, *, engine: AsyncEngine, publisher: Publisher | None) -> None:
+    async def incident_site(request: Request) -> object:
+        async with engine.connect() as conn:
+            site = await conn.scalar(
+                sa.select(db.incidents.c.site_id).where(db.incidents.c.id == request.path_params["incident_id"])
+            )
+        return NOT_FOUND if site is None else site
+
+    IncidentViewer = Annotated[Principal, Depends(Require(Role.VIEWER, lookup(incident_site)))]
+    IncidentOperator = Annotated[Principal, Depends(Require(Role.OPERATOR, lookup(incident_site)))]
+
+    async def run(incident_id: str, action: review.Action, principal: Principal, details: dict[str, Any]) -> Any:
+        written: list[Outgoing] = []
+        try:
+            async with engine.begin() as conn:
+                if action == "assign" and details["user"] is not None:
+                    await _check_assignee(conn, incident_id, details["user"])
+                done = await review.act(conn, incident_id, action, principal, details)
+                if done.message is not None:
+                    frame_id = done.message.frame_id
+                    written.append(await _enqueue(conn, done.message.camera_id, frame_id, done.message))
+        except review.IncidentMissing as exc:
+            raise HTTPException(404, f"no incident {incident_id}") from exc
+        if written and publisher is not None:
+            try:
+                await publish_written(engine, publisher, written)
+            except Exception as exc:  # noqa: BLE001 - committed; the outbox sweep publishes it
+                log.warning("incident change not published now; the outbox sweep will", error=repr(exc))
+        log.info("incident " + action, incident_id=incident_id, actor=principal.audit_name(), changed=done.changed)
+        return {**done.incident, "changed": done.changed}
+
+    @app.get("/v1/incidents/{incident_id}")
+    async def get_incident(incident_id: str, _: IncidentViewer) -> dict[str, Any]:
+        """The incident, its review state and its history (every action, escalation steps included)."""
+        async with engine.connect() as conn:
+            row = (await conn.execute(sa.select(db.incidents).where(db.incidents.c.id == incident_id))).first()
+            if row is None:
+                raise HTTPException(404, f"no incident {incident_id}")
+            return {**review.view(row), "history": await review.history(conn, incident_id)}
+
+    @app.post("/v1/incidents/{incident_id}/acknowledge")
+    async def acknowledge(incident_id: str, principal: IncidentOperator, note: Note | None = None) -> Any:
+        """Seen and being handled: stops the escalation. Acknowledging twice changes nothing."""
+        return await run(incident_id, "acknowledge", principal, _note(note))
+
+    @app.post("/v1/incidents/{incident_id}/assign")
+    async def assign(incident_id: str, body: Assign, principal: IncidentOperator) -> Any:
+        return await run(incident_id, "assign", principal, {"user": body.user})
+
+    @app.post("/v1/incidents/{incident_id}/comment")
+    async def comment(incident_id: str, body: Comment, principal: IncidentOperator) -> Any:
+        return await run(incident_id, "comment", principal, {"text": body.text})
+
+    @app.post("/v1/incidents/{incident_id}/resolve")
+    async def resolve(incident_id: str, principal: IncidentOperator, note: Note | None = None) -> Any:
+        """Closed by hand (and acknowledged, if nobody had): it stays resolved whatever the camera sees next."""
+        return await run(incident_id, "resolve", principal, _note(note))
+
+    @app.post("/v1/incidents/{incident_id}/false-positive")
+    async def false_positive(incident_id: str, body: FalsePositive, principal: IncidentOperator) -> Any:
+        """The reviewer's verdict: not a violation (counted per camera in reporting's precision)."""
+        return await run(incident_id, "false_positive", principal, {"reason": body.reason})
+
+    @app.post("/v1/incidents/{incident_id}/confirm")
+    async def confirm(incident_id: str, principal: IncidentOperator, note: Note | None = None) -> Any:
+        """The reviewer's verdict: a real violation (counted per camera in reporting's precision)."""
+        return await run(incident_id, "confirm", principal, _note(note))
+
+
+def _note(note: Note | None) -> dict[str, Any]:
+    return {} if note is None or note.note is None else {"note": note.note}
+
+
+def _invalid_user(message: str) -> RequestValidationError:
+    """A 422 in FastAPI's own shape, as the schema documents every 422."""
+    return RequestValidationError([{"type": "value_error", "loc": ("body", "user"), "msg": message, "input": None}])
+
+
+async def _check_assignee(conn: Any, incident_id: str, username: str) -> None:
+    """The assignee must be an enabled user holding operator (or more) on the incident's site."""
+    site = await conn.scalar(sa.select(db.incidents.c.site_id).where(db.incidents.c.id == incident_id))
+    user = (
+        await conn.execute(sa.select(access_tables.users).where(access_tables.users.c.username == username))
+    ).first()
+    if user is None or user.disabled:
+        raise _invalid_user(f"no enabled user named {username!r}; GET /api/v1/users (reporting) lists them")
+    role = Role(user.global_role) if user.global_role else None
+    site_role = await conn.scalar(
+        sa.select(access_tables.site_roles.c.role).where(
+            access_tables.site_roles.c.user_id == user.id, access_tables.site_roles.c.site_id == site)
+    )
+    roles = [r for r in (role, Role(site_role) if site_role else None) if r is not None]
+    if not any(r.covers(Role.OPERATOR) for r in roles):
+        raise _invalid_user(f"{username} is not an operator on site {site}: give them the role first")

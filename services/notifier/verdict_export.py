@@ -1,0 +1,112 @@
+"""Export reviewed incidents' opening frames, face-blurred, as a folder per verdict for `bin/labels`.
+
+    python -m services.notifier.verdict_export --out work/verdicts [--site-id S] [--camera-id C] [--since ISO]
+
+Writes OUT/false_positive/<camera>__<incident>.jpg and OUT/confirmed/<camera>__<incident>.jpg (the frame that
+opened the incident, blurred with shared.privacy like every alert image), and OUT/verdicts.csv (incident,
+camera, site, zone, missing PPE, verdict, reason: no reviewer names). `bin/labels import-folders OUT -o
+work/verdicts.json` reads it as a two-class set (whole-frame: the alert was right or wrong). Incidents whose
+frame is gone (retention) or not an image are skipped and counted. Needs DATABASE_URL and the platform's AWS
+variables (PPE_FRAMES_BUCKET, AWS_ENDPOINT_URL...).
+"""
+
+import argparse
+import asyncio
+import csv
+import sys
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from services.notifier.adapters import db
+from services.notifier.adapters.alert_frames import MAX_FRAME_BYTES
+from services.notifier.domain import Box
+from shared.aws import aws_clients
+from shared.config import PlatformSettings
+from shared.db import make_engine
+from shared.privacy import SnapshotError, blur_regions
+from shared.rekognition import BoundingBox
+from shared.s3 import FrameNotFound, FrameStore
+
+VERDICTS = ("false_positive", "confirmed")
+
+
+@dataclass
+class Exported:
+    written: dict[str, int]
+    skipped: int
+
+    def render(self, out: Path) -> str:
+        counts = ", ".join(f"{self.written.get(v, 0)} {v}" for v in VERDICTS)
+        return f"{counts} -> {out} ({self.skipped} skipped: frame gone or not an image)"
+
+
+async def export_verdicts(
+    engine: AsyncEngine, frames: FrameStore, out: Path, *, site_id: str | None = None,
+    camera_id: str | None = None, since: datetime | None = None,
+) -> Exported:
+    query = sa.select(db.incidents).where(db.incidents.c.review.in_(VERDICTS), db.incidents.c.opened_frame.is_not(None))
+    if site_id is not None:
+        query = query.where(db.incidents.c.site_id == site_id)
+    if camera_id is not None:
+        query = query.where(db.incidents.c.camera_id == camera_id)
+    if since is not None:
+        query = query.where(db.incidents.c.started_at >= since)
+    async with engine.connect() as conn:
+        rows = (await conn.execute(query.order_by(db.incidents.c.started_at))).all()
+    for verdict in VERDICTS:  # both folders, so bin/labels sees two classes even when one is empty
+        (out / verdict).mkdir(parents=True, exist_ok=True)
+    written: dict[str, int] = {}
+    skipped = 0
+    with (out / "verdicts.csv").open("w", newline="") as handle:
+        table = csv.writer(handle)
+        table.writerow(["image", "incident_id", "camera_id", "site_id", "zone_id", "missing_equipment", "verdict",
+                        "reason"])
+        for row in rows:
+            frame = row.opened_frame
+            try:
+                where = frame["frame"]
+                raw = await frames.get(where["key"], bucket=where["bucket"], max_bytes=MAX_FRAME_BYTES)
+                image = blur_regions(raw.data, [Box.of(BoundingBox.model_validate(b)) for b in frame["face_boxes"]])
+            except (FrameNotFound, SnapshotError):
+                skipped += 1
+                continue
+            name = f"{row.review}/{_safe(row.camera_id)}__{_safe(row.id)}.jpg"
+            (out / name).write_bytes(image)
+            table.writerow([name, row.id, row.camera_id, row.site_id, row.zone_id,
+                            " ".join(row.missing_equipment), row.review, row.review_reason or ""])
+            written[row.review] = written.get(row.review, 0) + 1
+    return Exported(written, skipped)
+
+
+def _safe(text: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in text)
+
+
+async def _main(args: argparse.Namespace) -> int:
+    settings = PlatformSettings()
+    engine = make_engine(settings.database_url)
+    try:
+        async with aws_clients(settings, "s3") as (s3,):
+            done = await export_verdicts(engine, FrameStore(s3, settings.frames_bucket), args.out,
+                                         site_id=args.site_id, camera_id=args.camera_id, since=args.since)
+    finally:
+        await engine.dispose()
+    print(done.render(args.out))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", type=Path, required=True, help="folder to write (one subfolder per verdict)")
+    parser.add_argument("--site-id")
+    parser.add_argument("--camera-id")
+    parser.add_argument("--since", type=datetime.fromisoformat, help="incidents started at or after (ISO, with offset)")
+    return asyncio.run(_main(parser.parse_args(argv)))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
