@@ -339,6 +339,32 @@ class LocalPPEEngine:
                 parts = merge_parts(parts, zoomed)
         return parts
 
+    def _may_hold_parts(self, box: np.ndarray, score: float, heads: Found, hands: Found, faces: Found) -> bool:
+        """False for a person box that `_drop_head_duplicates` would drop as part-less whatever the assignment:
+        under `partless_min_confidence`, with no head, hand or face near it that could reach a returnable
+        confidence there. Such a box gets no pose (MoveNet is the largest cost per person)."""
+        s = self.settings
+        if self._parts is None or s.partless_min_confidence <= 0:
+            return True
+        if self._curve("person", score, person_confidence(score)) >= s.partless_min_confidence:
+            return True
+        returnable = MIN_RETURNED_CONFIDENCE
+        if any(
+            head_fit(head, box) is not None and self._curve("head_attached", float(v), 100.0 * float(v)) >= returnable
+            for head, v in zip(heads.boxes, heads.scores, strict=True)
+        ):
+            return True
+        if any(head_fit(face, box) is not None and 100.0 * float(v) >= returnable for face, v in zip(faces.boxes, faces.scores, strict=True)):
+            return True
+        x1, y1, x2, y2 = (float(v) for v in box)
+        w, h = x2 - x1, y2 - y1
+        return any(
+            x1 - 0.5 * w <= (hand[0] + hand[2]) / 2 <= x2 + 0.5 * w
+            and y1 - 0.1 * h <= (hand[1] + hand[3]) / 2 <= y2 + 0.2 * h
+            and self._curve("hand_attached", float(v), 100.0 * float(v)) >= returnable
+            for hand, v in zip(hands.boxes, hands.scores, strict=True)
+        )
+
     @staticmethod
     def _found(parts: PartBoxes, kind: str) -> tuple[Found, np.ndarray]:
         """Raw-score boxes of one part kind, and which of them may make a person of their own (the part head's
@@ -347,13 +373,13 @@ class LocalPPEEngine:
         return Found(of.boxes, of.scores, of.covered), of.confidence >= MIN_RETURNED_CONFIDENCE
 
     def _part_confidence(self, kind: str, part: PartBox, attached: bool) -> PartBox:
-        """A detected part's score as a calibrated 0..1 confidence: a part on a person box by the curve fitted
-        for attached parts (model_workshop.calibrate), a lone part by the part head's own curve."""
+        """A detected part's score as a calibrated 0..1 confidence: by the curve fitted for attached or for lone
+        parts (model_workshop.calibrate); the part head's own curve where the file has none."""
         raw = part.score
         if not self.settings.calibrated or self._parts is None:
             return part  # raw scores (what model_workshop.calibrate fits its curves on)
         lone = float(calibrate_part(kind, np.array([raw], np.float32), self._parts.calibration)[0])
-        confidence = self._curve(f"{kind.lower()}_attached", raw, lone) if attached else lone
+        confidence = self._curve(f"{kind.lower()}_{'attached' if attached else 'lone'}", raw, lone)
         return PartBox(part.name, part.box, confidence / 100.0, part.covered)
 
     def _face_canvases(self, image_shape: tuple[int, ...], found: PersonBoxes, parts: PartBoxes) -> tuple[float, ...]:
@@ -396,12 +422,13 @@ class LocalPPEEngine:
         found, parts = self._find_persons(image_bgr)
         parts = self._zoom_small_heads(image_bgr, parts)
         (heads, lone_heads), (hands, lone_hands) = self._found(parts, "HEAD"), self._found(parts, "HAND")
+        faces = self._find_faces(image_bgr, self._face_canvases(image_bgr.shape, found, parts))
         persons = [
             PersonResult(box=box, score=float(score), keypoints=self._pose.estimate(image_bgr, box))
             for box, score in zip(found.boxes, found.scores, strict=True)
+            if self._may_hold_parts(box, float(score), heads, hands, faces)
         ]
         persons = self._one_person_per_head(persons)[: s.max_persons]
-        faces = self._find_faces(image_bgr, self._face_canvases(image_bgr.shape, found, parts))
         holders = assign(
             [Holder(box=p.box, keypoints=p.keypoints) for p in persons],
             heads=heads,
