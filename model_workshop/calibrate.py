@@ -4,7 +4,8 @@
     python -m model_workshop.calibrate --report-only    # print the reliability tables of the shipped file
 
 Each curve maps a raw score to the share of answers at that score that were right (a logistic fit on the score's
-logit by default, `--method isotonic` for the step fit used until session 6; both never decrease), on the validation slice of the TRAIN side that the part detector did not train on:
+logit by default, `--method isotonic` for the step fit used until session 6; both never decrease), on the
+validation slice of the TRAIN side that the part detector did not train on:
 - head_attached / hand_attached: the part head's box given to a person box: right when it overlaps a labelled
   head / hand with IoU >= 0.2 (a weak box where a person box expects a head is right more often than a lone one);
 - head_cover / hand_cover: the crop classifier's P(covered) on detected parts matched to a label: right when
@@ -87,7 +88,8 @@ def _labels_px(sample_boxes: np.ndarray, w: int, h: int) -> np.ndarray:
 def collect(engine: LocalPPEEngine, samples: list) -> dict[str, tuple[list[float], list[bool]]]:
     """Raw scores and whether each answer was right, per curve."""
     out: dict[str, tuple[list[float], list[bool]]] = {
-        k: ([], []) for k in ("head_lone", "hand_lone", "head_attached", "hand_attached", "pose_head", "head_cover", "hand_cover")
+        k: ([], [])
+        for k in ("head_lone", "hand_lone", "head_attached", "hand_attached", "pose_head", "head_cover", "hand_cover")
     }
 
     def add(kind: str, score: float, right: bool) -> None:
@@ -119,7 +121,8 @@ def collect(engine: LocalPPEEngine, samples: list) -> dict[str, tuple[list[float
                 ]
                 best, covered = max(overlaps, default=(0.0, 0))
                 hit = best >= MATCH_IOU
-                source = {"detector": f"{kind}_attached", "lone": f"{kind}_lone", "pose": f"pose_{kind}"}.get(result.source, "")
+                sources = {"detector": f"{kind}_attached", "lone": f"{kind}_lone", "pose": f"pose_{kind}"}
+                source = sources.get(result.source, "")
                 if source in out:
                     add(source, result.part.score, hit)  # uncalibrated engine: the score is the raw one
                 if hit and result.p_covered is not None:
@@ -169,7 +172,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.report_only:
         return 0
     payload = {
-        "comment": f"Written by `python -m model_workshop.calibrate`; raw score -> confidence 0..100 ({args.method} fit).",
+        "comment": f"Written by `python -m model_workshop.calibrate`; raw score -> confidence 0..100 "
+        f"({args.method} fit).",
         "version": f"{dt.datetime.now(dt.UTC):%Y%m%d}.{len(val)}",
         "slice": f"part detector validation slice of the TRAIN side: {len(val)} images, fraction {args.val_fraction}, "
         f"seed {args.seed}",

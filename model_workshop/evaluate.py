@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
+import os
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from pathlib import Path

@@ -217,7 +217,8 @@ class PartDetector:
         crop = np.ascontiguousarray(image_bgr[y1:y2, x1:x2])
         tensor, scale = letterbox(crop, self.input_side, self.input_side)
         outputs = self._session.run(None, {self._input: tensor})
-        found = self.decode(outputs, (tensor.shape[2], tensor.shape[3]), scale, crop.shape[:2], min_score=min_score, iou=iou)
+        tensor_hw = (tensor.shape[2], tensor.shape[3])
+        found = self.decode(outputs, tensor_hw, scale, crop.shape[:2], min_score=min_score, iou=iou)
         h, w = image_bgr.shape[:2]
         edge = 2.0
         cut = (
@@ -240,7 +241,9 @@ def merge_parts(first: PartBoxes, second: PartBoxes, iou: float = DEFAULT_IOU) -
     boxes = np.concatenate([first.boxes, second.boxes])
     scores = np.concatenate([first.scores, second.scores])
     labels = np.concatenate([first.labels, second.labels])
-    keep = np.concatenate([np.nonzero(labels == p)[0][nms(boxes[labels == p], scores[labels == p], iou)] for p in PARTS])
+    keep = np.concatenate(
+        [np.nonzero(labels == p)[0][nms(boxes[labels == p], scores[labels == p], iou)] for p in PARTS]
+    )
     keep = keep[np.argsort(-scores[keep], kind="stable")]
     covered = np.concatenate([first.covered, second.covered])
     confidence = np.concatenate([first.confidence, second.confidence])

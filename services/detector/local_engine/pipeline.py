@@ -354,7 +354,10 @@ class LocalPPEEngine:
             for head, v in zip(heads.boxes, heads.scores, strict=True)
         ):
             return True
-        if any(head_fit(face, box) is not None and 100.0 * float(v) >= returnable for face, v in zip(faces.boxes, faces.scores, strict=True)):
+        if any(
+            head_fit(face, box) is not None and 100.0 * float(v) >= returnable
+            for face, v in zip(faces.boxes, faces.scores, strict=True)
+        ):
             return True
         x1, y1, x2, y2 = (float(v) for v in box)
         w, h = x2 - x1, y2 - y1
@@ -494,9 +497,13 @@ class LocalPPEEngine:
                 and self._curve("person", person.score, person_confidence(person.score)) < self.settings.partless_min_confidence
             ):
                 continue
-            if self._parts is not None and not holder.from_parts and (holder.head is None or holder.head.score < 0.5):
+            own_face = holder.face is not None and holder.face.score >= MIN_RETURNED_CONFIDENCE / 100.0
+            headless = holder.head is None or holder.head.score < 0.5
+            if self._parts is not None and not holder.from_parts and not own_face and headless:
                 # A box with no head of its own that holds, where its head would be, the head another box was
-                # given, and overlaps that box: a second box on the same person (close-ups give several).
+                # given, and overlaps that box: a second box on the same person (close-ups give several). Not a
+                # box with a face of its own: that face was not in the other box's head (it would have gone there),
+                # so the head is someone else's or a false one (2 masked close-ups lost their FACE so in v2.1).
                 if any(
                     head_fit(owner_head, person.box) is not None
                     and (box_iou(person.box, owner_box) > 0.4 or _containment(person.box, owner_box) > 0.7)

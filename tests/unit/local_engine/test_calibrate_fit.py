@@ -18,8 +18,8 @@ def test_fitted_curve_rises_with_the_score_and_matches_the_share_right(method: s
     xs, ys = fit_curve(scores, right, method)
     # THEN it is sampled on the grid, never falls, and lies near 100 x score in the middle of the range
     assert xs == [float(x) for x in GRID]
-    assert all(b >= a for a, b in zip(ys, ys[1:]))
-    middle = [(x, y) for x, y in zip(xs, ys) if 0.2 <= x <= 0.8]
+    assert all(b >= a for a, b in zip(ys, ys[1:], strict=False))
+    middle = [(x, y) for x, y in zip(xs, ys, strict=True) if 0.2 <= x <= 0.8]
     assert all(abs(y - 100 * x) < 8 for x, y in middle)
 
 

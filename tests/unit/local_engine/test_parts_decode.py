@@ -85,7 +85,7 @@ def test_merging_a_zoomed_run_keeps_the_better_box_of_each_overlapping_pair() ->
     # WHEN merged
     merged = merge_parts(first, zoomed)
     # THEN the weak head gives way to the zoomed one, the new head is added, and a HEAD never suppresses a HAND
-    assert sorted(zip(merged.labels.tolist(), [round(float(v), 2) for v in merged.scores])) == [
+    assert sorted(zip(merged.labels.tolist(), [round(float(v), 2) for v in merged.scores], strict=True)) == [
         ("HAND", 0.6), ("HEAD", 0.4), ("HEAD", 0.5), ("HEAD", 0.7)
     ]
     assert list(merged.scores) == sorted(merged.scores, reverse=True)
