@@ -46,10 +46,8 @@ def _returned(
 ) -> ProtectiveEquipmentPerson | None:
     """The response's person for an analysed person box, None when it is not returned (Ids skip persons under 50
     and those past the 15-person cap)."""
-    return next(
-        (p for p in response.Persons if np.allclose([p.BoundingBox.Left * w, p.BoundingBox.Top * h], box[:2], atol=0.5)),
-        None,
-    )
+    corners = [(p, [p.BoundingBox.Left * w, p.BoundingBox.Top * h]) for p in response.Persons]
+    return next((p for p, corner in corners if np.allclose(corner, box[:2], atol=0.5)), None)
 
 
 def test_helmeted_and_bare_heads_in_the_labelled_scenes(engine: LocalPPEEngine, shared_data: Path) -> None:
