@@ -3,14 +3,16 @@
     python -m model_workshop.calibrate                  # ../shared/data, the part detector's validation slice
     python -m model_workshop.calibrate --report-only    # print the reliability tables of the shipped file
 
-Each curve maps a raw score to the share of answers at that score that were right (isotonic regression, so it
-never decreases), on the validation slice of the TRAIN side that the part detector did not train on:
+Each curve maps a raw score to the share of answers at that score that were right (a logistic fit on the score's
+logit by default, `--method isotonic` for the step fit used until session 6; both never decrease), on the
+validation slice of the TRAIN side that the part detector did not train on:
 - head_attached / hand_attached: the part head's box given to a person box: right when it overlaps a labelled
   head / hand with IoU >= 0.2 (a weak box where a person box expects a head is right more often than a lone one);
 - head_cover / hand_cover: the crop classifier's P(covered) on detected parts matched to a label: right when
   the label says covered (the confidence of the HEAD_COVER / HAND_COVER detection).
-The detected heads and hands keep the part head's own curve (fitted by its training on the same slice, shipped in
-weights/part_head.json); their reliability is printed here as a check, not refitted.
+- head_lone / hand_lone: a part that made a person of its own (no person box held it), right as above. Which
+  parts may do so is still decided by the part head's own curve (weights/part_head.json, >= 50); its reliability
+  on these parts is printed beside (with the zoomed second look at small heads it was too confident).
 The engine reads the file (services/detector/local_engine/calibration.py); nothing here runs in a service.
 """
 
@@ -37,16 +39,32 @@ from shared.rekognition import BodyPartName
 
 MATCH_IOU = 0.2
 GRID = np.round(np.linspace(0.0, 1.0, 21), 3)  # where each fitted curve is sampled for the file
-FITTED = ("head_attached", "hand_attached", "head_cover", "hand_cover")  # written to the file; head / hand are only checked
+FITTED = ("head_attached", "hand_attached", "head_lone", "hand_lone", "head_cover", "hand_cover")  # written to the file
 
 
-def fit_curve(scores: np.ndarray, right: np.ndarray) -> tuple[list[float], list[float]]:
-    """Isotonic fit of P(right | score), sampled on GRID, as 0..100."""
-    from sklearn.isotonic import IsotonicRegression
+def fit_curve(scores: np.ndarray, right: np.ndarray, method: str = "platt") -> tuple[list[float], list[float]]:
+    """Fit of P(right | score), sampled on GRID, as 0..100.
 
-    model = IsotonicRegression(y_min=0.0, y_max=1.0, increasing=True, out_of_bounds="clip")
-    model.fit(scores, right.astype(np.float64))
-    ys = np.maximum.accumulate(np.clip(model.predict(GRID), 0.0, 1.0)) * 100.0
+    "platt": a logistic curve on the score's logit (two parameters: steady on a slice of a few hundred answers);
+    "isotonic": the step fit used until session 6 (follows every 30-answer band, noise included)."""
+    if method == "isotonic":
+        from sklearn.isotonic import IsotonicRegression
+
+        model = IsotonicRegression(y_min=0.0, y_max=1.0, increasing=True, out_of_bounds="clip")
+        model.fit(scores, right.astype(np.float64))
+        ys = np.clip(model.predict(GRID), 0.0, 1.0)
+    else:
+        from sklearn.linear_model import LogisticRegression
+
+        def logit(v: np.ndarray) -> np.ndarray:
+            v = np.clip(v, 1e-3, 1 - 1e-3)
+            return np.log(v / (1 - v)).reshape(-1, 1)
+
+        model = LogisticRegression(C=100.0).fit(logit(scores), right.astype(int))
+        ys = model.predict_proba(logit(GRID))[:, 1]
+        if model.coef_[0, 0] <= 0:  # a curve that falls with the score says nothing: flat at the share right
+            ys = np.full(len(GRID), right.mean())
+    ys = np.maximum.accumulate(ys) * 100.0
     return [float(x) for x in GRID], [round(float(y), 2) for y in ys]
 
 
@@ -70,7 +88,8 @@ def _labels_px(sample_boxes: np.ndarray, w: int, h: int) -> np.ndarray:
 def collect(engine: LocalPPEEngine, samples: list) -> dict[str, tuple[list[float], list[bool]]]:
     """Raw scores and whether each answer was right, per curve."""
     out: dict[str, tuple[list[float], list[bool]]] = {
-        k: ([], []) for k in ("head", "hand", "head_attached", "hand_attached", "pose_head", "head_cover", "hand_cover")
+        k: ([], [])
+        for k in ("head_lone", "hand_lone", "head_attached", "hand_attached", "pose_head", "head_cover", "hand_cover")
     }
 
     def add(kind: str, score: float, right: bool) -> None:
@@ -102,7 +121,8 @@ def collect(engine: LocalPPEEngine, samples: list) -> dict[str, tuple[list[float
                 ]
                 best, covered = max(overlaps, default=(0.0, 0))
                 hit = best >= MATCH_IOU
-                source = {"detector": f"{kind}_attached", "lone": kind, "pose": f"pose_{kind}"}.get(result.source, "")
+                sources = {"detector": f"{kind}_attached", "lone": f"{kind}_lone", "pose": f"pose_{kind}"}
+                source = sources.get(result.source, "")
                 if source in out:
                     add(source, result.part.score, hit)  # uncalibrated engine: the score is the raw one
                 if hit and result.p_covered is not None:
@@ -118,6 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--weights-dir", type=Path, default=WEIGHTS_DIR)
     parser.add_argument("--limit", type=int, default=0, help="use at most N images per source (0 = all)")
     parser.add_argument("--report-only", action="store_true", help="score the shipped file, write nothing")
+    parser.add_argument("--method", choices=["platt", "isotonic"], default="platt", help="curve fitted (see fit_curve)")
     args = parser.parse_args(argv)
     data = args.data or shared_data_dir()
     samples = [s for source in default_sources(data) for s in load_samples(source, data, "train")]
@@ -135,12 +156,14 @@ def main(argv: list[str] | None = None) -> int:
         if len(scores) < 20:
             print(f"\n{kind}: only {len(scores)} answers, no curve fitted")
             continue
-        if kind not in FITTED:  # already a confidence (the part head's curve): is it honest?
-            print(f"\n### {kind} (part head's shipped curve; {len(scores)} answers, {right.mean():.3f} right)\n")
+        if kind.endswith("_lone"):  # the part head's own curve, which lone parts used before session 6
             shipped_curve = raw_engine._parts.calibration if raw_engine._parts else None
-            print("\n".join(reliability(scores, right, calibrate_part(kind.upper(), scores.astype(np.float32), shipped_curve))))
+            own = calibrate_part(kind.split("_")[0].upper(), scores.astype(np.float32), shipped_curve)
+            print(f"\n### {kind}: the part head's own curve ({len(scores)} answers)\n")
+            print("\n".join(reliability(scores, right, own)))
+        if kind not in FITTED:
             continue
-        xs, ys = fit_curve(scores, right)
+        xs, ys = fit_curve(scores, right, args.method)
         curves[kind] = {"x": xs, "y": ys}
         curve = shipped.curves.get(kind) if args.report_only and shipped else None
         mapped = np.array([np.interp(v, xs, ys) for v in scores]) if curve is None else np.array([curve(v) for v in scores])
@@ -149,7 +172,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.report_only:
         return 0
     payload = {
-        "comment": "Written by `python -m model_workshop.calibrate`; raw score -> confidence 0..100 (isotonic fit).",
+        "comment": f"Written by `python -m model_workshop.calibrate`; raw score -> confidence 0..100 "
+        f"({args.method} fit).",
         "version": f"{dt.datetime.now(dt.UTC):%Y%m%d}.{len(val)}",
         "slice": f"part detector validation slice of the TRAIN side: {len(val)} images, fraction {args.val_fraction}, "
         f"seed {args.seed}",

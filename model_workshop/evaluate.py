@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
+import os
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -49,7 +49,24 @@ def held_back(
     if not path.is_file():
         return None
     split = json.loads(path.read_text())
+    if side == "val":
+        return validation_slice(split_name, data_root, weights_dir, split["train"])
     return [data_root / rel for rel in split[side]]
+
+
+VAL_SOURCES = {"head_cover": "helmet_vest/", "hand_cover": "gloves/"}  # split file -> part detector source
+
+
+def validation_slice(split_name: str, data_root: Path, weights_dir: Path, train: list[str]) -> list[Path]:
+    """TRAIN-side files for tuning the engine: the part detector's validation slice (part_head.data.csv, side
+    "val": not trained on, the calibration slice) for helmet_vest and gloves; every 6th TRAIN-side file otherwise
+    (masks: the face detector and the FACE_COVER classifier have no slice of their own)."""
+    prefix = VAL_SOURCES.get(split_name)
+    manifest = weights_dir / "part_head.data.csv"
+    if prefix is None or not manifest.is_file():
+        return [data_root / rel for rel in train[::6]]
+    rows = [line.split(",") for line in manifest.read_text().splitlines()[1:]]
+    return [data_root / row[0] for row in rows if row[0].startswith(prefix) and row[2] == "val"]
 
 
 @dataclass(frozen=True)
@@ -359,9 +376,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--all", action="store_true", help="score every file, not just the held-back split")
     parser.add_argument(
         "--split",
-        choices=["test", "train"],
+        choices=["test", "train", "val"],
         default="test",
-        help="which side of the split files to score: test = held back (default), train = for tuning settings",
+        help="which side of the split files to score: test = held back (default), train = for tuning settings, "
+        "val = the part detector's validation slice (helmet_vest, gloves) and every 6th TRAIN-side mask",
     )
     parser.add_argument("--input-side", type=int, default=None, help="override NanoDet's letterbox long side")
     parser.add_argument("--enlarge-to", type=int, default=None, help="override the long side small images grow to")

@@ -205,3 +205,46 @@ class PartDetector:
             outputs, tensor_hw, scale, hw, min_score=person_min_score, iou=person_iou, max_persons=max_persons
         )
         return persons, self.decode(outputs, tensor_hw, scale, hw, min_score=min_score, iou=iou)
+
+    def detect_in(
+        self, image_bgr: np.ndarray, region: tuple[int, int, int, int], *, min_score: Thresholds | None = None,
+        iou: float = DEFAULT_IOU,
+    ) -> PartBoxes:
+        """Parts in one region (x1, y1, x2, y2 pixels), the crop letterboxed to the full `input_side` (so small
+        parts are seen larger than in the whole frame); boxes in source pixels. A box touching a crop edge that
+        is not an image edge is dropped (a part cut by the crop)."""
+        x1, y1, x2, y2 = region
+        crop = np.ascontiguousarray(image_bgr[y1:y2, x1:x2])
+        tensor, scale = letterbox(crop, self.input_side, self.input_side)
+        outputs = self._session.run(None, {self._input: tensor})
+        tensor_hw = (tensor.shape[2], tensor.shape[3])
+        found = self.decode(outputs, tensor_hw, scale, crop.shape[:2], min_score=min_score, iou=iou)
+        h, w = image_bgr.shape[:2]
+        edge = 2.0
+        cut = (
+            ((found.boxes[:, 0] <= edge) & (x1 > 0))
+            | ((found.boxes[:, 1] <= edge) & (y1 > 0))
+            | ((found.boxes[:, 2] >= x2 - x1 - edge) & (x2 < w))
+            | ((found.boxes[:, 3] >= y2 - y1 - edge) & (y2 < h))
+        )
+        keep = ~cut
+        boxes = found.boxes[keep] + np.array([x1, y1, x1, y1], np.float32)
+        return PartBoxes(boxes, found.scores[keep], found.labels[keep], found.covered[keep], found.confidence[keep])
+
+
+def merge_parts(first: PartBoxes, second: PartBoxes, iou: float = DEFAULT_IOU) -> PartBoxes:
+    """The boxes of two runs as one set: per part, overlapping boxes (IoU > `iou`) keep the best-scored one."""
+    if not len(second):
+        return first
+    if not len(first):
+        return second
+    boxes = np.concatenate([first.boxes, second.boxes])
+    scores = np.concatenate([first.scores, second.scores])
+    labels = np.concatenate([first.labels, second.labels])
+    keep = np.concatenate(
+        [np.nonzero(labels == p)[0][nms(boxes[labels == p], scores[labels == p], iou)] for p in PARTS]
+    )
+    keep = keep[np.argsort(-scores[keep], kind="stable")]
+    covered = np.concatenate([first.covered, second.covered])
+    confidence = np.concatenate([first.confidence, second.confidence])
+    return PartBoxes(boxes[keep], scores[keep], labels[keep], covered[keep], confidence[keep])

@@ -36,7 +36,7 @@ from services.detector.local_engine.classifiers import (
 )
 from services.detector.local_engine.faces import FaceDetector
 from services.detector.local_engine.model_files import ModelsMissingError, default_model_dir, require_models
-from services.detector.local_engine.parts import PartBoxes, PartDetector
+from services.detector.local_engine.parts import PartBoxes, PartDetector, merge_parts
 from services.detector.local_engine.parts import calibrate as calibrate_part
 from services.detector.local_engine.persons import PersonBoxes, PersonDetector, PoseEstimator
 from shared.rekognition import (
@@ -55,7 +55,7 @@ from shared.rekognition import (
 
 log = structlog.get_logger(__name__)
 
-ENGINE_VERSION = "local-ppe-2.0"
+ENGINE_VERSION = "local-ppe-2.1"
 WEIGHTS_DIR = Path(__file__).with_name("weights")
 RETRAIN_COMMAND = "python -m model_workshop.training.train_all"
 
@@ -114,6 +114,12 @@ class EngineSettings:
     # from 0.6 up is reported with its confidence (at MinConfidence 80 a 0.7 glove leaves the person
     # indeterminate); a bare hand is only claimed under 0.3 (band chosen on the TRAIN side). v1 used 0.3..0.7.
     hand_uncertain: tuple[float, float] = (0.3, 0.6)
+    # Small heads the whole-frame run only saw weakly (a box under the part head's own 50, under `zoom_head_side`
+    # letterbox px) are looked at again in up to `zoom_tiles` tiles of `zoom_tile` of each side, each letterboxed
+    # to the full input (1.7x larger): docs/local-engine.md "Engine v2.1". 0 tiles: no second look.
+    zoom_tiles: int = 4
+    zoom_tile: float = 0.6
+    zoom_head_side: float = 24.0
 
 
 @dataclass
@@ -148,6 +154,10 @@ def _containment(a: np.ndarray, b: np.ndarray) -> float:
     iy = max(0.0, float(min(a[3], b[3]) - max(a[1], b[1])))
     smaller = min(float((a[2] - a[0]) * (a[3] - a[1])), float((b[2] - b[0]) * (b[3] - b[1])))
     return ix * iy / smaller if smaller > 0 else 0.0
+
+
+def _box_centre(box: np.ndarray) -> np.ndarray:
+    return np.array([(box[0] + box[2]) / 2.0, (box[1] + box[3]) / 2.0])
 
 
 def torso_box(person: PersonResult) -> tuple[float, float, float, float]:
@@ -305,6 +315,59 @@ class LocalPPEEngine:
             min_score=s.part_attach_score,
         )
 
+    def _zoom_small_heads(self, image_bgr: np.ndarray, parts: PartBoxes) -> PartBoxes:
+        """The parts, with those of a second look at tiles holding small heads seen only weakly (see EngineSettings)."""
+        s = self.settings
+        if self._parts is None or s.zoom_tiles <= 0 or not len(parts):
+            return parts
+        height, width = image_bgr.shape[:2]
+        scale = min(s.input_side / max(height, width), max(s.enlarge_to / max(height, width), 1.0))
+        heads = parts.of("HEAD")
+        sides = np.sqrt(np.prod(np.maximum(heads.boxes[:, 2:] - heads.boxes[:, :2], 1.0), axis=1)) * scale
+        weak = (heads.confidence < MIN_RETURNED_CONFIDENCE) & (sides < s.zoom_head_side)
+        if not weak.any():
+            return parts
+        tw, th = round(s.zoom_tile * width), round(s.zoom_tile * height)
+        tiles = [(x, y, x + tw, y + th) for y in (0, height - th) for x in (0, width - tw)]
+        centres = np.array([((t[0] + t[2]) / 2.0, (t[1] + t[3]) / 2.0) for t in tiles])
+        counts = np.zeros(len(tiles), int)
+        for box in heads.boxes[weak]:  # each weak head to the tile whose centre is nearest
+            counts[int(np.argmin(np.hypot(*(centres - _box_centre(box)).T)))] += 1
+        for k in np.argsort(-counts, kind="stable")[: s.zoom_tiles]:
+            if counts[k]:
+                zoomed = self._parts.detect_in(image_bgr, tiles[k], min_score=s.part_attach_score)
+                parts = merge_parts(parts, zoomed)
+        return parts
+
+    def _may_hold_parts(self, box: np.ndarray, score: float, heads: Found, hands: Found, faces: Found) -> bool:
+        """False for a person box that `_drop_head_duplicates` would drop as part-less whatever the assignment:
+        under `partless_min_confidence`, with no head, hand or face near it that could reach a returnable
+        confidence there. Such a box gets no pose (MoveNet is the largest cost per person)."""
+        s = self.settings
+        if self._parts is None or s.partless_min_confidence <= 0:
+            return True
+        if self._curve("person", score, person_confidence(score)) >= s.partless_min_confidence:
+            return True
+        returnable = MIN_RETURNED_CONFIDENCE
+        if any(
+            head_fit(head, box) is not None and self._curve("head_attached", float(v), 100.0 * float(v)) >= returnable
+            for head, v in zip(heads.boxes, heads.scores, strict=True)
+        ):
+            return True
+        if any(
+            head_fit(face, box) is not None and 100.0 * float(v) >= returnable
+            for face, v in zip(faces.boxes, faces.scores, strict=True)
+        ):
+            return True
+        x1, y1, x2, y2 = (float(v) for v in box)
+        w, h = x2 - x1, y2 - y1
+        return any(
+            x1 - 0.5 * w <= (hand[0] + hand[2]) / 2 <= x2 + 0.5 * w
+            and y1 - 0.1 * h <= (hand[1] + hand[3]) / 2 <= y2 + 0.2 * h
+            and self._curve("hand_attached", float(v), 100.0 * float(v)) >= returnable
+            for hand, v in zip(hands.boxes, hands.scores, strict=True)
+        )
+
     @staticmethod
     def _found(parts: PartBoxes, kind: str) -> tuple[Found, np.ndarray]:
         """Raw-score boxes of one part kind, and which of them may make a person of their own (the part head's
@@ -313,13 +376,13 @@ class LocalPPEEngine:
         return Found(of.boxes, of.scores, of.covered), of.confidence >= MIN_RETURNED_CONFIDENCE
 
     def _part_confidence(self, kind: str, part: PartBox, attached: bool) -> PartBox:
-        """A detected part's score as a calibrated 0..1 confidence: a part on a person box by the curve fitted
-        for attached parts (model_workshop.calibrate), a lone part by the part head's own curve."""
+        """A detected part's score as a calibrated 0..1 confidence: by the curve fitted for attached or for lone
+        parts (model_workshop.calibrate); the part head's own curve where the file has none."""
         raw = part.score
         if not self.settings.calibrated or self._parts is None:
             return part  # raw scores (what model_workshop.calibrate fits its curves on)
         lone = float(calibrate_part(kind, np.array([raw], np.float32), self._parts.calibration)[0])
-        confidence = self._curve(f"{kind.lower()}_attached", raw, lone) if attached else lone
+        confidence = self._curve(f"{kind.lower()}_{'attached' if attached else 'lone'}", raw, lone)
         return PartBox(part.name, part.box, confidence / 100.0, part.covered)
 
     def _face_canvases(self, image_shape: tuple[int, ...], found: PersonBoxes, parts: PartBoxes) -> tuple[float, ...]:
@@ -360,13 +423,15 @@ class LocalPPEEngine:
         s = self.settings
         height, width = image_bgr.shape[:2]
         found, parts = self._find_persons(image_bgr)
+        parts = self._zoom_small_heads(image_bgr, parts)
         (heads, lone_heads), (hands, lone_hands) = self._found(parts, "HEAD"), self._found(parts, "HAND")
+        faces = self._find_faces(image_bgr, self._face_canvases(image_bgr.shape, found, parts))
         persons = [
             PersonResult(box=box, score=float(score), keypoints=self._pose.estimate(image_bgr, box))
             for box, score in zip(found.boxes, found.scores, strict=True)
+            if self._may_hold_parts(box, float(score), heads, hands, faces)
         ]
         persons = self._one_person_per_head(persons)[: s.max_persons]
-        faces = self._find_faces(image_bgr, self._face_canvases(image_bgr.shape, found, parts))
         holders = assign(
             [Holder(box=p.box, keypoints=p.keypoints) for p in persons],
             heads=heads,
@@ -374,7 +439,9 @@ class LocalPPEEngine:
             hands=hands,
             width=width,
             height=height,
-            max_persons=s.max_persons,
+            # Room for lone parts beyond the cap: weak person boxes that end up part-less are dropped below,
+            # and `_returned` keeps the `max_persons` most confident.
+            max_persons=len(persons) + s.max_persons,
             lone_heads=lone_heads,
             lone_hands=lone_hands,
         )
@@ -430,9 +497,13 @@ class LocalPPEEngine:
                 and self._curve("person", person.score, person_confidence(person.score)) < self.settings.partless_min_confidence
             ):
                 continue
-            if self._parts is not None and not holder.from_parts and (holder.head is None or holder.head.score < 0.5):
+            own_face = holder.face is not None and holder.face.score >= MIN_RETURNED_CONFIDENCE / 100.0
+            headless = holder.head is None or holder.head.score < 0.5
+            if self._parts is not None and not holder.from_parts and not own_face and headless:
                 # A box with no head of its own that holds, where its head would be, the head another box was
-                # given, and overlaps that box: a second box on the same person (close-ups give several).
+                # given, and overlaps that box: a second box on the same person (close-ups give several). Not a
+                # box with a face of its own: that face was not in the other box's head (it would have gone there),
+                # so the head is someone else's or a false one (2 masked close-ups lost their FACE so in v2.1).
                 if any(
                     head_fit(owner_head, person.box) is not None
                     and (box_iou(person.box, owner_box) > 0.4 or _containment(person.box, owner_box) > 0.7)
@@ -458,7 +529,7 @@ class LocalPPEEngine:
             parts.append((PartBox(BodyPartName.FACE, fallback.box, score), "pose"))
         if holder.head is not None:
             parts.append((holder.head, "lone" if holder.from_parts and holder.head_detected else "detector"))
-        elif holder.face is not None and holder.from_parts:
+        elif holder.face is not None:  # the face detector saw the face of a head the part head missed
             parts.append((PartBox(BodyPartName.HEAD, head_from_face(holder.face.box), holder.face.score), "face"))
         elif BodyPartName.HEAD in pose and not any(
             box_iou(np.asarray(pose[BodyPartName.HEAD].box), taken) > self.settings.same_head_iou for taken in taken_heads
@@ -534,6 +605,9 @@ class LocalPPEEngine:
             confidence = max(self._curve("person", person.score, person_confidence(person.score)), person.evidence)
             if confidence >= MIN_RETURNED_CONFIDENCE:
                 returned.append((person, confidence))
+        if len(returned) > self.settings.max_persons:  # Rekognition's cap: the most confident, in their order
+            best = sorted(range(len(returned)), key=lambda i: -returned[i][1])[: self.settings.max_persons]
+            returned = [returned[i] for i in sorted(best)]
         return returned
 
     def detect_with_torsos(

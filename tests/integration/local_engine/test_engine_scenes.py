@@ -14,6 +14,7 @@ from services.detector.local_engine.pipeline import InvalidImageError, LocalPPEE
 from shared.rekognition import (
     MIN_RETURNED_CONFIDENCE,
     BodyPartName,
+    DetectProtectiveEquipmentResponse,
     EquipmentType,
     ProtectiveEquipmentPerson,
     SummarizationAttributes,
@@ -34,12 +35,21 @@ def _labelled_scenes(shared_data: Path) -> list[tuple[np.ndarray, list]]:  # typ
     return scenes
 
 
-def _head_cover(person: ProtectiveEquipmentPerson) -> bool | None:
-    """True: HEAD_COVER covering; False: a HEAD with none; None: no HEAD reported."""
-    head = next((bp for bp in person.BodyParts if bp.Name == BodyPartName.HEAD), None)
+def _head_cover(person: ProtectiveEquipmentPerson | None) -> bool | None:
+    """True: HEAD_COVER covering; False: a HEAD with none; None: no HEAD reported (or no person)."""
+    head = next((bp for bp in person.BodyParts if bp.Name == BodyPartName.HEAD), None) if person else None
     if head is None:
         return None
     return any(d.Type == EquipmentType.HEAD_COVER and d.CoversBodyPart.Value for d in head.EquipmentDetections)
+
+
+def _returned(
+    response: DetectProtectiveEquipmentResponse, box: np.ndarray, w: int, h: int
+) -> ProtectiveEquipmentPerson | None:
+    """The response's person for an analysed person box, None when it is not returned (Ids skip persons under 50
+    and those past the 15-person cap)."""
+    corners = [(p, [p.BoundingBox.Left * w, p.BoundingBox.Top * h]) for p in response.Persons]
+    return next((p for p, corner in corners if np.allclose(corner, box[:2], atol=0.5)), None)
 
 
 def test_helmeted_and_bare_heads_in_the_labelled_scenes(engine: LocalPPEEngine, shared_data: Path) -> None:
@@ -61,7 +71,7 @@ def test_helmeted_and_bare_heads_in_the_labelled_scenes(engine: LocalPPEEngine, 
             if not overlaps or max(overlaps) <= 0.15:
                 continue
             found += 1
-            covered = _head_cover(response.Persons[int(np.argmax(overlaps))])
+            covered = _head_cover(_returned(response, analysed[int(np.argmax(overlaps))].box, w, h))
             if lab.cls == "helmet":
                 helmet_n += 1
                 helmet_ok += covered is True

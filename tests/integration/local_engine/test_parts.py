@@ -15,7 +15,7 @@ import pytest
 from model_workshop.evaluate import read_yolo
 from model_workshop.parts_detector.metrics import iou_matrix
 from services.detector.local_engine.model_files import require_models
-from services.detector.local_engine.parts import PartDetector
+from services.detector.local_engine.parts import PartBoxes, PartDetector, merge_parts
 from services.detector.local_engine.persons import PersonDetector
 
 pytestmark = pytest.mark.models
@@ -110,3 +110,35 @@ def test_persons_from_the_combined_graph_are_the_int8_person_detectors(
     expected = plain.detect(image, min_score=0.25)
     np.testing.assert_allclose(persons.boxes, expected.boxes, atol=1e-3)
     np.testing.assert_allclose(persons.scores, expected.scores, atol=1e-5)
+
+
+def test_zoomed_tiles_find_labelled_heads_in_source_pixels_and_merging_them_loses_none(
+    detector: PartDetector, data: Path
+) -> None:
+    # GIVEN the labelled site scenes, each split into the engine's four 0.6 x 0.6 tiles
+    whole_found = zoom_found = merged_found = total = 0
+    for image, heads in _labelled_scenes(data):
+        h, w = image.shape[:2]
+        tw, th = round(0.6 * w), round(0.6 * h)
+        tiles = [(x, y, x + tw, y + th) for y in (0, h - th) for x in (0, w - tw)]
+        # WHEN the part detector runs on the whole photo and on each tile letterboxed to its full input
+        whole = detector.detect(image).of("HEAD")
+        zoomed = [detector.detect_in(image, tile).of("HEAD") for tile in tiles]
+        merged = whole
+        for z in zoomed:
+            merged = merge_parts(merged, z)
+        for head in heads:
+            total += 1
+            whole_found += _hit(head.box, whole, 0.2)
+            zoom_found += any(_hit(head.box, z, 0.5) for z in zoomed)
+            merged_found += _hit(head.box, merged, 0.2)
+    # THEN the tiles' boxes are in source pixels (they sit on labelled heads at IoU >= 0.5), and the merged set
+    # keeps every head the whole frame found (at the strict scorer's IoU 0.2: a better-scored tile box may replace
+    # the whole frame's box on the same head)
+    assert total >= 50
+    assert zoom_found >= 0.8 * total, f"{zoom_found}/{total} heads found in the tiles"
+    assert merged_found >= whole_found, f"merged {merged_found} < whole frame {whole_found}"
+
+
+def _hit(box: np.ndarray, parts: PartBoxes, min_iou: float) -> bool:
+    return bool(len(parts)) and float(iou_matrix(box[None], parts.boxes).max()) >= min_iou

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from services.detector.local_engine.assign import Found, Holder, assign
+from services.detector.local_engine.assign import Found, Holder, assign, head_from_face
 from shared.rekognition import BodyPartName
 
 
@@ -78,3 +78,11 @@ def test_no_more_persons_than_the_cap() -> None:
     heads = found(*[(i * 40.0, 0.0, i * 40.0 + 30, 30.0, 0.9) for i in range(20)])
     out = assign([], heads=heads, faces=found(), hands=found(), width=900, height=600, max_persons=15)
     assert len(out) == 15
+
+
+def test_the_head_around_a_face_reaches_up_to_where_a_helmet_sits() -> None:
+    # GIVEN a 40 x 50 face box
+    x1, y1, x2, y2 = head_from_face((100.0, 200.0, 140.0, 250.0))
+    # THEN the HEAD reaches 0.75 face heights above it (a helmet), a quarter face wider each side, and ends above
+    # the chin (labelled helmet heads end 0.3 face heights above the face's bottom, bare heads at it)
+    assert (x1, y1, x2, y2) == (90.0, 162.5, 150.0, 242.5)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from services.detector.local_engine.parts import PART_CHANNELS, PartBoxes, calibrate, decode_parts
+from services.detector.local_engine.parts import PART_CHANNELS, PartBoxes, calibrate, decode_parts, merge_parts
+from services.detector.local_engine.persons import nms, nms_numpy
 
 TENSOR_HW = (64, 96)  # letterboxed input: strides 8 / 16 / 32 give 8x12, 4x6, 2x3 cells
 
@@ -69,3 +70,35 @@ def test_calibration_is_monotone_piecewise_linear() -> None:
 def test_part_boxes_reject_mismatched_arrays() -> None:
     with pytest.raises(ValueError):
         PartBoxes(np.zeros((2, 4)), np.zeros(1), np.zeros(2, "<U4"), np.zeros(2), np.zeros(2))
+
+
+def _boxes(rows: list[tuple[float, float, float, float, float, str]]) -> PartBoxes:
+    arr = np.array([r[:5] for r in rows], np.float32).reshape(-1, 5)
+    labels = np.array([r[5] for r in rows], "<U4")
+    return PartBoxes(arr[:, :4], arr[:, 4], labels, np.zeros(len(rows), np.float32), 100 * arr[:, 4])
+
+
+def test_merging_a_zoomed_run_keeps_the_better_box_of_each_overlapping_pair() -> None:
+    # GIVEN a whole-frame run with a weak head and a hand, and a zoomed run that sees the head better plus a new head
+    first = _boxes([(10, 10, 20, 20, 0.2, "HEAD"), (50, 50, 60, 60, 0.6, "HAND")])
+    zoomed = _boxes([(11, 10, 21, 20, 0.7, "HEAD"), (80, 10, 90, 20, 0.5, "HEAD"), (50, 50, 60, 60, 0.4, "HEAD")])
+    # WHEN merged
+    merged = merge_parts(first, zoomed)
+    # THEN the weak head gives way to the zoomed one, the new head is added, and a HEAD never suppresses a HAND
+    assert sorted(zip(merged.labels.tolist(), [round(float(v), 2) for v in merged.scores], strict=True)) == [
+        ("HAND", 0.6), ("HEAD", 0.4), ("HEAD", 0.5), ("HEAD", 0.7)
+    ]
+    assert list(merged.scores) == sorted(merged.scores, reverse=True)
+    assert merge_parts(first, PartBoxes.empty()) is first
+
+
+def test_opencv_nms_keeps_what_the_numpy_reference_keeps() -> None:
+    # GIVEN 300 random boxes with many equal scores (int8 outputs take few values) and some zero scores
+    rng = np.random.default_rng(1)
+    xy = rng.uniform(0, 600, (300, 2))
+    boxes = np.concatenate([xy, xy + rng.uniform(5, 80, (300, 2))], axis=1).astype(np.float32)
+    scores = (rng.integers(0, 20, 300) / 20).astype(np.float32)
+    # THEN the same boxes are kept, in the same order, at several IoU thresholds
+    for threshold in (0.3, 0.5, 0.65):
+        np.testing.assert_array_equal(nms(boxes, scores, threshold), nms_numpy(boxes, scores, threshold))
+    assert len(nms(np.zeros((0, 4), np.float32), np.zeros(0, np.float32), 0.5)) == 0
