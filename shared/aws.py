@@ -23,10 +23,12 @@ DEFAULT_CONFIG = AioConfig(
 
 
 @asynccontextmanager
-async def aws_client(service: str, settings: PlatformSettings, *, config: AioConfig | None = None) -> AsyncIterator[Any]:
+async def aws_client(
+    service: str, settings: PlatformSettings, *, config: AioConfig | None = None
+) -> AsyncIterator[Any]:
     session = get_session()
     async with session.create_client(
-        service,  # type: ignore[call-overload]
+        service,
         region_name=settings.aws_region,
         endpoint_url=settings.aws_endpoint_url,
         config=config or DEFAULT_CONFIG,

@@ -95,7 +95,9 @@ class Breaker:
         if not self.is_open:
             return
         down_s = time.monotonic() - (self._opened_at or time.monotonic())
-        log.info("dependency back: resuming intake", queue=self.queue, dependency=self.dependency, down_s=round(down_s, 1))
+        log.info(
+            "dependency back: resuming intake", queue=self.queue, dependency=self.dependency, down_s=round(down_s, 1)
+        )
         self._closed.set()
         DEPENDENCY_UP.labels(self.queue).set(1)
 
@@ -128,7 +130,7 @@ class Breaker:
         return False
 
 
-async def _first_of(*events: asyncio.Event, timeout: float | None = None) -> None:
+async def _first_of(*events: asyncio.Event, timeout: float | None = None) -> None:  # noqa: ASYNC109 - waits on events, not I/O
     waits = [asyncio.ensure_future(event.wait()) for event in events]
     try:
         await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)

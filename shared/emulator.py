@@ -69,7 +69,8 @@ def _cheaper_sqs_checks() -> None:
     validate = SQSBackend._validate_message
 
     def validate_message(self: Any, queue: Any, *args: Any, **kwargs: Any) -> None:
-        validate(self, _Deduplication(queue) if queue.fifo_queue else queue, *args, **kwargs)
+        checked: Any = _Deduplication(queue) if queue.fifo_queue else queue  # duck-typed stand-in for moto's Queue
+        validate(self, checked, *args, **kwargs)
 
     SQSBackend.is_message_valid_based_on_retention_period = retained  # type: ignore[method-assign]
     SQSBackend._validate_message = validate_message  # type: ignore[method-assign]
@@ -114,7 +115,10 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     import waitress
-    from moto.server import DomainDispatcherApplication, create_backend_app
+    from moto.server import (  # type: ignore[attr-defined]  # moto re-exports these without __all__
+        DomainDispatcherApplication,
+        create_backend_app,
+    )
 
     _cheaper_sqs_checks()
     _remembered_backend_lookup()

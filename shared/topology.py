@@ -135,11 +135,15 @@ async def provision_queues(sqs: Any, *, prefix: str, topology: Topology = TOPOLO
     """Create every queue and its DLQ (idempotent). Returns logical name -> queue URL."""
     urls: dict[str, str] = {}
     for spec in topology.queues:
-        dlq_attributes = {"MessageRetentionPeriod": str(spec.dlq_retention_s), "MaximumMessageSize": str(MAX_MESSAGE_BYTES)}
+        dlq_attributes = {
+            "MessageRetentionPeriod": str(spec.dlq_retention_s), "MaximumMessageSize": str(MAX_MESSAGE_BYTES)
+        }
         if spec.fifo:
             dlq_attributes["FifoQueue"] = "true"
-        dlq_url = (await sqs.create_queue(QueueName=spec.dlq_physical_name(prefix), Attributes=dlq_attributes))["QueueUrl"]
-        dlq_arn = (await sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"]))["Attributes"]["QueueArn"]
+        created = await sqs.create_queue(QueueName=spec.dlq_physical_name(prefix), Attributes=dlq_attributes)
+        dlq_url = created["QueueUrl"]
+        found = await sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])
+        dlq_arn = found["Attributes"]["QueueArn"]
         url = (await sqs.create_queue(QueueName=spec.physical_name(prefix), Attributes={
             k: v for k, v in queue_attributes(spec, None).items() if k in ("FifoQueue",)
         }))["QueueUrl"]

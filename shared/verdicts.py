@@ -7,7 +7,6 @@ items may be Rekognition types or custom equipment (shared.equipment). No I/O.
 """
 
 from collections import defaultdict
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 

@@ -20,12 +20,12 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
-from starlette.requests import ClientDisconnect
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import ValidationError
+from starlette.requests import ClientDisconnect
 
-from services.detector.adapters.images import MAX_BYTES_INLINE, MAX_BYTES_S3, inspect_image
 from services.detector import openapi, sigv4
+from services.detector.adapters.images import MAX_BYTES_INLINE, MAX_BYTES_S3, inspect_image
 from services.detector.config import DetectorSettings
 from services.detector.engines.base import (
     CustomLabelEngine,

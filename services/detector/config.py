@@ -150,7 +150,9 @@ class DetectorSettings(PlatformSettings):
         for entry in value:
             bucket, _, _ = entry.partition("/")
             if not bucket or "/" not in entry:
-                raise ValueError(f"DETECTOR_API_S3_OBJECTS entry {entry!r} must be `bucket/prefix` (prefix may be empty)")
+                raise ValueError(
+                    f"DETECTOR_API_S3_OBJECTS entry {entry!r} must be `bucket/prefix` (prefix may be empty)"
+                )
         return value
 
     @field_validator("api_keys")

@@ -268,7 +268,7 @@ def build_app(deps: IngestDeps) -> FastAPI:
     access = deps.access or Access(
         engine=None, service_tokens=service_tokens({settings.admin_token: ("ingest-admin", Role.ADMIN)})
     )
-    app.add_middleware(guarded, settings=settings, access=access)  # type: ignore[arg-type]
+    app.add_middleware(guarded, settings=settings, access=access)
     app.add_middleware(MetricsMiddleware)
     api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="The camera's API key.")
 
@@ -615,6 +615,6 @@ def register_health_routes(app: FastAPI, deps: IngestDeps) -> None:
         """Prometheus metrics."""
         if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):  # INGEST_WORKERS > 1: every worker's figures, summed
             registry = CollectorRegistry()
-            multiprocess.MultiProcessCollector(registry)
+            multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]  # prometheus_client is untyped here
             return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

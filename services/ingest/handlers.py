@@ -30,8 +30,8 @@ from services.ingest.domain import (
 )
 from services.ingest.schemas import FrameMetadata
 from shared.contracts import FrameContext, FrameReceived, FrameRef
-from shared.logging import bind_context, get_logger
 from shared.equipment import BUILT_IN
+from shared.logging import bind_context, get_logger
 from shared.rekognition import EquipmentType, SummarizationAttributes
 from shared.s3 import FrameStore, StorageError, frame_key
 from shared.sqs import Publisher, PublishError

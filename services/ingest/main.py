@@ -188,7 +188,7 @@ def supervise(settings: IngestSettings) -> int:
         for index, worker in enumerate(workers):
             if worker.poll() is not None and not stopping:
                 log.error("ingest worker exited; starting another", pid=worker.pid, exit_code=worker.returncode)
-                multiprocess.mark_process_dead(worker.pid, metrics_dir.name)
+                multiprocess.mark_process_dead(worker.pid, metrics_dir.name)  # type: ignore[no-untyped-call]  # untyped upstream
                 time.sleep(1)  # a worker that cannot start must not spin the machine
                 workers[index] = spawn()
     codes = [worker.wait() for worker in workers]

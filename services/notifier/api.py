@@ -172,7 +172,7 @@ def build_app(
 
     app = FastAPI(title="PPE notifier", version="1")
     app.add_middleware(
-        Guard,  # type: ignore[arg-type]
+        Guard,
         accepts=access.accepts,
         unauthorised=lambda scope: (
             401, {"detail": "sign in, or send Authorization: Bearer <personal API token or NOTIFIER_ADMIN_TOKEN>"},

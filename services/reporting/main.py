@@ -20,8 +20,8 @@ from services.reporting.adapters.snapshots import Snapshots
 from services.reporting.api.app import build_app
 from services.reporting.api.deps import Tokens
 from services.reporting.batching import FrameBatcher
-from services.reporting.export import Exporter
 from services.reporting.config import ReportingSettings
+from services.reporting.export import Exporter
 from services.reporting.handlers import frame_handler, incident_handler
 from services.reporting.retention import RetentionJob
 from shared.access.config import AccessSettings

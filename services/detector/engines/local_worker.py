@@ -8,8 +8,8 @@ import os
 import signal
 import time
 import traceback
-from pathlib import Path
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 from services.detector.adapters.images import decode_image

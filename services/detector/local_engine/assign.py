@@ -143,7 +143,10 @@ def person_from_head(head: Box, width: int, height: int) -> np.ndarray:
     w, h = x2 - x1, y2 - y1
     cx = (x1 + x2) / 2.0
     return np.array(
-        [max(0.0, cx - 1.3 * w), max(0.0, y1 - 0.1 * h), min(float(width), cx + 1.3 * w), min(float(height), y1 + 6.5 * h)]
+        [
+            max(0.0, cx - 1.3 * w), max(0.0, y1 - 0.1 * h),
+            min(float(width), cx + 1.3 * w), min(float(height), y1 + 6.5 * h),
+        ]
     )
 
 
@@ -153,7 +156,10 @@ def person_from_face(face: Box, width: int, height: int) -> np.ndarray:
     w, h = x2 - x1, y2 - y1
     cx = (x1 + x2) / 2.0
     return np.array(
-        [max(0.0, cx - 1.1 * w), max(0.0, y1 - 0.6 * h), min(float(width), cx + 1.1 * w), min(float(height), y2 + 1.6 * h)]
+        [
+            max(0.0, cx - 1.1 * w), max(0.0, y1 - 0.6 * h),
+            min(float(width), cx + 1.1 * w), min(float(height), y2 + 1.6 * h),
+        ]
     )
 
 
@@ -243,15 +249,15 @@ def assign(
     taken: dict[int, set[BodyPartName]] = {j: set() for j in range(len(holders))}
     order = sorted(
         (
-            (fit[0], i, j, fit[1])
+            (hand_fit[0], i, j, hand_fit[1])
             for i, hand in enumerate(hands.boxes)
             for j, holder in enumerate(holders)
-            if (fit := _hand_fit(hand, holder)) is not None
+            if (hand_fit := _hand_fit(hand, holder)) is not None
         ),
         key=lambda row: -row[0],
     )
     placed: set[int] = set()
-    for _fit, i, j, side in order:
+    for _score, i, j, side in order:
         if i in placed or len(taken[j]) >= 2 or (side is not None and side in taken[j]):
             continue
         box = _as_box(hands.boxes[i])
@@ -265,11 +271,12 @@ def assign(
         group = [first]
         reach = 4.0 * _size(hands.boxes[first])
         for other in list(orphans):
-            if len(group) < 2 and np.hypot(*np.subtract(_centre(hands.boxes[other]), _centre(hands.boxes[first]))) <= reach:
+            gap = np.hypot(*np.subtract(_centre(hands.boxes[other]), _centre(hands.boxes[first])))
+            if len(group) < 2 and gap <= reach:
                 group.append(other)
                 orphans.remove(other)
-        box = _union([hands.boxes[i] for i in group])
-        holder = Holder(box=box, keypoints=None, from_parts=True, part_score=float(hands.scores[first]))
+        union = _union([hands.boxes[i] for i in group])
+        holder = Holder(box=union, keypoints=None, from_parts=True, part_score=float(hands.scores[first]))
         sides: set[BodyPartName] = set()
         for i in sorted(group, key=lambda k: _centre(hands.boxes[k])[0]):
             name = _side(_as_box(hands.boxes[i]), holder, sides)

@@ -58,7 +58,9 @@ class Calibration:
     def require(self, *names: str) -> None:
         missing = [n for n in names if n not in self.curves]
         if missing:
-            raise CalibrationFileError(f"calibration lacks curves {missing}; rerun `python -m model_workshop.calibrate`")
+            raise CalibrationFileError(
+                f"calibration lacks curves {missing}; rerun `python -m model_workshop.calibrate`"
+            )
 
     def __getitem__(self, name: str) -> Curve:
         return self.curves[name]

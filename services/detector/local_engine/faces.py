@@ -51,7 +51,8 @@ def anchor_centres() -> np.ndarray:
 
 def confidence(scores: np.ndarray) -> np.ndarray:
     """Calibrated confidence 0..100 for detector scores (see CALIBRATION_*)."""
-    return np.interp(scores, CALIBRATION_SCORES, CALIBRATION_CONFIDENCE).astype(np.float32)
+    curve: np.ndarray = np.interp(scores, CALIBRATION_SCORES, CALIBRATION_CONFIDENCE)
+    return curve.astype(np.float32)
 
 
 @dataclass(frozen=True)

@@ -72,7 +72,8 @@ def calibrate(part: str, scores: np.ndarray, calibration: Calibration | None) ->
     if not knots:
         return (100 * scores).astype(np.float32)
     xs, ys = np.asarray(knots, np.float64).T
-    return np.interp(scores, np.r_[0.0, xs, 1.0], np.r_[0.0, ys, max(ys[-1], 100.0 * xs[-1])]).astype(np.float32)
+    curve: np.ndarray = np.interp(scores, np.r_[0.0, xs, 1.0], np.r_[0.0, ys, max(ys[-1], 100.0 * xs[-1])])
+    return curve.astype(np.float32)
 
 
 def decode_parts(
@@ -125,9 +126,9 @@ def decode_parts(
     names = np.asarray(PARTS)[labels[keep]]
     kept_scores = scores[keep].astype(np.float32)
     confidence = np.zeros(len(keep), np.float32)
-    for part in PARTS:
-        sel = names == part
-        confidence[sel] = calibrate(part, kept_scores[sel], calibration)
+    for part_name in PARTS:
+        sel = names == part_name
+        confidence[sel] = calibrate(part_name, kept_scores[sel], calibration)
     return PartBoxes(boxes[keep].astype(np.float32), kept_scores, names, covered[keep].astype(np.float32), confidence)
 
 
@@ -159,7 +160,8 @@ class PartDetector:
         self.thresholds: dict[str, float] = {p: float(config["thresholds"][p]) for p in PARTS}
         self.calibration: Calibration = config["calibration"]
         # covered[i] >= cover_thresholds[label] reads as "covered" (HEAD 0.7: helmets dominate the training data)
-        self.cover_thresholds: dict[str, float] = {p: float(config.get("cover_thresholds", {}).get(p, 0.5)) for p in PARTS}
+        thresholds = config.get("cover_thresholds", {})
+        self.cover_thresholds: dict[str, float] = {p: float(thresholds.get(p, 0.5)) for p in PARTS}
 
     def run(self, image_bgr: np.ndarray) -> tuple[list[np.ndarray], tuple[int, int], float]:
         """The raw graph outputs, the letterboxed tensor's size and the letterbox scale."""

@@ -305,7 +305,9 @@ class LocalPPEEngine:
         s = self.settings
         candidates = max(s.max_persons, s.person_candidates)
         if self._parts is None:
-            found = self._persons.detect(image_bgr, min_score=s.person_min_score, iou=s.person_nms_iou, max_persons=candidates)
+            found = self._persons.detect(
+                image_bgr, min_score=s.person_min_score, iou=s.person_nms_iou, max_persons=candidates
+            )
             return found, PartBoxes.empty()
         return self._parts.detect_with_persons(
             image_bgr,
@@ -414,7 +416,13 @@ class LocalPPEEngine:
         if self._faces is None or not canvases:
             return Found.empty()
         faces = self._faces.detect(image_bgr, canvases)
-        scores = np.array([self._curve("face", float(v), float(c)) / 100.0 for v, c in zip(faces.scores, faces.confidences, strict=True)], np.float32)
+        scores = np.array(
+            [
+                self._curve("face", float(v), float(c)) / 100.0
+                for v, c in zip(faces.scores, faces.confidences, strict=True)
+            ],
+            np.float32,
+        )
         return Found(faces.boxes, scores.reshape(-1))
 
     def analyse(self, image_bgr: np.ndarray) -> list[PersonResult]:
@@ -494,7 +502,8 @@ class LocalPPEEngine:
             if (
                 partless
                 and self._parts is not None
-                and self._curve("person", person.score, person_confidence(person.score)) < self.settings.partless_min_confidence
+                and self._curve("person", person.score, person_confidence(person.score))
+                < self.settings.partless_min_confidence
             ):
                 continue
             own_face = holder.face is not None and holder.face.score >= MIN_RETURNED_CONFIDENCE / 100.0
@@ -513,7 +522,9 @@ class LocalPPEEngine:
             kept.append((person, holder))
         return [p for p, _ in kept], [h for _, h in kept], [head for head, _ in owners]
 
-    def _parts_of(self, person: PersonResult, holder: Holder, taken_heads: list[np.ndarray]) -> list[tuple[PartBox, str]]:
+    def _parts_of(
+        self, person: PersonResult, holder: Holder, taken_heads: list[np.ndarray]
+    ) -> list[tuple[PartBox, str]]:
         """A person's parts and where each came from: detected ones first; the pose's where no detector found
         that part (a face too small for the face detector, a head the part detector missed), unless that
         pose head lies on a head another person was given."""
@@ -532,7 +543,8 @@ class LocalPPEEngine:
         elif holder.face is not None:  # the face detector saw the face of a head the part head missed
             parts.append((PartBox(BodyPartName.HEAD, head_from_face(holder.face.box), holder.face.score), "face"))
         elif BodyPartName.HEAD in pose and not any(
-            box_iou(np.asarray(pose[BodyPartName.HEAD].box), taken) > self.settings.same_head_iou for taken in taken_heads
+            box_iou(np.asarray(pose[BodyPartName.HEAD].box), taken) > self.settings.same_head_iou
+            for taken in taken_heads
         ):
             fallback = pose[BodyPartName.HEAD]
             # The head detector looked there and found nothing: on the TRAIN side's validation slice 2 of 48

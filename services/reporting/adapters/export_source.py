@@ -74,8 +74,9 @@ class ExportSource:
             ).one()
             if row.pending_from is not None and row.pending_to is not None:
                 return RunRange(stream, row.pending_from, row.pending_to, resumed=True)
-            now = await conn.scalar(sa.select(sa.func.now()))
-            start = row.watermark or EPOCH
+            now: datetime | None = await conn.scalar(sa.select(sa.func.now()))
+            assert now is not None  # now() is never NULL
+            start: datetime = row.watermark or EPOCH
             end = now - timedelta(seconds=lag_s)
             if end <= start:
                 return None

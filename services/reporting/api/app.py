@@ -58,7 +58,7 @@ def build_app(
         ),
     )
     app.add_middleware(
-        Guard,  # type: ignore[arg-type]
+        Guard,
         accepts=access.accepts,
         unauthorised=lambda scope: (
             401, {"detail": "sign in (POST /api/v1/auth/login), or send `Authorization: Bearer <token>`"},
