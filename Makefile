@@ -7,7 +7,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup models test-deps run test bench clean
+.PHONY: setup models test-deps run test lint bench clean
 
 setup: $(STAMP)
 
@@ -28,6 +28,11 @@ run: setup models
 
 test: setup models test-deps
 	$(PY) -m pytest
+
+# ruff (lint, import order) and mypy strict on the running code; .ci/run calls it before the tests
+lint: setup
+	$(PY) -m ruff check services shared
+	$(PY) -m mypy services shared
 
 clean:
 	rm -rf $(VENV) var

@@ -73,7 +73,7 @@ def apply_roles(database_url: str, passwords: Mapping[str, str], *, prefix: str 
         raise ValueError(f"no tables are known for {sorted(unknown)} (known: {sorted(SERVICE_TABLES)})")
     applied = []
     with _connect(database_url) as conn, conn.transaction():
-        database = str(conn.execute("SELECT current_database()").fetchone()[0])  # type: ignore[index]
+        database = str(conn.execute("SELECT current_database()").fetchone()[0])  # type: ignore[index]  # a query that always returns one row
         for service, password in sorted(passwords.items()):
             if len(password) < 16:
                 raise ValueError(f"{PASSWORD_ENV.format(service.upper())} must be at least 16 characters")
@@ -99,7 +99,7 @@ def apply_roles(database_url: str, passwords: Mapping[str, str], *, prefix: str 
                 grant = sql.SQL("GRANT USAGE, SELECT, UPDATE ON SEQUENCE {} TO {}")
                 conn.execute(grant.format(sql.Identifier(sequence), role))
             _grant_access_tables(conn, service, role)
-            if conn.execute("SELECT to_regclass('public.alembic_version')").fetchone()[0] is not None:  # type: ignore[index]
+            if conn.execute("SELECT to_regclass('public.alembic_version')").fetchone()[0] is not None:  # type: ignore[index]  # a query that always returns one row
                 conn.execute(sql.SQL("GRANT SELECT ON alembic_version TO {}").format(role))
             log.info("database role applied", role=role_name(service, prefix), tables=len(tables))
             applied.append(role_name(service, prefix))
@@ -108,11 +108,11 @@ def apply_roles(database_url: str, passwords: Mapping[str, str], *, prefix: str 
 
 def _grant_access_tables(conn: psycopg.Connection[tuple[object, ...]], service: str, role: sql.Identifier) -> None:
     for table, privileges in ACCESS_GRANTS.get(service, {}).items():
-        if conn.execute("SELECT to_regclass(%s)", (f"public.{table}",)).fetchone()[0] is not None:  # type: ignore[index]
+        if conn.execute("SELECT to_regclass(%s)", (f"public.{table}",)).fetchone()[0] is not None:  # type: ignore[index]  # a query that always returns one row
             # the privileges are constants of this module, never input
             conn.execute(sql.SQL("GRANT " + privileges + " ON {} TO {}").format(sql.Identifier(table), role))
     for sequence in ACCESS_SEQUENCES.get(service, ()):
-        if conn.execute("SELECT to_regclass(%s)", (f"public.{sequence}",)).fetchone()[0] is not None:  # type: ignore[index]
+        if conn.execute("SELECT to_regclass(%s)", (f"public.{sequence}",)).fetchone()[0] is not None:  # type: ignore[index]  # a query that always returns one row
             conn.execute(sql.SQL("GRANT USAGE, SELECT ON SEQUENCE {} TO {}").format(sql.Identifier(sequence), role))
 
 

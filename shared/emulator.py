@@ -72,8 +72,8 @@ def _cheaper_sqs_checks() -> None:
         checked: Any = _Deduplication(queue) if queue.fifo_queue else queue  # duck-typed stand-in for moto's Queue
         validate(self, checked, *args, **kwargs)
 
-    SQSBackend.is_message_valid_based_on_retention_period = retained  # type: ignore[method-assign]
-    SQSBackend._validate_message = validate_message  # type: ignore[method-assign]
+    SQSBackend.is_message_valid_based_on_retention_period = retained  # type: ignore[method-assign]  # patching moto's internals on purpose
+    SQSBackend._validate_message = validate_message  # type: ignore[method-assign]  # patching moto's internals on purpose
 
 
 BACKEND_CACHE_SIZE = 4096  # distinct Host values remembered (virtual-host bucket names make a few per bucket)
@@ -103,8 +103,8 @@ def _remembered_backend_lookup() -> None:
             remembered[host] = backend
         return backend
 
-    get_backend_for_host.remembered = True  # type: ignore[attr-defined]
-    DomainDispatcherApplication.get_backend_for_host = get_backend_for_host  # type: ignore[method-assign]
+    get_backend_for_host.remembered = True  # type: ignore[attr-defined]  # patching moto's internals on purpose
+    DomainDispatcherApplication.get_backend_for_host = get_backend_for_host  # type: ignore[method-assign]  # patching moto's internals on purpose
 
 
 def main(argv: list[str] | None = None) -> None:

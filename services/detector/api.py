@@ -166,7 +166,7 @@ class RekognitionApi:
         response: DetectCustomLabelsResponse
         if engine.needs_persons and can_fuse is not None and can_fuse(engine):
             # local models: persons and their crops in one worker call
-            _, labels_by_engine = await ppe.detect_ppe_with_labels(image, None, [engine])  # type: ignore[attr-defined]
+            _, labels_by_engine = await ppe.detect_ppe_with_labels(image, None, [engine])  # type: ignore[attr-defined]  # the fused PPE + labels call: the local engine only
             response = labels_by_engine[engine.name]
         else:
             persons = None

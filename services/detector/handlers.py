@@ -76,7 +76,7 @@ async def analyse(
             return await timed_ppe(), {}
         # the local engine runs the person-crop models in the same worker call (one decode, one round trip)
         began = time.perf_counter()
-        response, labels = await engines.ppe.detect_ppe_with_labels(  # type: ignore[attr-defined]
+        response, labels = await engines.ppe.detect_ppe_with_labels(  # type: ignore[attr-defined]  # the fused PPE + labels call: the local engine only
             image, received.summarization, [e for _, e in fused]
         )
         watch.record("ppe", began)

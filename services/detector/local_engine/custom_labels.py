@@ -69,7 +69,7 @@ class CropLabelEngine:
     def from_card(cls, card_path: Path, **kwargs: object) -> CropLabelEngine:
         """Build from `<name>.card.json` (the ONNX file `<name>.onnx` sits next to it)."""
         card_path = Path(card_path)
-        return cls(card_path.with_name(card_path.name.removesuffix(".card.json") + ".onnx"), **kwargs)  # type: ignore[arg-type]
+        return cls(card_path.with_name(card_path.name.removesuffix(".card.json") + ".onnx"), **kwargs)  # type: ignore[arg-type]  # the card's keyword arguments are validated by __init__
 
     @property
     def model_version(self) -> str:

@@ -213,7 +213,7 @@ async def run_prepared(engine: AsyncEngine, sql: str, params: dict[str, Any]) ->
     """
     async with engine.connect() as connection:
         raw = await connection.get_raw_connection()
-        driver: psycopg.AsyncConnection[Any] = raw.driver_connection  # type: ignore[assignment]
+        driver: psycopg.AsyncConnection[Any] = raw.driver_connection  # type: ignore[assignment]  # SQLAlchemy types the driver connection loosely
         try:
             cursor = await driver.execute(sql, params, prepare=True)
             return await cursor.fetchone() if cursor.description else None

@@ -66,7 +66,11 @@ def test_ci_run_requires_the_data_whenever_it_is_expected(tmp_path: Path, shared
         env["PPE_SHARED_DATA"] = str(tmp_path / shared_data_env)
     # WHEN .ci/run runs
     result = subprocess.run([str(REPO_ROOT / ".ci" / "run")], env=env, capture_output=True, text=True, timeout=60)
-    # THEN it ran `make test`, requiring the data when PPE_SHARED_DATA is set or ../shared/data lies beside the repo
+    # THEN it ran `make lint` and `make test`, requiring the data when PPE_SHARED_DATA is set or ../shared/data lies beside the repo
     expected = shared_data_env is not None or (REPO_ROOT.parent / "shared" / "data").is_dir()
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == f"make test PPE_REQUIRE_SHARED_DATA={'1' if expected else 'unset'}"
+    flag = "1" if expected else "unset"
+    # (make lint first: ruff + mypy)
+    assert result.stdout.strip().splitlines() == [
+        f"make lint PPE_REQUIRE_SHARED_DATA={flag}", f"make test PPE_REQUIRE_SHARED_DATA={flag}"
+    ]
