@@ -208,7 +208,9 @@ class Publisher:
                 per_queue.setdefault(queue, []).append((envelope, group_id))
         await asyncio.gather(*(self._send_all(queue, items) for queue, items in per_queue.items()))
 
-    async def send_raw(self, queue: str, body: str, *, group_id: str | None = None, dedup_id: str | None = None) -> None:
+    async def send_raw(
+        self, queue: str, body: str, *, group_id: str | None = None, dedup_id: str | None = None
+    ) -> None:
         """Send a body as it is (tests use it to inject malformed messages)."""
         entry: dict[str, Any] = {"QueueUrl": await self._resolver.url(queue), "MessageBody": body}
         if self._resolver.is_fifo(queue):
