@@ -17,9 +17,8 @@ from services.reporting.adapters.export_source import ExportSource
 from services.reporting.adapters.repository import ReportingRepository
 from services.reporting.api.app import build_app
 from services.reporting.api.deps import Tokens
-from services.reporting.batching import FrameBatcher
-from services.reporting.export import Exporter
 from services.reporting.config import ReportingSettings
+from services.reporting.export import Exporter
 from services.reporting.handlers import frame_handler, incident_handler
 from services.reporting.retention import RetentionJob
 from shared.aws import aws_clients
@@ -74,9 +73,7 @@ async def run(
                     resolver,
                     settings.frames_queue,
                     FrameAnalyzed,
-                    frame_handler(
-                        FrameBatcher(repository, max_frames=settings.consumer_concurrency), settings.catalogue()
-                    ),
+                    batch_handler=frame_handler(repository, settings.catalogue()),  # one transaction a receive
                     concurrency=settings.consumer_concurrency,
                 ),
                 Consumer(
