@@ -79,7 +79,11 @@ class QueueTransport:
             log.warning("could not delete processed message", error=str(exc))
 
     async def delete_all(self, messages: list[dict[str, Any]]) -> None:
-        await asyncio.gather(*(self.delete(message) for message in messages))
+        """A handled batch: DeleteMessageBatch calls (shared with other batches deleted within the linger)."""
+        if len(messages) == 1:
+            await self.delete(messages[0])
+            return
+        await asyncio.gather(*(self._batch_delete(message, self._delete_linger_s) for message in messages))
 
     def _batch_delete(self, message: dict[str, Any], linger_s: float) -> asyncio.Future[None]:
         """Queue `message` for a DeleteMessageBatch sent within `linger_s` (at once when 10 are waiting).
