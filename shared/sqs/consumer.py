@@ -163,6 +163,8 @@ class Consumer(Generic[P]):
 
     async def _some_done(self) -> None:
         """Until a task in flight finishes or `poll_interval_s` passes."""
+        if not self._in_flight:  # all finished during the poll
+            return
         await asyncio.wait(set(self._in_flight), timeout=self._poll_interval_s, return_when=asyncio.FIRST_COMPLETED)
 
     def _batches(self, messages: list[dict[str, Any]], fifo: bool) -> list[list[dict[str, Any]]]:
