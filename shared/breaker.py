@@ -15,7 +15,6 @@ A process that dies while holding messages loses nothing: they come back after t
 
 import asyncio
 import errno
-import random
 import time
 
 from botocore.exceptions import ConnectionError as BotoConnectionError
@@ -23,6 +22,7 @@ from botocore.exceptions import EndpointConnectionError, ReadTimeoutError
 from prometheus_client import Gauge
 from sqlalchemy import exc as sa_exc
 
+from shared.backoff import backoff_delay
 from shared.logging import get_logger
 
 log = get_logger(__name__)
@@ -59,7 +59,7 @@ class Breaker:
         self.queue = queue
         self._first_delay_s = first_delay_s
         self._max_delay_s = max_delay_s
-        self._delay_s = first_delay_s
+        self._probes = 0  # probes since the breaker opened: the next one waits longer
         self._closed = asyncio.Event()
         self._closed.set()
         self._probing = False
@@ -80,7 +80,7 @@ class Breaker:
         self.outages += 1
         self.dependency = dependency
         self._opened_at = time.monotonic()
-        self._delay_s = self._first_delay_s
+        self._probes = 0
         self._closed.clear()
         DEPENDENCY_UP.labels(self.queue).set(0)
         log.warning(
@@ -118,9 +118,9 @@ class Breaker:
                 await _first_of(self._closed, stop)
                 continue
             self._probing = True
-            delay = self._delay_s * random.uniform(0.8, 1.2)
-            self._delay_s = min(self._delay_s * 2, self._max_delay_s)
-            await _first_of(self._closed, stop, timeout=delay)
+            delay = backoff_delay(self._probes, first_s=self._first_delay_s, max_s=self._max_delay_s, spread=0.2)
+            self._probes += 1
+            await _first_of(self._closed, stop, within_s=delay)
             if stop.is_set():
                 self._probing = False
                 return False
@@ -130,10 +130,11 @@ class Breaker:
         return False
 
 
-async def _first_of(*events: asyncio.Event, timeout: float | None = None) -> None:  # noqa: ASYNC109 - waits on events, not I/O
+async def _first_of(*events: asyncio.Event, within_s: float | None = None) -> None:
+    """Until one of `events` is set, or `within_s` passes."""
     waits = [asyncio.ensure_future(event.wait()) for event in events]
     try:
-        await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait(waits, timeout=within_s, return_when=asyncio.FIRST_COMPLETED)
     finally:
         for wait in waits:
             wait.cancel()

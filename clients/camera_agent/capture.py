@@ -1,6 +1,5 @@
 """Reading one camera with OpenCV, sampling frames, and spooling them; reconnects with backoff."""
 
-import random
 import threading
 import time
 from collections.abc import Callable
@@ -14,6 +13,7 @@ from prometheus_client import Counter, Gauge
 
 from clients.camera_agent.config import CameraConfig, MotionConfig
 from clients.camera_agent.spool import Spool
+from shared.backoff import backoff_delay
 from shared.logging import get_logger
 
 log = get_logger(__name__)
@@ -110,7 +110,7 @@ class CameraCapture(threading.Thread):
         self._sequence = 0
 
     def run(self) -> None:
-        backoff = 1.0
+        failures = 0  # reconnects failed in a row: the next waits longer
         while not self.stop.is_set():
             try:
                 capture = open_source(self.config.source, self.config.read_timeout_s)
@@ -120,14 +120,14 @@ class CameraCapture(threading.Thread):
                 return
             if not capture.isOpened():
                 self._set_connected(False)
-                delay = backoff * (0.5 + random.random())
+                delay = backoff_delay(failures, first_s=1.0, max_s=30.0)
                 log.warning("camera unreachable; retrying", camera_id=self.config.id, retry_in_s=round(delay, 1))
                 self.stop.wait(delay)
-                backoff = min(backoff * 2, 30.0)
+                failures += 1
                 continue
             self._set_connected(True)
             log.info("camera connected", camera_id=self.config.id)
-            backoff = 1.0
+            failures = 0
             ended = self._read_frames(capture)
             capture.release()
             self._set_connected(False)

@@ -1,13 +1,13 @@
 """Sending spooled frames to ingest, oldest first, honouring 429 / 503 / 409-in-progress Retry-After."""
 
 import asyncio
-import random
 
 import httpx
 from prometheus_client import Counter, Gauge
 
 from clients.camera_agent.capture import CameraStatus
 from clients.camera_agent.spool import Spool, SpooledFrame
+from shared.backoff import backoff_delay
 from shared.logging import bind_context, get_logger
 
 log = get_logger(__name__)
@@ -58,7 +58,7 @@ class FrameSender:
         self._wakeup = wakeup
 
     async def run(self, stop: asyncio.Event) -> None:
-        backoff = 0.5
+        failures = 0  # sends failed in a row: the next retry waits longer
         with bind_context(camera_id=self._camera_id):
             while not stop.is_set():
                 BUFFERED.labels(self._camera_id).set(len(self._spool))
@@ -69,17 +69,17 @@ class FrameSender:
                     continue
                 delay = await self._send(frame)
                 if delay is None:
-                    backoff = 0.5
+                    failures = 0
                     continue
-                await self._wait(stop, None, delay if delay > 0 else backoff * (0.5 + random.random()))
-                backoff = min(backoff * 2, 30.0)
+                await self._wait(stop, None, delay if delay > 0 else backoff_delay(failures, first_s=0.5, max_s=30.0))
+                failures += 1
 
     @staticmethod
-    async def _wait(stop: asyncio.Event, other: asyncio.Event | None, timeout: float) -> None:
+    async def _wait(stop: asyncio.Event, other: asyncio.Event | None, seconds: float) -> None:
         waiters = [asyncio.ensure_future(stop.wait())]
         if other is not None:
             waiters.append(asyncio.ensure_future(other.wait()))
-        await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
         for waiter in waiters:
             waiter.cancel()
 

@@ -69,8 +69,9 @@ class FrameHandler:
         self.incidents_evaluated = 0
         self._rules: dict[tuple[str, str, str], tuple[float, domain.RulePolicy]] = {}
 
-    async def __call__(self, envelope: Envelope[FrameAnalyzed], context: MessageContext) -> None:
-        await self.handle_batch([envelope.payload])
+    async def handle_envelopes(self, envelopes: list[Envelope[FrameAnalyzed]]) -> None:
+        """The batch handler the frames consumer calls with one camera's received frames (`shared.sqs.batch`)."""
+        await self.handle_batch([envelope.payload for envelope in envelopes])
 
     async def handle_batch(self, frames: list[FrameAnalyzed]) -> None:
         """Apply consecutive frames of ONE camera, in order, in one transaction under the camera's row lock.

@@ -31,14 +31,13 @@ from services.notifier.adapters.db import PURGE_RULES
 from services.notifier.adapters.secret_box import SecretBox, reencrypt_all
 from services.notifier.api import build_app, notifier_tokens
 from services.notifier.config import NotifierSettings
-from services.notifier.consumer import FrameBatchConsumer
 from services.notifier.escalation import escalate_due
 from services.notifier.handlers import DeliveryHandler, FrameHandler, publish_outbox
 from shared.access.config import AccessSettings
 from shared.access.http import Access
 from shared.aws import aws_clients
 from shared.config import normalise_database_url
-from shared.contracts import NotificationRequested
+from shared.contracts import FrameAnalyzed, NotificationRequested
 from shared.db import make_engine
 from shared.logging import configure_logging, get_logger
 from shared.purge import PurgeSchedule
@@ -52,7 +51,7 @@ DELIVERIES_QUEUE = "notifier-deliveries"
 
 @dataclass
 class Worker:
-    frames: FrameBatchConsumer
+    frames: Consumer[FrameAnalyzed]
     deliveries: Consumer[NotificationRequested]
     frame_handler: FrameHandler
     sweep: Callable[[], Awaitable[int]]
@@ -111,13 +110,16 @@ async def worker(settings: NotifierSettings, engine: AsyncEngine, *, wait_time_s
         frame_handler = FrameHandler(settings, engine, publisher)
         delivery_handler = DeliveryHandler(settings, engine, frames, build_senders(settings, http, sns), publisher)
         yield Worker(
-            frames=FrameBatchConsumer(
+            frames=Consumer(
                 sqs,
                 resolver,
                 FRAMES_QUEUE,
-                frame_handler,
+                FrameAnalyzed,
+                # one camera's received frames (a FIFO group) in one transaction; a failed batch frame by frame
+                batch_handler=frame_handler.handle_envelopes,
                 concurrency=settings.frame_concurrency,
                 wait_time_s=wait_time_s,
+                delete_linger_s=0.01,  # groups finishing about together share a DeleteMessageBatch
             ),
             deliveries=Consumer(
                 sqs,

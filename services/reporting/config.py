@@ -65,7 +65,9 @@ class ReportingSettings(ExportSettings):
     frames_retention_days: int = Field(
         default=30, ge=1, le=3650, description="Expiry the S3 lifecycle rule of the frames bucket is asked for."
     )
-    consumer_concurrency: int = Field(default=8, ge=1, le=64, description="Messages handled at once per queue.")
+    consumer_concurrency: int = Field(
+        default=8, ge=1, le=64, description="Messages (frames: batches of up to 10 in a transaction) handled at once."
+    )
     frames_queue: str = Field(default="frames-analyzed-reporting", description="Logical queue of FrameAnalyzed.")
     incidents_queue: str = Field(default="incidents-reporting", description="Logical queue of IncidentChanged.")
     ingest_url: str | None = Field(

@@ -7,8 +7,7 @@ from sqlalchemy.exc import IntegrityError
 
 from services.reporting.adapters.repository import ReportingRepository
 from services.reporting.adapters.snapshots import Snapshots
-from services.reporting.batching import FrameBatcher
-from services.reporting.domain import DEFAULT_CATALOGUE, frame_record
+from services.reporting.domain import DEFAULT_CATALOGUE, FrameRecord, frame_record
 from shared.contracts import Envelope, FrameAnalyzed, IncidentChanged
 from shared.equipment import Catalogue, UnknownEquipment
 from shared.logging import bind_context, get_logger
@@ -20,39 +19,53 @@ FRAMES = Counter("reporting_frames_total", "FrameAnalyzed messages by outcome.",
 PERSONS = Counter("reporting_person_events_total", "Person events stored.")
 INCIDENTS = Counter("reporting_incident_changes_total", "IncidentChanged messages stored.", ["status"])
 
-FrameHandler = Callable[[Envelope[FrameAnalyzed], MessageContext], Awaitable[None]]
+FrameHandler = Callable[[list[Envelope[FrameAnalyzed]]], Awaitable[None]]
 IncidentHandler = Callable[[Envelope[IncidentChanged], MessageContext], Awaitable[None]]
 
 
 def frame_handler(
-    frames: FrameBatcher, catalogue: Catalogue = DEFAULT_CATALOGUE, snapshots: Snapshots | None = None
+    repository: ReportingRepository, catalogue: Catalogue = DEFAULT_CATALOGUE, snapshots: Snapshots | None = None
 ) -> FrameHandler:
-    """`snapshots` (optional): renew the camera's face-blurred snapshot (zone editor) from new frames."""
+    """The frames consumer's batch handler: the frames of one receive stored in one transaction.
 
-    async def handle(envelope: Envelope[FrameAnalyzed], context: MessageContext) -> None:
-        payload = envelope.payload
-        with bind_context(frame_id=payload.context.frame_id, camera_id=payload.context.camera_id):
-            try:
-                record = frame_record(payload, catalogue)
-            except UnknownEquipment as exc:
-                # the frame requires equipment this service's PPE_CUSTOM_EQUIPMENT does not define
-                raise Reject(f"frame cannot be judged: {exc}") from exc
-            try:
-                stored = await frames.submit(record)
-            except IntegrityError as exc:
-                # e.g. two persons with one Id in a response: retrying cannot fix the message.
-                raise Reject(f"frame violates reporting constraints: {exc.orig}") from exc
-            if stored:
-                FRAMES.labels("stored").inc()
-                PERSONS.inc(len(record.persons))
-                log.info("frame stored", persons=len(record.persons))
-                if snapshots is not None:
-                    await snapshots.renew_if_due(payload)
-            else:
-                FRAMES.labels("duplicate").inc()
-                log.info("frame already stored; duplicate ignored")
+    All or nothing: when it raises, the consumer calls it again with each frame alone, so a frame that cannot
+    be judged or breaks a constraint is rejected on its own and the others are stored. `snapshots` (optional):
+    renew the camera's face-blurred snapshot (zone editor) from newly stored frames."""
+
+    async def handle(envelopes: list[Envelope[FrameAnalyzed]]) -> None:
+        records = [_record(envelope.payload, catalogue) for envelope in envelopes]
+        by_id = {envelope.payload.context.frame_id: envelope.payload for envelope in envelopes}
+        first: dict[str, FrameRecord] = {}
+        for record in records:
+            first.setdefault(record.frame_id, record)
+        try:
+            stored = await repository.ingest_frames(list(first.values()))
+        except IntegrityError as exc:
+            # e.g. two persons with one Id in a response: retrying cannot fix the message.
+            raise Reject(f"frame violates reporting constraints: {exc.orig}") from exc
+        for record in records:
+            with bind_context(frame_id=record.frame_id, camera_id=record.camera_id):
+                # A frame id twice in one batch: the first is stored, the second is the duplicate.
+                if record.frame_id in stored and first[record.frame_id] is record:
+                    FRAMES.labels("stored").inc()
+                    PERSONS.inc(len(record.persons))
+                    log.info("frame stored", persons=len(record.persons))
+                    if snapshots is not None:
+                        await snapshots.renew_if_due(by_id[record.frame_id])
+                else:
+                    FRAMES.labels("duplicate").inc()
+                    log.info("frame already stored; duplicate ignored")
 
     return handle
+
+
+def _record(payload: FrameAnalyzed, catalogue: Catalogue) -> FrameRecord:
+    try:
+        return frame_record(payload, catalogue)
+    except UnknownEquipment as exc:
+        # the frame requires equipment this service's PPE_CUSTOM_EQUIPMENT does not define
+        with bind_context(frame_id=payload.context.frame_id, camera_id=payload.context.camera_id):
+            raise Reject(f"frame cannot be judged: {exc}") from exc
 
 
 def incident_handler(repository: ReportingRepository) -> IncidentHandler:

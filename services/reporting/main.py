@@ -19,7 +19,6 @@ from services.reporting.adapters.repository import ReportingRepository
 from services.reporting.adapters.snapshots import Snapshots
 from services.reporting.api.app import build_app
 from services.reporting.api.deps import Tokens
-from services.reporting.batching import FrameBatcher
 from services.reporting.config import ReportingSettings
 from services.reporting.export import Exporter
 from services.reporting.handlers import frame_handler, incident_handler
@@ -96,11 +95,7 @@ async def run(
                     resolver,
                     settings.frames_queue,
                     FrameAnalyzed,
-                    frame_handler(
-                        FrameBatcher(repository, max_frames=settings.consumer_concurrency),
-                        settings.catalogue(),
-                        snapshots,
-                    ),
+                    batch_handler=frame_handler(repository, settings.catalogue(), snapshots),  # one transaction a receive
                     concurrency=settings.consumer_concurrency,
                 ),
                 Consumer(

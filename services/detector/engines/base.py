@@ -8,10 +8,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol, runtime_checkable
 
+from shared.images import InvalidImage as InvalidImage  # the one malformed-image error (shared.images)
 from shared.rekognition import BoundingBox, DetectCustomLabelsResponse, DetectProtectiveEquipmentResponse
 from shared.rekognition import SummarizationAttributes as SummarizationAttributes
-
-AwsImageError = Literal["InvalidImageFormatException", "ImageTooLargeException", "InvalidParameterException"]
 
 
 @dataclass(frozen=True)
@@ -22,22 +21,6 @@ class ImageInput:
     content_type: Literal["image/jpeg", "image/png"]
     width: int
     height: int
-
-
-class InvalidImage(Exception):  # noqa: N818 - mirrors Rekognition's exception names
-    """The image cannot be analysed as given (format, size, dimensions). Permanent: do not retry."""
-
-    def __init__(self, message: str, *, aws_type: AwsImageError = "InvalidImageFormatException") -> None:
-        super().__init__(message)
-        self.aws_type = aws_type
-
-    def __reduce__(self) -> tuple[object, ...]:
-        # keeps aws_type when the error crosses a process boundary (raised in a model worker)
-        return (_rebuild_invalid_image, (str(self), self.aws_type))
-
-
-def _rebuild_invalid_image(message: str, aws_type: AwsImageError) -> InvalidImage:
-    return InvalidImage(message, aws_type=aws_type)
 
 
 class EngineError(Exception):

@@ -6,7 +6,6 @@ mean "the account's TPS is used up right now", which outlasts botocore's short b
 """
 
 import asyncio
-import random
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack
 from typing import Any
@@ -22,6 +21,7 @@ from services.detector.engines.base import (
     ImageInput,
     InvalidImage,
 )
+from shared.backoff import backoff_delay
 from shared.logging import get_logger
 from shared.rekognition import (
     BoundingBox,
@@ -87,7 +87,7 @@ class RekognitionClient:
                 if code in THROTTLING_ERRORS:
                     if attempt == self._attempts:
                         raise EngineThrottled(f"Rekognition {operation} still throttled after {attempt} tries") from exc
-                    delay = min(self._base_delay_s * 2 ** (attempt - 1), 10.0) * (0.5 + random.random())
+                    delay = backoff_delay(attempt - 1, first_s=self._base_delay_s, max_s=10.0)
                     log.warning("rekognition throttled; retrying", operation=operation, code=code, retry_in_s=delay)
                     await asyncio.sleep(delay)
                     continue

@@ -7,7 +7,6 @@ when the receiver said so (429 Retry-After), after how long.
 import asyncio
 import email.utils
 import json
-import random
 import smtplib
 import tempfile
 import time
@@ -23,6 +22,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from services.notifier.adapters.targets import IPNetwork, TargetRefused, check_apprise_url, check_webhook_url
 from services.notifier.messages import DELIVERY_HEADER, SIGNATURE_HEADER, Alert, sign
+from shared.backoff import backoff_delay
 from shared.logging import get_logger
 
 log = get_logger(__name__)
@@ -125,7 +125,7 @@ class WebhookSender:
                     raise DeliveryFailed(f"{error}: the receiver refused the alert", permanent=True)
             if attempt == self._attempts - 1:
                 break
-            delay = retry_after if retry_after is not None else self._backoff_s * 2**attempt * (0.5 + random.random())
+            delay = retry_after if retry_after is not None else backoff_delay(attempt, first_s=self._backoff_s)
             if delay > self._max_retry_after_s:
                 break  # too long to hold a worker: requeue with that delay
             log.info("webhook retry", channel=channel.name, attempt=attempt + 1, delay_s=round(delay, 3), error=error)

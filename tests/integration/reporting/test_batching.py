@@ -1,23 +1,28 @@
-"""Frames stored together in one transaction keep their own answers (new, duplicate, or failed)."""
+"""Frames stored together in one transaction (the frames consumer's batch handler) keep their own outcomes:
+new, duplicate, or failed alone - through the real queue (moto) into the real database."""
 
-import asyncio
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError
+from prometheus_client import REGISTRY
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.reporting.adapters.repository import ReportingRepository
-from services.reporting.batching import FrameBatcher
 from services.reporting.domain import frame_record
+from services.reporting.handlers import frame_handler
+from shared.contracts import Envelope, FrameAnalyzed
+from shared.sqs import Consumer, Publisher, QueueResolver
 from tests.integration.reporting.builders import frame_analyzed, person
+from tests.support.queues import drain
 
 T = datetime(2026, 5, 4, 12, 0, tzinfo=UTC)
+QUEUE = "frames-analyzed-reporting"
 
 
-def record(frame_id: str, *persons_: object) -> object:
-    return frame_record(frame_analyzed(frame_id, captured_at=T, persons=list(persons_)))  # type: ignore[arg-type]
+def frame(frame_id: str, *persons_: object) -> FrameAnalyzed:
+    return frame_analyzed(frame_id, captured_at=T, persons=list(persons_))  # type: ignore[arg-type]
 
 
 async def stored_counts(engine: AsyncEngine) -> tuple[int, int, int]:
@@ -30,41 +35,86 @@ async def stored_counts(engine: AsyncEngine) -> tuple[int, int, int]:
     return int(frames or 0), int(events or 0), int(rolled or 0)
 
 
-async def test_a_batch_answers_each_frame(repository: ReportingRepository, engine: AsyncEngine) -> None:
-    assert await repository.ingest_frame(record("old", person(0, head=False)))  # type: ignore[arg-type]
-    batcher = FrameBatcher(repository, max_frames=10, max_wait_s=0.05)
-    # GIVEN concurrent handlers: two new frames, one frame twice, one already stored
-    results = await asyncio.gather(
-        batcher.submit(record("a", person(0, head=False))),  # type: ignore[arg-type]
-        batcher.submit(record("b", person(0, head=False), person(1, head=False))),  # type: ignore[arg-type]
-        batcher.submit(record("c", person(0, head=False))),  # type: ignore[arg-type]
-        batcher.submit(record("c", person(0, head=False))),  # type: ignore[arg-type]
-        batcher.submit(record("old", person(0, head=False))),  # type: ignore[arg-type]
-    )
-    # THEN each learns whether it was new, and every person is counted once
-    assert results == [True, True, True, False, False]
-    assert await stored_counts(engine) == (4, 5, 5)
+def outcomes() -> tuple[float, float]:
+    def value(outcome: str) -> float:
+        return REGISTRY.get_sample_value("reporting_frames_total", {"outcome": outcome}) or 0.0
+
+    return value("stored"), value("duplicate")
 
 
-async def test_a_bad_frame_fails_alone(repository: ReportingRepository, engine: AsyncEngine) -> None:
-    batcher = FrameBatcher(repository, max_frames=3, max_wait_s=1.0)
-    results = await asyncio.gather(
-        batcher.submit(record("good-1", person(0, head=False))),  # type: ignore[arg-type]
-        batcher.submit(record("bad", person(0, head=False), person(0, head=True))),  # type: ignore[arg-type]
-        batcher.submit(record("good-2", person(0, head=False))),  # type: ignore[arg-type]
-        return_exceptions=True,
-    )
-    assert results[0] is True and results[2] is True
-    assert isinstance(results[1], IntegrityError)
-    assert await stored_counts(engine) == (2, 2, 2)
+async def send(sqs_client: Any, resolver: QueueResolver, frames: list[FrameAnalyzed]) -> None:
+    """Each frame as its own message (a frame sent twice is two messages, as a producer retrying sends it)."""
+    publisher = Publisher(sqs_client, resolver, producer="detector")
+    for item in frames:
+        envelope = Envelope.wrap(item, producer="detector", correlation_id=item.context.frame_id)
+        await publisher.send_raw(QUEUE, envelope.to_json())
 
 
-@pytest.mark.parametrize("max_frames", [1, 4])
-async def test_batches_close_on_size_or_time(
-    repository: ReportingRepository, engine: AsyncEngine, max_frames: int
+def consumer(
+    sqs_client: Any, resolver: QueueResolver, repository: ReportingRepository, **options: Any
+) -> Consumer[Any]:
+    return Consumer(sqs_client, resolver, QUEUE, FrameAnalyzed, batch_handler=frame_handler(repository), **options)
+
+
+async def test_a_batch_answers_each_frame(
+    sqs_client: Any, resolver: QueueResolver, repository: ReportingRepository, engine: AsyncEngine
 ) -> None:
-    batcher = FrameBatcher(repository, max_frames=max_frames, max_wait_s=0.01)
-    ids = [f"f{i}" for i in range(7)]
-    results = await asyncio.gather(*(batcher.submit(record(i, person(0, head=False))) for i in ids))  # type: ignore[arg-type]
-    assert results == [True] * 7
+    assert await repository.ingest_frame(frame_record(frame("old", person(0, head=False))))
+    # GIVEN one receive's worth of frames: two new, one twice, one already stored
+    await send(
+        sqs_client,
+        resolver,
+        [
+            frame("a", person(0, head=False)),
+            frame("b", person(0, head=False), person(1, head=False)),
+            frame("c", person(0, head=False)),
+            frame("c", person(0, head=False)),
+            frame("old", person(0, head=False)),
+        ],
+    )
+    stored_before, duplicates_before = outcomes()
+    # WHEN the frames consumer handles them
+    frames = consumer(sqs_client, resolver, repository)
+    await frames.run(until_idle=True)
+    # THEN each frame is counted as new or duplicate, every person once, and every message is deleted
+    stored, duplicates = outcomes()
+    assert (stored - stored_before, duplicates - duplicates_before) == (3, 2)
+    assert await stored_counts(engine) == (4, 5, 5)
+    assert frames.processed == 5 and frames.batches < 5
+    assert await drain(sqs_client, await resolver.url(QUEUE)) == []
+
+
+async def test_a_bad_frame_fails_alone(
+    sqs_client: Any, resolver: QueueResolver, repository: ReportingRepository, engine: AsyncEngine
+) -> None:
+    # GIVEN a frame that breaks a constraint (two persons with one Id) between two good ones
+    await send(
+        sqs_client,
+        resolver,
+        [
+            frame("good-1", person(0, head=False)),
+            frame("bad", person(0, head=False), person(0, head=True)),
+            frame("good-2", person(0, head=False)),
+        ],
+    )
+    # WHEN they are received in one batch (partial batch failure: the batch is retried frame by frame)
+    frames = consumer(sqs_client, resolver, repository)
+    await frames.run(until_idle=True)
+    # THEN the good frames are stored and the bad one is in the dead-letter queue with the reason
+    assert await stored_counts(engine) == (2, 2, 2)
+    assert (frames.processed, frames.rejected) == (2, 1)
+    dead = await drain(sqs_client, await resolver.url(f"{QUEUE}-dlq"))
+    assert len(dead) == 1 and '"bad"' in dead[0]["Body"]
+    assert "constraints" in dead[0]["MessageAttributes"]["reject_reason"]["StringValue"]
+    assert await drain(sqs_client, await resolver.url(QUEUE)) == []
+
+
+@pytest.mark.parametrize("batch_size", [1, 4])
+async def test_every_frame_is_stored_whatever_the_batch_size(
+    sqs_client: Any, resolver: QueueResolver, repository: ReportingRepository, engine: AsyncEngine, batch_size: int
+) -> None:
+    await send(sqs_client, resolver, [frame(f"f{i}", person(0, head=False)) for i in range(7)])
+    frames = consumer(sqs_client, resolver, repository, batch_size=batch_size)
+    await frames.run(until_idle=True)
+    assert frames.processed == 7 and frames.batches >= (7 if batch_size == 1 else 2)
     assert await stored_counts(engine) == (7, 7, 7)
