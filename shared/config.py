@@ -82,6 +82,16 @@ class PlatformSettings(BaseSettings):
         return normalise_database_url(value) if value else value
 
 
+def split_list(value: Any) -> Any:
+    """A list setting from the environment: a JSON array, or comma-separated items (blanks dropped)."""
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("["):
+            return json.loads(text)
+        return [item.strip() for item in text.split(",") if item.strip()]
+    return value
+
+
 def normalise_database_url(url: str) -> str:
     """One driver everywhere (psycopg 3, sync and async): accept the plain postgres:// forms too."""
     for prefix in ("postgresql+asyncpg://", "postgresql+psycopg2://", "postgresql://", "postgres://"):

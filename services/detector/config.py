@@ -32,7 +32,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import NoDecode, SettingsConfigDict
 
-from shared.config import PlatformSettings, require_secret
+from shared.config import PlatformSettings, require_secret, split_list
 
 ACCESS_KEY_ID = re.compile(r"^[A-Za-z0-9]{8,128}$")
 # Image.Bytes (at most 4 MB, adapters.images.MAX_BYTES_INLINE) arrives base64-encoded inside a small JSON document.
@@ -137,12 +137,7 @@ class DetectorSettings(PlatformSettings):
     @field_validator("api_s3_objects", mode="before")
     @classmethod
     def _parse_list(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            text = value.strip()
-            if text.startswith("["):
-                return json.loads(text)
-            return [item.strip() for item in text.split(",") if item.strip()]
-        return value
+        return split_list(value)
 
     @field_validator("api_s3_objects")
     @classmethod

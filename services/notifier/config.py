@@ -18,7 +18,6 @@ NOTIFIER_PRESIGN_EXPIRY_S, NOTIFIER_DEFAULT_* (the rule used where no rule match
 delivery tuning below.
 """
 
-import json
 from typing import Annotated, Any, Self
 
 from pydantic import Field, field_validator, model_validator
@@ -27,7 +26,7 @@ from pydantic_settings import NoDecode, SettingsConfigDict
 from services.notifier.adapters.secret_box import parse_keys
 from services.notifier.adapters.targets import IPNetwork, parse_networks
 from services.notifier.domain import RulePolicy, Severity, TrackerSettings
-from shared.config import PlatformSettings, require_secret
+from shared.config import PlatformSettings, require_secret, split_list
 from shared.equipment import EquipmentName
 from shared.rekognition import EquipmentType
 
@@ -128,12 +127,7 @@ class NotifierSettings(PlatformSettings):
     @field_validator("webhook_allowed_networks", mode="before")
     @classmethod
     def _split_networks(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            text = value.strip()
-            if text.startswith("["):
-                return json.loads(text)
-            return [item.strip() for item in text.split(",") if item.strip()]
-        return value
+        return split_list(value)
 
     @field_validator("webhook_allowed_networks")
     @classmethod

@@ -95,7 +95,8 @@ async def run(
                     resolver,
                     settings.frames_queue,
                     FrameAnalyzed,
-                    batch_handler=frame_handler(repository, settings.catalogue(), snapshots),  # one transaction a receive
+                    # the frames of one receive in one transaction
+                    batch_handler=frame_handler(repository, settings.catalogue(), snapshots),
                     concurrency=settings.consumer_concurrency,
                 ),
                 Consumer(
