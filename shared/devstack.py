@@ -269,6 +269,10 @@ def run(args: argparse.Namespace) -> int:
                     # the dashboard's zone editor reads and writes cameras through ingest's admin API
                     env.setdefault("REPORTING_INGEST_URL", f"http://127.0.0.1:{env['INGEST_PORT']}")
                     env.setdefault("REPORTING_INGEST_ADMIN_TOKEN", env["INGEST_ADMIN_TOKEN"])
+                if service.name == "reporting" and "notifier" not in args.skip:
+                    # the incident console reads and acts on incidents through the notifier's incident API
+                    env.setdefault("REPORTING_NOTIFIER_URL", f"http://127.0.0.1:{env['NOTIFIER_PORT']}")
+                    env.setdefault("REPORTING_NOTIFIER_ADMIN_TOKEN", env["NOTIFIER_ADMIN_TOKEN"])
                 stack.start_service(service, env)
         for service in SERVICES:
             if service.name in args.skip:
