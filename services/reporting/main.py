@@ -101,7 +101,8 @@ async def run(
                     resolver,
                     settings.frames_queue,
                     FrameAnalyzed,
-                    batch_handler=frame_handler(repository, settings.catalogue(), snapshots),  # one transaction a receive
+                    # one transaction a receive
+                    batch_handler=frame_handler(repository, settings.catalogue(), snapshots),
                     concurrency=settings.consumer_concurrency,
                 ),
                 Consumer(
