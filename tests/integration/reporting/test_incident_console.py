@@ -43,9 +43,10 @@ def processes(
     token = new_secret()
     with ExitStack() as stack:
         notifier = stack.enter_context(running_service("notifier", service_env(
-            platform_settings, migrated_database_url, NOTIFIER_ADMIN_TOKEN=token, NOTIFIER_WEBHOOK_SECRET=WEBHOOK_SECRET,
-            NOTIFIER_SECRETS_KEY=new_secret() + new_secret(), NOTIFIER_WEBHOOK_ALLOWED_NETWORKS="127.0.0.0/8",
-            NOTIFIER_SWEEP_INTERVAL_S="0.5", PPE_SESSION_KEY=SESSION_KEY,
+            platform_settings, migrated_database_url, NOTIFIER_ADMIN_TOKEN=token,
+            NOTIFIER_WEBHOOK_SECRET=WEBHOOK_SECRET, NOTIFIER_SECRETS_KEY=new_secret() + new_secret(),
+            NOTIFIER_WEBHOOK_ALLOWED_NETWORKS="127.0.0.0/8", NOTIFIER_SWEEP_INTERVAL_S="0.5",
+            PPE_SESSION_KEY=SESSION_KEY,
         ), log_path=tmp_path / "notifier.log"))
         reporting = stack.enter_context(running_service("reporting", service_env(
             platform_settings, migrated_database_url, REPORTING_ANALYST_TOKEN=ANALYST, REPORTING_ADMIN_TOKEN=ADMIN,
