@@ -101,18 +101,19 @@ async def incidents(
 
 @router.get("/incidents/{incident_id}", summary="One incident, its review state and its history")
 async def incident(incident_id: IncidentId, request: Request, _: IncidentViewer) -> dict[str, Any]:
-    return await _act(request, incident_id, None, None, None)
+    try:
+        return await _notifier(request).incident(incident_id)
+    except (NotifierRefused, NotifierUnavailable) as exc:
+        raise _error(exc) from exc
 
 
 async def _act(
-    request: Request, incident_id: str, action: str | None, body: BaseModel | None, principal: Principal | None
+    request: Request, incident_id: str, action: str, body: BaseModel | None, principal: Principal
 ) -> dict[str, Any]:
-    notifier = _notifier(request)
+    """The action at the notifier, in the name of the user reporting checked (a service token: its name)."""
+    payload = None if body is None else body.model_dump(exclude_none=True)
     try:
-        if action is None or principal is None:
-            return await notifier.incident(incident_id)
-        payload = None if body is None else body.model_dump(exclude_none=True)
-        return await notifier.act(incident_id, action, payload, user=principal.name)
+        return await _notifier(request).act(incident_id, action, payload, user=principal.name)
     except (NotifierRefused, NotifierUnavailable) as exc:
         raise _error(exc) from exc
 
