@@ -339,7 +339,8 @@ def _print_banner(
         if service.name not in skipped:
             lines.append(f"  {service.name:<10} http://127.0.0.1:{env[service.port_env]}  (/docs, /healthz, /metrics)")
     if "reporting" not in skipped:
-        lines.append(f"  dashboard  http://127.0.0.1:{env['REPORTING_PORT']}/  zone editor: /zones")
+        reporting = f"http://127.0.0.1:{env['REPORTING_PORT']}"
+        lines.append(f"  dashboard  {reporting}/  zone editor: /zones  incident console: /incidents")
     lines.append(f"  SQS/S3     {env['AWS_ENDPOINT_URL']}")
     lines.append(f"  tokens     {var_dir / 'secrets.env'} (DETECTOR_API_KEYS: the Rekognition API's ACCESS_KEY:SECRET)")
     if "reporting" not in skipped:
