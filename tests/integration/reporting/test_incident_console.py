@@ -34,6 +34,7 @@ from tests.unit.notifier.builders import hat_scenario
 
 ESCALATE_AFTER_S = 10.0  # long enough for a person to acknowledge in a slow CI browser, short for the test
 HAVE_CHROMIUM = os.path.exists(CHROMIUM)
+DOCS_SCREENSHOT = Path(__file__).resolve().parents[3] / "docs" / "incident-console.png"
 
 
 @pytest.fixture
@@ -104,7 +105,7 @@ def row(camera: str) -> str:
 
 async def test_operator_acknowledges_one_the_other_escalates_once_and_another_site_sees_neither(
     processes: tuple[str, str, str], hooks: tuple[HttpReceiver, HttpReceiver], people: None,
-    sqs_client: Any, resolver: QueueResolver,
+    sqs_client: Any, resolver: QueueResolver, tmp_path: Path,
 ) -> None:
     assert HAVE_CHROMIUM, "Debian chromium is missing: run `make test-deps` (apt-get install chromium)"
     notifier, reporting, token = processes
@@ -151,6 +152,12 @@ async def test_operator_acknowledges_one_the_other_escalates_once_and_another_si
                 history = (await admin.get(f"/v1/incidents/{first}")).json()["history"]
             assert [(h["action"], h["actor"]) for h in history] == [
                 ("acknowledge", "user:olga"), ("comment", "user:olga")]
+            # ... and the console shows the second one's escalation in its history
+            await page.click(row("cam-2"))
+            await page.wait_for_selector("#history li:has-text('escalate by service:notifier-escalation')")
+            assert await page.locator("#snapshot").is_hidden()  # no ingest link here: no snapshot, no broken image
+            screenshot = DOCS_SCREENSHOT if os.environ.get("PPE_UPDATE_DOCS_SCREENSHOT") == "1" else tmp_path / "c.png"
+            await page.screenshot(path=str(screenshot), full_page=True)
             # WHEN victor, viewer of site-b, signs in THEN he sees neither, and their URLs answer 403
             other = await sign_in(browser, reporting, "victor")
             other.on("pageerror", lambda e: errors.append(str(e)))
