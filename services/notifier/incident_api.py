@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from services.notifier import review
 from services.notifier.adapters import db
 from services.notifier.handlers import Outgoing, _enqueue, publish_written
+from shared.access import store
 from shared.access import tables as access_tables
 from shared.access.http import NOT_FOUND, Require, lookup
 from shared.access.roles import Principal, Role
@@ -28,15 +29,15 @@ log = get_logger(__name__)
 # Who acts, when reporting's incident console calls with the notifier's admin token (docs/access.md): the
 # signed-in user reporting checked. Taken from that token only; anyone else sending it is refused.
 ACTING_USER = "X-PPE-Acting-User"
-CONSOLE_PRINCIPAL = "notifier-admin"
-_USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,127}$")
+ADMIN_TOKEN_NAME = "notifier-admin"  # the principal of NOTIFIER_ADMIN_TOKEN (api.notifier_tokens)
+_USERNAME = re.compile(store.USERNAME_PATTERN)
 
 
 def _acting(request: Request, principal: Principal) -> Principal:
     name = request.headers.get(ACTING_USER)
     if name is None:
         return principal
-    if principal.kind != "service" or principal.name != CONSOLE_PRINCIPAL:
+    if principal.kind != "service" or principal.name != ADMIN_TOKEN_NAME:
         raise HTTPException(403, f"{ACTING_USER} is taken from the notifier's admin token only; leave it out")
     if not _USERNAME.match(name):
         raise HTTPException(400, f"{ACTING_USER} must be a user name (letters, digits, . _ @ -)")
