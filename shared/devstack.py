@@ -269,6 +269,10 @@ def run(args: argparse.Namespace) -> int:
                     # the dashboard's zone editor reads and writes cameras through ingest's admin API
                     env.setdefault("REPORTING_INGEST_URL", f"http://127.0.0.1:{env['INGEST_PORT']}")
                     env.setdefault("REPORTING_INGEST_ADMIN_TOKEN", env["INGEST_ADMIN_TOKEN"])
+                if service.name == "reporting" and "notifier" not in args.skip:
+                    # the incident console reads and acts on incidents through the notifier's incident API
+                    env.setdefault("REPORTING_NOTIFIER_URL", f"http://127.0.0.1:{env['NOTIFIER_PORT']}")
+                    env.setdefault("REPORTING_NOTIFIER_ADMIN_TOKEN", env["NOTIFIER_ADMIN_TOKEN"])
                 stack.start_service(service, env)
         for service in SERVICES:
             if service.name in args.skip:
@@ -335,7 +339,8 @@ def _print_banner(
         if service.name not in skipped:
             lines.append(f"  {service.name:<10} http://127.0.0.1:{env[service.port_env]}  (/docs, /healthz, /metrics)")
     if "reporting" not in skipped:
-        lines.append(f"  dashboard  http://127.0.0.1:{env['REPORTING_PORT']}/  zone editor: /zones")
+        reporting = f"http://127.0.0.1:{env['REPORTING_PORT']}"
+        lines.append(f"  dashboard  {reporting}/  zone editor: /zones  incident console: /incidents")
     lines.append(f"  SQS/S3     {env['AWS_ENDPOINT_URL']}")
     lines.append(f"  tokens     {var_dir / 'secrets.env'} (DETECTOR_API_KEYS: the Rekognition API's ACCESS_KEY:SECRET)")
     if "reporting" not in skipped:

@@ -28,8 +28,12 @@ GENERATED_SECRETS = (
     "PPE_SESSION_KEY",  # signs sign-in sessions; the same for every service (docs/access.md)
 )
 
-# Settings that hold a copy of another service's secret (the zone editor calls ingest's admin API).
-COPIES = {"REPORTING_INGEST_ADMIN_TOKEN": "INGEST_ADMIN_TOKEN"}
+# Settings that hold a copy of another service's secret (the zone editor calls ingest's admin API, the
+# incident console the notifier's).
+COPIES = {
+    "REPORTING_INGEST_ADMIN_TOKEN": "INGEST_ADMIN_TOKEN",
+    "REPORTING_NOTIFIER_ADMIN_TOKEN": "NOTIFIER_ADMIN_TOKEN",
+}
 
 
 def new_secret(name: str) -> str:

@@ -21,7 +21,7 @@ from services.notifier.adapters import db
 from services.notifier.adapters.secret_box import SecretBox
 from services.notifier.adapters.targets import IPNetwork, TargetRefused, check_apprise_url, check_webhook_url
 from services.notifier.domain import RulePolicy, Severity
-from services.notifier.incident_api import add_incident_routes
+from services.notifier.incident_api import ADMIN_TOKEN_NAME, add_incident_routes
 from shared.access import audit
 from shared.access.http import NOT_FOUND, Access, Require, body, lookup, query, service_tokens
 from shared.access.roles import Principal, Role
@@ -127,7 +127,7 @@ def _rule_out(row: Any) -> RuleOut:
 
 def notifier_tokens(admin_token: str) -> dict[str, Principal]:
     """NOTIFIER_ADMIN_TOKEN stays a global admin (machine use)."""
-    return service_tokens({admin_token: ("notifier-admin", Role.ADMIN)})
+    return service_tokens({admin_token: (ADMIN_TOKEN_NAME, Role.ADMIN)})
 
 
 def _channel_details(channel: ChannelIn) -> dict[str, Any]:

@@ -5,6 +5,7 @@ transaction (services/notifier/review.py); the IncidentChanged it writes to the 
 after commit when the app has a publisher (the worker's), else by the outbox sweep.
 """
 
+import re
 from typing import Annotated, Any
 
 import sqlalchemy as sa
@@ -16,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from services.notifier import review
 from services.notifier.adapters import db
 from services.notifier.handlers import Outgoing, _enqueue, publish_written
+from shared.access import store
 from shared.access import tables as access_tables
 from shared.access.http import NOT_FOUND, Require, lookup
 from shared.access.roles import Principal, Role
@@ -23,6 +25,23 @@ from shared.logging import get_logger
 from shared.sqs import Publisher
 
 log = get_logger(__name__)
+
+# Who acts, when reporting's incident console calls with the notifier's admin token (docs/access.md): the
+# signed-in user reporting checked. Taken from that token only; anyone else sending it is refused.
+ACTING_USER = "X-PPE-Acting-User"
+ADMIN_TOKEN_NAME = "notifier-admin"  # the principal of NOTIFIER_ADMIN_TOKEN (api.notifier_tokens)
+_USERNAME = re.compile(store.USERNAME_PATTERN)
+
+
+def _acting(request: Request, principal: Principal) -> Principal:
+    name = request.headers.get(ACTING_USER)
+    if name is None:
+        return principal
+    if principal.kind != "service" or principal.name != ADMIN_TOKEN_NAME:
+        raise HTTPException(403, f"{ACTING_USER} is taken from the notifier's admin token only; leave it out")
+    if not _USERNAME.match(name):
+        raise HTTPException(400, f"{ACTING_USER} must be a user name (letters, digits, . _ @ -)")
+    return Principal(name=name, kind="user", via="console")
 
 
 class _Body(BaseModel):
@@ -54,7 +73,12 @@ def add_incident_routes(app: FastAPI, *, engine: AsyncEngine, publisher: Publish
         return NOT_FOUND if site is None else site
 
     IncidentViewer = Annotated[Principal, Depends(Require(Role.VIEWER, lookup(incident_site)))]
-    IncidentOperator = Annotated[Principal, Depends(Require(Role.OPERATOR, lookup(incident_site)))]
+    operator = Require(Role.OPERATOR, lookup(incident_site))
+
+    async def acting_operator(request: Request, principal: Annotated[Principal, Depends(operator)]) -> Principal:
+        return _acting(request, principal)
+
+    IncidentOperator = Annotated[Principal, Depends(acting_operator)]
 
     async def run(incident_id: str, action: review.Action, principal: Principal, details: dict[str, Any]) -> Any:
         written: list[Outgoing] = []

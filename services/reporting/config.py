@@ -12,6 +12,8 @@ PPE_FRAMES_BUCKET, PPE_LOG_FORMAT):
 - `REPORTING_EXPORT_TARGET` (unset = no export): data-lake export to `s3://bucket/prefix` or a folder.
 - `REPORTING_EXPORT_INTERVAL_S` (3600), `REPORTING_EXPORT_LAG_S` (300), `REPORTING_EXPORT_BATCH_ROWS` (50000).
 - `REPORTING_EXPOSURE_CAP_S` (10): longest time one frame's observations stand for (exposure figures).
+- `REPORTING_NOTIFIER_URL`, `REPORTING_NOTIFIER_ADMIN_TOKEN` (unset = no incident console): the notifier's
+  incident API, reached server-side with its admin token (docs/reporting.md, "Incident console").
 - `REPORTING_INGEST_URL`, `REPORTING_INGEST_ADMIN_TOKEN` (unset = no zone editor): ingest's admin API, which holds
   the cameras and their zones; the dashboard's zone editor reads and writes them through reporting.
 - `REPORTING_SNAPSHOT_INTERVAL_S` (300): how often a camera's face-blurred snapshot (zone editor) is renewed.
@@ -76,6 +78,12 @@ class ReportingSettings(ExportSettings):
     ingest_admin_token: str | None = Field(
         default=None, repr=False, description="INGEST_ADMIN_TOKEN, sent by reporting only (never to the browser)."
     )
+    notifier_url: str | None = Field(
+        default=None, description="Base URL of the notifier's incident API (incident console); unset = console off."
+    )
+    notifier_admin_token: str | None = Field(
+        default=None, repr=False, description="NOTIFIER_ADMIN_TOKEN, sent by reporting only (never to the browser)."
+    )
     snapshot_interval_s: float = Field(
         default=300.0, gt=0, le=86400, description="Seconds between renewals of a camera's blurred snapshot."
     )
@@ -106,6 +114,19 @@ class ReportingSettings(ExportSettings):
     @classmethod
     def _ingest_token_is_real(cls, value: str | None) -> str | None:
         return None if value is None else require_secret("REPORTING_INGEST_ADMIN_TOKEN", value)
+
+    @field_validator("notifier_admin_token")
+    @classmethod
+    def _notifier_token_is_real(cls, value: str | None) -> str | None:
+        return None if value is None else require_secret("REPORTING_NOTIFIER_ADMIN_TOKEN", value)
+
+    @model_validator(mode="after")
+    def _notifier_pair(self) -> Self:
+        if (self.notifier_url is None) != (self.notifier_admin_token is None):
+            raise ValueError(
+                "set both REPORTING_NOTIFIER_URL and REPORTING_NOTIFIER_ADMIN_TOKEN (incident console), or neither"
+            )
+        return self
 
     @model_validator(mode="after")
     def _ingest_pair(self) -> Self:

@@ -15,6 +15,7 @@ import uvicorn
 from services.reporting.adapters.datalake import Target
 from services.reporting.adapters.export_source import ExportSource
 from services.reporting.adapters.ingest_admin import IngestAdmin
+from services.reporting.adapters.notifier_incidents import NotifierIncidents
 from services.reporting.adapters.repository import ReportingRepository
 from services.reporting.adapters.snapshots import Snapshots
 from services.reporting.api.app import build_app
@@ -81,6 +82,11 @@ async def run(
         if settings.ingest_url and settings.ingest_admin_token
         else None
     )
+    notifier = (
+        NotifierIncidents(settings.notifier_url, settings.notifier_admin_token)
+        if settings.notifier_url and settings.notifier_admin_token
+        else None
+    )
     try:
         async with aws_clients(settings, "sqs", "s3") as (sqs, s3):
             resolver = QueueResolver(sqs, prefix=settings.queue_prefix)
@@ -125,6 +131,7 @@ async def run(
                 catalogue=settings.catalogue(),
                 exposure_cap_s=settings.exposure_cap_s,
                 ingest=ingest,
+                notifier=notifier,
                 snapshots=snapshots,
             )
             server = EmbeddedServer(
@@ -164,6 +171,8 @@ async def run(
     finally:
         if ingest is not None:
             await ingest.close()
+        if notifier is not None:
+            await notifier.close()
         await engine.dispose()
     log.info("reporting stopped")
 

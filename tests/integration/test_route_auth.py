@@ -30,8 +30,8 @@ from tests.integration.detector.conftest import API_KEYS
 
 TOKEN = "route-walk-token-" + "x" * 16
 OPEN = {"/healthz", "/readyz", "/metrics", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
-# the dashboard and zone editor shells (no data) and sign-in, the route that hands out credentials
-OPEN_BY_APP = {"reporting": {"/", "/zones", "/static", "/api/v1/auth/login"}}
+# the dashboard, zone editor and incident console shells (no data) and sign-in, the route that hands out credentials
+OPEN_BY_APP = {"reporting": {"/", "/zones", "/incidents", "/static", "/api/v1/auth/login"}}
 AWS_AUTH_ERRORS = {"MissingAuthenticationTokenException", "IncompleteSignatureException",
                    "InvalidSignatureException", "UnrecognizedClientException"}
 # a database nobody listens on: readiness must fail without telling the prober how

@@ -9,9 +9,10 @@ from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from services.reporting.adapters.ingest_admin import IngestAdmin
+from services.reporting.adapters.notifier_incidents import NotifierIncidents
 from services.reporting.adapters.repository import ReportingRepository
 from services.reporting.adapters.snapshots import Snapshots
-from services.reporting.api import access_routes
+from services.reporting.api import access_routes, console_routes
 from services.reporting.api.deps import Tokens
 from services.reporting.api.routes import router
 from services.reporting.api.zone_routes import router as zone_router
@@ -39,10 +40,12 @@ def build_app(
     ingest: IngestAdmin | None = None,
     snapshots: Snapshots | None = None,
     access: Access | None = None,
+    notifier: NotifierIncidents | None = None,
 ) -> FastAPI:
     """`readiness` (optional) is an async callable raising when a dependency (e.g. a consumer) is not ready.
 
     `ingest` and `snapshots` (optional) serve the zone editor; without `ingest` its camera routes answer 404.
+    `notifier` (optional) serves the incident console; without it the console's routes answer 404.
     `access` (optional): who may call; by default the service tokens and the users of the repository's
     database, without sign-in (no session key)."""
     access = access or Access(
@@ -66,7 +69,7 @@ def build_app(
         ),
         too_large=lambda limit: (413, {"detail": f"body is over the {limit} byte limit"}, {}),
         # the dashboard's pages and assets hold no data; sign-in is how a caller gets credentials
-        open_paths=OPEN_PATHS | {"/", "/zones"},
+        open_paths=OPEN_PATHS | {"/", "/zones", "/incidents"},
         public_paths={access_routes.LOGIN_PATH},  # no credentials yet, but a bounded body
         open_prefixes=("/static/",),
     )
@@ -77,9 +80,11 @@ def build_app(
     app.state.exposure_cap_s = exposure_cap_s
     app.state.ingest = ingest
     app.state.snapshots = snapshots
+    app.state.notifier = notifier
     app.include_router(router)
     app.include_router(zone_router)
     app.include_router(access_routes.router)
+    app.include_router(console_routes.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.get("/", include_in_schema=False)
@@ -89,6 +94,10 @@ def build_app(
     @app.get("/zones", include_in_schema=False)
     async def zone_editor() -> FileResponse:
         return FileResponse(STATIC / "zones.html", media_type="text/html")
+
+    @app.get("/incidents", include_in_schema=False)
+    async def incident_console() -> FileResponse:
+        return FileResponse(STATIC / "incidents.html", media_type="text/html")
 
     @app.get("/healthz", summary="Liveness")
     async def healthz() -> dict[str, str]:

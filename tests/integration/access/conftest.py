@@ -24,6 +24,7 @@ from services.notifier.api import build_app as notifier_app
 from services.notifier.api import notifier_tokens
 from services.notifier.domain import RulePolicy
 from services.reporting.adapters.ingest_admin import IngestAdmin
+from services.reporting.adapters.notifier_incidents import NotifierIncidents
 from services.reporting.adapters.repository import ReportingRepository
 from services.reporting.api.app import build_app as reporting_app
 from services.reporting.api.deps import Tokens
@@ -78,20 +79,24 @@ def build_apps(engine: AsyncEngine) -> Apps:
     ingest = ingest_app(ingest_deps)
     # the zone editor's routes reach this ingest app in process, with ingest's admin token (as in production)
     ingest_admin = IngestAdmin("http://ingest", INGEST_TOKEN, transport=httpx.ASGITransport(app=ingest))
+    notifier = notifier_app(
+        engine=engine, admin_token=NOTIFIER_TOKEN, default_policy=RulePolicy(), default_webhook_secret=True,
+        secret_box=SecretBox(SECRETS_KEY), webhook_networks=parse_networks(["127.0.0.0/8"]),
+        access=Access(engine, notifier_tokens(NOTIFIER_TOKEN), settings()),
+    )
+    # the incident console's routes reach this notifier app in process, with its admin token (as in production)
+    console = NotifierIncidents("http://notifier", NOTIFIER_TOKEN, transport=httpx.ASGITransport(app=notifier))
     return Apps(
         engine=engine,
         ingest=ingest,
-        notifier=notifier_app(
-            engine=engine, admin_token=NOTIFIER_TOKEN, default_policy=RulePolicy(), default_webhook_secret=True,
-            secret_box=SecretBox(SECRETS_KEY), webhook_networks=parse_networks(["127.0.0.0/8"]),
-            access=Access(engine, notifier_tokens(NOTIFIER_TOKEN), settings()),
-        ),
+        notifier=notifier,
         reporting=reporting_app(
             repository=reporting_repo, tokens=tokens,
             retention=RetentionJob(reporting_repo, None, bucket="unused", retention_days=3650,
                                    frames_retention_days=30),
             access=Access(engine, tokens.principals(), settings()),
             ingest=ingest_admin,
+            notifier=console,
         ),
     )
 

@@ -37,7 +37,7 @@ SITE, ANY, GLOBAL, SELF = "site", "any", "global", "self"
 CAMERA_KEY_ROUTES = {("POST", "/v1/frames"), ("GET", "/v1/frames/{frame_id}"), ("GET", "/v1/cameras/me")}
 OPEN_ROUTES = {
     ("reporting", "POST", "/api/v1/auth/login"), ("reporting", "GET", "/"), ("reporting", "GET", "/zones"),
-    ("reporting", "GET", "/static"),
+    ("reporting", "GET", "/static"), ("reporting", "GET", "/incidents"),
 }
 
 
@@ -148,6 +148,15 @@ POLICY: dict[tuple[str, str, str], Policy] = {
         Role.ADMIN, SITE, body=lambda ctx: {"outside": "camera", "zones": [
             {"zone_id": "walkway", "polygon": [{"x": 0.1, "y": 0.5}, {"x": 0.9, "y": 0.5}, {"x": 0.5, "y": 0.95}],
              "required_equipment": ["HEAD_COVER"]}]}),
+    # reporting: the incident console (incidents live at the notifier; the incident's site decides)
+    ("reporting", "GET", "/api/v1/console/incidents"): Policy(Role.VIEWER, SITE, "/api/v1/console/incidents" + Q),
+    ("reporting", "GET", "/api/v1/console/incidents/{incident_id}"): Policy(Role.VIEWER, SITE),
+    ("reporting", "POST", "/api/v1/console/incidents/{incident_id}/acknowledge"): Policy(Role.OPERATOR, SITE),
+    ("reporting", "POST", "/api/v1/console/incidents/{incident_id}/comment"): Policy(
+        Role.OPERATOR, SITE, body=lambda ctx: {"text": "checked on the floor"}),
+    ("reporting", "POST", "/api/v1/console/incidents/{incident_id}/resolve"): Policy(Role.OPERATOR, SITE),
+    ("reporting", "POST", "/api/v1/console/incidents/{incident_id}/false-positive"): Policy(
+        Role.OPERATOR, SITE, body=lambda ctx: {"reason": "a shadow, not a person"}),
 }
 PATH_VALUES = {"camera_id": CAMERA_A, "rule_id": str(RULE_A), "channel_id": str(CHANNEL_A), "incident_id": INCIDENT_A}
 

@@ -133,6 +133,10 @@ def test_tokens_are_not_in_the_settings_repr(monkeypatch: pytest.MonkeyPatch) ->
         ({"REPORTING_INGEST_URL": "http://ingest:8080", "REPORTING_INGEST_ADMIN_TOKEN": "changeme"},
          "REPORTING_INGEST_ADMIN_TOKEN"),
         ({"REPORTING_SNAPSHOTS_PREFIX": "frames/"}, "raw frames live there"),
+        ({"REPORTING_NOTIFIER_URL": "http://notifier:8082"}, "set both REPORTING_NOTIFIER_URL"),
+        ({"REPORTING_NOTIFIER_ADMIN_TOKEN": "notifier-token-0123456789"}, "set both REPORTING_NOTIFIER_URL"),
+        ({"REPORTING_NOTIFIER_URL": "http://notifier:8082", "REPORTING_NOTIFIER_ADMIN_TOKEN": "changeme"},
+         "REPORTING_NOTIFIER_ADMIN_TOKEN"),
     ],
 )
 def test_zone_editor_settings_fail_fast(
