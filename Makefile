@@ -24,15 +24,15 @@ models: setup
 test-deps: setup
 
 run: setup models
-	$(PY) -m shared.devstack run
+	$(PY) -m devstack run
 
 test: setup models test-deps
 	$(PY) -m pytest
 
 # ruff (lint, import order) and mypy strict on the running code; .ci/run calls it before the tests
 lint: setup
-	$(PY) -m ruff check services shared
-	$(PY) -m mypy services shared
+	$(PY) -m ruff check services shared devstack
+	$(PY) -m mypy services shared devstack
 
 clean:
 	rm -rf $(VENV) var

@@ -1,5 +1,5 @@
 """The platform under the chaos drill: its own emulator and PostgreSQL, the four services as `make run` starts
-them (`python -m shared.devstack run`, which supervises and restarts them), and the faults to inject.
+them (`python -m devstack run`, which supervises and restarts them), and the faults to inject.
 
 Loopback only. The drill owns the emulator and PostgreSQL (passed to the stack as AWS_ENDPOINT_URL and
 DATABASE_URL) so it can stop them: PostgreSQL with `pg_ctl stop` (its data persists, started again after
@@ -21,7 +21,7 @@ import httpx
 import psutil
 import sqlalchemy as sa
 
-from shared.emulator import command as emulator_command
+from devstack.emulator import command as emulator_command
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -87,7 +87,7 @@ class Platform:
             "NOTIFIER_WEBHOOK_BACKOFF_S": "0.2",
         }
         log = (self.work / "stack.log").open("wb")
-        self._stack = subprocess.Popen([sys.executable, "-m", "shared.devstack", "run", "--start-timeout", "300"],
+        self._stack = subprocess.Popen([sys.executable, "-m", "devstack", "run", "--start-timeout", "300"],
                                        env=self.env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 420
         while b"PPE platform is up" not in (self.work / "stack.log").read_bytes():

@@ -36,7 +36,7 @@ from services.detector.engines.registry import build_engines  # noqa: E402
 from services.detector.main import build_consumer, build_handler  # noqa: E402
 from shared.aws import aws_clients  # noqa: E402
 from shared.contracts import Envelope, FrameReceived  # noqa: E402
-from shared.emulator import command as emulator_command  # noqa: E402
+from devstack.emulator import command as emulator_command  # noqa: E402
 from shared.s3 import FrameStore, frame_key  # noqa: E402
 from shared.sqs import MessageContext, Publisher, QueueResolver  # noqa: E402
 from shared.topology import provision_buckets, provision_queues  # noqa: E402

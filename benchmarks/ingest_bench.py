@@ -36,7 +36,7 @@ sys.path.insert(0, str(ROOT))
 from model_workshop.shared_data import shared_data_dir  # noqa: E402
 from shared.aws import aws_client  # noqa: E402
 from shared.config import PlatformSettings  # noqa: E402
-from shared.emulator import command as emulator_command  # noqa: E402
+from devstack.emulator import command as emulator_command  # noqa: E402
 from shared.migrate import upgrade  # noqa: E402
 from shared.topology import provision_buckets, provision_queues  # noqa: E402
 from tests.conftest import free_port, wait_http  # noqa: E402

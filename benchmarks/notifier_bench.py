@@ -37,7 +37,7 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks import localstack  # noqa: E402
 from services.notifier.domain import CameraState, RulePolicy, TrackerSettings, evaluate, observe  # noqa: E402
-from shared import emulator  # noqa: E402
+from devstack import emulator  # noqa: E402
 from shared.aws import aws_client  # noqa: E402
 from shared.config import PlatformSettings  # noqa: E402
 from shared.equipment import Catalogue, default_custom_equipment  # noqa: E402
@@ -99,7 +99,7 @@ def domain_rate(frames: int = 20_000, persons: int = 3) -> float:
 
 
 def start_moto() -> tuple[subprocess.Popen[bytes], str]:
-    """moto as the project runs it (shared.emulator: waitress, HTTP keep-alive)."""
+    """moto as the project runs it (devstack.emulator: waitress, HTTP keep-alive)."""
     port = free_port()
     process = subprocess.Popen(
         emulator.command(port),

@@ -174,11 +174,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.fps <= 0:
         parser.error("--fps must be positive")
-    from services.detector.local_engine.pipeline import LocalPPEEngine
+    from services.detector.local_engine.pipeline import LocalPipeline
 
     attributes = SummarizationAttributes(MinConfidence=args.min_confidence, RequiredEquipmentTypes=args.required)
     try:
-        engine = LocalPPEEngine(args.model_dir, intra_op_threads=2)
+        engine = LocalPipeline(args.model_dir, intra_op_threads=2)
         with tempfile.TemporaryDirectory() as scratch:
             path = Path(args.source)
             if args.source.startswith("s3://"):

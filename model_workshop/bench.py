@@ -53,10 +53,10 @@ def _latency(
     images: list[np.ndarray], rounds: int, threads: int, weights_dir: Path | None, engines: dict[str, dict[str, Any]]
 ) -> dict[str, dict[str, float]]:
     """Latency of each engine; with several, they alternate image by image (one window, comparable ratios)."""
-    from services.detector.local_engine.pipeline import EngineSettings, LocalPPEEngine
+    from services.detector.local_engine.pipeline import EngineSettings, LocalPipeline
 
     loaded = {
-        name: LocalPPEEngine(intra_op_threads=threads, weights_dir=weights_dir, settings=EngineSettings(**overrides))
+        name: LocalPipeline(intra_op_threads=threads, weights_dir=weights_dir, settings=EngineSettings(**overrides))
         for name, overrides in engines.items()
     }
     for engine in loaded.values():
@@ -97,9 +97,9 @@ def _figures(wall_s: list[float], cpu_s: list[float], persons: list[int]) -> dic
 
 def _worker(args: tuple[list[np.ndarray], int, int, Path | None, object]) -> tuple[int, float, float]:
     images, rounds, threads, weights_dir, barrier = args
-    from services.detector.local_engine.pipeline import LocalPPEEngine
+    from services.detector.local_engine.pipeline import LocalPipeline
 
-    engine = LocalPPEEngine(intra_op_threads=threads, weights_dir=weights_dir)
+    engine = LocalPipeline(intra_op_threads=threads, weights_dir=weights_dir)
     engine.detect(images[0], ATTRIBUTES)
     barrier.wait()  # type: ignore[attr-defined]
     t0 = time.perf_counter()

@@ -34,7 +34,7 @@ from model_workshop.strict_eval import iou
 from services.detector.local_engine.calibration import CALIBRATION_FILE, Calibration
 from services.detector.local_engine.model_files import WEIGHTS_DIR
 from services.detector.local_engine.parts import calibrate as calibrate_part
-from services.detector.local_engine.pipeline import EngineSettings, LocalPPEEngine
+from services.detector.local_engine.pipeline import EngineSettings, LocalPipeline
 from shared.rekognition import BodyPartName
 
 MATCH_IOU = 0.2
@@ -85,7 +85,7 @@ def _labels_px(sample_boxes: np.ndarray, w: int, h: int) -> np.ndarray:
     return sample_boxes * np.array([w, h, w, h], np.float32)
 
 
-def collect(engine: LocalPPEEngine, samples: list) -> dict[str, tuple[list[float], list[bool]]]:
+def collect(engine: LocalPipeline, samples: list) -> dict[str, tuple[list[float], list[bool]]]:
     """Raw scores and whether each answer was right, per curve."""
     out: dict[str, tuple[list[float], list[bool]]] = {
         k: ([], [])
@@ -146,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.limit:
         val = [s for name in sorted({s.source for s in val}) for s in [v for v in val if v.source == name][: args.limit]]
     print(f"calibration slice: {len(val)} images (validation slice of the TRAIN side, seed {args.seed})")
-    raw_engine = LocalPPEEngine(settings=replace(EngineSettings(), calibrated=False), weights_dir=args.weights_dir)
+    raw_engine = LocalPipeline(settings=replace(EngineSettings(), calibrated=False), weights_dir=args.weights_dir)
     collected = collect(raw_engine, val)
     path = args.weights_dir / CALIBRATION_FILE
     shipped = Calibration.load(path) if path.is_file() else None

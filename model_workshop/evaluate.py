@@ -29,7 +29,7 @@ from tqdm import tqdm
 
 from model_workshop import strict_eval
 from model_workshop.shared_data import shared_data_dir
-from services.detector.local_engine.pipeline import WEIGHTS_DIR, EngineSettings, LocalPPEEngine, PersonResult
+from services.detector.local_engine.pipeline import WEIGHTS_DIR, EngineSettings, LocalPipeline, PersonResult
 from shared.rekognition import (
     BodyPartName,
     CustomLabel,
@@ -152,12 +152,12 @@ def head_miss_cause(lab: Labelled, boxes: list[np.ndarray], head_owner: dict[int
     return MISS_ELSEWHERE
 
 
-def evaluate_yolo(engine: LocalPPEEngine, images: list[Path], min_confidence: float, weights_dir: Path) -> list[str]:
-    from services.detector.local_engine.custom_labels import CropLabelEngine
+def evaluate_yolo(engine: LocalPipeline, images: list[Path], min_confidence: float, weights_dir: Path) -> list[str]:
+    from services.detector.local_engine.custom_labels import CropLabeller
 
     # The torso region comes from the engine's keypoints (shoulders..hips), so the vest model sees the torso
     # it was trained on; region="person" makes the label engine classify exactly that box.
-    vest = CropLabelEngine(
+    vest = CropLabeller(
         weights_dir / "vest.onnx", region="person", label_names={"wear": "wear", "no_wear": "no_wear"}
     )
     head_threshold = engine._classifiers[EquipmentType.HEAD_COVER].threshold
@@ -300,7 +300,7 @@ def _vest_label(labels: list[CustomLabel]) -> str | None:
     return str(labels[0].Name)
 
 
-def evaluate_masks(engine: LocalPPEEngine, images: list[tuple[Path, bool]]) -> list[str]:
+def evaluate_masks(engine: LocalPipeline, images: list[tuple[Path, bool]]) -> list[str]:
     face = engine._classifiers[EquipmentType.FACE_COVER]
     e2e_ok = e2e_found = crop_ok = 0
     confusion: Counter[tuple[str, str]] = Counter()
@@ -458,7 +458,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.against or args.strict_only:
         return 0
     print("\n# Lenient figures (engine internals: located parts only, face crops classified alone)")
-    engine = LocalPPEEngine(intra_op_threads=args.threads, weights_dir=args.weights_dir, settings=settings)
+    engine = LocalPipeline(intra_op_threads=args.threads, weights_dir=args.weights_dir, settings=settings)
     print(f"engine: {engine.model_version}")
 
     if yolo_images:

@@ -281,6 +281,11 @@ def _image_size(data: bytes) -> tuple[int, int]:
     return (image.shape[1], image.shape[0])
 
 
+def _dumped(response: Any) -> Json:
+    """A worker's typed response as the JSON dict an endpoint answers."""
+    return dict(json.loads(response.model_dump_json()))
+
+
 class LocalEndpoint:
     """The detector's own model-worker code, in process: decode, PPE engine, then the vest model on its persons."""
 
@@ -297,19 +302,22 @@ class LocalEndpoint:
         self._last: tuple[bytes, Json] | None = None
 
     def detect_ppe(self, image: bytes, required: list[str], min_confidence: float) -> Json:
-        attributes = json.dumps({"MinConfidence": min_confidence, "RequiredEquipmentTypes": required})
+        from shared.rekognition import SummarizationAttributes
+
+        attributes = SummarizationAttributes.model_validate(
+            {"MinConfidence": min_confidence, "RequiredEquipmentTypes": required}
+        )
         if "HEAD_COVER" not in required:
-            return dict(json.loads(self._worker.detect_ppe(image, attributes)[0]))
+            return _dumped(self._worker.detect_ppe(image, attributes).ppe)
         # Construction photos: the vest model runs on the same persons in the same call, as in the service.
-        body, labels = self._worker.detect_ppe_and_crops(image, attributes, ["vest"])
-        self._last = (image, json.loads(labels["vest"]))
-        return dict(json.loads(body))
+        result = self._worker.detect_ppe_and_crops(image, attributes, ["vest"])
+        self._last = (image, _dumped(result.labels["vest"]))
+        return _dumped(result.ppe)
 
     def detect_vest(self, image: bytes) -> Json:
         if self._last is not None and self._last[0] is image:
             return self._last[1]
-        _body, labels = self._worker.detect_ppe_and_crops(image, None, ["vest"])
-        return dict(json.loads(labels["vest"]))
+        return _dumped(self._worker.detect_ppe_and_crops(image, None, ["vest"]).labels["vest"])
 
 
 class Boto3Endpoint:

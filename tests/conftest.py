@@ -20,7 +20,7 @@ import sqlalchemy as sa
 
 from shared.aws import aws_client
 from shared.config import PlatformSettings, normalise_database_url
-from shared.emulator import command as emulator_command
+from devstack.emulator import command as emulator_command
 from shared.migrate import upgrade
 from shared.sqs import QueueResolver
 from shared.topology import provision_buckets, provision_queues

@@ -60,10 +60,10 @@ def score(
 
 def baseline_parts(samples: list[Sample], model_dir: Path, threads: int) -> dict[str, PartBoxes]:
     """The current engine's HEAD and hand boxes (pose on person crops), with HEAD_COVER / HAND_COVER verdicts."""
-    from services.detector.local_engine.pipeline import LocalPPEEngine
+    from services.detector.local_engine.pipeline import LocalPipeline
     from shared.rekognition import BodyPartName, EquipmentType
 
-    engine = LocalPPEEngine(model_dir, intra_op_threads=threads)
+    engine = LocalPipeline(model_dir, intra_op_threads=threads)
     names = {BodyPartName.HEAD: "HEAD", BodyPartName.LEFT_HAND: "HAND", BodyPartName.RIGHT_HAND: "HAND"}
     cover = {"HEAD": EquipmentType.HEAD_COVER, "HAND": EquipmentType.HAND_COVER}
     out: dict[str, PartBoxes] = {}

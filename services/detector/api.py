@@ -32,6 +32,7 @@ from services.detector.engines.base import (
     EngineError,
     EngineThrottled,
     EngineUnavailable,
+    FusedEngine,
     ImageInput,
     InvalidImage,
 )
@@ -162,11 +163,10 @@ class RekognitionApi:
             raise AwsError("InvalidParameterException", "MaxResults must be a non-negative integer")
         image = await self.image(body)
         ppe = self._engines.ppe
-        can_fuse = getattr(ppe, "can_fuse", None)
         response: DetectCustomLabelsResponse
-        if engine.needs_persons and can_fuse is not None and can_fuse(engine):
+        if engine.needs_persons and isinstance(ppe, FusedEngine) and ppe.can_fuse(engine):
             # local models: persons and their crops in one worker call
-            _, labels_by_engine = await ppe.detect_ppe_with_labels(image, None, [engine])  # type: ignore[attr-defined]  # the fused PPE + labels call: the local engine only
+            _, labels_by_engine = await ppe.detect_ppe_with_labels(image, None, [engine])
             response = labels_by_engine[engine.name]
         else:
             persons = None

@@ -19,6 +19,7 @@ from services.detector.engines.base import (
     CustomLabelEngine,
     EngineError,
     EngineUnavailable,
+    FusedEngine,
     ImageInput,
     InvalidImage,
 )
@@ -67,18 +68,16 @@ async def analyse(
         watch.record("ppe", began)
         return response
 
-    fusable = getattr(engines.ppe, "can_fuse", None)
-    fused = [(n, e) for n, e in per_person if fusable is not None and fusable(e)]
+    fuser = engines.ppe if isinstance(engines.ppe, FusedEngine) else None
+    fused = [(n, e) for n, e in per_person if fuser is not None and fuser.can_fuse(e)]
     per_person = [(n, e) for n, e in per_person if (n, e) not in fused]
 
     async def timed_ppe_with_fused() -> tuple[DetectProtectiveEquipmentResponse, dict[str, DetectCustomLabelsResponse]]:
-        if not fused:
+        if fuser is None or not fused:
             return await timed_ppe(), {}
         # the local engine runs the person-crop models in the same worker call (one decode, one round trip)
         began = time.perf_counter()
-        response, labels = await engines.ppe.detect_ppe_with_labels(  # type: ignore[attr-defined]  # the fused PPE + labels call: the local engine only
-            image, received.summarization, [e for _, e in fused]
-        )
+        response, labels = await fuser.detect_ppe_with_labels(image, received.summarization, [e for _, e in fused])
         watch.record("ppe", began)
         return response, labels
 

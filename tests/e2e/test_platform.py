@@ -59,7 +59,7 @@ def webhook_receiver() -> Iterator[tuple[str, list[tuple[dict[str, str], bytes]]
 
 @pytest.fixture
 def stack(aws_endpoint: str, postgres_server_url: str, tmp_path: Path) -> Iterator[dict[str, Any]]:
-    """`python -m shared.devstack run` on free ports, against the session's emulator and a new database."""
+    """`python -m devstack run` on free ports, against the session's emulator and a new database."""
     suffix = uuid.uuid4().hex[:8]
     database_url = create_database(postgres_server_url)
     ports = {name: free_port() for name in ("INGEST_PORT", "DETECTOR_PORT", "NOTIFIER_PORT", "REPORTING_PORT")}
@@ -76,7 +76,7 @@ def stack(aws_endpoint: str, postgres_server_url: str, tmp_path: Path) -> Iterat
     }
     log_path = tmp_path / "stack.log"
     with open(log_path, "wb") as log:
-        process = subprocess.Popen([sys.executable, "-m", "shared.devstack", "run", "--start-timeout", "240"],
+        process = subprocess.Popen([sys.executable, "-m", "devstack", "run", "--start-timeout", "240"],
                                    env=env, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT)
         try:
             deadline = time.monotonic() + 300

@@ -1,4 +1,4 @@
-"""`make run`'s supervisor (shared.devstack.Stack.supervise) with real child processes and a real PostgreSQL."""
+"""`make run`'s supervisor (devstack.stack.Stack.supervise) with real child processes and a real PostgreSQL."""
 
 import subprocess
 import sys
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from shared.devstack import Stack
+from devstack.stack import Stack
 
 
 def _crashing() -> "subprocess.Popen[bytes]":

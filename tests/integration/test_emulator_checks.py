@@ -1,4 +1,4 @@
-"""shared.emulator answers moto's FIFO and retention checks without scanning the queue: same answers as moto."""
+"""devstack.emulator answers moto's FIFO and retention checks without scanning the queue: same answers as moto."""
 
 import uuid
 from typing import Any
@@ -50,7 +50,7 @@ def test_remembered_backend_lookup_gives_moto_s_answers(monkeypatch: pytest.Monk
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication
     from moto.server import create_backend_app
 
-    from shared.emulator import _remembered_backend_lookup
+    from devstack.emulator import _remembered_backend_lookup
 
     original = DomainDispatcherApplication.get_backend_for_host
     monkeypatch.setattr(DomainDispatcherApplication, "get_backend_for_host", original)  # restored after the test

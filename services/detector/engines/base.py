@@ -81,3 +81,18 @@ class CustomLabelEngine(Protocol):
     ) -> DetectCustomLabelsResponse: ...
 
     async def close(self) -> None: ...
+
+
+@runtime_checkable
+class FusedEngine(Protocol):
+    """Optional, on a PPEEngine: PPE and some person-crop label engines in one call (one decode, one round trip).
+
+    The local engine has it (its crop models run in the same worker process); callers check
+    `isinstance(engine, FusedEngine) and engine.can_fuse(labels)` and fall back to the two-step path otherwise.
+    """
+
+    def can_fuse(self, engine: CustomLabelEngine) -> bool: ...
+
+    async def detect_ppe_with_labels(
+        self, image: ImageInput, attributes: SummarizationAttributes | None, engines: Sequence[CustomLabelEngine]
+    ) -> tuple[DetectProtectiveEquipmentResponse, dict[str, DetectCustomLabelsResponse]]: ...

@@ -5,7 +5,6 @@ Backpressure comes from the consumer's concurrency cap: at most that many frames
 """
 
 import asyncio
-import json
 import multiprocessing
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -13,11 +12,10 @@ from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any, TypeVar
 
-from pydantic import TypeAdapter
-
 from services.detector.config import CustomLabelModel
 from services.detector.engines import local_worker
 from services.detector.engines.base import CustomLabelEngine, EngineError, EngineUnavailable, ImageInput
+from services.detector.metrics import STAGE_SECONDS
 from shared.logging import get_logger
 from shared.rekognition import (
     BoundingBox,
@@ -28,7 +26,13 @@ from shared.rekognition import (
 
 log = get_logger(__name__)
 T = TypeVar("T")
-_BOXES = TypeAdapter(list[BoundingBox])
+
+
+def _record(result: local_worker.WorkerResult) -> local_worker.WorkerResult:
+    """The worker's own timings (decode, model) as `ppe_detector_stage_seconds{stage="worker:..."}`."""
+    for step, ms in result.timings_ms.items():
+        STAGE_SECONDS.labels(f"worker:{step}").observe(ms / 1000)
+    return result
 
 
 class ModelPool:
@@ -86,7 +90,7 @@ class ModelPool:
 
 
 class LocalPPEEngine:
-    """`local`: services.detector.local_engine.pipeline.LocalPPEEngine in the model pool."""
+    """`local`: services.detector.local_engine.pipeline.LocalPipeline in the model pool."""
 
     name = "local"
 
@@ -106,9 +110,10 @@ class LocalPPEEngine:
     async def detect_ppe(
         self, image: ImageInput, attributes: SummarizationAttributes | None
     ) -> DetectProtectiveEquipmentResponse:
-        attributes_json = attributes.model_dump_json() if attributes is not None else None
-        body, _decode_ms, _model_ms = await self._pool.run(local_worker.detect_ppe, image.data, attributes_json)
-        return DetectProtectiveEquipmentResponse.model_validate_json(body)
+        result = _record(await self._pool.run(local_worker.detect_ppe, image.data, attributes))
+        if result.ppe is None:
+            raise EngineError("the model worker answered no PPE response")
+        return result.ppe
 
     def can_fuse(self, engine: CustomLabelEngine) -> bool:
         """Whether `engine` can run inside this engine's worker call (a person-crop model in the same pool)."""
@@ -118,17 +123,18 @@ class LocalPPEEngine:
         self, image: ImageInput, attributes: SummarizationAttributes | None, engines: Sequence[CustomLabelEngine]
     ) -> tuple[DetectProtectiveEquipmentResponse, dict[str, DetectCustomLabelsResponse]]:
         """PPE and the person-crop models in one worker call: one decode, one round trip."""
-        attributes_json = attributes.model_dump_json() if attributes is not None else None
-        body, labels = await self._pool.run(
-            local_worker.detect_ppe_and_crops, image.data, attributes_json, [engine.name for engine in engines]
+        result = _record(
+            await self._pool.run(
+                local_worker.detect_ppe_and_crops, image.data, attributes, [engine.name for engine in engines]
+            )
         )
-        return DetectProtectiveEquipmentResponse.model_validate_json(body), {
-            name: DetectCustomLabelsResponse.model_validate_json(value) for name, value in labels.items()
-        }
+        if result.ppe is None:
+            raise EngineError("the model worker answered no PPE response")
+        return result.ppe, result.labels
 
 
 class LocalCropLabelEngine:
-    """A crop classifier (services.detector.local_engine.custom_labels.CropLabelEngine) in the model pool.
+    """A crop classifier (services.detector.local_engine.custom_labels.CropLabeller) in the model pool.
 
     It classifies each person's torso (or whole box), so it runs after the PPE engine found the persons;
     with region "image" it classifies the whole frame and runs alongside the PPE engine.
@@ -159,14 +165,14 @@ class LocalCropLabelEngine:
     ) -> DetectCustomLabelsResponse:
         if self.needs_persons and not persons:
             return DetectCustomLabelsResponse()
-        body = await self.pool.run(
+        result = await self.pool.run(
             local_worker.detect_crop_labels,
             self.name,
             image.data,
-            _BOXES.dump_json(list(persons)).decode() if self.needs_persons and persons else None,
+            list(persons) if self.needs_persons and persons else None,
             min_confidence,
         )
-        response = DetectCustomLabelsResponse.model_validate(json.loads(body))
+        response = _record(result).labels[self.name]
         if max_results is not None:
             response = DetectCustomLabelsResponse(CustomLabels=response.CustomLabels[:max_results])
         return response

@@ -9,11 +9,18 @@ import signal
 import time
 import traceback
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
 from services.detector.adapters.images import decode_image
 from services.detector.engines.base import EngineError, EngineUnavailable, InvalidImage
+from shared.rekognition import (
+    BoundingBox,
+    DetectCustomLabelsResponse,
+    DetectProtectiveEquipmentResponse,
+    SummarizationAttributes,
+)
 
 _STATE: dict[str, Any] = {}
 T = TypeVar("T")
@@ -36,17 +43,17 @@ def init_worker(
     cv2.setNumThreads(1)
     try:
         if load_ppe:
-            from services.detector.local_engine.pipeline import EngineSettings, LocalPPEEngine
+            from services.detector.local_engine.pipeline import EngineSettings, LocalPipeline
 
-            _STATE["ppe"] = LocalPPEEngine(
+            _STATE["ppe"] = LocalPipeline(
                 Path(model_dir) if model_dir else None,
                 intra_op_threads=1,
                 settings=EngineSettings(**(engine_settings or {})),
             )
         for name, spec in crop_models.items():
-            from services.detector.local_engine.custom_labels import CropLabelEngine
+            from services.detector.local_engine.custom_labels import CropLabeller
 
-            _STATE[f"crop:{name}"] = CropLabelEngine(
+            _STATE[f"crop:{name}"] = CropLabeller(
                 Path(spec["model_path"]),
                 region=spec.get("region"),
                 label_names=spec.get("label_names") or None,
@@ -93,71 +100,91 @@ def _run_ppe(call: Callable[..., T], *args: Any) -> T:
         raise EngineError(f"local PPE model failed: {type(exc).__name__}: {exc}\n{traceback.format_exc()}") from None
 
 
-def detect_ppe(data: bytes, attributes_json: str | None) -> tuple[str, float, float]:
-    """Decode and run the PPE engine. Returns (response JSON, decode ms, model ms)."""
-    from shared.rekognition import SummarizationAttributes
+@dataclass(frozen=True)
+class WorkerResult:
+    """What one worker call returns, pickled once across the process boundary: typed responses and timings.
 
+    `timings_ms`: "decode", "ppe" and "labels:<model>" as measured inside the worker (the parent records them).
+    """
+
+    ppe: DetectProtectiveEquipmentResponse | None
+    labels: dict[str, DetectCustomLabelsResponse] = field(default_factory=dict)
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+
+def _since(started: float) -> float:
+    return (time.perf_counter() - started) * 1000
+
+
+def detect_ppe(data: bytes, attributes: SummarizationAttributes | None) -> WorkerResult:
+    """Decode and run the PPE engine."""
     engine = _loaded("ppe")
     started = time.perf_counter()
     image = decode_image(data)
-    decoded = time.perf_counter()
-    attributes = SummarizationAttributes.model_validate_json(attributes_json) if attributes_json else None
+    decode_ms = _since(started)
+    began = time.perf_counter()
     response = _run_ppe(engine.detect, image, attributes)
-    done = time.perf_counter()
-    return response.model_dump_json(), (decoded - started) * 1000, (done - decoded) * 1000
+    return WorkerResult(ppe=response, timings_ms={"decode": decode_ms, "ppe": _since(began)})
 
 
-def detect_crop_labels(name: str, data: bytes, persons_json: str | None, min_confidence: float | None) -> str:
-    """Decode and run one crop custom-label model on the given person boxes. Returns the response JSON."""
-    from pydantic import TypeAdapter
-
-    from shared.rekognition import BoundingBox, DetectCustomLabelsResponse
-
-    engine = _loaded(f"crop:{name}")
-    image = decode_image(data)
-    persons = TypeAdapter(list[BoundingBox]).validate_json(persons_json) if persons_json is not None else None
+def _crop_labels(name: str, call: Callable[[], list[Any]], min_confidence: float | None) -> list[Any]:
     try:
-        labels = engine.detect(image, persons)
+        labels: list[Any] = call()
     except (InvalidImage, EngineUnavailable):
         raise
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:  # noqa: BLE001 - crosses the process boundary as a picklable EngineError
         raise EngineError(f"custom-label model {name} failed: {type(exc).__name__}: {exc}") from None
     if min_confidence is not None:
         labels = [label for label in labels if label.Confidence >= min_confidence]
-    return str(DetectCustomLabelsResponse(CustomLabels=labels).model_dump_json())
+    return labels
+
+
+def detect_crop_labels(
+    name: str, data: bytes, persons: list[BoundingBox] | None, min_confidence: float | None
+) -> WorkerResult:
+    """Decode and run one crop custom-label model on the given person boxes."""
+    engine = _loaded(f"crop:{name}")
+    started = time.perf_counter()
+    image = decode_image(data)
+    decode_ms = _since(started)
+    began = time.perf_counter()
+    found = _crop_labels(name, lambda: engine.detect(image, persons), min_confidence)
+    return WorkerResult(
+        ppe=None,
+        labels={name: DetectCustomLabelsResponse(CustomLabels=found)},
+        timings_ms={"decode": decode_ms, f"labels:{name}": _since(began)},
+    )
 
 
 def detect_ppe_and_crops(
-    data: bytes, attributes_json: str | None, crop_names: list[str], min_confidence: float | None = None
-) -> tuple[str, dict[str, str]]:
-    """PPE engine, then the crop models on the persons it found, on one decode of the frame.
-
-    Returns (PPE response JSON, {model name: DetectCustomLabels response JSON}).
-    """
-    from shared.rekognition import DetectCustomLabelsResponse, SummarizationAttributes
-
+    data: bytes, attributes: SummarizationAttributes | None, crop_names: list[str], min_confidence: float | None = None
+) -> WorkerResult:
+    """PPE engine, then the crop models on the persons it found, on one decode of the frame."""
     ppe = _loaded("ppe")
+    started = time.perf_counter()
     image = decode_image(data)
-    attributes = SummarizationAttributes.model_validate_json(attributes_json) if attributes_json else None
+    timings = {"decode": _since(started)}
+    began = time.perf_counter()
     response, torsos = _run_ppe(ppe.detect_with_torsos, image, attributes)
+    timings["ppe"] = _since(began)
     height, width = image.shape[:2]
     persons = [person.BoundingBox for person in response.Persons]
-    labels: dict[str, str] = {}
+    labels: dict[str, DetectCustomLabelsResponse] = {}
     for name in crop_names:
         engine = _loaded(f"crop:{name}")
-        try:
+        began = time.perf_counter()
+
+        def run(engine: Any = engine) -> list[Any]:
             if not persons:
-                found = []
-            elif engine.region == "torso":  # the torso the pose found, not body proportions of the box
-                found = engine.detect_regions(image, [_xyxy(t, width, height) for t in torsos])
-            else:
-                found = engine.detect(image, persons)
-        except Exception as exc:  # noqa: BLE001
-            raise EngineError(f"custom-label model {name} failed: {type(exc).__name__}: {exc}") from None
-        if min_confidence is not None:
-            found = [label for label in found if label.Confidence >= min_confidence]
-        labels[name] = DetectCustomLabelsResponse(CustomLabels=found).model_dump_json()
-    return response.model_dump_json(), labels
+                return []
+            if engine.region == "torso":  # the torso the pose found, not body proportions of the box
+                return list(engine.detect_regions(image, [_xyxy(t, width, height) for t in torsos]))
+            return list(engine.detect(image, persons))
+
+        found = _crop_labels(name, run, min_confidence)
+        labels[name] = DetectCustomLabelsResponse(CustomLabels=found)
+        timings[f"labels:{name}"] = _since(began)
+    return WorkerResult(ppe=response, labels=labels, timings_ms=timings)
 
 
 def _xyxy(box: Any, width: int, height: int) -> tuple[float, float, float, float]:

@@ -1,4 +1,4 @@
-"""CropLabelEngine: a custom-label plug-in built from any crop-classifier ONNX + model card.
+"""CropLabeller: a custom-label plug-in built from any crop-classifier ONNX + model card.
 
 It answers in the DetectCustomLabels shape (`CustomLabel{Name, Confidence, Geometry{BoundingBox}}`), one
 label per person region, like Rekognition Custom Labels run on person crops (the hi-vis vest design).
@@ -29,10 +29,10 @@ Region = Literal["torso", "person", "image"]
 REGIONS: tuple[str, ...] = ("torso", "person", "image")
 
 
-class CropLabelEngine:
+class CropLabeller:
     """Custom labels from a crop classifier, one label per person region.
 
-    Construct from configuration with the model path: `CropLabelEngine(Path("weights/vest.onnx"))`
+    Construct from configuration with the model path: `CropLabeller(Path("weights/vest.onnx"))`
     (the card `<name>.card.json` must sit next to it). `region` picks what is cut from each person box:
     "torso" (shoulders..hips by body proportions, `torso_box_from_person`), "person" (the whole box) or
     "image" (the whole image, one label, no geometry). Default: the card's `region`, else "torso".
@@ -66,7 +66,7 @@ class CropLabelEngine:
         self.min_confidence = max(MIN_RETURNED_CONFIDENCE, min_confidence)
 
     @classmethod
-    def from_card(cls, card_path: Path, **kwargs: object) -> CropLabelEngine:
+    def from_card(cls, card_path: Path, **kwargs: object) -> CropLabeller:
         """Build from `<name>.card.json` (the ONNX file `<name>.onnx` sits next to it)."""
         card_path = Path(card_path)
         return cls(card_path.with_name(card_path.name.removesuffix(".card.json") + ".onnx"), **kwargs)  # type: ignore[arg-type]  # the card's keyword arguments are validated by __init__

@@ -1,4 +1,4 @@
-"""LocalPPEEngine: DetectProtectiveEquipment on CPU with local models.
+"""LocalPipeline: DetectProtectiveEquipment on CPU with local models.
 
 one NanoDet run -> persons + HEAD / HAND boxes (the part head grafted on NanoDet, parts.py); faces (BlazeFace,
 faces.py); pose per person (MoveNet Lightning) -> parts to persons by geometry, pose as tie-breaker and as the
@@ -202,7 +202,7 @@ def _equipment_box(part: PartBox) -> tuple[float, float, float, float]:
     return part.box
 
 
-class LocalPPEEngine:
+class LocalPipeline:
     """Loads all models once; `detect` is safe to call repeatedly from one thread."""
 
     def __init__(
@@ -658,4 +658,4 @@ class LocalPPEEngine:
         )
 
 
-__all__ = ["LocalPPEEngine", "ModelsMissingError", "InvalidImageError", "EngineSettings", "keypoint_confidence"]
+__all__ = ["LocalPipeline", "ModelsMissingError", "InvalidImageError", "EngineSettings", "keypoint_confidence"]

@@ -9,7 +9,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from shared.access import store
 from shared.access.config import AccessSettings
 from shared.db import make_engine
-from shared.devstack import ADMIN_SECRETS, first_admin, load_or_create_admin, load_or_create_secrets
+from devstack.stack import ADMIN_SECRETS, first_admin, load_or_create_admin
+from shared.local_secrets import load_or_create_secrets
 
 
 @pytest.fixture

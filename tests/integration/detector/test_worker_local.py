@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from prometheus_client import REGISTRY
 
 from services.detector.config import DetectorSettings
 from services.detector.engines.registry import EngineSet, build_engines
@@ -52,6 +53,11 @@ def owner(result: FrameAnalyzed, box: BoundingBox) -> Any:
     return min(holders, key=lambda p: p.BoundingBox.Width * p.BoundingBox.Height, default=None)
 
 
+def worker_timings(stage: str) -> float:
+    """How many worker timings of `stage` the detector's stage histogram holds."""
+    return REGISTRY.get_sample_value("ppe_detector_stage_seconds_count", {"stage": stage}) or 0.0
+
+
 @pytest.fixture(scope="module")
 async def local_engines() -> AsyncIterator[EngineSet]:
     """One pool of model workers for the module (loading models is the slow part)."""
@@ -84,8 +90,13 @@ async def test_scene_frames_are_analysed_as_labelled(
             data, label.stem, store=store, publisher=ingest, required=(EquipmentType.HEAD_COVER,), min_confidence=50
         )
     settings = DetectorSettings(ppe_engine="local")
+    worker_stages = ("worker:decode", "worker:ppe", "worker:labels:vest")
+    before = {stage: worker_timings(stage) for stage in worker_stages}
     # WHEN the detector drains the queue
     await run(settings, until_idle=True, serve_http=False, engines=local_engines)
+    # (the model worker's own timings reach the stage histogram: decode, PPE, and the fused vest model)
+    for stage in worker_stages:
+        assert worker_timings(stage) - before[stage] >= len(labelled), stage
 
     # THEN every frame has one published result, with the local models' versions and a Summary
     results = {r.context.frame_id: r for r in await published(sqs_client, resolver, "frames-analyzed-reporting")}

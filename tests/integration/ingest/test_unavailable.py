@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from services.ingest.adapters.db import frames
 from shared.config import PlatformSettings
-from shared.emulator import command as emulator_command
+from devstack.emulator import command as emulator_command
 from shared.sqs import QueueResolver
 from tests.conftest import free_port, wait_http
 from tests.integration.ingest.conftest import ingest_settings, queued, running, stored_keys

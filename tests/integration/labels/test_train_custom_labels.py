@@ -16,7 +16,7 @@ from services.detector.engines.registry import build_engines
 from model_workshop.labels.cli import main
 from model_workshop.labels.model import Dataset, ImageRecord
 from model_workshop.labels.yolo import import_yolo
-from services.detector.local_engine.custom_labels import CropLabelEngine
+from services.detector.local_engine.custom_labels import CropLabeller
 from shared.rekognition import BoundingBox, CustomLabel
 
 SLICE_IMAGES = 150  # about 350 torso boxes; 6 epochs train in about 30 s of CPU on 2 cores
@@ -89,7 +89,7 @@ def test_trained_vest_model_labels_held_back_torsos(trained_vest: Trained) -> No
     assert set(report["at_threshold"]["per_class"]) == {"no_wear", "wear"}
     assert 0.05 <= report["f1_max"]["threshold"] <= 0.95
     # the detector's custom-label engine loads the ONNX by its card and labels the held-back torsos
-    engine = CropLabelEngine.from_card(trained_vest.out / "vest.card.json")
+    engine = CropLabeller.from_card(trained_vest.out / "vest.card.json")
     labels = [engine.detect(cv2.imread(str(image.path)), _boxes(image)) for image in trained_vest.held_back]
     boxes, correct, majority, right_classes = _score(trained_vest.held_back, labels)
     print(f"held-back torsos: {boxes}, correct {correct}, majority-class baseline {majority}")
@@ -118,7 +118,7 @@ async def test_detector_registry_serves_the_trained_model(trained_vest: Trained)
     finally:
         await engine.close()
     # THEN it gives the same labels as the model loaded directly, right as often
-    direct = CropLabelEngine.from_card(trained_vest.out / "vest.card.json")
+    direct = CropLabeller.from_card(trained_vest.out / "vest.card.json")
     expected = [direct.detect(cv2.imread(str(image.path)), _boxes(image)) for image in trained_vest.held_back]
     assert [[label.Name for label in per_image] for per_image in labels] == [
         [label.Name for label in per_image] for per_image in expected

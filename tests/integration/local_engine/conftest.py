@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from model_workshop.model_store import default_model_dir, require_models
-from services.detector.local_engine.pipeline import LocalPPEEngine
+from services.detector.local_engine.pipeline import LocalPipeline
 
 TFJS_VERSION = "4.22.0"
 
@@ -45,7 +45,7 @@ def tfjs_node_modules() -> Path:
 
 
 @pytest.fixture(scope="session")
-def engine(model_dir: Path) -> LocalPPEEngine:
+def engine(model_dir: Path) -> LocalPipeline:
     """One engine for the session (loading takes about a second). PPE_WEIGHTS_DIR overrides the shipped weights."""
     weights = os.environ.get("PPE_WEIGHTS_DIR")
-    return LocalPPEEngine(model_dir, weights_dir=Path(weights) if weights else None)
+    return LocalPipeline(model_dir, weights_dir=Path(weights) if weights else None)

@@ -12,14 +12,14 @@ import cv2
 import pytest
 
 from model_workshop import strict_eval as se
-from services.detector.local_engine.pipeline import LocalPPEEngine
+from services.detector.local_engine.pipeline import LocalPipeline
 from shared.rekognition import EquipmentType, SummarizationAttributes
 from tests.support.fixture_photos import bare_close_ups, glove_label, hand_photos, masked_close_ups
 
 pytestmark = pytest.mark.models
 
 
-def _respond(engine: LocalPPEEngine, path: Path, required: EquipmentType) -> dict[str, Any]:
+def _respond(engine: LocalPipeline, path: Path, required: EquipmentType) -> dict[str, Any]:
     image = cv2.imread(str(path))
     assert image is not None, path
     attributes = SummarizationAttributes(MinConfidence=50, RequiredEquipmentTypes=[required])
@@ -32,7 +32,7 @@ def _best_face(response: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]
 
 
 @pytest.mark.parametrize("photo", masked_close_ups(), ids=lambda p: p.stem)
-def test_a_masked_close_up_gets_face_and_a_covering_face_cover(engine: LocalPPEEngine, photo: Path) -> None:
+def test_a_masked_close_up_gets_face_and_a_covering_face_cover(engine: LocalPipeline, photo: Path) -> None:
     # GIVEN a close-up of a face wearing a mask; WHEN analysed with FACE_COVER required
     response = _respond(engine, photo, EquipmentType.FACE_COVER)
     # THEN the most confident FACE carries a FACE_COVER that covers it, and its person is compliant
@@ -45,7 +45,7 @@ def test_a_masked_close_up_gets_face_and_a_covering_face_cover(engine: LocalPPEE
 
 
 @pytest.mark.parametrize("photo", bare_close_ups(), ids=lambda p: p.stem)
-def test_a_bare_close_up_gets_face_without_face_cover(engine: LocalPPEEngine, photo: Path) -> None:
+def test_a_bare_close_up_gets_face_without_face_cover(engine: LocalPipeline, photo: Path) -> None:
     response = _respond(engine, photo, EquipmentType.FACE_COVER)
     best = _best_face(response)
     assert best is not None, f"no FACE in {photo.name}: {response}"
@@ -55,7 +55,7 @@ def test_a_bare_close_up_gets_face_without_face_cover(engine: LocalPPEEngine, ph
 
 
 @pytest.mark.parametrize("photo", hand_photos("gloved_hand"), ids=lambda p: p.stem)
-def test_a_gloved_hand_gets_a_hand_cover_box_on_it(engine: LocalPPEEngine, photo: Path) -> None:
+def test_a_gloved_hand_gets_a_hand_cover_box_on_it(engine: LocalPipeline, photo: Path) -> None:
     # GIVEN a photo with its gloved hands boxed (YOLO labels); WHEN analysed with HAND_COVER required
     counts = se.Counts()
     se.score_hands(_respond(engine, photo, EquipmentType.HAND_COVER), se.read_yolo_boxes(glove_label(photo),
@@ -65,7 +65,7 @@ def test_a_gloved_hand_gets_a_hand_cover_box_on_it(engine: LocalPPEEngine, photo
 
 
 @pytest.mark.parametrize("photo", hand_photos("bare_hand"), ids=lambda p: p.stem)
-def test_a_bare_hand_gets_no_hand_cover(engine: LocalPPEEngine, photo: Path) -> None:
+def test_a_bare_hand_gets_no_hand_cover(engine: LocalPipeline, photo: Path) -> None:
     response = _respond(engine, photo, EquipmentType.HAND_COVER)
     hands = [part for person in response["Persons"] for part in person["BodyParts"]
              if part["Name"] in ("LEFT_HAND", "RIGHT_HAND")]

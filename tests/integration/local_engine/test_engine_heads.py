@@ -10,7 +10,7 @@ import pytest
 
 from services.detector.local_engine.bodyparts import pose_head_box
 from model_workshop.evaluate import iou, read_yolo
-from services.detector.local_engine.pipeline import LocalPPEEngine
+from services.detector.local_engine.pipeline import LocalPipeline
 from shared.rekognition import BodyPartName, EquipmentType
 
 pytestmark = pytest.mark.models
@@ -18,7 +18,7 @@ pytestmark = pytest.mark.models
 SCENE = "scene_panly_part2_000666"  # ten workers side by side; labelled head 1 is a helmeted worker at the right
 
 
-def test_head_of_a_worker_between_neighbours_is_on_his_own_head(engine: LocalPPEEngine, shared_data: Path) -> None:
+def test_head_of_a_worker_between_neighbours_is_on_his_own_head(engine: LocalPipeline, shared_data: Path) -> None:
     # GIVEN a labelled helmeted head in a row of workers, whose person box's pose crop also shows a neighbour
     image = cv2.imread(str(shared_data / "scenes" / "images" / f"{SCENE}.jpg"))
     h, w = image.shape[:2]

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from model_workshop.evaluate import iou, read_yolo
-from services.detector.local_engine.pipeline import InvalidImageError, LocalPPEEngine
+from services.detector.local_engine.pipeline import InvalidImageError, LocalPipeline
 from shared.rekognition import (
     MIN_RETURNED_CONFIDENCE,
     BodyPartName,
@@ -52,7 +52,7 @@ def _returned(
     return next((p for p, corner in corners if np.allclose(corner, box[:2], atol=0.5)), None)
 
 
-def test_helmeted_and_bare_heads_in_the_labelled_scenes(engine: LocalPPEEngine, shared_data: Path) -> None:
+def test_helmeted_and_bare_heads_in_the_labelled_scenes(engine: LocalPipeline, shared_data: Path) -> None:
     # GIVEN the 13 labelled worker scenes (head boxes labelled helmet / no_helmet)
     helmet_ok = helmet_n = bare_ok = bare_n = found = heads = 0
     for image, labels in _labelled_scenes(shared_data):
@@ -88,7 +88,7 @@ def test_helmeted_and_bare_heads_in_the_labelled_scenes(engine: LocalPPEEngine, 
     assert bare_ok >= 0.6 * bare_n
 
 
-def test_two_helmeted_workers_are_compliant(engine: LocalPPEEngine, shared_data: Path) -> None:
+def test_two_helmeted_workers_are_compliant(engine: LocalPipeline, shared_data: Path) -> None:
     # GIVEN a photo of two workers with helmets and hi-vis vests (scene_panly_part2_000332)
     image = cv2.imread(str(shared_data / "scenes" / "images" / "scene_panly_part2_000332.jpg"))
     # WHEN analysed with HEAD_COVER required
@@ -100,7 +100,7 @@ def test_two_helmeted_workers_are_compliant(engine: LocalPPEEngine, shared_data:
     assert set(helmeted) <= set(response.Summary.PersonsWithRequiredEquipment)
 
 
-def test_person_recall_on_the_labelled_scenes(engine: LocalPPEEngine, shared_data: Path) -> None:
+def test_person_recall_on_the_labelled_scenes(engine: LocalPipeline, shared_data: Path) -> None:
     inside = total = 0
     for image, labels in _labelled_scenes(shared_data):
         h, w = image.shape[:2]
@@ -113,7 +113,7 @@ def test_person_recall_on_the_labelled_scenes(engine: LocalPPEEngine, shared_dat
     assert inside >= 0.85 * total
 
 
-def test_masked_and_bare_faces_in_the_mask_scenes(engine: LocalPPEEngine) -> None:
+def test_masked_and_bare_faces_in_the_mask_scenes(engine: LocalPipeline) -> None:
     # GIVEN the four mask scenes committed as fixtures (no ../shared/data needed): by eye they hold at least
     # 3 masked faces (pic1, aizoo demo2) and at least 3 bare ones (pic3, the group in pic2)
     covered = faces = 0
@@ -132,7 +132,7 @@ def test_masked_and_bare_faces_in_the_mask_scenes(engine: LocalPPEEngine) -> Non
     assert faces - covered >= 3
 
 
-def test_response_follows_the_rekognition_contract(engine: LocalPPEEngine, shared_data: Path) -> None:
+def test_response_follows_the_rekognition_contract(engine: LocalPipeline, shared_data: Path) -> None:
     image = cv2.imread(str(shared_data / "scenes" / "images" / "scene_panly_part2_000666.jpg"))
     response = engine.detect(image)
     assert response.Summary is None  # no SummarizationAttributes, no Summary
@@ -153,7 +153,7 @@ def test_response_follows_the_rekognition_contract(engine: LocalPPEEngine, share
     assert "Summary" not in body
 
 
-def test_an_empty_scene_has_no_persons(engine: LocalPPEEngine) -> None:
+def test_an_empty_scene_has_no_persons(engine: LocalPipeline) -> None:
     sky = np.full((480, 640, 3), (235, 206, 135), np.uint8)  # flat sky blue
     assert engine.detect(sky).Persons == []
 
@@ -168,6 +168,6 @@ def test_an_empty_scene_has_no_persons(engine: LocalPPEEngine) -> None:
     ],
     ids=["grey", "float", "too small", "string"],
 )
-def test_bad_images_get_a_typed_error(engine: LocalPPEEngine, bad: object) -> None:
+def test_bad_images_get_a_typed_error(engine: LocalPipeline, bad: object) -> None:
     with pytest.raises(InvalidImageError):
         engine.detect(bad)  # type: ignore[arg-type]

@@ -16,7 +16,7 @@ import pytest
 
 from model_workshop import strict_eval as se
 from services.detector.local_engine.model_files import WEIGHTS_DIR
-from services.detector.local_engine.pipeline import LocalPPEEngine
+from services.detector.local_engine.pipeline import LocalPipeline
 from shared.rekognition import EquipmentType, SummarizationAttributes
 
 pytestmark = pytest.mark.models
@@ -32,14 +32,14 @@ def _held_back(split: str, data: Path) -> list[Path]:
     return [data / rel for rel in json.loads((WEIGHTS_DIR / f"{split}.split.json").read_text())["test"]]
 
 
-def _respond(engine: LocalPPEEngine, path: Path, required: EquipmentType, min_confidence: float = 50) -> dict:  # type: ignore[type-arg]
+def _respond(engine: LocalPipeline, path: Path, required: EquipmentType, min_confidence: float = 50) -> dict:  # type: ignore[type-arg]
     image = cv2.imread(str(path))
     assert image is not None, path
     attributes = SummarizationAttributes(MinConfidence=min_confidence, RequiredEquipmentTypes=[required])
     return json.loads(engine.detect(image, attributes).model_dump_json())
 
 
-def test_masked_close_ups_get_a_person_with_face_and_face_cover_over_it(engine: LocalPPEEngine, data: Path) -> None:
+def test_masked_close_ups_get_a_person_with_face_and_face_cover_over_it(engine: LocalPipeline, data: Path) -> None:
     # GIVEN tight masked-face crops (the face fills the frame, no body in view)
     close_ups = [
         p
@@ -67,7 +67,7 @@ def test_masked_close_ups_get_a_person_with_face_and_face_cover_over_it(engine: 
     assert covered >= 0.8 * len(close_ups), f"only {covered} of {len(close_ups)} masked close-ups got FACE + FACE_COVER"
 
 
-def test_gloved_hands_get_hand_cover_and_bare_hands_mostly_do_not(engine: LocalPPEEngine, data: Path) -> None:
+def test_gloved_hands_get_hand_cover_and_bare_hands_mostly_do_not(engine: LocalPipeline, data: Path) -> None:
     images = [p for p in _held_back("hand_cover", data) if "/images/" in p.as_posix()][:30]
     counts = se.Counts()
     for path in images:
@@ -91,7 +91,7 @@ def _side_by_side(labels: list[se.Box]) -> list[tuple[se.Box, se.Box]]:
     return pairs
 
 
-def test_two_workers_side_by_side_each_get_their_own_head_verdict(engine: LocalPPEEngine, data: Path) -> None:
+def test_two_workers_side_by_side_each_get_their_own_head_verdict(engine: LocalPipeline, data: Path) -> None:
     # GIVEN the labelled scene photos' pairs of neighbouring heads (head gap under 1.5 head widths, same row)
     scored = right = 0
     for label in sorted((data / "scenes" / "labels").glob("*.txt")):
@@ -109,6 +109,6 @@ def test_two_workers_side_by_side_each_get_their_own_head_verdict(engine: LocalP
     assert right >= 0.8 * scored, f"{right} of {scored} neighbouring pairs both right"
 
 
-def test_a_blank_frame_has_no_persons(engine: LocalPPEEngine) -> None:
+def test_a_blank_frame_has_no_persons(engine: LocalPipeline) -> None:
     frame = np.full((720, 1280, 3), 128, np.uint8)
     assert engine.detect(frame).Persons == []

@@ -9,12 +9,12 @@ import pytest
 
 from model_workshop import model_store
 from model_workshop.model_store import FETCH_COMMAND, ModelsMissingError, require_models
-from services.detector.local_engine.pipeline import LocalPPEEngine
+from services.detector.local_engine.pipeline import LocalPipeline
 
 
 def test_engine_refuses_to_start_without_models(tmp_path: Path) -> None:
     with pytest.raises(ModelsMissingError) as info:
-        LocalPPEEngine(model_dir=tmp_path)
+        LocalPipeline(model_dir=tmp_path)
     message = str(info.value)
     assert "nanodet.onnx" in message and FETCH_COMMAND in message
     assert info.value.path == tmp_path / "nanodet.onnx"

@@ -71,7 +71,7 @@ def test_one_compose_up_brings_the_whole_platform(compose: dict[str, Any]) -> No
         depends = services[name]["depends_on"]
         assert depends["provision"]["condition"] == "service_completed_successfully", name
     provision = services["provision"]
-    assert provision["command"] == ["python", "-m", "shared.devstack", "provision"]
+    assert provision["command"] == ["python", "-m", "shared.provision"]
     for dependency, spec in provision["depends_on"].items():
         assert spec["condition"] == "service_healthy", dependency
         assert "healthcheck" in services[dependency], f"{dependency} needs a healthcheck to be waited on"

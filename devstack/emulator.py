@@ -1,6 +1,6 @@
 """The local SQS/S3 emulator: moto's WSGI application served by waitress, with HTTP keep-alive.
 
-    python -m shared.emulator --port 4566            # what `make run`, the tests and the benchmarks start
+    python -m devstack.emulator --port 4566            # what `make run`, the tests and the benchmarks start
 
 `moto_server` serves the same application with werkzeug's development server, which answers every request
 with `Connection: close`: each SQS or S3 call then pays a new TCP connection on the client (aiohttp) and a
@@ -27,7 +27,7 @@ CONNECTIONS = 1000
 
 def command(port: int, host: str = "127.0.0.1") -> list[str]:
     """The argv that starts the emulator on host:port (for subprocess.Popen)."""
-    return [sys.executable, "-m", "shared.emulator", "--host", host, "--port", str(port)]
+    return [sys.executable, "-m", "devstack.emulator", "--host", host, "--port", str(port)]
 
 
 def _cheaper_sqs_checks() -> None:
