@@ -8,10 +8,11 @@ the browser never sees it.
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Request, Response
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response
 
 from services.reporting.adapters.ingest_admin import IngestAdmin, IngestRefused, IngestUnavailable
 from services.reporting.adapters.snapshots import Snapshots
+from services.reporting.api.deps import PRINTABLE
 from services.reporting.api.schemas import EditorCameraOut, EquipmentOut, ErrorOut
 from shared.access.http import ANY, NOT_FOUND, Require, audit_change, lookup, query
 from shared.access.roles import Principal, Role
@@ -80,7 +81,13 @@ async def equipment(request: Request, _: AnyViewer) -> EquipmentOut:
 
 
 @router.get("/cameras", response_model=list[EditorCameraOut], summary="Cameras and their zones (from ingest)")
-async def cameras(request: Request, principal: SiteViewer, site_id: str | None = None) -> list[EditorCameraOut]:
+async def cameras(
+    request: Request,
+    principal: SiteViewer,
+    site_id: Annotated[
+        str | None, Query(max_length=128, pattern=PRINTABLE, description="Only this site's cameras.")
+    ] = None,
+) -> list[EditorCameraOut]:
     """The cameras of the caller's sites (or of `site_id`)."""
     try:
         found = [_camera(raw) for raw in await _ingest(request).cameras()]
