@@ -135,7 +135,7 @@ async def bench(args: argparse.Namespace, emulator_pid: int | None) -> None:
 
         async def timed(envelope: Envelope[FrameReceived], context: MessageContext) -> None:
             began = time.perf_counter()
-            await handler(envelope, context)
+            await handler.handle(envelope, context)
             latencies.append(time.perf_counter() - began)
             progress.update(1)
             if len(latencies) >= args.frames:

@@ -31,7 +31,7 @@ from tqdm import tqdm
 
 from services.reporting.adapters.repository import Filters, ReportingRepository
 from services.reporting.domain import Bucket, Dimension, frame_record
-from services.reporting.handlers import frame_handler
+from services.reporting.handlers import FrameHandler
 from shared.contracts import Envelope
 from shared.db import make_engine
 from shared.migrate import upgrade
@@ -160,7 +160,7 @@ async def ingest_path(
         for i in range(frames)
     ]
     semaphore = asyncio.Semaphore(concurrency)
-    handle = frame_handler(repository)
+    handle = FrameHandler(repository).handle_envelopes
     envelopes = [Envelope.wrap(p, producer="bench", correlation_id=p.context.frame_id) for p in payloads]
 
     async def one(payload: Any) -> None:

@@ -20,7 +20,6 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import ValidationError
 from starlette.requests import ClientDisconnect
 
@@ -38,6 +37,7 @@ from services.detector.engines.base import (
 )
 from services.detector.engines.registry import EngineSet
 from services.detector.metrics import API_REQUESTS
+from shared.http import Readiness, instrument
 from shared.logging import get_logger
 from shared.rekognition import DetectCustomLabelsResponse, SummarizationAttributes
 
@@ -256,20 +256,9 @@ def build_app(
         "DetectCustomLabels": api.detect_custom_labels,
     }
 
-    @app.get("/healthz")
-    async def healthz() -> dict[str, str]:
-        return {"status": "ok"}
-
-    @app.get("/readyz")
-    async def readyz() -> JSONResponse:
+    async def readiness() -> Readiness:
         ok, detail = ready() if ready is not None else (True, "ready")
-        return JSONResponse(
-            {"status": "ready" if ok else "not ready", "detail": detail}, status_code=200 if ok else 503
-        )
-
-    @app.get("/metrics")
-    async def metrics() -> Response:
-        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+        return Readiness(ok, {"status": "ready" if ok else "not ready", "detail": detail})
 
     @app.post("/")
     async def rekognition(request: Request) -> Response:
@@ -318,4 +307,4 @@ def build_app(
         )
         return response
 
-    return app
+    return instrument(app, readiness)

@@ -26,6 +26,7 @@ from services.detector.engines.base import (
 from services.detector.engines.registry import EngineSet
 from services.detector.metrics import DUPLICATES, FAILURES, FRAMES_ANALYZED, STAGE_SECONDS
 from shared.contracts import Envelope, FrameAnalyzed, FrameReceived
+from shared.handlers import MessageHandler
 from shared.logging import bind_context, get_logger
 from shared.rekognition import BoundingBox, DetectCustomLabelsResponse, DetectProtectiveEquipmentResponse
 from shared.s3 import FrameNotFound, FrameStore, StorageError
@@ -99,7 +100,7 @@ async def analyse(
 
 
 @dataclass
-class FrameHandler:
+class FrameHandler(MessageHandler[FrameReceived]):
     """The consumer's handler for `frames-received`."""
 
     settings: DetectorSettings
@@ -109,12 +110,12 @@ class FrameHandler:
     publisher: Publisher
     _in_flight: dict[str, asyncio.Event] = field(default_factory=dict)
 
-    async def __call__(self, envelope: Envelope[FrameReceived], context: MessageContext) -> None:
+    async def handle(self, envelope: Envelope[FrameReceived], context: MessageContext) -> None:
         received = envelope.payload
         with bind_context(frame_id=received.context.frame_id, camera_id=received.context.camera_id):
-            await self.handle(received, context)
+            await self.handle_frame(received, context)
 
-    async def handle(self, received: FrameReceived, context: MessageContext) -> None:
+    async def handle_frame(self, received: FrameReceived, context: MessageContext) -> None:
         frame_id = received.context.frame_id
         # The same frame twice in one worker (a producer duplicate in one batch): the second waits for the
         # first and then finds its published result, without spending a delivery attempt.

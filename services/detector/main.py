@@ -6,12 +6,9 @@ SIGTERM / SIGINT stop intake, drain the frames in flight, stop the HTTP server a
 """
 
 import asyncio
-import contextlib
 import time
-from collections.abc import Iterator
 from typing import Any
 
-import uvicorn
 import uvloop
 
 from services.detector.adapters.results import ResultStore
@@ -22,19 +19,13 @@ from services.detector.engines.registry import EngineSet, build_engines
 from services.detector.handlers import FrameHandler
 from shared.aws import aws_clients
 from shared.contracts import FrameReceived
+from shared.http import EmbeddedServer
 from shared.logging import configure_logging, get_logger
 from shared.s3 import FrameStore
 from shared.sqs import Consumer, Handler, Publisher, QueueResolver, install_stop_signals
 
 log = get_logger(__name__)
 QUEUE = "frames-received"
-
-
-class _Server(uvicorn.Server):
-    # Signals belong to main (install_stop_signals), which stops the consumer first and then this server.
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
 
 
 def readiness(consumer: Consumer[Any] | None, *, started_at: float, wait_time_s: int = 20) -> tuple[bool, str]:
@@ -100,34 +91,32 @@ async def run(
             started_at = time.time()
             resolver = QueueResolver(sqs, prefix=settings.queue_prefix)
             handler = build_handler(settings, engines, sqs=sqs, s3=s3, resolver=resolver)
-            consumer = build_consumer(settings, handler, sqs=sqs, resolver=resolver) if settings.consume else None
-            server: _Server | None = None
+            consumer = (
+                build_consumer(settings, handler.handle, sqs=sqs, resolver=resolver) if settings.consume else None
+            )
+            server: EmbeddedServer | None = None
             if serve_http:
                 app = build_app(
                     settings, engines=engines, s3=s3, ready=lambda: readiness(consumer, started_at=started_at)
                 )
-                server = _Server(
-                    uvicorn.Config(app, host=settings.host, port=settings.port, log_config=None, access_log=False)
-                )
+                server = EmbeddedServer(app, host=settings.host, port=settings.port)
 
             def stop() -> None:
                 if consumer is not None:
                     consumer.request_stop()
                 elif server is not None:
-                    server.should_exit = True
+                    server.request_stop()
 
             if not until_idle:
                 install_stop_signals(stop)
-            server_task = asyncio.create_task(server.serve()) if server is not None else None
             if started is not None:
                 started.set()
             log.info("detector started", engine=engines.ppe.name, port=settings.port, consume=settings.consume)
-            if consumer is not None:
-                await consumer.run(until_idle=until_idle)
-                if server is not None:
-                    server.should_exit = True
-            if server_task is not None:
-                await server_task
+            work = consumer.run(until_idle=until_idle) if consumer is not None else None
+            if server is not None:
+                await server.serve_while(work)  # the consumer drains first, then HTTP stops
+            elif work is not None:
+                await work
     finally:
         if owned:
             await engines.close()

@@ -1,105 +1,49 @@
-"""HTTP API of ingest (FastAPI): thin routes over FrameIntake, the camera directory and the admin repository."""
+"""HTTP API of ingest (FastAPI): thin camera routes over FrameHandler and the camera directory.
+
+The admin routes are in admin_routes.py, the error bodies in api_errors.py, what the app talks to in deps.py;
+health, readiness, metrics and request metrics come from shared.http like every service's.
+"""
 
 import asyncio
 import math
-import os
-import time
-from dataclasses import dataclass
 from typing import Annotated, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 from fastapi import Depends, FastAPI, Query, Request, Response, Security
-from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import APIKeyHeader
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
+from prometheus_client import Counter
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException
 from starlette.requests import ClientDisconnect
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Scope
 
-from services.ingest.adapters.cameras import CameraDirectory
-from services.ingest.adapters.db import (
-    DATABASE_ERRORS,
-    CameraExists,
-    CameraRepository,
-    FrameLedger,
-    SharedRateLimiter,
-)
+from services.ingest.adapters.db import DATABASE_ERRORS
+from services.ingest.admin_routes import register_admin_routes
+from services.ingest.api_errors import check_equipment, error_response, errors, refusal, validation_error
 from services.ingest.config import IngestSettings
-from services.ingest.domain import Camera, IngestError, RateLimiter, Reason, hash_api_key, new_api_key
-from services.ingest.handlers import FrameIntake, unavailable
-from services.ingest.schemas import (
-    CameraCreate,
-    CameraOut,
-    CameraWithKey,
-    ErrorBody,
-    FrameAccepted,
-    FrameMetadata,
-    FrameQuery,
-    Health,
-    LocationOverride,
-)
-from shared.access.http import NOT_FOUND, Access, Forbidden, Require, audit_change, lookup, query, service_tokens
-from shared.access.http import body as body_site
-from shared.access.roles import Principal, Role
-from shared.contracts import ZoneLayout
-from shared.equipment import UnknownEquipment
+from services.ingest.deps import IngestDeps
+from services.ingest.domain import Camera, IngestError, Reason
+from services.ingest.handlers import FramePost, unavailable
+from services.ingest.schemas import CameraOut, FrameAccepted, FrameMetadata, FrameQuery, Health
+from shared.access.http import Access, Forbidden, service_tokens
+from shared.access.roles import Role
+from shared.http import Readiness, instrument
 from shared.http_guard import Guard, Refusal
 from shared.logging import get_logger
-from shared.s3 import FrameStore, StorageError
-from shared.sqs import QueueResolver
+from shared.s3 import StorageError
+
+__all__ = ["IngestDeps", "build_app"]
 
 log = get_logger(__name__)
 
-REQUESTS = Counter("ingest_requests_total", "HTTP requests by route and status.", ["method", "route", "status"])
-REJECTS = Counter("ingest_rejects_total", "Refused requests by reason.", ["reason"])
 ACCEPTED = Counter("ingest_frames_accepted_total", "Frames accepted (duplicate = same client_frame_id).", ["duplicate"])
 BYTES = Counter("ingest_bytes_total", "Image bytes by outcome.", ["outcome"])
-LATENCY = Histogram(
-    "ingest_request_seconds",
-    "Request latency by route.",
-    ["route"],
-    buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
-)
 
 FRAME_QUEUE = "frames-received"
 IMAGE_TYPES = ("image/jpeg", "image/png", "application/octet-stream")
-
-
-@dataclass
-class IngestDeps:
-    """Everything the app talks to, built by main.py (or a test) in a fixed order."""
-
-    settings: IngestSettings
-    cameras: CameraDirectory
-    camera_repository: CameraRepository
-    ledger: FrameLedger
-    store: FrameStore
-    resolver: QueueResolver
-    sqs: Any
-    intake: FrameIntake
-    limiter: RateLimiter | SharedRateLimiter
-    access: Access | None = None  # None: only INGEST_ADMIN_TOKEN (tests of the camera side)
-
-
-def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    descriptions = {
-        400: "Invalid image: undecodable, truncated, or a side outside 64..4096 px.",
-        401: "Missing or unknown API key / admin token.",
-        403: "The key belongs to another camera, or the camera is disabled.",
-        404: "Unknown camera or frame.",
-        408: "The body was not received within INGEST_BODY_TIMEOUT_S.",
-        409: "client_frame_id already used for another image, or still being stored; or the camera exists.",
-        413: "Body or image over 4 MB.",
-        415: "Not JPEG or PNG (by magic bytes), or an unsupported Content-Type.",
-        422: "Invalid metadata or body fields; `details` lists them.",
-        429: "Per-camera rate limit; see Retry-After.",
-        503: "S3, SQS or PostgreSQL unavailable; nothing was stored; see Retry-After.",
-    }
-    return {status: {"model": ErrorBody, "description": descriptions[status]} for status in statuses}
 
 
 FRAME_BODY = {
@@ -126,49 +70,6 @@ FRAME_BODY = {
         },
     }
 }
-
-
-class MetricsMiddleware:
-    """Counts and times every request by its route template (not its raw path: bounded label values)."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        status = 500
-
-        async def send_wrapper(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_wrapper)
-        finally:
-            route = getattr(scope.get("route"), "path", "unmatched")
-            REQUESTS.labels(scope["method"], route, str(status)).inc()
-            LATENCY.labels(route).observe(time.perf_counter() - started)
-
-
-def error_response(error: IngestError) -> JSONResponse:
-    REJECTS.labels(error.reason.value).inc()
-    body = ErrorBody(
-        code=error.reason, message=error.message, status=error.status, retry_after_s=error.retry_after_s, **error.extra
-    )
-    headers = {"Retry-After": str(error.retry_after_s)} if error.retry_after_s else None
-    return JSONResponse(body.model_dump(mode="json", exclude_none=True), status_code=error.status, headers=headers)
-
-
-def refusal(error: IngestError) -> Refusal:
-    """An IngestError as the Guard middleware answers it (before any route runs)."""
-    REJECTS.labels(error.reason.value).inc()
-    body = ErrorBody(code=error.reason, message=error.message, status=error.status, **error.extra)
-    return error.status, body.model_dump(mode="json", exclude_none=True), {}
 
 
 def guarded(app: ASGIApp, settings: IngestSettings, access: Access) -> Guard:
@@ -201,16 +102,6 @@ def guarded(app: ASGIApp, settings: IngestSettings, access: Access) -> Guard:
         own_body_limit=("/v1/frames",),  # read_body counts against INGEST_MAX_IMAGE_BYTES
         max_body_bytes=settings.max_json_body_bytes,
     )
-
-
-def validation_error(exc: ValidationError | RequestValidationError) -> IngestError:
-    details = [
-        {"loc": [str(part) for part in item.get("loc", ())], "msg": str(item.get("msg", "")), "type": item.get("type")}
-        for item in exc.errors()
-    ]
-    error = IngestError(Reason.invalid_request, "invalid request fields: see details, fix them and resend")
-    error.extra["details"] = jsonable_encoder(details)
-    return error
 
 
 async def read_body(request: Request, *, limit: int, timeout_s: float) -> bytes:
@@ -269,7 +160,6 @@ def build_app(deps: IngestDeps) -> FastAPI:
         engine=None, service_tokens=service_tokens({settings.admin_token: ("ingest-admin", Role.ADMIN)})
     )
     app.add_middleware(guarded, settings=settings, access=access)
-    app.add_middleware(MetricsMiddleware)
     api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="The camera's API key.")
 
     @app.exception_handler(IngestError)
@@ -339,7 +229,7 @@ def build_app(deps: IngestDeps) -> FastAPI:
         if metadata.required_ppe is not None:
             check_equipment(settings, metadata.required_ppe, where="required_ppe")
         try:
-            intake = await deps.intake.accept(camera, metadata, data)
+            intake = await deps.intake.handle(FramePost(camera, metadata, data))
         except IngestError:
             BYTES.labels("rejected").inc(len(data))
             raise
@@ -365,8 +255,7 @@ def build_app(deps: IngestDeps) -> FastAPI:
         return CameraOut.of(camera)
 
     register_admin_routes(app, deps, access)
-    register_health_routes(app, deps)
-    return app
+    return instrument(app, lambda: readiness(deps))
 
 
 async def read_multipart(request: Request, settings: IngestSettings) -> tuple[bytes, dict[str, list[str]]]:
@@ -399,222 +288,23 @@ async def read_multipart(request: Request, settings: IngestSettings) -> tuple[by
     return data, fields
 
 
-def check_equipment(settings: Any, names: Any, *, where: str) -> None:
-    """Refuse equipment names that are neither Rekognition types nor in PPE_CUSTOM_EQUIPMENT (422)."""
-    try:
-        settings.catalogue().check(names, where=where)
-    except UnknownEquipment as exc:
-        raise IngestError(Reason.invalid_request, str(exc)) from exc
+async def readiness(deps: IngestDeps) -> Readiness:
+    """Ready when the frames bucket, the frames-received queue and PostgreSQL answer."""
 
+    async def queue() -> None:
+        url = await deps.resolver.url(FRAME_QUEUE)
+        await deps.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])
 
-def check_zones(settings: Any, layout: ZoneLayout | None) -> None:
-    for zone in layout.zones if layout is not None else []:
-        check_equipment(settings, zone.required_equipment, where=f"zone {zone.zone_id} required_equipment")
-
-
-def register_admin_routes(app: FastAPI, deps: IngestDeps, access: Access) -> None:
-    """Each route names the role it needs and where the site comes from (docs/access.md); every change is
-    audited."""
-    repository = deps.camera_repository
-
-    async def camera_site(request: Request) -> object:
+    checks = {"s3": deps.store.ping(), "sqs": queue(), "database": deps.ledger.ping()}
+    results: dict[str, str] = {}
+    for name, check in checks.items():
         try:
-            camera = await repository.get(request.path_params["camera_id"])
-        except DATABASE_ERRORS as exc:
-            raise unavailable("the camera database", exc, deps.settings.retry_after_s) from exc
-        return NOT_FOUND if camera is None else camera.site_id
-
-    Reader = Annotated[Principal, Depends(Require(Role.VIEWER, lookup(camera_site)))]
-    Changer = Annotated[Principal, Depends(Require(Role.ADMIN, lookup(camera_site)))]
-
-    async def audited(who: Principal, action: str, camera: Camera, **details: Any) -> Camera:
-        await access_audit(who, action, camera.site_id, camera.camera_id, details)
-        return camera
-
-    async def access_audit(who: Principal, action: str, site_id: str, camera_id: str, details: Any) -> None:
-        try:
-            await audit_change(access, who, action, site_id=site_id, target=f"camera:{camera_id}", details=details)
-        except DATABASE_ERRORS as exc:
-            raise unavailable("the audit trail (PostgreSQL)", exc, deps.settings.retry_after_s) from exc
-
-    async def changed(camera_id: str, **values: Any) -> Camera:
-        try:
-            camera = await repository.update(camera_id, **values)
-        except DATABASE_ERRORS as exc:
-            raise unavailable("the camera database", exc, deps.settings.retry_after_s) from exc
-        if camera is None:
-            raise IngestError(Reason.camera_not_found, f"no camera {camera_id}: create it first")
-        deps.cameras.invalidate()
-        return camera
-
-    @app.post(
-        "/v1/admin/cameras",
-        status_code=201,
-        response_model=CameraWithKey,
-        responses=errors(401, 409, 422, 503),
-        tags=["admin"],
-    )
-    async def create_camera(
-        body: CameraCreate, who: Annotated[Principal, Depends(Require(Role.ADMIN, body_site()))]
-    ) -> CameraWithKey:
-        """Register a camera; the response holds its API key (shown once)."""
-        check_equipment(deps.settings, body.required_ppe, where="required_ppe")
-        check_zones(deps.settings, body.zones)
-        api_key = new_api_key()
-        camera = Camera(
-            camera_id=body.camera_id,
-            site_id=body.site_id,
-            zone_id=body.zone_id,
-            required_ppe=tuple(body.required_ppe),
-            min_confidence=body.min_confidence,
-            key_hash=hash_api_key(api_key),
-            enabled=True,
-            rate_limit_per_s=body.rate_limit_per_s,
-            sampling=body.sampling.model_dump(),
-            zones=body.zones,
-            allow_location_override=body.allow_location_override,
-        )
-        try:
-            await repository.create(camera)
-        except CameraExists as exc:
-            raise IngestError(Reason.camera_exists, f"camera {body.camera_id} exists: rotate its key instead") from exc
-        except DATABASE_ERRORS as exc:
-            raise unavailable("the camera database", exc, deps.settings.retry_after_s) from exc
-        log.info("camera registered", camera_id=camera.camera_id, site_id=camera.site_id)
-        await audited(who, "camera.create", camera, zone_id=camera.zone_id, zones=body.zones is not None)
-        return CameraWithKey(camera=CameraOut.of(camera), api_key=api_key)
-
-    @app.get(
-        "/v1/admin/cameras",
-        response_model=list[CameraOut],
-        responses=errors(401, 503),
-        tags=["admin"],
-    )
-    async def list_cameras(
-        who: Annotated[Principal, Depends(Require(Role.VIEWER, query()))],
-        site_id: Annotated[str | None, Query(max_length=128, description="Only this site's cameras.")] = None,
-    ) -> list[CameraOut]:
-        """The cameras of the caller's sites (all of them for a global role)."""
-        sites = who.sites(Role.VIEWER)
-        try:
-            return [
-                CameraOut.of(camera) for camera in await repository.list()
-                if (sites is None or camera.site_id in sites) and site_id in (None, camera.site_id)
-            ]
-        except DATABASE_ERRORS as exc:
-            raise unavailable("the camera database", exc, deps.settings.retry_after_s) from exc
-
-    @app.get(
-        "/v1/admin/cameras/{camera_id}",
-        response_model=CameraOut,
-        responses=errors(401, 404, 503),
-        tags=["admin"],
-    )
-    async def get_camera(camera_id: str, who: Reader) -> CameraOut:
-        try:
-            camera = await repository.get(camera_id)
-        except DATABASE_ERRORS as exc:
-            raise unavailable("the camera database", exc, deps.settings.retry_after_s) from exc
-        if camera is None:
-            raise IngestError(Reason.camera_not_found, f"no camera {camera_id}")
-        return CameraOut.of(camera)
-
-    @app.put(
-        "/v1/admin/cameras/{camera_id}/zones",
-        response_model=CameraOut,
-        responses=errors(401, 404, 422, 503),
-        tags=["admin"],
-    )
-    async def put_zones(camera_id: str, body: ZoneLayout, who: Changer) -> CameraOut:
-        """Replace the camera's polygon zones (`{"zones": []}` removes them); frames posted from now on carry them."""
-        check_zones(deps.settings, body)
-        camera = await changed(camera_id, zones=body.model_dump(mode="json") if body.zones else None)
-        log.info("camera zones set", camera_id=camera_id, zones=[zone.zone_id for zone in body.zones])
-        await audited(who, "zones.set", camera, zones=[zone.zone_id for zone in body.zones])
-        return CameraOut.of(camera)
-
-    @app.post(
-        "/v1/admin/cameras/{camera_id}/rotate-key",
-        response_model=CameraWithKey,
-        responses=errors(401, 404, 503),
-        tags=["admin"],
-    )
-    async def rotate_key(camera_id: str, who: Changer) -> CameraWithKey:
-        """Issue a new API key; the old one stops working (within INGEST_CAMERA_CACHE_TTL_S on other workers)."""
-        api_key = new_api_key()
-        camera = await changed(camera_id, key_hash=hash_api_key(api_key))
-        log.info("camera key rotated", camera_id=camera_id)
-        await audited(who, "camera.rotate_key", camera)
-        return CameraWithKey(camera=CameraOut.of(camera), api_key=api_key)
-
-    @app.post(
-        "/v1/admin/cameras/{camera_id}/disable",
-        response_model=CameraOut,
-        responses=errors(401, 404, 503),
-        tags=["admin"],
-    )
-    async def disable_camera(camera_id: str, who: Changer) -> CameraOut:
-        """Refuse the camera's frames with 403 from now on."""
-        log.info("camera disabled", camera_id=camera_id)
-        return CameraOut.of(await audited(who, "camera.disable", await changed(camera_id, enabled=False)))
-
-    @app.post(
-        "/v1/admin/cameras/{camera_id}/enable",
-        response_model=CameraOut,
-        responses=errors(401, 404, 503),
-        tags=["admin"],
-    )
-    async def enable_camera(camera_id: str, who: Changer) -> CameraOut:
-        log.info("camera enabled", camera_id=camera_id)
-        return CameraOut.of(await audited(who, "camera.enable", await changed(camera_id, enabled=True)))
-
-    @app.put(
-        "/v1/admin/cameras/{camera_id}/location-override",
-        response_model=CameraOut,
-        responses=errors(401, 404, 422, 503),
-        tags=["admin"],
-    )
-    async def set_location_override(camera_id: str, body: LocationOverride, who: Changer) -> CameraOut:
-        """Allow (or stop allowing) this camera's frames to name another site / zone than its registration."""
-        log.info("camera location override changed", camera_id=camera_id, allowed=body.allowed)
-        camera = await changed(camera_id, allow_location_override=body.allowed)
-        return CameraOut.of(await audited(who, "camera.location_override", camera, allowed=body.allowed))
-
-
-def register_health_routes(app: FastAPI, deps: IngestDeps) -> None:
-    @app.get("/healthz", response_model=Health, tags=["ops"])
-    async def healthz() -> Health:
-        """The process is up (no dependency checks)."""
-        return Health(status="ok")
-
-    @app.get("/readyz", response_model=Health, responses={503: {"model": Health}}, tags=["ops"])
-    async def readyz() -> JSONResponse:
-        """Checks the frames bucket, the frames-received queue and PostgreSQL."""
-
-        async def queue() -> None:
-            url = await deps.resolver.url(FRAME_QUEUE)
-            await deps.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])
-
-        checks = {"s3": deps.store.ping(), "sqs": queue(), "database": deps.ledger.ping()}
-        results: dict[str, str] = {}
-        for name, check in checks.items():
-            try:
-                async with asyncio.timeout(3):
-                    await check
-                results[name] = "ok"
-            except (TimeoutError, StorageError, ClientError, BotoCoreError, *DATABASE_ERRORS) as exc:
-                # the prober is unauthenticated: the error text (hosts, names) goes to the log only
-                log.warning("readiness check failed", check=name, error=f"{type(exc).__name__}: {exc}"[:300])
-                results[name] = "unavailable"
-        ready = all(value == "ok" for value in results.values())
-        body = Health(status="ready" if ready else "not_ready", checks=results)
-        return JSONResponse(body.model_dump(), status_code=200 if ready else 503)
-
-    @app.get("/metrics", tags=["ops"], response_class=Response)
-    async def metrics() -> Response:
-        """Prometheus metrics."""
-        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):  # INGEST_WORKERS > 1: every worker's figures, summed
-            registry = CollectorRegistry()
-            multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]  # prometheus_client is untyped here
-            return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
-        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+            async with asyncio.timeout(3):
+                await check
+            results[name] = "ok"
+        except (TimeoutError, StorageError, ClientError, BotoCoreError, *DATABASE_ERRORS) as exc:
+            # the prober is unauthenticated: the error text (hosts, names) goes to the log only
+            log.warning("readiness check failed", check=name, error=f"{type(exc).__name__}: {exc}"[:300])
+            results[name] = "unavailable"
+    ready = all(value == "ok" for value in results.values())
+    return Readiness(ready, Health(status="ready" if ready else "not_ready", checks=results).model_dump())

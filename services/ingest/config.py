@@ -35,9 +35,6 @@ class IngestSettings(PlatformSettings):
         description="Worker processes sharing the port (INGEST_WORKERS); each is one event loop on one core. "
         "The rate limit holds across them with INGEST_RATE_LIMIT_STORE=database.",
     )
-    listen_fd: int | None = Field(
-        default=None, description="Internal: a listening socket inherited from the supervising process."
-    )
     max_image_bytes: int = Field(
         default=MAX_IMAGE_BYTES, ge=1, le=MAX_IMAGE_BYTES, description="Largest accepted image (Rekognition: 4 MB)."
     )

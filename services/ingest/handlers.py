@@ -31,6 +31,7 @@ from services.ingest.domain import (
 from services.ingest.schemas import FrameMetadata
 from shared.contracts import FrameContext, FrameReceived, FrameRef
 from shared.equipment import BUILT_IN
+from shared.handlers import RequestHandler
 from shared.logging import bind_context, get_logger
 from shared.rekognition import EquipmentType, SummarizationAttributes
 from shared.s3 import FrameStore, StorageError, frame_key
@@ -42,6 +43,15 @@ log = get_logger(__name__)
 # at about 40% of a full decode's CPU. Without IMREAD_IGNORE_ORIENTATION, OpenCV applies EXIF orientation.
 DECODE_FLAGS = cv2.IMREAD_REDUCED_GRAYSCALE_8
 DECODE_SCALE = 8
+
+
+@dataclass(frozen=True)
+class FramePost:
+    """One posted frame, as the route hands it over: the authenticated camera, its metadata, the image bytes."""
+
+    camera: Camera
+    metadata: FrameMetadata
+    data: bytes
 
 
 @dataclass(frozen=True)
@@ -74,7 +84,9 @@ def unavailable(what: str, error: Exception, retry_after_s: int) -> IngestError:
     )
 
 
-class FrameIntake:
+class FrameHandler(RequestHandler[FramePost, Intake]):
+    """`POST /v1/frames`' business: validate, reserve, store, announce FrameReceived, commit."""
+
     def __init__(
         self,
         *,
@@ -99,7 +111,8 @@ class FrameIntake:
             width, height = await asyncio.to_thread(decode, data, header)
         return header, width, height
 
-    async def accept(self, camera: Camera, metadata: FrameMetadata, data: bytes) -> Intake:
+    async def handle(self, request: FramePost) -> Intake:
+        camera, metadata, data = request.camera, request.metadata, request.data
         site_id, _ = frame_location(camera, site_id=metadata.site_id, zone_id=metadata.zone_id)
         header, width, height = await self.validate(data)
         received_at = datetime.now(UTC)

@@ -3,41 +3,33 @@
 Order: settings -> logging -> PostgreSQL engine -> S3 client -> SQS client -> app -> uvicorn. SIGTERM stops
 accepting connections, lets in-flight requests finish, closes the clients and exits 0.
 
-INGEST_WORKERS=N (N > 1): this process binds the port once and supervises N worker processes that accept
-on the shared socket (the kernel spreads connections over them). A worker that dies is restarted; SIGTERM
-is passed on to every worker, each drains its requests, and the supervisor exits 0 when all have.
+INGEST_WORKERS=N (N > 1): uvicorn's own supervisor (shared.http.serve_workers) binds the port once and runs N
+worker processes that accept on the shared socket (the kernel spreads connections over them); each worker opens
+its own clients (`worker_app`). A worker that dies is replaced; SIGTERM is passed on to every worker, each
+drains its requests, and the supervisor exits 0 when all have.
 """
 
-import asyncio
 import contextlib
-import os
-import signal
-import socket
-import subprocess
-import sys
-import tempfile
-import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
-import uvicorn
 import uvloop
 from aiobotocore.config import AioConfig
-from fastapi import FastAPI
-from prometheus_client import multiprocess
 from sqlalchemy.ext.asyncio import create_async_engine
+from starlette.types import ASGIApp
 
 from services.ingest.adapters.cameras import CameraDirectory
 from services.ingest.adapters.db import CameraRepository, FrameLedger, SharedRateLimiter
 from services.ingest.api import IngestDeps, build_app
 from services.ingest.config import IngestSettings
 from services.ingest.domain import RateLimiter
-from services.ingest.handlers import FrameIntake
+from services.ingest.handlers import FrameHandler
 from shared.access.config import AccessSettings
 from shared.access.http import Access, service_tokens
 from shared.access.roles import Role
 from shared.aws import aws_client
 from shared.db import make_engine
+from shared.http import EmbeddedServer, LifespanApp, background, serve_workers
 from shared.logging import configure_logging, get_logger
 from shared.s3 import FrameStore
 from shared.sqs import Publisher, QueueResolver, install_stop_signals
@@ -81,7 +73,7 @@ async def open_deps(settings: IngestSettings) -> AsyncIterator[IngestDeps]:
                 store=store,
                 resolver=resolver,
                 sqs=sqs,
-                intake=FrameIntake(
+                intake=FrameHandler(
                     ledger=ledger,
                     store=store,
                     publisher=Publisher(
@@ -113,96 +105,47 @@ def ingest_access(settings: IngestSettings, engine: Any) -> Access:
     return Access(engine=engine, service_tokens=tokens, settings=AccessSettings())
 
 
-class Server(uvicorn.Server):
-    """uvicorn re-raises a captured SIGTERM after shutdown (exit by signal); we own the signals instead."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
-
-
-async def serve(settings: IngestSettings, *, app_ready: asyncio.Event | None = None) -> None:
+@contextlib.asynccontextmanager
+async def open_app(settings: IngestSettings) -> AsyncIterator[ASGIApp]:
+    """One worker's app with its clients open; the ledger purge runs beside it until the app closes."""
     async with open_deps(settings) as deps:
-        app: FastAPI = build_app(deps)
-        config = uvicorn.Config(
-            app, host=settings.host, port=settings.port, log_config=None, access_log=False, lifespan="off"
-        )
-        server = Server(config)
-        sockets = [socket.socket(fileno=settings.listen_fd)] if settings.listen_fd is not None else None
-
-        stopping = asyncio.Event()
-
-        def stop() -> None:
-            log.info("stop requested: draining in-flight requests")
-            server.should_exit = True
-            stopping.set()
-
-        install_stop_signals(stop)
-        log.info("ingest listening", host=settings.host, port=settings.port, bucket=settings.frames_bucket)
-        if app_ready is not None:
-            app_ready.set()
-        # Every worker runs the ledger purge; concurrent runs skip each other's rows, so no leader is needed.
         schedule = deps.ledger.purge_schedule(
             retention_days=settings.ledger_retention_days, interval_s=settings.retention_interval_s
         )
-        purging = asyncio.create_task(schedule.run_forever(stopping))
-        try:
-            await server.serve(sockets=sockets)
-        finally:
-            stopping.set()
-            await purging
+        # Every worker runs the ledger purge; concurrent runs skip each other's rows, so no leader is needed.
+        async with background(schedule.run_forever):
+            log.info("ingest listening", host=settings.host, port=settings.port, bucket=settings.frames_bucket)
+            yield build_app(deps)
+
+
+def worker_app() -> LifespanApp:
+    """What each worker process of `serve_workers` serves (uvicorn imports and calls this in the worker)."""
+    settings = IngestSettings()
+    configure_logging("ingest", fmt=settings.log_format, level=settings.log_level)
+    return LifespanApp(lambda: open_app(settings))
+
+
+async def serve(settings: IngestSettings) -> None:
+    """One process: the same app as a worker's, in this loop; SIGTERM drains in-flight requests, then exits."""
+    server = EmbeddedServer(LifespanApp(lambda: open_app(settings)), host=settings.host, port=settings.port,
+                            lifespan="on")
+
+    def stop() -> None:
+        log.info("stop requested: draining in-flight requests")
+        server.request_stop()
+
+    install_stop_signals(stop)
+    await server.serve_while(None)
     log.info("ingest stopped")
-
-
-def supervise(settings: IngestSettings) -> int:
-    """Bind once, run `settings.workers` worker processes on the socket, restart any that dies."""
-    # uvicorn's own bind (IPv4/IPv6, SO_REUSEADDR, inheritable); each worker's server listens on it
-    sock = uvicorn.Config(__name__, host=settings.host, port=settings.port, log_config=None).bind_socket()
-    metrics_dir = tempfile.TemporaryDirectory(prefix="ingest-metrics-")  # prometheus multiprocess mode
-    env = {
-        **os.environ,
-        "INGEST_WORKERS": "1",
-        "INGEST_LISTEN_FD": str(sock.fileno()),
-        "PROMETHEUS_MULTIPROC_DIR": metrics_dir.name,
-    }
-    command = [sys.executable, "-m", "services.ingest.main"]
-
-    def spawn() -> subprocess.Popen[bytes]:
-        return subprocess.Popen(command, env=env, pass_fds=(sock.fileno(),))
-
-    workers = [spawn() for _ in range(settings.workers)]
-    stopping = False
-
-    def stop(signum: int, _frame: object) -> None:
-        nonlocal stopping
-        stopping = True
-        for worker in workers:
-            with contextlib.suppress(ProcessLookupError):
-                worker.send_signal(signal.SIGTERM)
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    log.info("ingest workers started", workers=[w.pid for w in workers], host=settings.host, port=settings.port)
-    while not stopping:
-        time.sleep(0.2)
-        for index, worker in enumerate(workers):
-            if worker.poll() is not None and not stopping:
-                log.error("ingest worker exited; starting another", pid=worker.pid, exit_code=worker.returncode)
-                multiprocess.mark_process_dead(worker.pid, metrics_dir.name)  # type: ignore[no-untyped-call]  # untyped upstream
-                time.sleep(1)  # a worker that cannot start must not spin the machine
-                workers[index] = spawn()
-    codes = [worker.wait() for worker in workers]
-    sock.close()
-    metrics_dir.cleanup()
-    log.info("ingest stopped", exit_codes=codes)
-    return 0 if all(code == 0 for code in codes) else 1
 
 
 def main() -> int:
     settings = IngestSettings()
     configure_logging("ingest", fmt=settings.log_format, level=settings.log_level)
     if settings.workers > 1:
-        return supervise(settings)
+        # uvicorn's own supervisor; why it is wrapped and what it adds: shared/http/server.py
+        return serve_workers("services.ingest.main:worker_app", workers=settings.workers, host=settings.host,
+                             port=settings.port)
     uvloop.run(serve(settings))
     return 0
 

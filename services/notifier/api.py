@@ -11,7 +11,6 @@ import sqlalchemy as sa
 from fastapi import Depends, FastAPI, HTTPException, Query, Request, Response
 from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -26,6 +25,7 @@ from shared.access import audit
 from shared.access.http import NOT_FOUND, Access, Require, body, lookup, query, service_tokens
 from shared.access.roles import Principal, Role
 from shared.equipment import Catalogue, UnknownEquipment, default_custom_equipment
+from shared.http import Readiness, instrument
 from shared.http_guard import Guard
 from shared.logging import get_logger
 from shared.sqs import Publisher
@@ -215,28 +215,17 @@ def build_app(
     ChannelAdmin = Annotated[Principal, Depends(Require(Role.ADMIN, lookup(channel_site)))]
     ChannelMover = Annotated[Principal, Depends(Require(Role.ADMIN, lookup(channel_site), body()))]
 
-    @app.get("/healthz")
-    async def healthz() -> dict[str, str]:
-        return {"status": "ok"}
-
-    @app.get("/readyz")
-    async def readyz(response: Response) -> dict[str, str]:
+    async def readiness() -> Readiness:
         try:
             async with engine.connect() as conn:
                 await conn.execute(sa.text("SELECT 1"))
         except Exception as exc:  # noqa: BLE001 - report, do not crash the probe
             # the prober is unauthenticated: the error text (hosts, names) goes to the log only
             log.warning("readiness: database unreachable", error=str(exc)[:300])
-            response.status_code = 503
-            return {"status": "database unreachable"}
+            return Readiness(False, {"status": "database unreachable"})
         if not ready():
-            response.status_code = 503
-            return {"status": "consumers not polling"}
-        return {"status": "ready"}
-
-    @app.get("/metrics")
-    async def metrics() -> Response:
-        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+            return Readiness(False, {"status": "consumers not polling"})
+        return Readiness(True, {"status": "ready"})
 
     @app.get("/v1/rules/default")
     async def get_default_rule(_: Viewer) -> RulePolicy:
@@ -457,4 +446,4 @@ def build_app(
         async with engine.connect() as conn:
             return [dict(r._mapping) for r in (await conn.execute(select)).all()]
 
-    return app
+    return instrument(app, readiness)

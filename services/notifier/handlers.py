@@ -33,6 +33,7 @@ from shared.contracts import (
     NotificationRequested,
     Payload,
 )
+from shared.handlers import BatchMessageHandler, MessageHandler
 from shared.logging import bind_context, get_logger
 from shared.rekognition import BoundingBox
 from shared.s3 import FrameStore, StorageError
@@ -58,7 +59,7 @@ def _hour(at: datetime) -> datetime:
     return at.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
 
 
-class FrameHandler:
+class FrameHandler(BatchMessageHandler[FrameAnalyzed]):
     def __init__(self, settings: NotifierSettings, engine: AsyncEngine, publisher: Publisher) -> None:
         self._settings = settings
         self._engine = engine
@@ -401,7 +402,7 @@ async def publish_outbox(
     return len(rows)
 
 
-class DeliveryHandler:
+class DeliveryHandler(MessageHandler[NotificationRequested]):
     """Sends one NotificationRequested; the delivery log row (locked while sending) makes it happen once.
 
     Order per incident and channel: a later event (resolved, updated) whose opening alert is not sent yet is
@@ -427,7 +428,7 @@ class DeliveryHandler:
         self._senders = senders
         self._publisher = publisher
 
-    async def __call__(self, envelope: Envelope[NotificationRequested], context: MessageContext) -> None:
+    async def handle(self, envelope: Envelope[NotificationRequested], context: MessageContext) -> None:
         request = envelope.payload
         with bind_context(
             frame_id=request.incident.frame_id, camera_id=request.incident.camera_id, delivery_id=request.delivery_id

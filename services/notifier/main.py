@@ -8,12 +8,11 @@ intake, drains in-flight work and exits 0.
 import asyncio
 import contextlib
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
-import uvicorn
 import uvloop
 from fastapi import FastAPI
 from pydantic import ValidationError
@@ -39,6 +38,7 @@ from shared.aws import aws_clients
 from shared.config import normalise_database_url
 from shared.contracts import FrameAnalyzed, NotificationRequested
 from shared.db import make_engine
+from shared.http import EmbeddedServer
 from shared.logging import configure_logging, get_logger
 from shared.purge import PurgeSchedule
 from shared.s3 import FrameStore
@@ -126,7 +126,7 @@ async def worker(settings: NotifierSettings, engine: AsyncEngine, *, wait_time_s
                 resolver,
                 DELIVERIES_QUEUE,
                 NotificationRequested,
-                delivery_handler,
+                delivery_handler.handle,
                 concurrency=settings.delivery_concurrency,
                 wait_time_s=wait_time_s,
                 delete_linger_s=0.05,  # sent deliveries share DeleteMessageBatch calls (a redelivery is deduped)
@@ -226,14 +226,6 @@ async def run(
             await engine.dispose()
 
 
-class _QuietServer(uvicorn.Server):
-    """uvicorn without its own signal handlers: SIGTERM drains the consumers first, then the HTTP server stops."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
-
-
 def purge_schedule(settings: NotifierSettings, engine: AsyncEngine) -> PurgeSchedule:
     return PurgeSchedule(
         "notifier",
@@ -245,7 +237,7 @@ def purge_schedule(settings: NotifierSettings, engine: AsyncEngine) -> PurgeSche
 
 
 async def serve(settings: NotifierSettings, app: FastAPI, w: Worker, retention: PurgeSchedule) -> None:
-    server = _QuietServer(uvicorn.Config(app, host=settings.host, port=settings.port, log_config=None, lifespan="off"))
+    server = EmbeddedServer(app, host=settings.host, port=settings.port, access_log=True)
     stopping = asyncio.Event()
 
     def stop() -> None:
@@ -269,13 +261,12 @@ async def serve(settings: NotifierSettings, app: FastAPI, w: Worker, retention: 
             except Exception as exc:  # noqa: BLE001 - a step not fired stays due for the next round
                 log.error("escalation sweep failed; retrying next round", error=repr(exc))
 
-    http = asyncio.create_task(server.serve())
     sweeper = asyncio.create_task(sweep_forever())
     purger = asyncio.create_task(retention.run_forever(stopping))
-    await asyncio.gather(w.frames.run(), w.deliveries.run())
-    server.should_exit = True
+    # the consumers drain first (SIGTERM), then HTTP stops
+    await server.serve_while(asyncio.gather(w.frames.run(), w.deliveries.run()))
     stopping.set()
-    await asyncio.gather(http, sweeper, purger)
+    await asyncio.gather(sweeper, purger)
     log.info("notifier stopped")
 
 

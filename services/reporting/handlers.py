@@ -1,7 +1,5 @@
 """Queue handlers: FrameAnalyzed -> anonymised person events, IncidentChanged -> incident list."""
 
-from collections.abc import Awaitable, Callable
-
 from prometheus_client import Counter
 from sqlalchemy.exc import IntegrityError
 
@@ -10,6 +8,7 @@ from services.reporting.adapters.snapshots import Snapshots
 from services.reporting.domain import DEFAULT_CATALOGUE, FrameRecord, frame_record
 from shared.contracts import Envelope, FrameAnalyzed, IncidentChanged
 from shared.equipment import Catalogue, UnknownEquipment
+from shared.handlers import BatchMessageHandler, MessageHandler
 from shared.logging import bind_context, get_logger
 from shared.sqs import MessageContext, Reject
 
@@ -19,27 +18,31 @@ FRAMES = Counter("reporting_frames_total", "FrameAnalyzed messages by outcome.",
 PERSONS = Counter("reporting_person_events_total", "Person events stored.")
 INCIDENTS = Counter("reporting_incident_changes_total", "IncidentChanged messages stored.", ["status"])
 
-FrameHandler = Callable[[list[Envelope[FrameAnalyzed]]], Awaitable[None]]
-IncidentHandler = Callable[[Envelope[IncidentChanged], MessageContext], Awaitable[None]]
-
-
-def frame_handler(
-    repository: ReportingRepository, catalogue: Catalogue = DEFAULT_CATALOGUE, snapshots: Snapshots | None = None
-) -> FrameHandler:
+class FrameHandler(BatchMessageHandler[FrameAnalyzed]):
     """The frames consumer's batch handler: the frames of one receive stored in one transaction.
 
     All or nothing: when it raises, the consumer calls it again with each frame alone, so a frame that cannot
     be judged or breaks a constraint is rejected on its own and the others are stored. `snapshots` (optional):
     renew the camera's face-blurred snapshot (zone editor) from newly stored frames."""
 
-    async def handle(envelopes: list[Envelope[FrameAnalyzed]]) -> None:
-        records = [_record(envelope.payload, catalogue) for envelope in envelopes]
+    def __init__(
+        self,
+        repository: ReportingRepository,
+        catalogue: Catalogue = DEFAULT_CATALOGUE,
+        snapshots: Snapshots | None = None,
+    ) -> None:
+        self._repository = repository
+        self._catalogue = catalogue
+        self._snapshots = snapshots
+
+    async def handle_envelopes(self, envelopes: list[Envelope[FrameAnalyzed]]) -> None:
+        records = [_record(envelope.payload, self._catalogue) for envelope in envelopes]
         by_id = {envelope.payload.context.frame_id: envelope.payload for envelope in envelopes}
         first: dict[str, FrameRecord] = {}
         for record in records:
             first.setdefault(record.frame_id, record)
         try:
-            stored = await repository.ingest_frames(list(first.values()))
+            stored = await self._repository.ingest_frames(list(first.values()))
         except IntegrityError as exc:
             # e.g. two persons with one Id in a response: retrying cannot fix the message.
             raise Reject(f"frame violates reporting constraints: {exc.orig}") from exc
@@ -50,13 +53,11 @@ def frame_handler(
                     FRAMES.labels("stored").inc()
                     PERSONS.inc(len(record.persons))
                     log.info("frame stored", persons=len(record.persons))
-                    if snapshots is not None:
-                        await snapshots.renew_if_due(by_id[record.frame_id])
+                    if self._snapshots is not None:
+                        await self._snapshots.renew_if_due(by_id[record.frame_id])
                 else:
                     FRAMES.labels("duplicate").inc()
                     log.info("frame already stored; duplicate ignored")
-
-    return handle
 
 
 def _record(payload: FrameAnalyzed, catalogue: Catalogue) -> FrameRecord:
@@ -68,12 +69,15 @@ def _record(payload: FrameAnalyzed, catalogue: Catalogue) -> FrameRecord:
             raise Reject(f"frame cannot be judged: {exc}") from exc
 
 
-def incident_handler(repository: ReportingRepository) -> IncidentHandler:
-    async def handle(envelope: Envelope[IncidentChanged], context: MessageContext) -> None:
+class IncidentHandler(MessageHandler[IncidentChanged]):
+    """The incidents consumer's handler: one IncidentChanged onto the incident list."""
+
+    def __init__(self, repository: ReportingRepository) -> None:
+        self._repository = repository
+
+    async def handle(self, envelope: Envelope[IncidentChanged], context: MessageContext) -> None:
         change = envelope.payload
         with bind_context(frame_id=change.frame_id, camera_id=change.camera_id, incident_id=change.incident_id):
-            await repository.record_incident(change, changed_at=envelope.occurred_at)
+            await self._repository.record_incident(change, changed_at=envelope.occurred_at)
             INCIDENTS.labels(change.status).inc()
             log.info("incident recorded", status=change.status)
-
-    return handle

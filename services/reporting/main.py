@@ -5,12 +5,9 @@ intake, drains in-flight messages and exits 0.
 """
 
 import asyncio
-import contextlib
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from typing import Any
-
-import uvicorn
 
 from services.reporting.adapters.datalake import Target
 from services.reporting.adapters.export_source import ExportSource
@@ -22,27 +19,20 @@ from services.reporting.api.app import build_app
 from services.reporting.api.deps import Tokens
 from services.reporting.config import ReportingSettings
 from services.reporting.export import Exporter
-from services.reporting.handlers import frame_handler, incident_handler
+from services.reporting.handlers import FrameHandler, IncidentHandler
 from services.reporting.retention import RetentionJob
 from shared.access.config import AccessSettings
 from shared.access.http import Access
 from shared.aws import aws_clients
 from shared.contracts import FrameAnalyzed, IncidentChanged
 from shared.db import make_engine
+from shared.http import EmbeddedServer
 from shared.logging import configure_logging, get_logger
 from shared.migrate import upgrade
 from shared.s3 import FrameStore
 from shared.sqs import Consumer, QueueResolver, install_stop_signals
 
 log = get_logger(__name__)
-
-
-class EmbeddedServer(uvicorn.Server):
-    """uvicorn inside our loop: the process's own stop signals drive shutdown, not uvicorn's."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
 
 
 def consumers_ready(
@@ -102,7 +92,7 @@ async def run(
                     settings.frames_queue,
                     FrameAnalyzed,
                     # the frames of one receive in one transaction
-                    batch_handler=frame_handler(repository, settings.catalogue(), snapshots),
+                    batch_handler=FrameHandler(repository, settings.catalogue(), snapshots).handle_envelopes,
                     concurrency=settings.consumer_concurrency,
                 ),
                 Consumer(
@@ -110,7 +100,7 @@ async def run(
                     resolver,
                     settings.incidents_queue,
                     IncidentChanged,
-                    incident_handler(repository),
+                    IncidentHandler(repository).handle,
                     concurrency=settings.consumer_concurrency,
                 ),
             ]
@@ -134,13 +124,10 @@ async def run(
                 notifier=notifier,
                 snapshots=snapshots,
             )
-            server = EmbeddedServer(
-                uvicorn.Config(app, host=settings.host, port=settings.port, log_config=None, lifespan="off")
-            )
+            server = EmbeddedServer(app, host=settings.host, port=settings.port, access_log=True)
 
             def request_stop() -> None:
                 stop.set()
-                server.should_exit = True
                 for consumer in consumers:
                     consumer.request_stop()
 
@@ -160,11 +147,13 @@ async def run(
                 background.append(
                     asyncio.create_task(exporter.run_forever(interval_s=settings.export_interval_s, stop=stop))
                 )
-            if serve_http:
-                background.append(asyncio.create_task(server.serve()))
             log.info("reporting started", port=settings.port if serve_http else None)
             try:
-                await asyncio.gather(*tasks)
+                consuming = asyncio.gather(*tasks)
+                if serve_http:
+                    await server.serve_while(consuming)  # the consumers drain first (SIGTERM), then HTTP stops
+                else:
+                    await consuming
             finally:
                 request_stop()
                 await asyncio.gather(*background, return_exceptions=True)

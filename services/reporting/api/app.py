@@ -3,10 +3,9 @@
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI, Response
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi import FastAPI
+from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from services.reporting.adapters.ingest_admin import IngestAdmin
 from services.reporting.adapters.notifier_incidents import NotifierIncidents
@@ -21,6 +20,7 @@ from services.reporting.retention import RetentionJob
 from shared.access.config import AccessSettings
 from shared.access.http import Access
 from shared.equipment import Catalogue
+from shared.http import Readiness, instrument
 from shared.http_guard import OPEN_PATHS, Guard
 from shared.logging import get_logger
 
@@ -99,12 +99,8 @@ def build_app(
     async def incident_console() -> FileResponse:
         return FileResponse(STATIC / "incidents.html", media_type="text/html")
 
-    @app.get("/healthz", summary="Liveness")
-    async def healthz() -> dict[str, str]:
-        return {"status": "ok"}
-
-    @app.get("/readyz", summary="Readiness: database reachable and consumers polling")
-    async def readyz() -> JSONResponse:
+    async def ready() -> Readiness:
+        """Database reachable and consumers polling."""
         try:
             await repository.ping()
             if readiness is not None:
@@ -112,11 +108,7 @@ def build_app(
         except Exception as exc:  # noqa: BLE001 - any failure means "not ready", reported to the prober
             # the prober is unauthenticated: the error text (hosts, names) goes to the log only
             log.warning("readiness check failed", error=f"{type(exc).__name__}: {exc}"[:300])
-            return JSONResponse({"status": "not ready"}, status_code=503)
-        return JSONResponse({"status": "ready"})
+            return Readiness(False, {"status": "not ready"})
+        return Readiness(True, {"status": "ready"})
 
-    @app.get("/metrics", include_in_schema=False)
-    async def metrics() -> Response:
-        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
-
-    return app
+    return instrument(app, ready)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import boto3
 import httpx
+import psutil
 import pytest
 
 from shared.config import PlatformSettings
@@ -87,7 +88,7 @@ def test_the_service_accepts_frames_and_exits_0_on_sigterm(ingest_process: Proce
     assert response.status_code == 202, response.text
     metrics = httpx.get(f"{url}/metrics", timeout=30).text
     assert 'ingest_frames_accepted_total{duplicate="false"} 1.0' in metrics
-    assert 'ingest_requests_total{method="POST",route="/v1/frames",status="202"} 1.0' in metrics
+    assert 'ppe_http_requests_total{method="POST",route="/v1/frames",status="202"} 1.0' in metrics
 
     ingest_process.process.send_signal(signal.SIGTERM)
     assert ingest_process.process.wait(timeout=30) == 0
@@ -179,11 +180,21 @@ def test_fuzzing_the_openapi_schema_finds_no_server_error(ingest_process: Proces
     assert result.cases > 0 and result.every_operation_tested, result.output[-3000:]
 
 
+def worker_processes(pid: int) -> list[psutil.Process]:
+    """The supervisor's worker processes (not multiprocessing's resource tracker, which spawn starts beside them)."""
+    workers = []
+    for child in psutil.Process(pid).children():
+        try:
+            if not any("resource_tracker" in part for part in child.cmdline()):
+                workers.append(child)
+        except psutil.Error:  # gone, or a zombie its parent has not reaped yet
+            continue
+    return workers
+
+
 def test_two_workers_share_the_port_metrics_and_stop_together(
     platform_settings: PlatformSettings, provisioned: dict[str, str], database_url: str, tmp_path: Path
 ) -> None:
-    import psutil
-
     # GIVEN ingest started with INGEST_WORKERS=2
     port = free_port()
     env = service_env(database_url, port, INGEST_WORKERS="2")
@@ -194,7 +205,7 @@ def test_two_workers_share_the_port_metrics_and_stop_together(
         url = f"http://127.0.0.1:{port}"
         try:
             wait_http(f"{url}/healthz", timeout_s=60)
-            workers = psutil.Process(process.pid).children()
+            workers = worker_processes(process.pid)
             assert len(workers) == 2
             # WHEN frames arrive on fresh connections (spread over both workers by the kernel)
             camera_id, key = register(url)
@@ -212,6 +223,19 @@ def test_two_workers_share_the_port_metrics_and_stop_together(
             assert answers == [202] * 6
             metrics = httpx.get(f"{url}/metrics", timeout=30).text
             assert 'ingest_frames_accepted_total{duplicate="false"} 6.0' in metrics
+            # AND a worker that dies is replaced, and the port keeps answering meanwhile
+            workers[0].kill()
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                replaced = worker_processes(process.pid)
+                if len(replaced) == 2 and workers[0].pid not in {w.pid for w in replaced}:
+                    break
+                assert httpx.get(f"{url}/healthz", timeout=30).status_code == 200
+                time.sleep(0.5)
+            else:
+                raise AssertionError("the killed worker was not replaced within 60 s")
+            wait_http(f"{url}/readyz", timeout_s=60)
+            workers = replaced
             # AND SIGTERM stops the workers and the supervisor with exit 0
             process.send_signal(signal.SIGTERM)
             assert process.wait(timeout=60) == 0

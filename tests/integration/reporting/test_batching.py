@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.reporting.adapters.repository import ReportingRepository
 from services.reporting.domain import frame_record
-from services.reporting.handlers import frame_handler
+from services.reporting.handlers import FrameHandler
 from shared.contracts import Envelope, FrameAnalyzed
 from shared.sqs import Consumer, Publisher, QueueResolver
 from tests.integration.reporting.builders import frame_analyzed, person
@@ -53,7 +53,8 @@ async def send(sqs_client: Any, resolver: QueueResolver, frames: list[FrameAnaly
 def consumer(
     sqs_client: Any, resolver: QueueResolver, repository: ReportingRepository, **options: Any
 ) -> Consumer[Any]:
-    return Consumer(sqs_client, resolver, QUEUE, FrameAnalyzed, batch_handler=frame_handler(repository), **options)
+    handler = FrameHandler(repository)
+    return Consumer(sqs_client, resolver, QUEUE, FrameAnalyzed, batch_handler=handler.handle_envelopes, **options)
 
 
 async def test_a_batch_answers_each_frame(
