@@ -6,7 +6,7 @@ The deploy's public listener forwards none of these paths (deploy/cfn/services.p
 
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, Query, Request
 
 from services.ingest.adapters.db import DATABASE_ERRORS, CameraExists
 from services.ingest.api_errors import check_equipment, errors
@@ -32,6 +32,7 @@ def register_admin_routes(app: FastAPI, deps: IngestDeps, access: Access) -> Non
     """Each route names the role it needs and where the site comes from (docs/access.md); every change is
     audited."""
     repository = deps.camera_repository
+    router = APIRouter(prefix="/v1/admin/cameras", tags=["admin"])
 
     async def camera_site(request: Request) -> object:
         try:
@@ -63,13 +64,7 @@ def register_admin_routes(app: FastAPI, deps: IngestDeps, access: Access) -> Non
         deps.cameras.invalidate()
         return camera
 
-    @app.post(
-        "/v1/admin/cameras",
-        status_code=201,
-        response_model=CameraWithKey,
-        responses=errors(401, 409, 422, 503),
-        tags=["admin"],
-    )
+    @router.post("", status_code=201, response_model=CameraWithKey, responses=errors(401, 409, 422, 503))
     async def create_camera(
         body: CameraCreate, who: Annotated[Principal, Depends(Require(Role.ADMIN, body_site()))]
     ) -> CameraWithKey:
@@ -100,12 +95,7 @@ def register_admin_routes(app: FastAPI, deps: IngestDeps, access: Access) -> Non
         await audited(who, "camera.create", camera, zone_id=camera.zone_id, zones=body.zones is not None)
         return CameraWithKey(camera=CameraOut.of(camera), api_key=api_key)
 
-    @app.get(
-        "/v1/admin/cameras",
-        response_model=list[CameraOut],
-        responses=errors(401, 503),
-        tags=["admin"],
-    )
+    @router.get("", response_model=list[CameraOut], responses=errors(401, 503))
     async def list_cameras(
         who: Annotated[Principal, Depends(Require(Role.VIEWER, query()))],
         site_id: Annotated[str | None, Query(max_length=128, description="Only this site's cameras.")] = None,
@@ -120,12 +110,7 @@ def register_admin_routes(app: FastAPI, deps: IngestDeps, access: Access) -> Non
         except DATABASE_ERRORS as exc:
             raise unavailable("the camera database", exc, deps.settings.retry_after_s) from exc
 
-    @app.get(
-        "/v1/admin/cameras/{camera_id}",
-        response_model=CameraOut,
-        responses=errors(401, 404, 503),
-        tags=["admin"],
-    )
+    @router.get("/{camera_id}", response_model=CameraOut, responses=errors(401, 404, 503))
     async def get_camera(camera_id: str, who: Reader) -> CameraOut:
         try:
             camera = await repository.get(camera_id)
@@ -135,12 +120,7 @@ def register_admin_routes(app: FastAPI, deps: IngestDeps, access: Access) -> Non
             raise IngestError(Reason.camera_not_found, f"no camera {camera_id}")
         return CameraOut.of(camera)
 
-    @app.put(
-        "/v1/admin/cameras/{camera_id}/zones",
-        response_model=CameraOut,
-        responses=errors(401, 404, 422, 503),
-        tags=["admin"],
-    )
+    @router.put("/{camera_id}/zones", response_model=CameraOut, responses=errors(401, 404, 422, 503))
     async def put_zones(camera_id: str, body: ZoneLayout, who: Changer) -> CameraOut:
         """Replace the camera's polygon zones (`{"zones": []}` removes them); frames posted from now on carry them."""
         check_zones(deps.settings, body)
@@ -149,12 +129,7 @@ def register_admin_routes(app: FastAPI, deps: IngestDeps, access: Access) -> Non
         await audited(who, "zones.set", camera, zones=[zone.zone_id for zone in body.zones])
         return CameraOut.of(camera)
 
-    @app.post(
-        "/v1/admin/cameras/{camera_id}/rotate-key",
-        response_model=CameraWithKey,
-        responses=errors(401, 404, 503),
-        tags=["admin"],
-    )
+    @router.post("/{camera_id}/rotate-key", response_model=CameraWithKey, responses=errors(401, 404, 503))
     async def rotate_key(camera_id: str, who: Changer) -> CameraWithKey:
         """Issue a new API key; the old one stops working (within INGEST_CAMERA_CACHE_TTL_S on other workers)."""
         api_key = new_api_key()
@@ -163,35 +138,29 @@ def register_admin_routes(app: FastAPI, deps: IngestDeps, access: Access) -> Non
         await audited(who, "camera.rotate_key", camera)
         return CameraWithKey(camera=CameraOut.of(camera), api_key=api_key)
 
-    @app.post(
-        "/v1/admin/cameras/{camera_id}/disable",
-        response_model=CameraOut,
-        responses=errors(401, 404, 503),
-        tags=["admin"],
-    )
-    async def disable_camera(camera_id: str, who: Changer) -> CameraOut:
-        """Refuse the camera's frames with 403 from now on."""
-        log.info("camera disabled", camera_id=camera_id)
-        return CameraOut.of(await audited(who, "camera.disable", await changed(camera_id, enabled=False)))
+    def switch(action: str, *, enabled: bool, description: str | None) -> None:
+        """`POST .../disable` and `.../enable`: one route each, the same shape."""
 
-    @app.post(
-        "/v1/admin/cameras/{camera_id}/enable",
-        response_model=CameraOut,
-        responses=errors(401, 404, 503),
-        tags=["admin"],
-    )
-    async def enable_camera(camera_id: str, who: Changer) -> CameraOut:
-        log.info("camera enabled", camera_id=camera_id)
-        return CameraOut.of(await audited(who, "camera.enable", await changed(camera_id, enabled=True)))
+        async def route(camera_id: str, who: Changer) -> CameraOut:
+            log.info(f"camera {action}d", camera_id=camera_id)
+            return CameraOut.of(await audited(who, f"camera.{action}", await changed(camera_id, enabled=enabled)))
 
-    @app.put(
-        "/v1/admin/cameras/{camera_id}/location-override",
-        response_model=CameraOut,
-        responses=errors(401, 404, 422, 503),
-        tags=["admin"],
-    )
+        router.post(
+            f"/{{camera_id}}/{action}",
+            response_model=CameraOut,
+            responses=errors(401, 404, 503),
+            name=f"{action}_camera",
+            description=description,
+        )(route)
+
+    switch("disable", enabled=False, description="Refuse the camera's frames with 403 from now on.")
+    switch("enable", enabled=True, description=None)
+
+    @router.put("/{camera_id}/location-override", response_model=CameraOut, responses=errors(401, 404, 422, 503))
     async def set_location_override(camera_id: str, body: LocationOverride, who: Changer) -> CameraOut:
         """Allow (or stop allowing) this camera's frames to name another site / zone than its registration."""
         log.info("camera location override changed", camera_id=camera_id, allowed=body.allowed)
         camera = await changed(camera_id, allow_location_override=body.allowed)
         return CameraOut.of(await audited(who, "camera.location_override", camera, allowed=body.allowed))
+
+    app.include_router(router)

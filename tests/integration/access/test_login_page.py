@@ -7,18 +7,17 @@ import os
 from collections.abc import AsyncIterator
 
 import pytest
-import uvicorn
 from playwright.async_api import Page, async_playwright
 
 from services.reporting.adapters.repository import ReportingRepository
 from services.reporting.api.app import build_app
 from services.reporting.api.deps import Tokens
-from services.reporting.main import EmbeddedServer
 from services.reporting.retention import RetentionJob
 from shared.access.config import AccessSettings
 from shared.access.http import Access
 from shared.access.roles import Role
 from shared.db import make_engine
+from shared.http import EmbeddedServer
 from tests.conftest import free_port
 from tests.integration.access.conftest import PASSWORD, REPORTING_ADMIN, REPORTING_ANALYST, SESSION_KEY, make_user
 from tests.integration.reporting.conftest import seed
@@ -41,7 +40,7 @@ async def served(migrated_database_url: str) -> AsyncIterator[str]:
         access=Access(engine, tokens.principals(), AccessSettings(session_key=SESSION_KEY)),
     )
     port = free_port()
-    server = EmbeddedServer(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None))
+    server = EmbeddedServer(app, host="127.0.0.1", port=port, access_log=True)
     task = asyncio.create_task(server.serve())
     for _ in range(400):
         if server.started:

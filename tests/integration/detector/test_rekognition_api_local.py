@@ -11,13 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 
 from services.detector.api import build_app
 from services.detector.config import DetectorSettings
 from services.detector.engines.registry import EngineSet, build_engines
-from services.detector.main import _Server
 from shared.config import PlatformSettings
+from shared.http import EmbeddedServer
 from tests.conftest import free_port
 from tests.integration.detector.boto_shapes import shape_errors
 from tests.integration.detector.conftest import api_settings, rekognition_client
@@ -42,7 +41,7 @@ async def endpoint(local_engines: EngineSet, s3_client: Any, platform_settings: 
     await s3_client.create_bucket(Bucket=platform_settings.frames_bucket)
     app = build_app(api_settings(platform_settings.frames_bucket, "in/"), engines=local_engines, s3=s3_client)
     port = free_port()
-    server = _Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False))
+    server = EmbeddedServer(app, host="127.0.0.1", port=port)
     task = asyncio.create_task(server.serve())
     while not server.started:
         assert not task.done(), "server did not start"

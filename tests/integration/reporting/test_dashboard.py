@@ -10,11 +10,10 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-import uvicorn
 from playwright.async_api import async_playwright
 
 from services.reporting.adapters.repository import ReportingRepository
-from services.reporting.main import EmbeddedServer
+from shared.http import EmbeddedServer
 from tests.conftest import free_port
 from tests.integration.reporting.builders import incident
 from tests.integration.reporting.conftest import ANALYST, make_app, seeded_frames
@@ -47,7 +46,7 @@ async def served(seeded: ReportingRepository) -> AsyncIterator[str]:
             changed_at=frame.context.captured_at,
         )
     port = free_port()
-    server = EmbeddedServer(uvicorn.Config(make_app(seeded), host="127.0.0.1", port=port, log_config=None))  # type: ignore[arg-type]
+    server = EmbeddedServer(make_app(seeded), host="127.0.0.1", port=port, access_log=True)
     task = asyncio.create_task(server.serve())
     for _ in range(400):  # uvicorn has no "started" event to await
         if server.started:
