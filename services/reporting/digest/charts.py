@@ -39,13 +39,15 @@ def trend_chart(digest: Digest) -> bytes:
     axes.bar(labels, with_, color=GREEN, label="with PPE")
     axes.bar(labels, without, bottom=with_, color=RED, label="without PPE")
     axes.set_ylabel("persons observed")
+    axes.set_ylim(0, max([w + wo for w, wo in zip(with_, without, strict=True)], default=1) * 1.3)  # legend room
     axes.set_xlabel("local hour" if daily else "local day")
     axes.spines[["top"]].set_visible(False)
     rate_axes = axes.twinx()
     rates = [None if c.rate is None else c.rate * 100 for _, c in points]
     rate_axes.plot(labels, [float("nan") if r is None else r for r in rates], color=BLUE, marker="o",
                    label="compliance rate")
-    rate_axes.set_ylim(0, 105)
+    rate_axes.set_ylim(0, 130)
+    rate_axes.set_yticks([0, 20, 40, 60, 80, 100])
     rate_axes.set_ylabel("compliance rate (%)")
     handles = [*axes.get_legend_handles_labels()[0], *rate_axes.get_legend_handles_labels()[0]]
     axes.legend(handles=handles, loc="upper left", fontsize=7, frameon=False, ncols=3)

@@ -60,8 +60,12 @@ def key_figures(digest: Digest) -> list[tuple[str, str]]:
         ("Time to correct", f"median {duration(fixed.median_s)}, 90th percentile {duration(fixed.p90_s)} "
                             f"({fixed.count} corrected)"),
         ("Alert precision", f"{percent(precision.precision)} ({precision.confirmed} confirmed of "
-                            f"{precision.reviewed} reviewed, {precision.false_positives} false positives)"),
+                            f"{precision.reviewed} reviewed, {_plural(precision.false_positives, 'false positive')})"),
     ]
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
 
 
 def tables(digest: Digest) -> dict[str, Table]:
@@ -133,9 +137,9 @@ def pdf(digest: Digest, pictures: Mapping[str, bytes] | None = None) -> bytes:
     document.set_auto_page_break(True, margin=16)
     document.add_page()
     document.set_font("DejaVu", "B", 16)
-    document.cell(text=title(digest), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    document.cell(h=9, text=title(digest), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
     document.set_font("DejaVu", size=10)
-    document.cell(text=subtitle(digest), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    document.cell(h=6, text=subtitle(digest), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
     document.ln(3)
     _table(document, Table("Key figures", ("figure", "value"), [tuple(kv) for kv in key_figures(digest)]),
            widths=(1, 3), header=False)
