@@ -5,10 +5,12 @@ SMTP server (aiosmtpd), once per period across replicas and re-runs, on real Pos
 `PPE_UPDATE_DOCS_SCREENSHOT=1` writes page 1 of the PDF to docs/digest.png.
 """
 
+import asyncio
 import io
 import os
 import re
 import statistics
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from email.message import Message
@@ -134,7 +136,7 @@ def in_week(seeded: SeedFrame) -> bool:
     return seeded.site == SITE and MONDAY <= seeded.local.date() < END_DAY
 
 
-def expected_counts(pick: "callable[[Worn], str]", zone: str | None = None) -> dict[str, int]:  # type: ignore[valid-type]
+def expected_counts(pick: Callable[[Worn], str], zone: str | None = None) -> dict[str, int]:
     counts = {"with": 0, "without": 0, "indeterminate": 0}
     for seeded in week_of_frames():
         if in_week(seeded) and zone in (None, seeded.zone):
@@ -147,7 +149,7 @@ def rate(counts: dict[str, int]) -> str:
     return f"{100 * counts['with'] / (counts['with'] + counts['without']):.1f} %"
 
 
-def one_type(index: int) -> "callable[[Worn], str]":  # type: ignore[valid-type]
+def one_type(index: int) -> Callable[[Worn], str]:
     return lambda worn: {True: "with", False: "without", None: "indeterminate"}[worn[index]]
 
 
@@ -297,7 +299,8 @@ async def test_subscribers_get_each_digest_once_by_email(week: ReportingReposito
     weekly = next(message for _, message in received if "Weekly" in message["Subject"])
     assert [to for to, _ in received] == [["olga@example.com"], ["olga@example.com"]]
     files = attachments(weekly)
-    assert f"Compliance rate {rate(expected_counts(verdict))}" in text_of(files["ppe-digest-site-d-weekly-20260302.pdf"])
+    weekly_pdf = files["ppe-digest-site-d-weekly-20260302.pdf"]
+    assert f"Compliance rate {rate(expected_counts(verdict))}" in text_of(weekly_pdf)
     html = next(part for part in weekly.walk() if part.get_content_type() == "text/html")
     body = html.get_payload(decode=True).decode()  # type: ignore[union-attr]
     assert "Time to acknowledge" in body and body.count('src="cid:') == 3
@@ -317,7 +320,9 @@ async def test_subscribers_get_each_digest_once_by_email(week: ReportingReposito
         assert await job.run_once(now=now + timedelta(days=1)) == 0  # Tuesday: no daily any more, weekly sent
 
 
-async def test_a_failed_send_is_recorded_and_retried_after_a_pause(week: ReportingRepository, engine: AsyncEngine) -> None:
+async def test_a_failed_send_is_recorded_and_retried_after_a_pause(
+    week: ReportingRepository, engine: AsyncEngine
+) -> None:
     user = await make_user(engine, "piet", roles={SITE: Role.ANALYST})
     digests = DigestRepository(week)
     await digests.subscribe(user_id=user, site_id=SITE, period=Period.WEEKLY, email="piet@example.com")
@@ -329,8 +334,6 @@ async def test_a_failed_send_is_recorded_and_retried_after_a_pause(week: Reporti
     with SmtpReceiver() as smtp:
         up = DigestJob(digests, SmtpSettings(host="127.0.0.1", port=smtp.port, sender="d@ppe.example"))
         assert await up.run_once(now=now) == 0  # still paused
-        import asyncio
-
         await asyncio.sleep(0.6)
         assert await up.run_once(now=now) == 1
     (row,) = await digests.sends(site_id=SITE)
