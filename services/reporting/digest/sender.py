@@ -13,6 +13,7 @@ from services.reporting.adapters.digest_repository import DigestRepository, Subs
 from services.reporting.digest import mail, render
 from services.reporting.digest.charts import charts
 from services.reporting.digest.figures import Digest, Period, Window, latest_end_day, window
+from services.reporting.schedule import every
 from shared.logging import get_logger
 
 log = get_logger(__name__)
@@ -90,12 +91,4 @@ class DigestJob:
         return sent
 
     async def run_forever(self, *, interval_s: float, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            try:
-                await self.run_once()
-            except Exception as exc:  # noqa: BLE001 - a failed run must not stop the schedule
-                log.exception("digest run failed; retrying at the next interval", error=repr(exc))
-            try:
-                await asyncio.wait_for(stop.wait(), timeout=interval_s)
-            except TimeoutError:
-                pass
+        await every(interval_s, stop, self.run_once, failure="digest run failed; retrying at the next interval")
