@@ -35,6 +35,7 @@ class Table:
     header: tuple[str, ...]
     rows: list[tuple[str, ...]]
     empty: str = "nothing in this period"
+    text_columns: int = 1  # the leading columns that hold names (left aligned); the others hold numbers
 
 
 def title(digest: Digest) -> str:
@@ -82,7 +83,7 @@ def tables(digest: Digest) -> dict[str, Table]:
         "locations": Table("Top locations (cameras with the most violations)",
                            ("camera", "zone", "persons without PPE", "rate"), [
             (loc.camera_id, loc.zone_id, str(loc.persons_without), percent(loc.rate))
-            for loc in digest.top_locations]),
+            for loc in digest.top_locations], text_columns=2),
         "hours": Table("Top hours (local)", ("hour", "persons without PPE"), [
             (f"{hour:02d}:00-{hour:02d}:59", str(count)) for hour, count in digest.top_hours]),
         "precision": Table("Alert precision by camera (reviewers' verdicts)",
@@ -153,7 +154,7 @@ def pdf(digest: Digest, pictures: Mapping[str, bytes] | None = None) -> bytes:
         _table(document, found[name])
     document.set_font("DejaVu", size=7)
     document.set_text_color(90)
-    document.multi_cell(0, 3.5, DEFINITIONS)
+    document.multi_cell(0, 3.5, DEFINITIONS, align="L")
     return bytes(document.output())
 
 
@@ -173,7 +174,8 @@ def _table(document: FPDF, table: Table, *, widths: tuple[int, ...] | None = Non
         document.cell(text=table.empty, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
         document.ln(3)
         return
-    align = ("LEFT",) + ("RIGHT",) * (len(table.header) - 1) if header else ("LEFT", "LEFT")
+    text = table.text_columns if header else len(table.header)
+    align = ("LEFT",) * text + ("RIGHT",) * (len(table.header) - text)
     with document.table(col_widths=widths or (2,) + (1,) * (len(table.header) - 1), text_align=align,
                         first_row_as_headings=header, line_height=4.5, padding=1) as grid:
         for row in ([table.header] if header else []) + table.rows:
