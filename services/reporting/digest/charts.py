@@ -77,7 +77,7 @@ def zones_chart(digest: Digest) -> bytes:
     zones = [zone for zone in digest.zones if zone.rate is not None]
     figure = _figure(height=max(1.2, 0.35 * len(zones) + 0.8))
     axes = figure.add_subplot()
-    names = [zone.label for zone in zones]
+    names = [zone.label.replace("$", r"\$") for zone in zones]  # a "$" would start matplotlib's mathtext
     rates = [(zone.rate or 0.0) * 100 for zone in zones]
     bars = axes.barh(names, rates, color=[GREEN if rate >= 90 else RED for rate in rates])
     axes.bar_label(bars, labels=[f"{rate:.1f} %" for rate in rates], fontsize=7, padding=2)

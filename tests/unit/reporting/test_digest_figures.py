@@ -5,7 +5,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from services.reporting.digest import render
 from services.reporting.digest.figures import (
+    Compliance,
+    Digest,
     Durations,
     IncidentRow,
     Period,
@@ -77,3 +80,15 @@ def test_false_positives_have_nothing_to_correct_and_count_in_precision() -> Non
     assert (found.precision.reviewed, found.precision.confirmed, found.precision.precision) == (2, 1, 0.5)
     assert found.by_severity == {"critical": 1, "warning": 2}
     assert (found.still_open, found.unacknowledged) == (1, 1)
+
+
+def test_names_print_as_given_in_both_renderings() -> None:
+    # GIVEN zone names with a dollar sign (matplotlib's mathtext), markup and letters outside Latin-1
+    span = window(Period.DAILY, site_id="Werk Süd <1>", timezone="Europe/Berlin", end_day=date(2026, 3, 3))
+    zones = [Compliance("$price$ zone", 3, 1, 0), Compliance("Łódź <b>", 1, 1, 1)]
+    digest = Digest(span, Compliance("all", 4, 2, 1), zones, [], [], {}, [], incident_figures([], site_id="s"),
+                    datetime(2026, 3, 3, 7, tzinfo=UTC))
+    # WHEN rendered THEN nothing breaks, the PDF is a PDF and the HTML escapes the names
+    assert render.pdf(digest).startswith(b"%PDF")
+    page = render.html(digest)
+    assert "Łódź &lt;b&gt;" in page and "Werk Süd &lt;1&gt;" in page and "<b>" not in page
