@@ -10,6 +10,8 @@ import io
 import os
 import re
 import statistics
+import subprocess
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -338,3 +340,19 @@ async def test_a_failed_send_is_recorded_and_retried_after_a_pause(
         assert await up.run_once(now=now) == 1
     (row,) = await digests.sends(site_id=SITE)
     assert row["sent_at"] is not None and row["attempts"] == 2
+
+
+async def test_the_command_renders_a_digest_by_hand(
+    week: ReportingRepository, migrated_database_url: str, tmp_path: Path
+) -> None:
+    env = {**os.environ, "DATABASE_URL": migrated_database_url}
+    for name in ("week.pdf", "week.html"):
+        done = await asyncio.to_thread(
+            subprocess.run,
+            [sys.executable, "-m", "services.reporting.digest", "--site", SITE, "--period", "weekly",
+             "--end", END_DAY.isoformat(), "--out", str(tmp_path / name)],
+            env=env, capture_output=True, text=True, timeout=120, check=False,
+        )
+        assert done.returncode == 0, done.stderr
+    assert f"Compliance rate {rate(expected_counts(verdict))}" in text_of((tmp_path / "week.pdf").read_bytes())
+    assert "Mon 02 Mar to Sun 08 Mar 2026" in (tmp_path / "week.html").read_text()
