@@ -31,7 +31,7 @@ from services.reporting.digest.figures import Digest, Period
 from services.reporting.digest.mail import SmtpSettings
 from services.reporting.digest.sender import DigestJob
 from services.reporting.domain import frame_record
-from shared.access import audit
+from shared.access import audit, store
 from shared.access.roles import Role
 from shared.contracts import IncidentChanged
 from tests.integration.access.conftest import make_user, token_for
@@ -356,3 +356,25 @@ async def test_the_command_renders_a_digest_by_hand(
         assert done.returncode == 0, done.stderr
     assert f"Compliance rate {rate(expected_counts(verdict))}" in text_of((tmp_path / "week.pdf").read_bytes())
     assert "Mon 02 Mar to Sun 08 Mar 2026" in (tmp_path / "week.html").read_text()
+
+
+async def test_one_claim_wins_among_concurrent_senders_and_only_live_users_are_due(
+    week: ReportingRepository, engine: AsyncEngine
+) -> None:
+    digests = DigestRepository(week)
+    ids = {name: await make_user(engine, name, roles={SITE: Role.VIEWER}) for name in ("ann", "ben", "cid")}
+    global_viewer = await make_user(engine, "gil", global_role=Role.VIEWER)
+    for user_id in [*ids.values(), global_viewer]:
+        await digests.subscribe(user_id=user_id, site_id=SITE, period=Period.WEEKLY, email="x@example.com")
+    async with engine.begin() as conn:
+        await store.update_user(conn, ids["ben"], global_role=None, roles={SITE: Role.VIEWER}, disabled=True)
+        await store.update_user(conn, ids["cid"], global_role=None, roles={"site-other": Role.ADMIN}, disabled=False)
+    # a disabled user and a user who lost the site are not due; a global role holds on every site
+    live = await digests.live_subscriptions()
+    assert sorted(s.username for s in live) == ["ann", "gil"]
+
+    # twenty senders claim ann's weekly digest at once: exactly one wins
+    (ann,) = [s for s in live if s.username == "ann"]
+    span = await digests.window(Period.WEEKLY, site_id=SITE, end_day=END_DAY)
+    claims = await asyncio.gather(*(digests.claim(ann, span, lease_s=600, max_attempts=5) for _ in range(20)))
+    assert claims.count(True) == 1
