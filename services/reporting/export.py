@@ -20,6 +20,7 @@ from typing import Any
 
 from services.reporting.adapters.datalake import PartitionedWriter, Target, file_name, publish
 from services.reporting.adapters.export_source import ExportSource
+from services.reporting.schedule import every
 from shared.logging import get_logger
 
 log = get_logger(__name__)
@@ -93,15 +94,9 @@ class Exporter:
         return result
 
     async def run_forever(self, *, interval_s: float, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            try:
-                await self.run_once()
-            except Exception as exc:  # noqa: BLE001 - a failed run is redone at the next interval
-                log.exception("export failed; the same range is redone at the next interval", error=repr(exc))
-            try:
-                await asyncio.wait_for(stop.wait(), timeout=interval_s)
-            except TimeoutError:
-                pass
+        await every(
+            interval_s, stop, self.run_once, failure="export failed; the same range is redone at the next interval"
+        )
 
 
 async def main(argv: list[str] | None = None) -> int:

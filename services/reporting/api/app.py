@@ -12,7 +12,7 @@ from services.reporting.adapters.ingest_admin import IngestAdmin
 from services.reporting.adapters.notifier_incidents import NotifierIncidents
 from services.reporting.adapters.repository import ReportingRepository
 from services.reporting.adapters.snapshots import Snapshots
-from services.reporting.api import access_routes, console_routes
+from services.reporting.api import access_routes, console_routes, digest_routes
 from services.reporting.api.deps import Tokens
 from services.reporting.api.routes import router
 from services.reporting.api.zone_routes import router as zone_router
@@ -85,6 +85,7 @@ def build_app(
     app.include_router(zone_router)
     app.include_router(access_routes.router)
     app.include_router(console_routes.router)
+    app.include_router(digest_routes.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.get("/", include_in_schema=False)

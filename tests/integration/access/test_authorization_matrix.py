@@ -157,6 +157,18 @@ POLICY: dict[tuple[str, str, str], Policy] = {
     ("reporting", "POST", "/api/v1/console/incidents/{incident_id}/resolve"): Policy(Role.OPERATOR, SITE),
     ("reporting", "POST", "/api/v1/console/incidents/{incident_id}/false-positive"): Policy(
         Role.OPERATOR, SITE, body=lambda ctx: {"reason": "a shadow, not a person"}),
+    # reporting: digests (the site in the path) and the caller's own subscriptions
+    **{
+        ("reporting", "GET", f"/api/v1/digests/{{site_id}}.{fmt}"): Policy(
+            Role.VIEWER, SITE, f"/api/v1/digests/{SITE_A}.{fmt}?period=daily&end=2026-11-02")
+        for fmt in ("pdf", "html")
+    },
+    ("reporting", "GET", "/api/v1/digests/subscriptions"): Policy(Role.VIEWER, SELF),
+    ("reporting", "PUT", "/api/v1/digests/subscriptions/{site_id}/{period}"): Policy(
+        Role.VIEWER, SITE, f"/api/v1/digests/subscriptions/{SITE_A}/weekly",
+        body=lambda ctx: {"email": "someone@example.com"}),
+    ("reporting", "DELETE", "/api/v1/digests/subscriptions/{site_id}/{period}"): Policy(
+        Role.VIEWER, SELF, f"/api/v1/digests/subscriptions/{SITE_A}/weekly"),
 }
 PATH_VALUES = {"camera_id": CAMERA_A, "rule_id": str(RULE_A), "channel_id": str(CHANNEL_A), "incident_id": INCIDENT_A}
 
