@@ -12,7 +12,7 @@ from services.reporting.adapters.ingest_admin import IngestAdmin
 from services.reporting.adapters.notifier_incidents import NotifierIncidents
 from services.reporting.adapters.repository import ReportingRepository
 from services.reporting.adapters.snapshots import Snapshots
-from services.reporting.api import access_routes, console_routes
+from services.reporting.api import access_routes, audit_routes, console_routes, user_routes
 from services.reporting.api.deps import Tokens
 from services.reporting.api.routes import router
 from services.reporting.api.zone_routes import router as zone_router
@@ -84,6 +84,8 @@ def build_app(
     app.include_router(router)
     app.include_router(zone_router)
     app.include_router(access_routes.router)
+    app.include_router(user_routes.router)
+    app.include_router(audit_routes.router)
     app.include_router(console_routes.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
