@@ -21,7 +21,7 @@ from services.notifier.adapters import db
 from services.notifier.adapters.secret_box import SecretBox
 from services.notifier.adapters.targets import IPNetwork, TargetRefused, check_apprise_url, check_webhook_url
 from services.notifier.domain import RulePolicy, Severity
-from services.notifier.incident_api import ADMIN_TOKEN_NAME, add_incident_routes
+from services.notifier.incident_api import ADMIN_TOKEN_NAME, acting_accepts, add_incident_routes
 from shared.access import audit
 from shared.access.http import NOT_FOUND, Access, Require, body, lookup, query, service_tokens
 from shared.access.roles import Principal, Role
@@ -173,7 +173,7 @@ def build_app(
     app = FastAPI(title="PPE notifier", version="1")
     app.add_middleware(
         Guard,
-        accepts=access.accepts,
+        accepts=acting_accepts(access),
         unauthorised=lambda scope: (
             401, {"detail": "sign in, or send Authorization: Bearer <personal API token or NOTIFIER_ADMIN_TOKEN>"},
             {"WWW-Authenticate": "Bearer"},

@@ -1,4 +1,5 @@
-"""The notifier's incident API, as the incident console needs it: list, read and act on incidents.
+"""The notifier's API, as the incident console needs it: list, read and act on incidents; and its rules and
+channels, as the admins' page manages them.
 
 Incidents belong to the notifier (it opens, escalates and resolves them), so reporting keeps no copy for the
 console: it calls the notifier over HTTP with the notifier's admin token, which stays on the server side, and
@@ -54,3 +55,11 @@ class NotifierIncidents(ServiceClient):
             "POST", f"/v1/incidents/{incident_id}/{action}", json=body, headers={ACTING_USER: user}
         )
         return done
+
+    async def manage(
+        self, method: str, path: str, *, user: str | None, body: Any = None, params: dict[str, str] | None = None
+    ) -> Any:
+        """Rules and channels (`/v1/rules...`, `/v1/channels...`) in the name of `user` (checked by reporting;
+        None: reporting itself, to look a site up); the notifier records a change as theirs."""
+        headers = {} if user is None else {ACTING_USER: user}
+        return await self._call(method, path, json=body, params=params, headers=headers)
