@@ -8,7 +8,7 @@ from fastapi import APIRouter, HTTPException, Request, Response
 from fastapi import Path as PathParam
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.reporting.api.deps import PRINTABLE, SignedIn
+from services.reporting.api.deps import PRINTABLE, SignedIn, access_of
 from services.reporting.api.schemas import InvalidOut
 from shared.access import audit, credentials, store
 from shared.access.http import Access, Forbidden
@@ -79,13 +79,6 @@ class NewTokenOut(TokenOut):
     token: str = Field(description="Shown once: send it as `Authorization: Bearer <token>`.")
 
 
-def _access(request: Request) -> Access:
-    access: Access = request.app.state.access
-    if access.engine is None:
-        raise HTTPException(503, "user accounts need the database: this app was built without one")
-    return access
-
-
 def _me(principal: Principal) -> MeOut:
     return MeOut(
         name=principal.name, kind="user" if principal.kind == "user" else "service", via=principal.via,
@@ -107,7 +100,7 @@ async def _audit(access: Access, actor: str, action: str, *, target: str | None,
 
 @router.post(LOGIN_PATH.removeprefix("/api/v1"), response_model=SessionOut, summary="Sign in (sets the session cookie)")
 async def login(body: LoginIn, request: Request, response: Response) -> SessionOut:
-    access = _access(request)
+    access = access_of(request)
     key = access.settings.session_key
     if key is None:
         # not a failure of the server: this deployment has not switched sign-in on
@@ -142,7 +135,7 @@ async def login(body: LoginIn, request: Request, response: Response) -> SessionO
 
 @router.post("/auth/logout", status_code=204, summary="Sign out (ends this session)")
 async def logout(who: SignedIn, request: Request) -> Response:
-    access = _access(request)
+    access = access_of(request)
     if who.session_id is not None:
         assert access.engine is not None
         await store.close_session(access.engine, who.session_id)
@@ -159,7 +152,7 @@ async def me(who: SignedIn) -> MeOut:
 
 @router.post("/auth/password", status_code=204, summary="Change my password (ends my other sessions)")
 async def change_password(body: PasswordIn, who: SignedIn, request: Request) -> Response:
-    access = _access(request)
+    access = access_of(request)
     assert access.engine is not None
     if await store.check_login(access.engine, who.name, body.current_password) is None or who.user_id is None:
         raise HTTPException(422, "the current password is wrong")
@@ -175,7 +168,7 @@ async def change_password(body: PasswordIn, who: SignedIn, request: Request) -> 
 
 @router.get("/auth/tokens", response_model=list[TokenOut], summary="My personal API tokens")
 async def list_tokens(who: SignedIn, request: Request) -> list[TokenOut]:
-    access = _access(request)
+    access = access_of(request)
     assert access.engine is not None
     return [TokenOut(**row) for row in await store.list_tokens(access.engine, _user_id(who))]
 
@@ -183,7 +176,7 @@ async def list_tokens(who: SignedIn, request: Request) -> list[TokenOut]:
 @router.post("/auth/tokens", response_model=NewTokenOut, status_code=201, summary="New personal API token")
 async def create_token(body: TokenIn, who: SignedIn, request: Request) -> NewTokenOut:
     """The token acts with my roles (as they are when it is used); it is shown once."""
-    access = _access(request)
+    access = access_of(request)
     assert access.engine is not None
     expires = datetime.now(UTC) + timedelta(days=body.expires_in_days) if body.expires_in_days else None
     row, token = await store.create_token(access.engine, user_id=_user_id(who), name=body.name, expires_at=expires)
@@ -196,7 +189,7 @@ async def revoke_token(
     token_id: Annotated[int, PathParam(ge=1, le=MAX_ID, description="The token's id.")], who: SignedIn,
     request: Request,
 ) -> Response:
-    access = _access(request)
+    access = access_of(request)
     assert access.engine is not None
     if not await store.revoke_token(access.engine, user_id=_user_id(who), token_id=token_id):
         raise HTTPException(404, f"you have no live token {token_id}")

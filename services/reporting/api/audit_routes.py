@@ -5,13 +5,13 @@
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from pydantic import AwareDatetime, Field
 
-from services.reporting.api.deps import PRINTABLE, GlobalAdmin
+from services.reporting.api.deps import PRINTABLE, GlobalAdmin, access_engine
 from services.reporting.api.schemas import Schema, error_responses
 from shared.access import audit
-from shared.access.http import Access, Require, query
+from shared.access.http import Require, query
 from shared.access.roles import Principal, Role
 
 router = APIRouter(
@@ -42,13 +42,6 @@ class VerifyOut(Schema):
     bad_seq: int | None = Field(description="The first record that does not verify.")
 
 
-def _access(request: Request) -> Access:
-    access: Access = request.app.state.access
-    if access.engine is None:
-        raise HTTPException(503, "the audit trail needs the database: this app was built without one")
-    return access
-
-
 SiteAuditor = Annotated[Principal, Depends(Require(Role.ADMIN, query()))]
 
 
@@ -68,8 +61,7 @@ async def read_audit(
 ) -> list[AuditRecordOut]:
     """A site admin reads the records of their sites; a global admin every record (sign-ins, users too).
     The next page: `before_seq` = the smallest `seq` of this one."""
-    engine = _access(request).engine
-    assert engine is not None
+    engine = access_engine(request)
     rows = await audit.read(engine, sites=who.sites(Role.ADMIN), site_id=site_id, action=action, actor=actor,
                             since=start, until=end, before_seq=before_seq, limit=limit)
     return [AuditRecordOut(**row) for row in rows]
@@ -77,7 +69,6 @@ async def read_audit(
 
 @router.get("/audit/verify", response_model=VerifyOut, summary="Check the audit chain (global admin)")
 async def verify_audit(_: GlobalAdmin, request: Request) -> VerifyOut:
-    engine = _access(request).engine
-    assert engine is not None
+    engine = access_engine(request)
     verdict = await audit.verify(engine)
     return VerifyOut(**verdict.__dict__)

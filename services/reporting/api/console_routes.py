@@ -125,11 +125,19 @@ async def _act(
         raise _error(exc) from exc
 
 
-@router.post("/incidents/{incident_id}/acknowledge", summary="Seen and being handled: stops the escalation")
-async def acknowledge(
-    incident_id: IncidentId, request: Request, principal: IncidentOperator, body: Note | None = None
-) -> dict[str, Any]:
-    return await _act(request, incident_id, "acknowledge", body, principal)
+def _note_action(action: str, summary: str) -> None:
+    """An action whose body is an optional note: acknowledge, resolve, confirm."""
+
+    @router.post(f"/incidents/{{incident_id}}/{action}", summary=summary, name=action)
+    async def noted(
+        incident_id: IncidentId, request: Request, principal: IncidentOperator, body: Note | None = None
+    ) -> dict[str, Any]:
+        return await _act(request, incident_id, action, body, principal)
+
+
+_note_action("acknowledge", "Seen and being handled: stops the escalation")
+_note_action("resolve", "Close the incident by hand")
+_note_action("confirm", "A real violation (the reviewer's verdict that precision counts)")
 
 
 @router.post("/incidents/{incident_id}/comment", summary="Add a comment to the incident's history")
@@ -137,25 +145,11 @@ async def comment(incident_id: IncidentId, body: Comment, request: Request, prin
     return await _act(request, incident_id, "comment", body, principal)
 
 
-@router.post("/incidents/{incident_id}/resolve", summary="Close the incident by hand")
-async def resolve(
-    incident_id: IncidentId, request: Request, principal: IncidentOperator, body: Note | None = None
-) -> dict[str, Any]:
-    return await _act(request, incident_id, "resolve", body, principal)
-
-
 @router.post("/incidents/{incident_id}/false-positive", summary="Not a violation (with the reason)")
 async def false_positive(
     incident_id: IncidentId, body: FalsePositive, request: Request, principal: IncidentOperator
 ) -> dict[str, Any]:
     return await _act(request, incident_id, "false-positive", body, principal)
-
-
-@router.post("/incidents/{incident_id}/confirm", summary="A real violation (the reviewer's verdict)")
-async def confirm(
-    incident_id: IncidentId, request: Request, principal: IncidentOperator, body: Note | None = None
-) -> dict[str, Any]:
-    return await _act(request, incident_id, "confirm", body, principal)
 
 
 @router.post("/incidents/{incident_id}/assign", summary="Assign the incident to an operator of its site")

@@ -6,11 +6,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Query, Request
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.reporting.adapters.repository import Filters, ReportingRepository
 from services.reporting.adapters.service_client import ServiceRefused, ServiceUnavailable
 from services.reporting.domain import InvalidQuery, check_range, widen_to_rollup
-from shared.access.http import GLOBAL, SIGNED_IN, Require, path, principal_of, query, service_tokens
+from shared.access.http import GLOBAL, SIGNED_IN, Access, Require, path, principal_of, query, service_tokens
 from shared.access.roles import Principal, Role
 from shared.logging import get_logger
 
@@ -36,6 +37,20 @@ Exporter = Annotated[Principal, Depends(Require(Role.ANALYST, query()))]
 SiteWriter = Annotated[Principal, Depends(Require(Role.ADMIN, path()))]
 GlobalAdmin = Annotated[Principal, Depends(Require(Role.ADMIN, GLOBAL))]
 SignedIn = Annotated[Principal, Depends(Require(Role.VIEWER, SIGNED_IN))]
+
+
+def access_of(request: Request) -> Access:
+    """The app's Access, with the database that user accounts and the audit trail live in (else 503)."""
+    access: Access = request.app.state.access
+    if access.engine is None:
+        raise HTTPException(503, "user accounts and the audit trail need the database: this app was built without one")
+    return access
+
+
+def access_engine(request: Request) -> AsyncEngine:
+    engine = access_of(request).engine
+    assert engine is not None  # access_of refused an app without one
+    return engine
 
 
 def repository(request: Request) -> ReportingRepository:

@@ -4,6 +4,8 @@ global admin) and calls the notifier server-side with its admin token naming the
 so the notifier's audit records name the person. The browser never holds a notifier token.
 """
 
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, HTTPException, Path, Query, Request, Response
@@ -22,13 +24,7 @@ router = APIRouter(
         unavailable="The notifier did not answer: retry later.",
     ),
 )
-RuleId = Annotated[int, Path(ge=1, le=2**31 - 1, description="The rule's id (notifier).")]
-ChannelId = Annotated[int, Path(ge=1, le=2**31 - 1, description="The channel's id (notifier).")]
 SiteQuery = Annotated[str | None, Query(max_length=128, pattern=PRINTABLE, description="Only this site.")]
-RuleBody = Annotated[dict[str, Any], Body(description="The rule as the notifier takes it: site_id, zone_id, "
-                                          "camera_id, policy (docs/notifier.md).")]
-ChannelBody = Annotated[dict[str, Any], Body(description="The channel as the notifier takes it: name, kind, target, "
-                                             "secret, site_id (null: every site), min_severity, enabled.")]
 
 
 def _notifier(request: Request) -> NotifierIncidents:
@@ -71,10 +67,6 @@ async def channel_site(request: Request) -> Any:
 
 SiteAdmin = Annotated[Principal, Depends(Require(Role.ADMIN, query()))]
 NewAdmin = Annotated[Principal, Depends(Require(Role.ADMIN, body()))]
-RuleAdmin = Annotated[Principal, Depends(Require(Role.ADMIN, lookup(rule_site)))]
-RuleMover = Annotated[Principal, Depends(Require(Role.ADMIN, lookup(rule_site), body()))]
-ChannelAdmin = Annotated[Principal, Depends(Require(Role.ADMIN, lookup(channel_site)))]
-ChannelMover = Annotated[Principal, Depends(Require(Role.ADMIN, lookup(channel_site), body()))]
 
 
 async def _per_site(request: Request, who: Principal, path: str, site_id: str | None) -> list[dict[str, Any]]:
@@ -87,44 +79,46 @@ async def _per_site(request: Request, who: Principal, path: str, site_id: str | 
     return [item for item in found if sites is None or item.get("site_id") in sites]
 
 
-@router.get("/rules", summary="Alert rules of the sites the caller administers")
-async def list_rules(request: Request, who: SiteAdmin, site_id: SiteQuery = None) -> list[dict[str, Any]]:
-    return await _per_site(request, who, "/v1/rules", site_id)
+@dataclass(frozen=True)
+class Kind:
+    """Rules and channels are managed alike: list, create, replace, delete; only the words differ."""
+
+    name: str  # "rule": /api/v1/notifications/rules/{rule_id} -> the notifier's /v1/rules/{rule_id}
+    site_of: Callable[[Request], Awaitable[Any]]
+    body: str  # what the body holds
+    create: str  # the creation's summary
+    replace_note: str = ""
 
 
-@router.post("/rules", status_code=201, summary="New alert rule (admin of its site)")
-async def create_rule(rule: RuleBody, request: Request, who: NewAdmin) -> Any:
-    return await _call(request, "POST", "/v1/rules", who.name, body=rule)
+def add_routes(kind: Kind) -> None:
+    plural, key = f"{kind.name}s", f"{kind.name}_id"
+    ItemId = Annotated[int, Path(alias=key, ge=1, le=2**31 - 1, description=f"The {kind.name}'s id (notifier).")]
+    Payload = Annotated[dict[str, Any], Body(description=f"The {kind.name} as the notifier takes it: {kind.body}.")]
+    ItemAdmin = Annotated[Principal, Depends(Require(Role.ADMIN, lookup(kind.site_of)))]
+    ItemMover = Annotated[Principal, Depends(Require(Role.ADMIN, lookup(kind.site_of), body()))]
+    where = f"/v1/{plural}"
+
+    @router.get(f"/{plural}", summary=f"The {plural} of the sites the caller administers", name=f"list_{plural}")
+    async def listed(request: Request, who: SiteAdmin, site_id: SiteQuery = None) -> list[dict[str, Any]]:
+        return await _per_site(request, who, where, site_id)
+
+    @router.post(f"/{plural}", status_code=201, summary=kind.create, name=f"create_{kind.name}")
+    async def created(item: Payload, request: Request, who: NewAdmin) -> Any:
+        return await _call(request, "POST", where, who.name, body=item)
+
+    @router.put(f"/{plural}/{{{key}}}", summary=f"Replace a {kind.name} (admin of its site and of the body's)"
+                f"{kind.replace_note}", name=f"replace_{kind.name}")
+    async def replaced(item_id: ItemId, item: Payload, request: Request, who: ItemMover) -> Any:
+        return await _call(request, "PUT", f"{where}/{item_id}", who.name, body=item)
+
+    @router.delete(f"/{plural}/{{{key}}}", status_code=204, summary=f"Delete a {kind.name}",
+                   name=f"delete_{kind.name}")
+    async def deleted(item_id: ItemId, request: Request, who: ItemAdmin) -> Response:
+        await _call(request, "DELETE", f"{where}/{item_id}", who.name)
+        return Response(status_code=204)
 
 
-@router.put("/rules/{rule_id}", summary="Replace an alert rule (admin of its site and of the body's)")
-async def replace_rule(rule_id: RuleId, rule: RuleBody, request: Request, who: RuleMover) -> Any:
-    return await _call(request, "PUT", f"/v1/rules/{rule_id}", who.name, body=rule)
-
-
-@router.delete("/rules/{rule_id}", status_code=204, summary="Delete an alert rule (the default policy applies)")
-async def delete_rule(rule_id: RuleId, request: Request, who: RuleAdmin) -> Response:
-    await _call(request, "DELETE", f"/v1/rules/{rule_id}", who.name)
-    return Response(status_code=204)
-
-
-@router.get("/channels", summary="Notification channels of the sites the caller administers")
-async def list_channels(request: Request, who: SiteAdmin, site_id: SiteQuery = None) -> list[dict[str, Any]]:
-    """A global admin also sees the channels of every site (site_id null)."""
-    return await _per_site(request, who, "/v1/channels", site_id)
-
-
-@router.post("/channels", status_code=201, summary="New channel (admin of its site; of every site: global)")
-async def create_channel(channel: ChannelBody, request: Request, who: NewAdmin) -> Any:
-    return await _call(request, "POST", "/v1/channels", who.name, body=channel)
-
-
-@router.put("/channels/{channel_id}", summary="Replace a channel (its secret must be given again)")
-async def replace_channel(channel_id: ChannelId, channel: ChannelBody, request: Request, who: ChannelMover) -> Any:
-    return await _call(request, "PUT", f"/v1/channels/{channel_id}", who.name, body=channel)
-
-
-@router.delete("/channels/{channel_id}", status_code=204, summary="Delete a channel")
-async def delete_channel(channel_id: ChannelId, request: Request, who: ChannelAdmin) -> Response:
-    await _call(request, "DELETE", f"/v1/channels/{channel_id}", who.name)
-    return Response(status_code=204)
+add_routes(Kind("rule", rule_site, "site_id, zone_id, camera_id, policy (docs/notifier.md)",
+                "New alert rule (admin of its site)"))
+add_routes(Kind("channel", channel_site, "name, kind, target, secret, site_id (null: every site), min_severity, "
+                "enabled", "New channel (admin of its site; of every site: global)", ": its secret is given again"))

@@ -14,10 +14,10 @@ from fastapi import Path as PathParam
 from pydantic import Field
 
 from services.reporting.api.access_routes import MAX_ID, RoleName, SiteId, TokenOut
-from services.reporting.api.deps import PRINTABLE, GlobalAdmin
+from services.reporting.api.deps import PRINTABLE, GlobalAdmin, access_engine
 from services.reporting.api.schemas import Schema, error_responses
 from shared.access import audit, store
-from shared.access.http import ANY, Access, Forbidden, Require, path
+from shared.access.http import ANY, Forbidden, Require, path
 from shared.access.roles import Principal, Role
 
 router = APIRouter(
@@ -67,13 +67,6 @@ class SiteRoleOut(Schema):
     before: RoleName | None = Field(description="The role held there before the change.")
 
 
-def _engine(request: Request) -> Access:
-    access: Access = request.app.state.access
-    if access.engine is None:
-        raise HTTPException(503, "user accounts need the database: this app was built without one")
-    return access
-
-
 def _user_out(user: store.UserRecord) -> UserOut:
     return UserOut(
         id=user.id, username=user.username, global_role=user.global_role.value if user.global_role else None,
@@ -88,16 +81,14 @@ SiteAdmin = Annotated[Principal, Depends(Require(Role.ADMIN, path()))]
 
 @router.get("/users", response_model=list[UserOut], summary="Users and their roles (a site admin: of their sites)")
 async def list_users(who: AnySiteAdmin, request: Request) -> list[UserOut]:
-    access = _engine(request)
-    assert access.engine is not None
-    return [_user_out(user) for user in await store.list_users(access.engine, sites=who.sites(Role.ADMIN))]
+    engine = access_engine(request)
+    return [_user_out(user) for user in await store.list_users(engine, sites=who.sites(Role.ADMIN))]
 
 
 @router.post("/users", response_model=UserOut, status_code=201, summary="Create a user")
 async def create_user(body: UserIn, who: AnySiteAdmin, request: Request) -> UserOut:
     """A site admin creates users with roles on the sites they administer only (and no global role)."""
-    access = _engine(request)
-    assert access.engine is not None
+    engine = access_engine(request)
     sites = who.sites(Role.ADMIN)
     if sites is not None:
         if body.global_role is not None:
@@ -109,7 +100,7 @@ async def create_user(body: UserIn, who: AnySiteAdmin, request: Request) -> User
             raise Forbidden(f"{who.name} lacks the admin role on site {outside[0]}")
     roles = {site: Role(role) for site, role in body.site_roles.items()}
     try:
-        async with access.engine.begin() as conn:
+        async with engine.begin() as conn:
             user = await store.create_user(
                 conn, username=body.username, password=body.password,
                 global_role=Role(body.global_role) if body.global_role else None, roles=roles,
@@ -129,9 +120,8 @@ async def create_user(body: UserIn, who: AnySiteAdmin, request: Request) -> User
 @router.put("/users/{user_id}", response_model=UserOut, summary="Change a user's roles, state or password")
 async def update_user(user_id: UserId, body: UserUpdate, who: GlobalAdmin, request: Request) -> UserOut:
     """Global admin: the roles given replace all of the user's roles; `disabled` locks them out."""
-    access = _engine(request)
-    assert access.engine is not None
-    async with access.engine.begin() as conn:
+    engine = access_engine(request)
+    async with engine.begin() as conn:
         user = await store.update_user(
             conn, user_id, global_role=Role(body.global_role) if body.global_role else None,
             roles={site: Role(role) for site, role in body.site_roles.items()}, disabled=body.disabled,
@@ -147,9 +137,8 @@ async def update_user(user_id: UserId, body: UserUpdate, who: GlobalAdmin, reque
 
 
 async def _set_role(request: Request, who: Principal, user_id: int, site_id: str, role: Role | None) -> SiteRoleOut:
-    access = _engine(request)
-    assert access.engine is not None
-    async with access.engine.begin() as conn:
+    engine = access_engine(request)
+    async with engine.begin() as conn:
         try:
             before = await store.set_site_role(conn, user_id, site_id, role)
         except LookupError as exc:
@@ -177,9 +166,8 @@ async def revoke_site_role(user_id: UserId, site_id: SitePath, who: SiteAdmin, r
 
 @router.get("/users/{user_id}/tokens", response_model=list[TokenOut], summary="A user's personal API tokens")
 async def user_tokens(user_id: UserId, _: GlobalAdmin, request: Request) -> list[TokenOut]:
-    access = _engine(request)
-    assert access.engine is not None
-    return [TokenOut(**row) for row in await store.list_tokens(access.engine, user_id)]
+    engine = access_engine(request)
+    return [TokenOut(**row) for row in await store.list_tokens(engine, user_id)]
 
 
 @router.delete("/users/{user_id}/tokens/{token_id}", status_code=204, summary="Revoke a user's personal API token")
@@ -188,11 +176,10 @@ async def revoke_user_token(
     who: GlobalAdmin, request: Request,
 ) -> Response:
     """A leaked token, or one of someone who left: a global admin revokes it (its owner can too)."""
-    access = _engine(request)
-    assert access.engine is not None
-    if not await store.revoke_token(access.engine, user_id=user_id, token_id=token_id):
+    engine = access_engine(request)
+    if not await store.revoke_token(engine, user_id=user_id, token_id=token_id):
         raise HTTPException(404, f"user {user_id} has no live token {token_id}")
-    await audit.record(access.engine, actor=who.audit_name(), action="token.revoke", target=f"token:{token_id}",
+    await audit.record(engine, actor=who.audit_name(), action="token.revoke", target=f"token:{token_id}",
                        details={"owner": f"user:{user_id}", "via": who.via})
     return Response(status_code=204)
 

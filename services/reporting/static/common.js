@@ -53,3 +53,21 @@ function cell(row, text) {
   row.appendChild(td);
   return td;
 }
+
+function button(label, onClick) {
+  const b = document.createElement("button");
+  b.type = "button";
+  b.textContent = label;
+  b.addEventListener("click", onClick);
+  return b;
+}
+
+// An action of the page: "<what>: done" or "<what> failed: <why>" in the status line.
+async function run(what, fn) {
+  try {
+    await fn();
+    setStatus(`${what}: done`, false);
+  } catch (error) {
+    setStatus(`${what} failed: ${error.message}`, true);
+  }
+}

@@ -5,23 +5,6 @@
 const siteParams = () => ($("site").value.trim() ? `?site_id=${encodeURIComponent($("site").value.trim())}` : "");
 const orNull = (value) => (value.trim() ? value.trim() : null);
 
-function button(label, onClick) {
-  const b = document.createElement("button");
-  b.type = "button";
-  b.textContent = label;
-  b.addEventListener("click", onClick);
-  return b;
-}
-
-async function run(what, fn) {
-  try {
-    await fn();
-    setStatus(`${what}: done`, false);
-  } catch (error) {
-    setStatus(`${what} failed: ${error.message}`, true);
-  }
-}
-
 function renderRules(rules) {
   const body = $("rules").querySelector("tbody");
   body.replaceChildren();

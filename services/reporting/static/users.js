@@ -6,23 +6,6 @@
 const state = { me: null, global: false, users: [] };
 const when = (iso) => (iso ? new Date(iso).toLocaleString() : "");
 
-function button(label, onClick) {
-  const b = document.createElement("button");
-  b.type = "button";
-  b.textContent = label;
-  b.addEventListener("click", onClick);
-  return b;
-}
-
-async function run(what, fn) {
-  try {
-    await fn();
-    setStatus(`${what}: done`, false);
-  } catch (error) {
-    setStatus(`${what} failed: ${error.message}`, true);
-  }
-}
-
 function renderUsers() {
   const body = $("users").querySelector("tbody");
   body.replaceChildren();
