@@ -203,6 +203,21 @@ async def test_operator_acknowledges_one_the_other_escalates_once_and_another_si
             await admin.wait_for_function(
                 "() => [...document.querySelectorAll('#records tbody tr td:nth-child(3)')]"
                 ".every((td) => td.textContent === 'user:olga')")
+            # ... and on the users page gives victor the viewer role on site-1 (his site-b role stays)
+            await admin.click("a[href='/users']")
+            await admin.wait_for_selector("body[data-state=ready]")
+            await admin.wait_for_selector("#users tr[data-username='olga']:has-text('site-1: operator')")
+            await admin.select_option("#role-user", label="victor")
+            await admin.fill("#role-site", "site-1")
+            await admin.select_option("#role-role", "viewer")
+            await admin.click("#grant")
+            await admin.wait_for_selector("#users tr[data-username='victor']:has-text('site-1: viewer')")
+            assert "site-b: viewer" in await admin.inner_text("#users tr[data-username='victor']")
+            # ... and sees the rule of site-1 and its channels on the rules and channels page
+            await admin.click("a[href='/notifications']")
+            await admin.wait_for_selector("body[data-state=ready]")
+            await admin.wait_for_selector("#rules tbody tr:has(td:text-is('site-1'))")
+            await admin.wait_for_selector("#channels tr[data-channel-name='site-manager']")
         finally:
             await browser.close()
     assert errors == []
