@@ -18,7 +18,7 @@ from services.notifier.adapters.incidents import IncidentRepository
 from services.notifier.adapters.rules import ChannelRepository, RuleRepository
 from services.notifier.adapters.secret_box import SecretBox
 from services.notifier.adapters.targets import IPNetwork, TargetRefused, check_apprise_url, check_webhook_url
-from services.notifier.incident_api import ADMIN_TOKEN_NAME, add_incident_routes
+from services.notifier.incident_api import ADMIN_TOKEN_NAME, acting_accepts, add_incident_routes
 from services.notifier.policy import RulePolicy
 from services.notifier.schemas import ChannelIn, ChannelOut, Filter, RowId, RuleIn, RuleOut, invalid
 from shared.access import audit
@@ -74,7 +74,7 @@ def build_app(
     app = FastAPI(title="PPE notifier", version="1")
     app.add_middleware(
         Guard,
-        accepts=access.accepts,
+        accepts=acting_accepts(access),
         unauthorised=lambda scope: (
             401, {"detail": "sign in, or send Authorization: Bearer <personal API token or NOTIFIER_ADMIN_TOKEN>"},
             {"WWW-Authenticate": "Bearer"},
