@@ -21,7 +21,7 @@ from shared.rekognition import BodyPartName, EquipmentType
 
 log = structlog.get_logger(__name__)
 
-ENGINE_VERSION = "local-ppe-2.1"
+ENGINE_VERSION = "local-ppe-2.2"
 WEIGHTS_DIR = Path(__file__).with_name("weights")
 RETRAIN_COMMAND = "python -m model_workshop.training.train_all"
 
