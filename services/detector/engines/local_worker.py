@@ -88,12 +88,8 @@ def versions() -> dict[str, str]:
 
 def _run_ppe(call: Callable[..., T], *args: Any) -> T:
     """Run the PPE engine; its errors cross the process boundary as the picklable types the parent knows."""
-    from services.detector.local_engine.pipeline import InvalidImageError
-
     try:
         return call(*args)
-    except InvalidImageError as exc:
-        raise InvalidImage(str(exc)) from None
     except (InvalidImage, EngineUnavailable):
         raise
     except Exception as exc:  # noqa: BLE001 - crosses the process boundary as a picklable EngineError

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from model_workshop.evaluate import iou, read_yolo
-from services.detector.local_engine.pipeline import InvalidImageError, LocalPipeline
+from services.detector.local_engine.pipeline import LocalPipeline
+from shared.images import InvalidImage
 from shared.rekognition import (
     MIN_RETURNED_CONFIDENCE,
     BodyPartName,
@@ -169,5 +170,5 @@ def test_an_empty_scene_has_no_persons(engine: LocalPipeline) -> None:
     ids=["grey", "float", "too small", "string"],
 )
 def test_bad_images_get_a_typed_error(engine: LocalPipeline, bad: object) -> None:
-    with pytest.raises(InvalidImageError):
+    with pytest.raises(InvalidImage):
         engine.detect(bad)  # type: ignore[arg-type]
