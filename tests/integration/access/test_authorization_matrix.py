@@ -201,7 +201,10 @@ POLICY: dict[tuple[str, str, str], Policy] = {
         Role.ADMIN, SITE, body=channel_body("site-a-ops")),
     ("reporting", "DELETE", "/api/v1/notifications/channels/{channel_id}"): Policy(Role.ADMIN, SITE),
     # reporting: the admin pages (the page itself needs the role; their data is checked by the routes above)
-    **{("reporting", "GET", page): Policy(Role.ADMIN, ANY) for page in ("/audit", "/users", "/notifications", "/cameras")},
+    **{
+        ("reporting", "GET", page): Policy(Role.ADMIN, ANY)
+        for page in ("/audit", "/users", "/notifications", "/cameras")
+    },
 }
 PATH_VALUES = {"camera_id": CAMERA_A, "rule_id": str(RULE_A), "channel_id": str(CHANNEL_A), "incident_id": INCIDENT_A}
 

@@ -29,6 +29,7 @@ from tests.integration.reporting.test_dashboard import CHROMIUM, CHROMIUM_ARGS
 from tests.support.images import photo_jpeg
 from tests.support.processes import new_secret, running_service, service_env
 
+HAVE_CHROMIUM = os.path.exists(CHROMIUM)
 DOCS_SCREENSHOT = Path(__file__).resolve().parents[3] / "docs" / "cameras.png"
 
 
@@ -150,7 +151,7 @@ async def test_a_site_admin_registers_rotates_disables_and_enables_a_camera(stac
 
 
 async def test_the_cameras_page_registers_shows_the_key_once_rotates_and_disables(stack: Stack, tmp_path: Path) -> None:
-    assert os.path.exists(CHROMIUM), "Debian chromium is missing: run `make test-deps` (apt-get install chromium)"
+    assert HAVE_CHROMIUM, "Debian chromium is missing: run `make test-deps` (apt-get install chromium)"
     errors: list[str] = []
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
