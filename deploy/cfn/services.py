@@ -342,7 +342,7 @@ ADMIN_ROUTES: dict[str, tuple[tuple[tuple[str, ...], tuple[str, ...]], ...]] = {
     "reporting": (
         (("/api/v1/retention/*", "/metrics", "/readyz"), ()),
         (("/api/v1/sites/*",), ("PUT", "POST", "PATCH", "DELETE")),
-        (("/api/v1/cameras/*",), ("PUT", "POST", "PATCH", "DELETE")),  # the zone editor's writes
+        (("/api/v1/cameras", "/api/v1/cameras/*"), ("PUT", "POST", "PATCH", "DELETE")),  # zones and cameras
         (("/api/v1/notifications/*",), ("PUT", "POST", "PATCH", "DELETE")),  # rule and channel changes
     ),
 }

@@ -1,4 +1,5 @@
-"""Ingest's admin API, as the zone editor needs it: list cameras, replace a camera's zones.
+"""Ingest's admin API, as the zone editor and the camera page need it: list cameras, replace a camera's zones,
+register a camera, rotate its key, disable / enable it.
 
 Cameras and their zones belong to ingest (it attaches the zones to every frame it accepts), so reporting does
 not keep a copy: it calls ingest over HTTP with ingest's admin token, which stays on the server side. The
@@ -43,5 +44,20 @@ class IngestAdmin(ServiceClient):
     async def put_zones(self, camera_id: str, layout: ZoneLayout) -> dict[str, Any]:
         camera: dict[str, Any] = await self._call(
             "PUT", f"/v1/admin/cameras/{camera_id}/zones", json=layout.model_dump(mode="json")
+        )
+        return camera
+
+    async def create_camera(self, camera: dict[str, Any]) -> dict[str, Any]:
+        """The registered camera and its API key (`{"camera": ..., "api_key": ...}`): ingest shows the key once."""
+        created: dict[str, Any] = await self._call("POST", "/v1/admin/cameras", json=camera)
+        return created
+
+    async def rotate_key(self, camera_id: str) -> dict[str, Any]:
+        rotated: dict[str, Any] = await self._call("POST", f"/v1/admin/cameras/{camera_id}/rotate-key")
+        return rotated
+
+    async def set_enabled(self, camera_id: str, enabled: bool) -> dict[str, Any]:
+        camera: dict[str, Any] = await self._call(
+            "POST", f"/v1/admin/cameras/{camera_id}/{'enable' if enabled else 'disable'}"
         )
         return camera

@@ -16,6 +16,7 @@ from services.reporting.adapters.snapshots import Snapshots
 from services.reporting.api import (
     access_routes,
     audit_routes,
+    camera_routes,
     console_routes,
     digest_routes,
     notification_routes,
@@ -99,6 +100,7 @@ def build_app(
     app.state.notifier = notifier
     app.include_router(router)
     app.include_router(zone_router)
+    app.include_router(camera_routes.router)
     app.include_router(access_routes.router)
     app.include_router(user_routes.router)
     app.include_router(audit_routes.router)

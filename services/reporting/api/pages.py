@@ -1,6 +1,6 @@
 """The web UI's pages: one Jinja2 shell (templates/page.html: head, navigation, status line, scripts) that
 each page extends. The zone editor and the incident console hold no data and open for anyone (their API calls
-are checked); the admin pages (audit trail, users, rules and channels) need the admin role on some site, so a
+are checked); the admin pages (audit trail, users, rules and channels, cameras) need the admin role on some site, so a
 viewer gets 403 for the page itself, not only for its data."""
 
 from pathlib import Path
@@ -49,3 +49,8 @@ async def users_page(_: AnyAdmin) -> HTMLResponse:
 @router.get("/notifications")
 async def notifications_page(_: AnyAdmin) -> HTMLResponse:
     return render("notifications", title="Rules and channels", script="notifications.js", styles=("admin.css",))
+
+
+@router.get("/cameras")
+async def cameras_page(_: AnyAdmin) -> HTMLResponse:
+    return render("cameras", title="Cameras", script="cameras.js", styles=("admin.css",))

@@ -200,6 +200,7 @@ class EditorCameraOut(Schema):
     required_ppe: list[str] = Field(description="The camera's required PPE (persons outside every polygon zone).")
     min_confidence: float = Field(description="The camera's MinConfidence.")
     zones: ZoneLayout | None = Field(description="The camera's polygon zones, as ingest stores them; null = none.")
+    enabled: bool = Field(default=True, description="False once an admin disabled it: ingest refuses its frames.")
 
 
 class FieldError(BaseModel):
@@ -231,3 +232,26 @@ def error_responses(*, forbidden: str, not_found: str | None = None, unavailable
     if unavailable is not None:
         found[503] = {"model": ErrorOut, "description": unavailable}
     return found
+
+
+CAMERA_ID = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
+
+
+class CameraIn(Schema):
+    """A camera to register at ingest (its other settings take ingest's defaults; docs/ingest.md)."""
+
+    camera_id: str = Field(min_length=1, max_length=128, pattern=CAMERA_ID,
+                           description="Unique camera id (letters, digits, . _ -).")
+    site_id: str = Field(min_length=1, max_length=128, pattern=CAMERA_ID,
+                         description="Site the camera belongs to: the caller must be an admin there.")
+    zone_id: str = Field(min_length=1, max_length=128, pattern=CAMERA_ID, description="Zone within the site.")
+    required_ppe: list[str] = Field(
+        default_factory=lambda: ["HEAD_COVER"], min_length=1, max_length=32,
+        description="Required PPE: FACE_COVER, HAND_COVER, HEAD_COVER or custom equipment (e.g. hi_vis_vest).",
+    )
+    min_confidence: float = Field(default=80.0, ge=0, le=100, description="Default MinConfidence, 0..100.")
+
+
+class CameraKeyOut(Schema):
+    camera: EditorCameraOut = Field(description="The camera, as ingest stores it.")
+    api_key: str = Field(description="The camera's new API key (X-API-Key): shown this once, only its hash is kept.")

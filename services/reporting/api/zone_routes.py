@@ -36,7 +36,7 @@ CameraId = Annotated[
 ]
 
 
-def _ingest(request: Request) -> IngestAdmin:
+def ingest_of(request: Request) -> IngestAdmin:
     ingest: IngestAdmin | None = request.app.state.ingest
     if ingest is None:
         raise HTTPException(
@@ -49,11 +49,11 @@ async def camera_site(request: Request) -> Any:
     """The site of the camera the path names, as ingest registered it (NOT_FOUND: the route answers 404)."""
     camera_id = request.path_params.get("camera_id")
     try:
-        return (await _ingest(request).camera(str(camera_id))).get("site_id") or NOT_FOUND
+        return (await ingest_of(request).camera(str(camera_id))).get("site_id") or NOT_FOUND
     except IngestRefused:
         return NOT_FOUND
     except IngestUnavailable as exc:
-        raise _ingest_error(exc) from exc
+        raise ingest_error(exc) from exc
 
 
 AnyViewer = Annotated[Principal, Depends(Require(Role.VIEWER, ANY))]
@@ -62,11 +62,11 @@ CameraViewer = Annotated[Principal, Depends(Require(Role.VIEWER, lookup(camera_s
 CameraAdmin = Annotated[Principal, Depends(Require(Role.ADMIN, lookup(camera_site)))]
 
 
-def _camera(raw: dict[str, object]) -> EditorCameraOut:
+def editor_camera(raw: dict[str, object]) -> EditorCameraOut:
     return EditorCameraOut.model_validate({name: raw.get(name) for name in EditorCameraOut.model_fields})
 
 
-def _ingest_error(exc: IngestRefused | IngestUnavailable) -> HTTPException:
+def ingest_error(exc: IngestRefused | IngestUnavailable) -> HTTPException:
     return upstream_error(exc, service="ingest's admin API")
 
 
@@ -86,9 +86,9 @@ async def cameras(
 ) -> list[EditorCameraOut]:
     """The cameras of the caller's sites (or of `site_id`)."""
     try:
-        found = [_camera(raw) for raw in await _ingest(request).cameras()]
+        found = [editor_camera(raw) for raw in await ingest_of(request).cameras()]
     except (IngestRefused, IngestUnavailable) as exc:
-        raise _ingest_error(exc) from exc
+        raise ingest_error(exc) from exc
     sites = principal.sites(Role.VIEWER)
     return [c for c in found if (site_id is None or c.site_id == site_id) and (sites is None or c.site_id in sites)]
 
@@ -133,9 +133,9 @@ async def put_zones(
     except UnknownEquipment as exc:
         raise HTTPException(422, str(exc)) from exc
     try:
-        camera = _camera(await _ingest(request).put_zones(camera_id, body))
+        camera = editor_camera(await ingest_of(request).put_zones(camera_id, body))
     except (IngestRefused, IngestUnavailable) as exc:
-        raise _ingest_error(exc) from exc
+        raise ingest_error(exc) from exc
     await audit_change(
         request.app.state.access, principal, "zone.update", site_id=camera.site_id, target=f"camera:{camera_id}",
         details={"zones": [zone.zone_id for zone in body.zones]},

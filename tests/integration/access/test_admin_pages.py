@@ -119,15 +119,15 @@ async def test_the_admin_pages_need_an_admin_role(apps: Apps) -> None:
     viewer = await make_user(apps.engine, name("viewer"), roles={SITE_A: Role.VIEWER, SITE_B: Role.OPERATOR})
     site_admin = await make_user(apps.engine, name("adm"), roles={SITE_B: Role.ADMIN})
     async with apps.client("reporting", **await bearer(apps, viewer)) as client:
-        refused = [await client.get(page) for page in ("/audit", "/users", "/notifications")]
+        refused = [await client.get(page) for page in ("/audit", "/users", "/notifications", "/cameras")]
         api = [await client.get(path) for path in ("/api/v1/audit", "/api/v1/users")]
     async with apps.client("reporting", **await bearer(apps, site_admin)) as client:
-        pages = [await client.get(page) for page in ("/audit", "/users", "/notifications")]
+        pages = [await client.get(page) for page in ("/audit", "/users", "/notifications", "/cameras")]
     async with apps.client("reporting") as client:  # signed out: a browser is sent to sign in, a script gets 401
         browser = await client.get("/audit", headers={"Accept": "text/html"})
         script = await client.get("/audit")
-    assert [r.status_code for r in refused + api] == [403] * 5
-    assert [r.status_code for r in pages] == [200] * 3
+    assert [r.status_code for r in refused + api] == [403] * 6
+    assert [r.status_code for r in pages] == [200] * 4
     assert all('<script src="/static/common.js">' in r.text and "<title>" in r.text for r in pages)
     assert browser.status_code == 303 and browser.headers["location"] == "/static/login.html"
     assert script.status_code == 401

@@ -157,6 +157,13 @@ POLICY: dict[tuple[str, str, str], Policy] = {
         Role.ADMIN, SITE, body=lambda ctx: {"outside": "camera", "zones": [
             {"zone_id": "walkway", "polygon": [{"x": 0.1, "y": 0.5}, {"x": 0.9, "y": 0.5}, {"x": 0.5, "y": 0.95}],
              "required_equipment": ["HEAD_COVER"]}]}),
+    # reporting: camera management (cameras live at ingest; the body's or the camera's site decides)
+    ("reporting", "POST", "/api/v1/cameras"): Policy(
+        Role.ADMIN, SITE, body=lambda ctx: {"camera_id": unique("cam"), "site_id": SITE_A, "zone_id": "gate"}),
+    **{
+        ("reporting", "POST", f"/api/v1/cameras/{{camera_id}}/{action}"): Policy(Role.ADMIN, SITE)
+        for action in ("rotate-key", "disable", "enable")
+    },
     # reporting: the incident console (incidents live at the notifier; the incident's site decides)
     ("reporting", "GET", "/api/v1/console/incidents"): Policy(Role.VIEWER, SITE, "/api/v1/console/incidents" + Q),
     ("reporting", "GET", "/api/v1/console/incidents/{incident_id}"): Policy(Role.VIEWER, SITE),
@@ -194,7 +201,10 @@ POLICY: dict[tuple[str, str, str], Policy] = {
         Role.ADMIN, SITE, body=channel_body("site-a-ops")),
     ("reporting", "DELETE", "/api/v1/notifications/channels/{channel_id}"): Policy(Role.ADMIN, SITE),
     # reporting: the admin pages (the page itself needs the role; their data is checked by the routes above)
-    **{("reporting", "GET", page): Policy(Role.ADMIN, ANY) for page in ("/audit", "/users", "/notifications")},
+    **{
+        ("reporting", "GET", page): Policy(Role.ADMIN, ANY)
+        for page in ("/audit", "/users", "/notifications", "/cameras")
+    },
 }
 PATH_VALUES = {"camera_id": CAMERA_A, "rule_id": str(RULE_A), "channel_id": str(CHANNEL_A), "incident_id": INCIDENT_A}
 
