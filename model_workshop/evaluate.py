@@ -30,6 +30,7 @@ from tqdm import tqdm
 from model_workshop import strict_eval
 from model_workshop.shared_data import shared_data_dir
 from services.detector.local_engine.pipeline import WEIGHTS_DIR, EngineSettings, LocalPipeline, PersonResult
+from shared.boxes import Box, iou
 from shared.rekognition import (
     BodyPartName,
     CustomLabel,
@@ -88,22 +89,6 @@ def read_yolo(label_path: Path, width: int, height: int) -> list[Labelled]:
     return rows
 
 
-def iou(a: np.ndarray, b: np.ndarray) -> float:
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return float(inter / union) if union > 0 else 0.0
-
-
-def _inside(point: np.ndarray, box: np.ndarray) -> bool:
-    return bool(box[0] <= point[0] <= box[2] and box[1] <= point[1] <= box[3])
-
-
-def _centre(box: np.ndarray) -> np.ndarray:
-    return np.array([(box[0] + box[2]) / 2, (box[1] + box[3]) / 2])
-
-
 @dataclass
 class Tally:
     tp: Counter[str] = field(default_factory=Counter)
@@ -144,7 +129,7 @@ MISS_CAUSES = (MISS_NO_PERSON, MISS_CAP, MISS_SHARED, MISS_ELSEWHERE)
 def head_miss_cause(lab: Labelled, boxes: list[np.ndarray], head_owner: dict[int, int], max_persons: int) -> str:
     """The cause of one unlocated labelled head; `head_owner` maps person index -> index of the label its HEAD
     was matched to."""
-    holders = [i for i, b in enumerate(boxes) if _inside(_centre(lab.box), b)]
+    holders = [i for i, b in enumerate(boxes) if Box.of(b).holds(Box.of(lab.box).centre)]
     if not holders:
         return MISS_CAP if len(boxes) >= max_persons else MISS_NO_PERSON
     if all(i in head_owner for i in holders):
@@ -181,7 +166,7 @@ def evaluate_yolo(engine: LocalPipeline, images: list[Path], min_confidence: flo
         boxes = [p.box for p in persons]
         for lab in labels:
             persons_total += 1
-            persons_found += any(_inside(_centre(lab.box), b) for b in boxes)
+            persons_found += any(Box.of(b).holds(Box.of(lab.box).centre) for b in boxes)
         # HEAD_COVER: match each labelled head to the engine's HEAD box with the best IoU.
         heads = [(i, hd) for i, p in enumerate(persons) if (hd := _head_of(p)) is not None]
         used: set[int] = set()
@@ -196,7 +181,7 @@ def evaluate_yolo(engine: LocalPipeline, images: list[Path], min_confidence: flo
                 if i in used:
                     continue
                 overlap = iou(lab.box, box)
-                if overlap > best_iou or (best is None and _inside(_centre(lab.box), box)):
+                if overlap > best_iou or (best is None and Box.of(box).holds(Box.of(lab.box).centre)):
                     best, best_iou = i, max(overlap, best_iou)
             if best is None:
                 tally.fn[lab.cls] += 1
@@ -237,17 +222,12 @@ def evaluate_yolo(engine: LocalPipeline, images: list[Path], min_confidence: flo
                 holders = [
                     i
                     for i, p in enumerate(response.Persons)
-                    if _inside(
-                        _centre(lab.box),
-                        np.array(
-                            [
-                                p.BoundingBox.Left * w,
-                                p.BoundingBox.Top * h,
-                                (p.BoundingBox.Left + p.BoundingBox.Width) * w,
-                                (p.BoundingBox.Top + p.BoundingBox.Height) * h,
-                            ]
-                        ),
-                    )
+                    if Box(
+                        p.BoundingBox.Left * w,
+                        p.BoundingBox.Top * h,
+                        (p.BoundingBox.Left + p.BoundingBox.Width) * w,
+                        (p.BoundingBox.Top + p.BoundingBox.Height) * h,
+                    ).holds(Box.of(lab.box).centre)
                 ]
                 if not holders:
                     tally.fn[lab.cls] += 1
