@@ -28,6 +28,7 @@ import numpy as np
 from tqdm import tqdm
 
 from model_workshop import strict_eval
+from model_workshop.scores import f1, precision, recall
 from model_workshop.shared_data import shared_data_dir
 from services.detector.local_engine.pipeline import WEIGHTS_DIR, EngineSettings, LocalPipeline, PersonResult
 from shared.boxes import Box, iou
@@ -100,10 +101,9 @@ class Tally:
         lines = ["| class | precision | recall | F1 | labelled |", "|---|---|---|---|---|"]
         for c in classes:
             tp, fp, fn = self.tp[c], self.fp[c], self.fn[c]
-            p = tp / (tp + fp) if tp + fp else 0.0
-            r = tp / (tp + fn) if tp + fn else 0.0
-            f1 = 2 * p * r / (p + r) if p + r else 0.0
-            lines.append(f"| {c} | {p:.3f} | {r:.3f} | {f1:.3f} | {tp + fn} |")
+            lines.append(
+                f"| {c} | {precision(tp, fp):.3f} | {recall(tp, fn):.3f} | {f1(tp, fp, fn):.3f} | {tp + fn} |"
+            )
         return lines
 
 

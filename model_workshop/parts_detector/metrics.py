@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from model_workshop.scores import precision, recall
 from services.detector.local_engine.parts import PARTS, PartBoxes
 from shared.boxes import iou_matrix
 
@@ -80,9 +81,9 @@ class PartScore:
     def summary(self) -> dict[str, float | int]:
         out: dict[str, float | int] = {
             "labels": self.labels,
-            "recall_iou20": self.hit20 / max(self.labels, 1),
-            "recall_iou50": self.hit50 / max(self.labels, 1),
-            "precision_iou20": self.true_predicted / max(self.predicted, 1),
+            "recall_iou20": recall(self.hit20, self.labels - self.hit20),
+            "recall_iou50": recall(self.hit50, self.labels - self.hit50),
+            "precision_iou20": precision(self.true_predicted, self.predicted - self.true_predicted),
             "false_per_image": (self.predicted - self.true_predicted) / max(self.images, 1),
             "images": self.images,
         }

@@ -14,6 +14,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from model_workshop.scores import evaluate_probs
 from model_workshop.shared_data import shared_data_dir
 from model_workshop.training.data import (
     CropSample,
@@ -30,7 +31,6 @@ from model_workshop.training.face_boxes import (
     positive_probs,
     validation_slice,
 )
-from model_workshop.training.metrics import evaluate_probs
 from model_workshop.training.model import Augment
 from model_workshop.training.trainer import (
     TrainConfig,

@@ -22,9 +22,8 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from services.detector.local_engine.classifiers import CropClassifier, square_crop
+from model_workshop.scores import THRESHOLD_GRID, class_counts, evaluate_probs, f1
 from model_workshop.training.data import CropSample, DatasetError, Split, make_split, sha256_file
-from model_workshop.training.metrics import evaluate_probs
 from model_workshop.training.model import (
     ONNX_OPSET,
     Augment,
@@ -34,6 +33,7 @@ from model_workshop.training.model import (
     export_onnx,
     normalise,
 )
+from services.detector.local_engine.classifiers import CropClassifier, square_crop
 
 log = logging.getLogger(__name__)
 
@@ -295,20 +295,13 @@ def choose_threshold(
 ) -> float:
     """The threshold on P(positive) (>= minimum) with the best mean F1 of both classes (ties: closest to 0.5)."""
     best, best_score = max(0.5, minimum), -1.0
-    candidates = [t for t in np.round(np.arange(0.05, 0.96, 0.01), 2) if t >= minimum - 1e-9]
+    candidates = [t for t in THRESHOLD_GRID if t >= minimum - 1e-9]
     for t in sorted(candidates, key=lambda v: abs(v - 0.5)):
         pred = np.where(positive_prob >= t, positive_index, 1 - positive_index)
-        score = float(np.mean([_f1(labels, pred, c) for c in (0, 1)]))
+        score = float(np.mean([f1(*class_counts(labels, pred, c)) for c in (0, 1)]))
         if score > best_score + 1e-9:
             best, best_score = float(t), score
     return best
-
-
-def _f1(labels: np.ndarray, pred: np.ndarray, cls: int) -> float:
-    tp = float(np.sum((pred == cls) & (labels == cls)))
-    fp = float(np.sum((pred == cls) & (labels != cls)))
-    fn = float(np.sum((pred != cls) & (labels == cls)))
-    return 2 * tp / (2 * tp + fp + fn) if tp else 0.0
 
 
 def _select(samples: Sequence[CropSample], files: frozenset[str]) -> list[CropSample]:
