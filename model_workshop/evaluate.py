@@ -29,7 +29,7 @@ from tqdm import tqdm
 
 from model_workshop import strict_eval
 from model_workshop.scores import f1, precision, recall
-from model_workshop.shared_data import shared_data_dir
+from model_workshop.settings import shared_data_dir
 from services.detector.local_engine.pipeline import WEIGHTS_DIR, EngineSettings, LocalPipeline, PersonResult
 from shared.boxes import Box, iou
 from shared.rekognition import (

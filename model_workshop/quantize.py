@@ -151,7 +151,7 @@ def calibrate(fp32: Path, data_root: Path, cache: Path, manifest: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     from model_workshop.model_store import default_model_dir, load_lock
-    from model_workshop.shared_data import shared_data_dir
+    from model_workshop.settings import shared_data_dir
 
     parser = argparse.ArgumentParser(prog="quantize", description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("command", choices=["calibrate"])

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from model_workshop.scores import evaluate_probs
-from model_workshop.shared_data import shared_data_dir
+from model_workshop.settings import shared_data_dir
 from model_workshop.training.data import (
     CropSample,
     Split,

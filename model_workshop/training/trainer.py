@@ -7,7 +7,6 @@ import hashlib
 import json
 import logging
 import math
-import os
 import random
 import time
 from collections import defaultdict
@@ -23,6 +22,7 @@ from torch import nn
 from tqdm import tqdm
 
 from model_workshop.scores import THRESHOLD_GRID, class_counts, evaluate_probs, f1
+from model_workshop.settings import FromSettings, WorkshopSettings
 from model_workshop.training.data import CropSample, DatasetError, Split, make_split, sha256_file
 from model_workshop.training.model import (
     ONNX_OPSET,
@@ -37,7 +37,6 @@ from services.detector.local_engine.classifiers import CropClassifier, square_cr
 
 log = logging.getLogger(__name__)
 
-DEFAULT_CACHE = Path(os.environ.get("PPE_CROP_CACHE", Path.home() / ".cache" / "ppe-platform" / "crops"))
 MEAN = (0.5, 0.5, 0.5)
 STD = (0.25, 0.25, 0.25)
 # Fixed evaluation jitter that imitates an automatically located box (pose keypoints, detectors).
@@ -114,12 +113,19 @@ def _cache_key(samples: Sequence[CropSample], config: TrainConfig) -> str:
 
 
 def extract_contexts(
-    samples: Sequence[CropSample], config: TrainConfig, *, cache_dir: Path | None = DEFAULT_CACHE, progress: bool = True
+    samples: Sequence[CropSample],
+    config: TrainConfig,
+    *,
+    cache_dir: Path | None | FromSettings = FromSettings.CACHE,
+    progress: bool = True,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Context crops (uint8 RGB [N, C, C, 3], the box plus context_margin) and each box's long side in pixels.
 
-    Cached under cache_dir (never in the repository), keyed by files, boxes and context settings.
+    Cached under cache_dir (never in the repository; default $PPE_CROP_CACHE), keyed by files, boxes and context
+    settings.
     """
+    if cache_dir is FromSettings.CACHE:
+        cache_dir = WorkshopSettings().crop_cache
     cache_file = None
     if cache_dir is not None:
         cache_file = Path(cache_dir) / f"{_cache_key(samples, config)}.npz"
@@ -321,7 +327,7 @@ def train_crop_classifier(
     config: TrainConfig | None = None,
     data_source: str = "",
     license_status: str = "unknown: check the data's license before shipping a model trained on it",
-    cache_dir: Path | None = DEFAULT_CACHE,
+    cache_dir: Path | None | FromSettings = FromSettings.CACHE,
     progress: bool = True,
     extra_card: dict[str, Any] | None = None,
 ) -> TrainResult:
