@@ -102,7 +102,7 @@ def build_int8(fp32: Path, output: Path, cache: Path) -> None:
 
 def calibration_images(data_root: Path, weights_dir: Path = WEIGHTS_DIR, seed: int = 0) -> list[Path]:
     """A fixed draw of TRAIN-side images of the classifiers' splits (never the held-back side)."""
-    from model_workshop.evaluate import held_back
+    from model_workshop.eval_data import held_back
 
     rng = random.Random(seed)
     chosen: list[Path] = []

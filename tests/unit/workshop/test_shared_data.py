@@ -10,7 +10,7 @@ import pytest
 from model_workshop import settings
 from model_workshop.settings import SharedDataMissing, WorkshopSettings, shared_data_dir
 from model_workshop.training import CropSample, TrainConfig
-from model_workshop.training.trainer import extract_contexts
+from model_workshop.training.crops import extract_contexts
 from services.detector.local_engine.model_files import default_model_dir
 from shared.config import ModelDirSettings
 
