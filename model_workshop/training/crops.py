@@ -7,7 +7,7 @@ import hashlib
 import math
 import random
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import cv2
@@ -36,6 +36,15 @@ def read_image(path: Path) -> np.ndarray:
     if image is None:
         raise DatasetError(f"cannot read image {path} (not a JPEG/PNG or damaged); remove it or fix the file")
     return image
+
+
+def _images(samples: Sequence[CropSample], desc: str, progress: bool) -> Iterator[tuple[np.ndarray, list[int]]]:
+    """Each image of the samples read once, in the order first named, with the indices of its samples."""
+    by_image: dict[Path, list[int]] = defaultdict(list)
+    for index, sample in enumerate(samples):
+        by_image[sample.image_path].append(index)
+    for image_path, indices in tqdm(by_image.items(), desc=desc, unit="img", disable=not progress):
+        yield read_image(image_path), indices
 
 
 def _cache_key(samples: Sequence[CropSample], config: TrainConfig) -> str:
@@ -68,11 +77,7 @@ def extract_contexts(
             return cached["contexts"], cached["box_px"]
     contexts = np.zeros((len(samples), config.context_px, config.context_px, 3), dtype=np.uint8)
     box_px = np.zeros(len(samples), dtype=np.float32)
-    by_image: dict[Path, list[int]] = defaultdict(list)
-    for index, sample in enumerate(samples):
-        by_image[sample.image_path].append(index)
-    for image_path, indices in tqdm(by_image.items(), desc="cutting crops", unit="img", disable=not progress):
-        image = read_image(image_path)
+    for image, indices in _images(samples, "cutting crops", progress):
         height, width = image.shape[:2]
         for index in indices:
             box = _pixel_box(samples[index], width, height)
@@ -118,11 +123,7 @@ def runtime_probs(
     """
     rng = random.Random(jitter_seed)
     probs = np.zeros((len(samples), len(classifier.classes)), dtype=np.float32)
-    by_image: dict[Path, list[int]] = defaultdict(list)
-    for index, sample in enumerate(samples):
-        by_image[sample.image_path].append(index)
-    for image_path, indices in tqdm(by_image.items(), desc="evaluating", unit="img", disable=not progress):
-        image = read_image(image_path)
+    for image, indices in _images(samples, "evaluating", progress):
         height, width = image.shape[:2]
         crops = []
         for index in indices:
