@@ -8,16 +8,17 @@ either unit. No I/O.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
 Corners = Sequence[float] | np.ndarray  # x1, y1, x2, y2
 
 
-@dataclass(frozen=True, slots=True)
-class Box:
-    """Corners x1, y1 (top left) and x2, y2 (bottom right); x2 < x1 or y2 < y1 is an empty box."""
+class Box(NamedTuple):
+    """Corners x1, y1 (top left) and x2, y2 (bottom right); x2 < x1 or y2 < y1 is an empty box.
+
+    A named tuple: immutable, cheap to make in the engine's per-pair loops, and itself a corner sequence."""
 
     x1: float
     y1: float
@@ -27,8 +28,8 @@ class Box:
     @classmethod
     def of(cls, corners: Corners) -> Box:
         """From x1, y1, x2, y2 (a tuple, a list or a NumPy row)."""
-        x1, y1, x2, y2 = (float(v) for v in corners)
-        return cls(x1, y1, x2, y2)
+        x1, y1, x2, y2 = corners.tolist() if isinstance(corners, np.ndarray) else corners
+        return cls(float(x1), float(y1), float(x2), float(y2))
 
     @classmethod
     def of_xywh(cls, left: float, top: float, width: float, height: float) -> Box:
@@ -50,9 +51,6 @@ class Box:
     @property
     def centre(self) -> tuple[float, float]:
         return ((self.x1 + self.x2) / 2, (self.y1 + self.y2) / 2)
-
-    def corners(self) -> tuple[float, float, float, float]:
-        return (self.x1, self.y1, self.x2, self.y2)
 
     def holds(self, point: Sequence[float] | np.ndarray) -> bool:
         """Whether the point (x, y) lies inside or on the edge."""

@@ -47,7 +47,7 @@ def test_centre_holds_and_distance() -> None:
     assert box.centre == (20.0, 40.0)
     assert box.holds((10, 20)) and box.holds((30, 60)) and not box.holds((30.5, 40))
     assert box.centre_distance(Box(13, 24, 33, 64)) == pytest.approx(5.0)
-    assert box.corners() == (10.0, 20.0, 30.0, 60.0)
+    assert tuple(box) == (10.0, 20.0, 30.0, 60.0) and Box.of(box) == box
 
 
 def test_matrix_agrees_with_the_scalar_iou() -> None:
