@@ -13,30 +13,11 @@ from services.detector.local_engine.parts import PartBoxes, merge_parts
 from services.detector.local_engine.parts import calibrate as calibrate_part
 from services.detector.local_engine.persons import PersonBoxes
 from services.detector.local_engine.results import PersonResult, person_confidence
+from shared.boxes import Box, containment, iou
 from shared.rekognition import MIN_RETURNED_CONFIDENCE, BodyPartName
 
 POSE_ONLY_HEAD_MAX = 0.45  # the same for a HEAD only the pose placed (the head detector saw none)
 POSE_ONLY_FACE_MAX = 0.75  # confidence cap (0..1) of a FACE that only the pose placed (the face detector saw none)
-
-
-def box_iou(a: np.ndarray, b: np.ndarray) -> float:
-    ix = max(0.0, float(min(a[2], b[2]) - max(a[0], b[0])))
-    iy = max(0.0, float(min(a[3], b[3]) - max(a[1], b[1])))
-    inter = ix * iy
-    union = float((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1])) - inter
-    return inter / union if union > 0 else 0.0
-
-
-def _containment(a: np.ndarray, b: np.ndarray) -> float:
-    """Share of the smaller box inside the other."""
-    ix = max(0.0, float(min(a[2], b[2]) - max(a[0], b[0])))
-    iy = max(0.0, float(min(a[3], b[3]) - max(a[1], b[1])))
-    smaller = min(float((a[2] - a[0]) * (a[3] - a[1])), float((b[2] - b[0]) * (b[3] - b[1])))
-    return ix * iy / smaller if smaller > 0 else 0.0
-
-
-def _box_centre(box: np.ndarray) -> np.ndarray:
-    return np.array([(box[0] + box[2]) / 2.0, (box[1] + box[3]) / 2.0])
 
 
 class PartFinding(LoadedModels):
@@ -53,8 +34,8 @@ class PartFinding(LoadedModels):
         for person in sorted(persons, key=lambda p: -p.score):
             head = pose_head_box(person.keypoints, person.box)
             if any(
-                box_iou(head, other_head) > self.settings.same_head_iou
-                and _containment(person.box, other.box) > self.settings.same_person_containment
+                iou(head, other_head) > self.settings.same_head_iou
+                and containment(person.box, other.box) > self.settings.same_person_containment
                 for other, other_head in zip(kept, kept_heads, strict=True)
             ):
                 continue
@@ -96,7 +77,7 @@ class PartFinding(LoadedModels):
         centres = np.array([((t[0] + t[2]) / 2.0, (t[1] + t[3]) / 2.0) for t in tiles])
         counts = np.zeros(len(tiles), int)
         for box in heads.boxes[weak]:  # each weak head to the tile whose centre is nearest
-            counts[int(np.argmin(np.hypot(*(centres - _box_centre(box)).T)))] += 1
+            counts[int(np.argmin(np.hypot(*(centres - np.asarray(Box.of(box).centre)).T)))] += 1
         for k in np.argsort(-counts, kind="stable")[: s.zoom_tiles]:
             if counts[k]:
                 zoomed = self._parts.detect_in(image_bgr, tiles[k], min_score=s.part_attach_score)
@@ -221,7 +202,7 @@ class PartFinding(LoadedModels):
                 # so the head is someone else's or a false one (2 masked close-ups lost their FACE so in v2.1).
                 if any(
                     head_fit(owner_head, person.box) is not None
-                    and (box_iou(person.box, owner_box) > 0.4 or _containment(person.box, owner_box) > 0.7)
+                    and (iou(person.box, owner_box) > 0.4 or containment(person.box, owner_box) > 0.7)
                     for owner_head, owner_box in owners
                 ):
                     continue
@@ -249,7 +230,7 @@ class PartFinding(LoadedModels):
         elif holder.face is not None:  # the face detector saw the face of a head the part head missed
             parts.append((PartBox(BodyPartName.HEAD, head_from_face(holder.face.box), holder.face.score), "face"))
         elif BodyPartName.HEAD in pose and not any(
-            box_iou(np.asarray(pose[BodyPartName.HEAD].box), taken) > self.settings.same_head_iou
+            iou(np.asarray(pose[BodyPartName.HEAD].box), taken) > self.settings.same_head_iou
             for taken in taken_heads
         ):
             fallback = pose[BodyPartName.HEAD]

@@ -12,7 +12,7 @@ import numpy as np
 
 from services.detector.local_engine.assign import Holder, assign
 from services.detector.local_engine.bodyparts import keypoint_confidence
-from services.detector.local_engine.finding import PartFinding, box_iou
+from services.detector.local_engine.finding import PartFinding
 from services.detector.local_engine.loaded import (
     PART_EQUIPMENT,
     WEIGHTS_DIR,
@@ -143,7 +143,6 @@ __all__ = [
     "PartResult",
     "PersonResult",
     "WEIGHTS_DIR",
-    "box_iou",
     "keypoint_confidence",
     "person_confidence",
     "torso_box",
