@@ -20,6 +20,9 @@ POSE_ONLY_HEAD_MAX = 0.45  # the same for a HEAD only the pose placed (the head 
 POSE_ONLY_FACE_MAX = 0.75  # confidence cap (0..1) of a FACE that only the pose placed (the face detector saw none)
 
 
+WRIST_MARGIN = 0.1  # share of a person box's side around it where the pose may put a wrist (`_pose_needed`)
+
+
 class PartFinding(LoadedModels):
     """The stages of `LocalPipeline.analyse` that find persons and parts (each reads the loaded models)."""
 
@@ -42,6 +45,54 @@ class PartFinding(LoadedModels):
             kept.append(person)
             kept_heads.append(head)
         return kept
+
+    @property
+    def _pose_on_demand(self) -> bool:
+        """Whether MoveNet runs only where needed (`EngineSettings.pose_when_needed`): only with both part and
+        face detectors loaded and no pose-placed FACE, since otherwise the pose places parts the response returns."""
+        s = self.settings
+        return s.pose_when_needed and not self._pose_faces and self._parts is not None
+
+    @property
+    def _pose_faces(self) -> bool:
+        """Whether a FACE may come from the pose where the face detector found none (`EngineSettings.pose_faces`)."""
+        return self._faces is None or self.settings.pose_faces
+
+    def _pose_needed(self, boxes: list[np.ndarray], hands: Found, lone_hands: np.ndarray) -> list[bool]:
+        """Which person boxes get a pose: one nearly inside another (or holding one), for
+        `_one_person_per_head`; one with a hand that could be returned (attached confidence >= 50, or one that
+        may make a person of its own: `lone_hands`) where the box alone cannot say whose it is: within reach of
+        this box's possible wrists and of another's, or outside this box's own hand area (`assign._hand_fit`).
+        Elsewhere the box fit places the hands (the side then from their place, `assign._side`; a weak hand a
+        wrist would have taken may leave a slot to another, so a close-up's hands can differ from v2.2's), a
+        pose-placed HEAD stays under 50 either way, and a torso gets its pose later (`detect_with_torsos`)."""
+        if not self._pose_on_demand:
+            return [True] * len(boxes)
+        limit = self.settings.same_person_containment
+        confident = np.array(
+            [self._curve("hand_attached", float(v), 100.0 * float(v)) >= MIN_RETURNED_CONFIDENCE for v in hands.scores],
+            bool,
+        ).reshape(-1) | lone_hands
+        shown = hands.boxes[confident].reshape(-1, 4)
+        cx, cy = (shown[:, 0] + shown[:, 2]) / 2.0, (shown[:, 1] + shown[:, 3]) / 2.0
+        sides = np.sqrt(np.maximum(np.prod(shown[:, 2:] - shown[:, :2], axis=1), 1.0))
+        reachable, own = [], []
+        for box in boxes:
+            x1, y1, x2, y2 = (float(v) for v in box)
+            # A wrist the pose places lies in (or just around) the person box; `assign` takes a hand up to 1.5 of
+            # its side from a wrist.
+            w, h = x2 - x1, y2 - y1
+            rx, ry = 1.5 * sides + WRIST_MARGIN * w, 1.5 * sides + WRIST_MARGIN * h
+            in_box = (x1 - 0.3 * w <= cx) & (cx <= x2 + 0.3 * w) & (y1 <= cy) & (cy <= y2 + 0.1 * h)
+            near = (cx >= x1 - rx) & (cx <= x2 + rx) & (cy >= y1 - ry) & (cy <= y2 + ry)
+            reachable.append(near | in_box)
+            own.append(in_box)
+        claims = np.sum(reachable, axis=0) if boxes else np.zeros(len(shown), int)
+        return [
+            any(j != i and containment(box, other) > limit for j, other in enumerate(boxes))
+            or bool((reachable[i] & ((claims > 1) | ~own[i])).any())
+            for i, box in enumerate(boxes)
+        ]
 
     def _find_persons(self, image_bgr: np.ndarray) -> tuple[PersonBoxes, PartBoxes]:
         """Person boxes, and every HEAD / HAND box down to `part_attach_score` when the part detector is loaded."""
@@ -219,7 +270,7 @@ class PartFinding(LoadedModels):
         parts: list[tuple[PartBox, str]] = []
         if holder.face is not None:
             parts.append((holder.face, "detector"))
-        elif BodyPartName.FACE in pose:
+        elif BodyPartName.FACE in pose and self._pose_faces:
             fallback = pose[BodyPartName.FACE]
             # The face detector looked and found no face here: a pose-only face stays under 80 (it is returned,
             # but decides nothing at the camera default MinConfidence); see docs/local-engine.md "Faces".
