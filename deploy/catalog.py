@@ -12,7 +12,9 @@ from typing import Literal
 
 from pydantic import SecretStr
 from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings
 
+from shared.access.config import AccessSettings
 from shared.config import PLACEHOLDER_SECRETS, PlatformSettings
 
 ScalingKind = Literal["queue-depth", "request-count", "cpu"]
@@ -81,7 +83,13 @@ NON_SETTINGS_ENV: dict[str, str] = {
     "PPE_MODEL_DIR": "model_workshop.model_store (where the baked models live)",
 }
 
-SECRET_NAME = re.compile(r"(token|secret|password|api_key|secrets_key)$")
+# Settings classes a service reads beside its own: sign-in (PPE_SESSION_KEY...) in every service that accepts
+# users (shared.access; services/<name>/main.py builds its Access with AccessSettings()).
+EXTRA_SETTINGS: dict[str, tuple[type[BaseSettings], ...]] = {
+    "ingest": (AccessSettings,), "notifier": (AccessSettings,), "reporting": (AccessSettings,),
+}
+
+SECRET_NAME = re.compile(r"(token|secret|password|api_key|secrets_key|session_key)$")
 
 
 @dataclass(frozen=True)
@@ -150,7 +158,7 @@ def _needs_value(field: FieldInfo, secret: bool) -> bool:
     return secret and isinstance(field.default, str) and field.default.strip().lower() in PLACEHOLDER_SECRETS
 
 
-def env_settings(cls: type[PlatformSettings]) -> list[EnvSetting]:
+def env_settings(cls: type[BaseSettings]) -> list[EnvSetting]:
     prefix = str(cls.model_config.get("env_prefix", ""))
     settings = []
     for name, field in cls.model_fields.items():
@@ -167,7 +175,7 @@ def service_env_settings(name: str) -> tuple[list[EnvSetting], bool]:
     """
     cls = settings_class(name)
     if cls is not None:
-        return env_settings(cls), False
+        return env_settings(cls) + [s for extra in EXTRA_SETTINGS.get(name, ()) for s in env_settings(extra)], False
     upper = name.upper()
     provisional = env_settings(PlatformSettings) + [
         EnvSetting(f"{upper}_PORT", "port", False, False),

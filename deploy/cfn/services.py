@@ -19,6 +19,7 @@ from deploy.cfn.intrinsics import (
     sub,
 )
 from deploy.cfn.scaling import scaling_resources
+from deploy.cfn.web import service_registries, web_environment, web_secrets
 from deploy.iam import task_role_statements
 from shared.topology import TOPOLOGY, Topology
 
@@ -64,6 +65,7 @@ def container_environment(svc: ServiceDeploy) -> tuple[list[dict[str, Any]], lis
         f"{upper}_DELIVERY_MAX_RECEIVES": str(TOPOLOGY.queue("notifier-deliveries").max_receive_count),
     }
     fixed.update({env: ref(param) for env, param in operator_parameters(svc).items()})
+    fixed.update(web_environment(svc))
     environment: list[dict[str, Any]] = []
     secrets: list[dict[str, Any]] = []
     generated = {setting.env for setting in generated_secrets(svc)}
@@ -78,7 +80,7 @@ def container_environment(svc: ServiceDeploy) -> tuple[list[dict[str, Any]], lis
             secrets.append({"Name": setting.env, "ValueFrom": ref(secret_id(svc.name, setting.field))})
         elif setting.required:
             environment.append({"Name": setting.env, "Value": ref(parameter_id(svc, setting.field))})
-    return environment, secrets
+    return environment, secrets + web_secrets(svc)
 
 
 def required_setting_parameters(services: tuple[ServiceDeploy, ...]) -> dict[str, Any]:
@@ -289,6 +291,8 @@ def service_resources(svc: ServiceDeploy, topology: Topology) -> dict[str, Any]:
             "PropagateTags": "SERVICE",
         },
     }
+    if (registries := service_registries(svc)) is not None:
+        service["Properties"]["ServiceRegistries"] = registries
     if svc.public:
         service["Properties"]["HealthCheckGracePeriodSeconds"] = 60
         service["Properties"]["LoadBalancers"] = [
@@ -339,6 +343,7 @@ ADMIN_ROUTES: dict[str, tuple[tuple[tuple[str, ...], tuple[str, ...]], ...]] = {
         (("/api/v1/retention/*", "/metrics", "/readyz"), ()),
         (("/api/v1/sites/*",), ("PUT", "POST", "PATCH", "DELETE")),
         (("/api/v1/cameras/*",), ("PUT", "POST", "PATCH", "DELETE")),  # the zone editor's writes
+        (("/api/v1/notifications/*",), ("PUT", "POST", "PATCH", "DELETE")),  # rule and channel changes
     ),
 }
 NOT_ON_THE_PUBLIC_ENTRY = {

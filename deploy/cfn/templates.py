@@ -20,6 +20,7 @@ from deploy.cfn.intrinsics import (
 from deploy.cfn.messaging import bucket_resources, queue_resources
 from deploy.cfn.migrations import migration_resources
 from deploy.cfn.services import LISTENER_PORTS, OPERATOR_SETTINGS, required_setting_parameters, service_resources
+from deploy.cfn.web import web_resources
 from shared.topology import TOPOLOGY, Topology
 
 
@@ -157,6 +158,7 @@ def platform_template(
     resources.update(bucket_resources(topology))
     resources.update(database_resources(services))
     resources.update(app_secret_resources(services))
+    resources.update(web_resources())
     resources["Cluster"] = {
         "Type": "AWS::ECS::Cluster",
         "Properties": {

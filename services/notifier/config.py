@@ -25,7 +25,8 @@ from pydantic_settings import NoDecode, SettingsConfigDict
 
 from services.notifier.adapters.secret_box import parse_keys
 from services.notifier.adapters.targets import IPNetwork, parse_networks
-from services.notifier.domain import RulePolicy, Severity, TrackerSettings
+from services.notifier.domain import TrackerSettings
+from services.notifier.policy import RulePolicy, Severity
 from shared.config import PlatformSettings, require_secret, split_list
 from shared.equipment import EquipmentName
 from shared.rekognition import EquipmentType

@@ -2,37 +2,32 @@
 
 Frame handling is one transaction per frame under the camera's row lock: apply the frame once (keyed on
 frame id), advance tracks and incidents, log deliveries, and write the messages to send into an outbox.
-After commit the outbox rows are published (IncidentChanged to reporting, NotificationRequested to the
-deliveries queue); a row left unpublished by a crash is published by the next redelivery of that frame or
-by the periodic sweep, so nothing is lost (at-least-once; duplicates are absorbed by the delivery log).
+After commit the outbox rows are published (services/notifier/publishing.py). The SQL is in the adapters'
+repositories (cameras, rules, incidents, deliveries, outbox).
 """
 
 import time
 import uuid
-from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from dataclasses import replace
+from datetime import UTC, datetime
 from typing import Any
 
-import sqlalchemy as sa
 from prometheus_client import Counter
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from services.notifier import domain
-from services.notifier.adapters import db
 from services.notifier.adapters.alert_frames import AlertFrames
+from services.notifier.adapters.cameras import CameraRepository
 from services.notifier.adapters.channels import ChannelConfig, DeliveryFailed, Sender
+from services.notifier.adapters.deliveries import DeliveryRepository, delivery_id
+from services.notifier.adapters.incidents import IncidentRepository
+from services.notifier.adapters.rules import ChannelRepository, RuleRepository
 from services.notifier.adapters.secret_box import SecretBox, SecretUnreadable
 from services.notifier.config import NotifierSettings
 from services.notifier.messages import Alert, link_expiry, render
-from shared.contracts import (
-    MESSAGE_TYPES,
-    Envelope,
-    FrameAnalyzed,
-    IncidentChanged,
-    NotificationRequested,
-    Payload,
-)
+from services.notifier.policy import channel_accepts
+from services.notifier.publishing import Outgoing, enqueue, publish_outbox, publish_written
+from shared.contracts import Envelope, FrameAnalyzed, IncidentChanged, NotificationRequested
 from shared.logging import bind_context, get_logger
 from shared.rekognition import BoundingBox
 from shared.s3 import FrameStore, StorageError
@@ -46,13 +41,9 @@ DELIVERIES = Counter(
     "ppe_notifier_deliveries_total", "Delivery attempts by channel kind and outcome.", ["kind", "outcome"]
 )
 PERSONS = Counter("ppe_notifier_persons_evaluated_total", "Persons judged against a rule.")
-DELIVERY_NAMESPACE = uuid.UUID("6f1c3c8e-5d2a-4b7e-9a51-0c7f3f2b9d10")
-
-
-def delivery_id(incident_id: str, channel_id: int, event: str) -> str:
-    """Deterministic, so a re-applied frame can never log the same delivery twice."""
-    return str(uuid.uuid5(DELIVERY_NAMESPACE, f"{incident_id}/{channel_id}/{event}"))
-
+# what an IncidentChanged takes from the IncidentEvent as it is
+_AS_EVENT_SAYS = ("incident_id", "status", "severity", "started_at", "last_seen_at", "resolved_at", "max_confidence")
+__all__ = ["DeliveryHandler", "FrameHandler", "publish_outbox"]  # publish_outbox: main.py's sweep imports it here
 
 def _hour(at: datetime) -> datetime:
     return at.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
@@ -87,8 +78,9 @@ class FrameHandler:
             outgoing: list[str] = []  # frames applied before: publish whatever they left unsent
             written: list[Outgoing] = []  # what this batch wrote to the outbox: published right after commit
             async with self._engine.begin() as conn:
-                state = await db.lock_camera(conn, camera_id)
-                new = await db.mark_applied_many(conn, camera_id, [f.context.frame_id for f in frames])
+                cameras = CameraRepository(conn)
+                state = await cameras.lock(camera_id)
+                new = await cameras.mark_applied(camera_id, [f.context.frame_id for f in frames])
                 changed = False
                 for frame in frames:
                     ctx = frame.context
@@ -108,14 +100,14 @@ class FrameHandler:
                         state = await self._apply(conn, frame, state, written)
                         changed = True
                 if changed:
-                    await db.save_camera(conn, camera_id, state)
+                    await cameras.save(camera_id, state)
             if written:
                 await publish_written(self._engine, self._publisher, written)
             if outgoing:
                 await publish_outbox(self._engine, self._publisher, camera_id=camera_id, frame_ids=outgoing)
 
     async def _apply(
-        self, conn: AsyncConnection, frame: FrameAnalyzed, state: domain.CameraState, written: list["Outgoing"]
+        self, conn: AsyncConnection, frame: FrameAnalyzed, state: domain.CameraState, written: list[Outgoing]
     ) -> domain.CameraState:
         """Advance the camera by this frame; returns its new state, adds what it wrote to the outbox to `written`."""
         ctx = frame.context
@@ -135,7 +127,7 @@ class FrameHandler:
             return evaluation.state
         channels = [
             c
-            for c in await db.site_channels(conn, ctx.site_id)
+            for c in await ChannelRepository(conn).enabled_for_site(ctx.site_id)
             if policy.channel_ids is None or c.id in policy.channel_ids
         ]
         faces = [
@@ -153,7 +145,7 @@ class FrameHandler:
         now = time.monotonic()
         if cached is not None and now - cached[0] < self._settings.rules_cache_s:
             return cached[1]
-        _, policy = await db.matching_policy(conn, site_id=site_id, zone_id=zone_id, camera_id=camera_id)
+        _, policy = await RuleRepository(conn).matching_policy(site_id=site_id, zone_id=zone_id, camera_id=camera_id)
         policy = policy or self._default_policy
         self._rules[key] = (now, policy)
         return policy
@@ -166,25 +158,23 @@ class FrameHandler:
         event: domain.IncidentEvent,
         channels: list[Any],
         faces: list[BoundingBox],
-        written: list["Outgoing"],
+        written: list[Outgoing],
     ) -> None:
         ctx = frame.context
         change = IncidentChanged(
-            incident_id=event.incident_id,
-            status=event.status,
             camera_id=ctx.camera_id,
             site_id=ctx.site_id,
             zone_id=event.zone_id or ctx.zone_id,
             missing_equipment=list(event.missing),
-            severity=event.severity,
-            started_at=event.started_at,
-            last_seen_at=event.last_seen_at,
-            resolved_at=event.resolved_at,
             frame_id=ctx.frame_id,
-            max_confidence=event.max_confidence,
+            **{name: getattr(event, name) for name in _AS_EVENT_SAYS},
         )
         opening = _opening(policy, event, frame, faces)
-        change = change.model_copy(update=await self._save_incident(conn, change, event, opening))
+        saved = await IncidentRepository(conn).save(
+            change, track_id=event.track_id, alerted=event.alert, suppressed_reason=event.suppressed_reason,
+            opening=opening,
+        )
+        change = change.model_copy(update=saved)
         log.info(
             "incident " + event.status,
             incident_id=event.incident_id,
@@ -196,40 +186,31 @@ class FrameHandler:
             suppressed=event.suppressed_reason,
         )
         INCIDENTS.labels(event.status, str(event.alert).lower()).inc()
-        written.append(await _enqueue(conn, ctx.camera_id, ctx.frame_id, change))
+        written.append(await enqueue(conn, ctx.camera_id, ctx.frame_id, change))
         if event.status == "updated":
             return
         if event.status == "resolved":
             if not event.alert:
                 return
-            alerted = await db.open_alert_channels(conn, event.incident_id)
+            alerted = await DeliveryRepository(conn).open_alert_channels(event.incident_id)
             channels = [c for c in channels if c.id in alerted]
         for channel in channels:
-            if not domain.channel_accepts(channel.min_severity, event.severity):
+            if not channel_accepts(channel.min_severity, event.severity):
                 continue
             status, reason = "pending", None
             if event.status == "open":
                 if not event.alert:
                     status, reason = "suppressed", event.suppressed_reason
-                elif not await db.take_alert_slot(
-                    conn, channel_id=channel.id, hour=_hour(ctx.captured_at), limit=policy.max_alerts_per_hour
+                elif not await ChannelRepository(conn).take_alert_slot(
+                    channel_id=channel.id, hour=_hour(ctx.captured_at), limit=policy.max_alerts_per_hour
                 ):
                     status, reason = "suppressed", f"max {policy.max_alerts_per_hour} alerts per hour reached"
             did = delivery_id(event.incident_id, channel.id, event.status)
-            inserted = await conn.execute(
-                insert(db.deliveries)
-                .values(
-                    id=did,
-                    incident_id=event.incident_id,
-                    channel_id=channel.id,
-                    event=event.status,
-                    status=status,
-                    reason=reason,
-                )
-                .on_conflict_do_nothing()
-                .returning(db.deliveries.c.id)
+            logged = await DeliveryRepository(conn).log(
+                did, incident_id=event.incident_id, channel_id=channel.id, event=event.status, status=status,
+                reason=reason,
             )
-            if status == "pending" and inserted.first() is not None:
+            if status == "pending" and logged:
                 request = NotificationRequested(
                     delivery_id=did,
                     channel_id=channel.id,
@@ -239,82 +220,7 @@ class FrameHandler:
                     blur_faces=policy.blur_faces,
                     face_boxes=faces,
                 )
-                written.append(await _enqueue(conn, ctx.camera_id, ctx.frame_id, request))
-
-    async def _save_incident(
-        self,
-        conn: AsyncConnection,
-        change: IncidentChanged,
-        event: domain.IncidentEvent,
-        opening: dict[str, Any],
-    ) -> dict[str, Any]:
-        """Store the change; returns what the message must say beside the event: the incident's new version
-        (1 when it opens, +1 per later change) and the operators' review (an incident an operator resolved
-        stays resolved)."""
-        values: dict[str, Any] = {
-            "status": "resolved" if change.status == "resolved" else "open",
-            "missing_equipment": list(change.missing_equipment),
-            "last_seen_at": change.last_seen_at,
-            "resolved_at": change.resolved_at,
-            "max_confidence": change.max_confidence,
-            "last_frame_id": change.frame_id,
-            "updated_at": sa.func.now(),
-        }
-        if change.status == "open":
-            values |= opening
-            if "escalation" in opening:
-                first_after_s = opening["escalation"]["steps"][0]["after_s"]
-                values["escalate_at"] = sa.func.now() + sa.func.make_interval(0, 0, 0, 0, 0, 0, first_after_s)
-            version = await conn.scalar(
-                insert(db.incidents)
-                .values(
-                    id=change.incident_id,
-                    camera_id=change.camera_id,
-                    site_id=change.site_id,
-                    zone_id=change.zone_id,
-                    track_id=event.track_id,
-                    severity=change.severity,
-                    started_at=change.started_at,
-                    opened_frame_id=change.frame_id,
-                    alerted=event.alert,
-                    suppressed_reason=event.suppressed_reason,
-                    version=1,
-                    **values,
-                )
-                .on_conflict_do_nothing()
-                .returning(db.incidents.c.version)
-            )
-            if version is None:  # incident ids are fresh uuids: only a stored one re-applied lands here
-                version = await conn.scalar(
-                    sa.select(db.incidents.c.version).where(db.incidents.c.id == change.incident_id)
-                )
-            return {"version": int(version or 0)}
-        by_hand = db.incidents.c.resolved_by.is_not(None)  # an operator resolved it: it stays resolved
-        values["status"] = sa.case((by_hand, "resolved"), else_=values["status"])
-        values["resolved_at"] = sa.case((by_hand, db.incidents.c.resolved_at), else_=change.resolved_at)
-        if change.status == "resolved":
-            values["escalate_at"] = None
-        row = (
-            await conn.execute(
-                db.incidents.update()
-                .where(db.incidents.c.id == change.incident_id)
-                .values(version=db.incidents.c.version + 1, **values)
-                .returning(*db.incidents.c)
-            )
-        ).first()
-        if row is None:
-            log.warning("incident not in the notifier's table; its change is sent without a version")
-            return {"version": 0}
-        review = review_fields(row)
-        if row.resolved_by is not None:
-            review |= {"status": "resolved", "resolved_at": row.resolved_at}
-        return {"version": int(row.version), **review}
-
-
-def review_fields(row: Any) -> dict[str, Any]:
-    """The operators' review of a stored incident, as IncidentChanged carries it."""
-    return {"acknowledged_at": row.acknowledged_at, "acknowledged_by": row.acknowledged_by,
-            "resolved_by": row.resolved_by, "review": row.review, "review_reason": row.review_reason}
+                written.append(await enqueue(conn, ctx.camera_id, ctx.frame_id, request))
 
 
 def _opening(
@@ -330,75 +236,6 @@ def _opening(
         return {"opened_frame": opened}
     steps = [{"after_s": step.after_min * 60, "channel_ids": step.channel_ids} for step in policy.escalation]
     return {"opened_frame": opened, "escalation": {"steps": steps}}
-
-
-@dataclass(frozen=True)
-class Outgoing:
-    """An outbox row written in the current transaction."""
-
-    id: int
-    frame_id: str
-    payload: Payload
-
-
-async def _enqueue(conn: AsyncConnection, camera_id: str, frame_id: str, payload: Payload) -> Outgoing:
-    row_id = await conn.scalar(
-        db.outbox.insert()
-        .values(
-            camera_id=camera_id,
-            frame_id=frame_id,
-            message_type=payload.MESSAGE_TYPE,
-            payload=payload.model_dump(mode="json"),
-        )
-        .returning(db.outbox.c.id)
-    )
-    return Outgoing(int(row_id), frame_id, payload)
-
-
-async def publish_written(engine: AsyncEngine, publisher: Publisher, written: list[Outgoing]) -> None:
-    """Publish outbox rows just committed by this worker (no re-read), then mark them sent.
-
-    If publishing fails the rows stay unsent: the frame's redelivery or the sweep publishes them. Rows published
-    but not yet marked (a crash in between) are published again: at-least-once, the delivery log dedupes.
-    """
-    await publisher.publish_many([o.payload for o in written], correlation_ids=[o.frame_id for o in written])
-    async with engine.begin() as conn:
-        await conn.execute(
-            db.outbox.update()
-            .where(db.outbox.c.id.in_([o.id for o in written]), db.outbox.c.published_at.is_(None))
-            .values(published_at=sa.func.now())
-        )
-
-
-async def publish_outbox(
-    engine: AsyncEngine,
-    publisher: Publisher,
-    *,
-    camera_id: str | None = None,
-    frame_id: str | None = None,
-    frame_ids: list[str] | None = None,
-    older_than_s: float | None = None,
-    limit: int = 200,
-) -> int:
-    """Publish unsent outbox rows (of some frames of a camera, or any older than `older_than_s`), mark them sent."""
-    query = sa.select(db.outbox).where(db.outbox.c.published_at.is_(None))
-    if camera_id is not None:
-        ids = frame_ids if frame_ids is not None else [frame_id]
-        query = query.where(db.outbox.c.camera_id == camera_id, db.outbox.c.frame_id.in_(ids))
-    if older_than_s is not None:
-        cutoff = datetime.now(UTC) - timedelta(seconds=older_than_s)
-        query = query.where(db.outbox.c.created_at < cutoff)
-    query = query.order_by(db.outbox.c.id).limit(limit).with_for_update(skip_locked=True)
-    async with engine.begin() as conn:
-        rows = (await conn.execute(query)).all()
-        if not rows:
-            return 0
-        payloads = [MESSAGE_TYPES[row.message_type].model_validate(row.payload) for row in rows]
-        await publisher.publish_many(payloads, correlation_ids=[row.frame_id for row in rows])
-        await conn.execute(
-            db.outbox.update().where(db.outbox.c.id.in_([row.id for row in rows])).values(published_at=sa.func.now())
-        )
-    return len(rows)
 
 
 class DeliveryHandler:
@@ -443,48 +280,21 @@ class DeliveryHandler:
         """Send (or hold) the delivery; deliveries it releases from hold are added to `released`."""
         opening_id = delivery_id(request.incident.incident_id, request.channel_id, "open")
         async with self._engine.begin() as conn:
-            # one round trip: the log row (locked), its channel, and the status of the incident's opening alert
-            opening = (
-                sa.select(db.deliveries.c.status).where(db.deliveries.c.id == opening_id).scalar_subquery()
-            )
-            row = (
-                await conn.execute(
-                    sa.select(
-                        db.deliveries,
-                        opening.label("opening_status"),
-                        db.channels.c.name.label("channel_name"),
-                        db.channels.c.kind.label("channel_kind"),
-                        db.channels.c.target.label("channel_target"),
-                        db.channels.c.secret.label("channel_secret"),
-                        db.channels.c.enabled.label("channel_enabled"),
-                    )
-                    .select_from(
-                        db.deliveries.outerjoin(db.channels, db.channels.c.id == db.deliveries.c.channel_id)
-                    )
-                    .where(db.deliveries.c.id == request.delivery_id)
-                    .with_for_update(of=db.deliveries, skip_locked=True)
-                )
-            ).first()
+            deliveries = DeliveryRepository(conn)
+            row = await deliveries.take(request.delivery_id, opening_id=opening_id)
             if row is None:
-                exists = await conn.scalar(
-                    sa.select(sa.func.count()).where(db.deliveries.c.id == request.delivery_id)
-                )
-                if exists:
+                if await deliveries.exists(request.delivery_id):
                     raise RetryLater("another worker is sending this delivery", delay_s=10)
                 raise Reject(f"delivery {request.delivery_id} is not in the delivery log; nothing to send")
             if row.status in ("sent", "suppressed", "dead", "held"):
                 log.info("duplicate delivery request suppressed", status=row.status)
                 return
             if row.event != "open" and row.opening_status in ("pending", "failed"):
-                await conn.execute(
-                    db.deliveries.update()
-                    .where(db.deliveries.c.id == request.delivery_id)
-                    .values(status="held", held_request=request.model_dump(mode="json"))
-                )
+                await deliveries.hold(request.delivery_id, request.model_dump(mode="json"))
                 log.info("held until the incident's opening alert is sent", opening=row.opening_status)
                 return
             if row.channel_name is None or not row.channel_enabled:
-                await self._finish(conn, request.delivery_id, "suppressed", reason="channel removed or disabled")
+                await deliveries.finish(request.delivery_id, "suppressed", reason="channel removed or disabled")
                 released += await self._release_held(conn, row, request)
                 return
             config = ChannelConfig(row.channel_id, row.channel_name, row.channel_kind, row.channel_target)
@@ -503,12 +313,12 @@ class DeliveryHandler:
                 failure = exc
             DELIVERIES.labels(config.kind, "sent" if failure is None else "failed").inc()
             if failure is None:
-                await self._finish(conn, request.delivery_id, "sent")
+                await deliveries.finish(request.delivery_id, "sent")
                 log.info("alert delivered", channel=config.name, kind=config.kind)
                 released += await self._release_held(conn, row, request)
                 return
             final = failure.permanent or context.receive_count >= self._settings.delivery_max_receives
-            await self._finish(conn, request.delivery_id, "dead" if final else "failed", error=str(failure))
+            await deliveries.finish(request.delivery_id, "dead" if final else "failed", error=str(failure))
             if final:
                 released += await self._release_held(conn, row, request)
         log.warning("delivery failed", channel=config.name, error=str(failure), final=final)
@@ -525,42 +335,17 @@ class DeliveryHandler:
         """
         if row.event != "open":
             return []
-        later = (
-            await conn.execute(
-                sa.select(db.deliveries.c.id, db.deliveries.c.status, db.deliveries.c.held_request)
-                .where(
-                    db.deliveries.c.incident_id == row.incident_id,
-                    db.deliveries.c.channel_id == row.channel_id,
-                    db.deliveries.c.event != "open",
-                )
-                .order_by(db.deliveries.c.created_at)
-                .with_for_update()
-            )
-        ).all()
+        later = await DeliveryRepository(conn).lock_later(incident_id=row.incident_id, channel_id=row.channel_id)
         released = []
         for item in later:
             if item.status != "held" or item.held_request is None:
                 continue
-            await conn.execute(
-                db.deliveries.update().where(db.deliveries.c.id == item.id).values(status="pending", held_request=None)
-            )
+            await DeliveryRepository(conn).release(item.id)
             payload = NotificationRequested.model_validate(item.held_request)
-            released.append(await _enqueue(conn, request.incident.camera_id, request.incident.frame_id, payload))
+            released.append(await enqueue(conn, request.incident.camera_id, request.incident.frame_id, payload))
         if released:
             log.info("released deliveries held behind the opening alert", count=len(released))
         return released
-
-    async def _finish(
-        self, conn: AsyncConnection, did: str, status: str, *, reason: str | None = None, error: str | None = None
-    ) -> None:
-        values: dict[str, Any] = {"status": status, "attempts": db.deliveries.c.attempts + 1}
-        if status == "sent":
-            values["sent_at"] = sa.func.now()
-        if reason is not None:
-            values["reason"] = reason
-        if error is not None:
-            values["last_error"] = error[:2000]
-        await conn.execute(db.deliveries.update().where(db.deliveries.c.id == did).values(**values))
 
     async def _compose(self, request: NotificationRequested, *, with_snapshot: bool) -> Alert:
         """The alert links to (and attaches) the stored face-blurred copy of the frame, never the raw frame."""

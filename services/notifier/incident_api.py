@@ -6,20 +6,21 @@ after commit when the app has a publisher (the worker's), else by the outbox swe
 """
 
 import re
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
-import sqlalchemy as sa
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.datastructures import Headers
+from starlette.types import Scope
 
 from services.notifier import review
-from services.notifier.adapters import db
-from services.notifier.handlers import Outgoing, _enqueue, publish_written
+from services.notifier.adapters.incidents import IncidentRepository
+from services.notifier.publishing import Outgoing, enqueue, publish_written
 from shared.access import store
-from shared.access import tables as access_tables
-from shared.access.http import NOT_FOUND, Require, lookup
+from shared.access.http import NOT_FOUND, Access, Require, lookup
 from shared.access.roles import Principal, Role
 from shared.logging import get_logger
 from shared.sqs import Publisher
@@ -33,9 +34,28 @@ ADMIN_TOKEN_NAME = "notifier-admin"  # the principal of NOTIFIER_ADMIN_TOKEN (ap
 _USERNAME = re.compile(store.USERNAME_PATTERN)
 
 
+def acting_accepts(access: Access) -> Callable[[Scope, Headers], Awaitable[bool]]:
+    """The Guard's `accepts`: the admin token naming a user in X-PPE-Acting-User acts as that user on every route
+    (rules and channels too): the checks see the token's role (reporting checked the user's), history and audit
+    name the person. A malformed name leaves the token as it is (the incident routes then answer 400)."""
+
+    async def accepts(scope: Scope, headers: Headers) -> bool:
+        if not await access.accepts(scope, headers):
+            return False
+        principal: Principal = scope["state"]["principal"]
+        name = headers.get(ACTING_USER)
+        if name is not None and principal.kind == "service" and principal.name == ADMIN_TOKEN_NAME \
+                and _USERNAME.match(name):
+            scope["state"]["principal"] = Principal(name=name, kind="user", global_role=principal.global_role,
+                                                    via="console")
+        return True
+
+    return accepts
+
+
 def _acting(request: Request, principal: Principal) -> Principal:
     name = request.headers.get(ACTING_USER)
-    if name is None:
+    if name is None or principal.via == "console":  # none, or the Guard resolved it (acting_accepts)
         return principal
     if principal.kind != "service" or principal.name != ADMIN_TOKEN_NAME:
         raise HTTPException(403, f"{ACTING_USER} is taken from the notifier's admin token only; leave it out")
@@ -67,10 +87,8 @@ class FalsePositive(_Body):
 def add_incident_routes(app: FastAPI, *, engine: AsyncEngine, publisher: Publisher | None) -> None:
     async def incident_site(request: Request) -> object:
         async with engine.connect() as conn:
-            site = await conn.scalar(
-                sa.select(db.incidents.c.site_id).where(db.incidents.c.id == request.path_params["incident_id"])
-            )
-        return NOT_FOUND if site is None else site
+            row = await IncidentRepository(conn).site_of(request.path_params["incident_id"])
+        return NOT_FOUND if row is None else row.site_id
 
     IncidentViewer = Annotated[Principal, Depends(Require(Role.VIEWER, lookup(incident_site)))]
     operator = Require(Role.OPERATOR, lookup(incident_site))
@@ -89,7 +107,7 @@ def add_incident_routes(app: FastAPI, *, engine: AsyncEngine, publisher: Publish
                 done = await review.act(conn, incident_id, action, principal, details)
                 if done.message is not None:
                     frame_id = done.message.frame_id
-                    written.append(await _enqueue(conn, done.message.camera_id, frame_id, done.message))
+                    written.append(await enqueue(conn, done.message.camera_id, frame_id, done.message))
         except review.IncidentMissing as exc:
             raise HTTPException(404, f"no incident {incident_id}") from exc
         if written and publisher is not None:
@@ -104,15 +122,20 @@ def add_incident_routes(app: FastAPI, *, engine: AsyncEngine, publisher: Publish
     async def get_incident(incident_id: str, _: IncidentViewer) -> dict[str, Any]:
         """The incident, its review state and its history (every action, escalation steps included)."""
         async with engine.connect() as conn:
-            row = (await conn.execute(sa.select(db.incidents).where(db.incidents.c.id == incident_id))).first()
+            incidents = IncidentRepository(conn)
+            row = await incidents.get(incident_id)
             if row is None:
                 raise HTTPException(404, f"no incident {incident_id}")
-            return {**review.view(row), "history": await review.history(conn, incident_id)}
+            return {**review.view(row), "history": await incidents.history(incident_id)}
 
-    @app.post("/v1/incidents/{incident_id}/acknowledge")
-    async def acknowledge(incident_id: str, principal: IncidentOperator, note: Note | None = None) -> Any:
-        """Seen and being handled: stops the escalation. Acknowledging twice changes nothing."""
-        return await run(incident_id, "acknowledge", principal, _note(note))
+    def note_action(action: review.Action) -> Callable[..., Awaitable[Any]]:
+        async def route(incident_id: str, principal: IncidentOperator, note: Note | None = None) -> Any:
+            return await run(incident_id, action, principal, _note(note))
+
+        return route
+
+    for action, doc in NOTE_ACTIONS.items():  # the actions whose body is an optional note
+        app.post(f"/v1/incidents/{{incident_id}}/{action}", name=action, description=doc)(note_action(action))
 
     @app.post("/v1/incidents/{incident_id}/assign")
     async def assign(incident_id: str, body: Assign, principal: IncidentOperator) -> Any:
@@ -122,20 +145,17 @@ def add_incident_routes(app: FastAPI, *, engine: AsyncEngine, publisher: Publish
     async def comment(incident_id: str, body: Comment, principal: IncidentOperator) -> Any:
         return await run(incident_id, "comment", principal, {"text": body.text})
 
-    @app.post("/v1/incidents/{incident_id}/resolve")
-    async def resolve(incident_id: str, principal: IncidentOperator, note: Note | None = None) -> Any:
-        """Closed by hand (and acknowledged, if nobody had): it stays resolved whatever the camera sees next."""
-        return await run(incident_id, "resolve", principal, _note(note))
-
     @app.post("/v1/incidents/{incident_id}/false-positive")
     async def false_positive(incident_id: str, body: FalsePositive, principal: IncidentOperator) -> Any:
         """The reviewer's verdict: not a violation (counted per camera in reporting's precision)."""
         return await run(incident_id, "false_positive", principal, {"reason": body.reason})
 
-    @app.post("/v1/incidents/{incident_id}/confirm")
-    async def confirm(incident_id: str, principal: IncidentOperator, note: Note | None = None) -> Any:
-        """The reviewer's verdict: a real violation (counted per camera in reporting's precision)."""
-        return await run(incident_id, "confirm", principal, _note(note))
+
+NOTE_ACTIONS: dict[review.Action, str] = {
+    "acknowledge": "Seen and being handled: stops the escalation. Acknowledging twice changes nothing.",
+    "resolve": "Closed by hand (and acknowledged, if nobody had): it stays resolved whatever the camera sees next.",
+    "confirm": "The reviewer's verdict: a real violation (counted per camera in reporting's precision).",
+}
 
 
 def _note(note: Note | None) -> dict[str, Any]:
@@ -149,17 +169,8 @@ def _invalid_user(message: str) -> RequestValidationError:
 
 async def _check_assignee(conn: Any, incident_id: str, username: str) -> None:
     """The assignee must be an enabled user holding operator (or more) on the incident's site."""
-    site = await conn.scalar(sa.select(db.incidents.c.site_id).where(db.incidents.c.id == incident_id))
-    user = (
-        await conn.execute(sa.select(access_tables.users).where(access_tables.users.c.username == username))
-    ).first()
-    if user is None or user.disabled:
+    site, roles = await IncidentRepository(conn).roles_on_site(incident_id, username)
+    if roles is None:
         raise _invalid_user(f"no enabled user named {username!r}; GET /api/v1/users (reporting) lists them")
-    role = Role(user.global_role) if user.global_role else None
-    site_role = await conn.scalar(
-        sa.select(access_tables.site_roles.c.role).where(
-            access_tables.site_roles.c.user_id == user.id, access_tables.site_roles.c.site_id == site)
-    )
-    roles = [r for r in (role, Role(site_role) if site_role else None) if r is not None]
     if not any(r.covers(Role.OPERATOR) for r in roles):
         raise _invalid_user(f"{username} is not an operator on site {site}: give them the role first")

@@ -11,10 +11,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from services.notifier.adapters import db
+from services.notifier.adapters.incidents import IncidentRepository, change_of
 from shared.access import audit
 from shared.access.roles import Principal
 from shared.contracts import IncidentChanged
@@ -32,30 +31,6 @@ class Done:
     incident: dict[str, Any]
     changed: bool  # False: the action changed nothing (acknowledged twice, resolved twice)
     message: IncidentChanged | None  # written to the outbox; publish after commit
-
-
-def change_of(row: Any) -> IncidentChanged:
-    """The incident as reporting learns it, from its stored row (an action's change, or an escalation's)."""
-    return IncidentChanged(
-        incident_id=row.id,
-        status="resolved" if row.status == "resolved" else "updated",
-        camera_id=row.camera_id,
-        site_id=row.site_id,
-        zone_id=row.zone_id,
-        missing_equipment=list(row.missing_equipment),
-        severity=row.severity,
-        started_at=row.started_at,
-        last_seen_at=row.last_seen_at,
-        resolved_at=row.resolved_at,
-        frame_id=row.last_frame_id,
-        max_confidence=row.max_confidence,
-        version=row.version,
-        acknowledged_at=row.acknowledged_at,
-        acknowledged_by=row.acknowledged_by,
-        resolved_by=row.resolved_by,
-        review=row.review,
-        review_reason=row.review_reason,
-    )
 
 
 def _values(action: str, row: Any, actor: str, now: datetime, details: dict[str, Any]) -> dict[str, Any]:
@@ -87,26 +62,17 @@ async def act(
     conn: AsyncConnection, incident_id: str, action: Action, principal: Principal, details: dict[str, Any]
 ) -> Done:
     """Apply one action inside the caller's transaction; raises IncidentMissing."""
-    row = (
-        await conn.execute(sa.select(db.incidents).where(db.incidents.c.id == incident_id).with_for_update())
-    ).first()
+    incidents = IncidentRepository(conn)
+    row = await incidents.lock(incident_id)
     if row is None:
         raise IncidentMissing(incident_id)
     actor = principal.audit_name()
-    now: datetime = (await conn.execute(sa.select(sa.func.now()))).scalar_one()
+    now = await incidents.now()
     values = _values(action, row, actor, now, details)
     message = None
     if values:
-        if action in TELLS_REPORTING:
-            values["version"] = db.incidents.c.version + 1
-        row = (
-            await conn.execute(
-                db.incidents.update().where(db.incidents.c.id == incident_id).values(**values)
-                .returning(*db.incidents.c)
-            )
-        ).one()
-        await conn.execute(db.incident_actions.insert().values(
-            incident_id=incident_id, action=action, actor=actor, details=details))
+        row = await incidents.review(incident_id, values, new_version=action in TELLS_REPORTING)
+        await incidents.add_action(incident_id, action, actor, details)
         await audit.append(conn, actor=actor, action=f"incident.{action}", site_id=row.site_id,
                            target=f"incident:{incident_id}", details={"via": principal.via, **details})
         if action in TELLS_REPORTING:
@@ -121,11 +87,3 @@ def view(row: Any) -> dict[str, Any]:
     found.pop("opened_frame", None)
     found["escalation_steps"] = len(escalation.get("steps", []))
     return found
-
-
-async def history(conn: AsyncConnection, incident_id: str) -> list[dict[str, Any]]:
-    rows = await conn.execute(
-        sa.select(db.incident_actions).where(db.incident_actions.c.incident_id == incident_id)
-        .order_by(db.incident_actions.c.id)
-    )
-    return [dict(r._mapping) for r in rows]

@@ -18,11 +18,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.notifier.adapters import db
 from services.notifier.adapters.alert_frames import MAX_FRAME_BYTES
+from services.notifier.adapters.incidents import IncidentRepository
 from services.notifier.domain import Box
 from shared.aws import aws_clients
 from shared.config import PlatformSettings
@@ -48,15 +47,8 @@ async def export_verdicts(
     engine: AsyncEngine, frames: FrameStore, out: Path, *, site_id: str | None = None,
     camera_id: str | None = None, since: datetime | None = None,
 ) -> Exported:
-    query = sa.select(db.incidents).where(db.incidents.c.review.in_(VERDICTS), db.incidents.c.opened_frame.is_not(None))
-    if site_id is not None:
-        query = query.where(db.incidents.c.site_id == site_id)
-    if camera_id is not None:
-        query = query.where(db.incidents.c.camera_id == camera_id)
-    if since is not None:
-        query = query.where(db.incidents.c.started_at >= since)
     async with engine.connect() as conn:
-        rows = (await conn.execute(query.order_by(db.incidents.c.started_at))).all()
+        rows = await IncidentRepository(conn).reviewed(VERDICTS, site_id=site_id, camera_id=camera_id, since=since)
     for verdict in VERDICTS:  # both folders, so bin/labels sees two classes even when one is empty
         (out / verdict).mkdir(parents=True, exist_ok=True)
     written: dict[str, int] = {}

@@ -18,6 +18,10 @@ PPE_FRAMES_BUCKET, PPE_LOG_FORMAT):
   the cameras and their zones; the dashboard's zone editor reads and writes them through reporting.
 - `REPORTING_SNAPSHOT_INTERVAL_S` (300): how often a camera's face-blurred snapshot (zone editor) is renewed.
 - `REPORTING_SNAPSHOTS_PREFIX` (`snapshots/`): key prefix (frames bucket) of those snapshots.
+- `REPORTING_SMTP_HOST` (unset = no digest e-mails), `_PORT` (25), `_FROM`, `_USERNAME`, `_PASSWORD`, `_STARTTLS`:
+  the server that sends the daily / weekly digests to their subscribers; `REPORTING_DIGEST_INTERVAL_S` (300) how
+  often due digests are looked for, `REPORTING_DIGEST_READY_HOUR` (6) the site-local hour after which a period's
+  digest goes out.
 """
 
 from typing import Self
@@ -91,6 +95,18 @@ class ReportingSettings(ExportSettings):
         default="snapshots/",
         pattern=r"^[a-z0-9][a-z0-9_-]*/$",
         description="Key prefix (frames bucket) of each camera's face-blurred snapshot (zone editor).",
+    )
+    smtp_host: str | None = Field(default=None, description="SMTP server of the digest e-mails; unset = none sent.")
+    smtp_port: int = Field(default=25, ge=1, le=65535, description="SMTP port.")
+    smtp_from: str = Field(default="ppe-digest@localhost", description="From address of the digest e-mails.")
+    smtp_username: str | None = Field(default=None, description="SMTP user name (optional).")
+    smtp_password: str | None = Field(default=None, repr=False, description="SMTP password (optional).")
+    smtp_starttls: bool = Field(default=False, description="Upgrade the SMTP connection with STARTTLS.")
+    digest_interval_s: float = Field(
+        default=300.0, gt=0, le=86400, description="Seconds between looks for due digests."
+    )
+    digest_ready_hour: int = Field(
+        default=6, ge=0, le=23, description="Site-local hour of the next day after which a period's digest is sent."
     )
 
     @field_validator("snapshots_prefix")

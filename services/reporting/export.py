@@ -1,4 +1,5 @@
-"""The data-lake export: anonymised person events and incidents as Parquet, incremental, re-runnable.
+"""The data-lake export: anonymised person events, incidents and the audit trail as Parquet, incremental,
+re-runnable.
 
 `python -m services.reporting.export [--target s3://bucket/prefix | /folder] [--lag-s 300]` runs it once;
 the service runs it every REPORTING_EXPORT_INTERVAL_S when REPORTING_EXPORT_TARGET is set.
@@ -20,6 +21,7 @@ from typing import Any
 
 from services.reporting.adapters.datalake import PartitionedWriter, Target, file_name, publish
 from services.reporting.adapters.export_source import ExportSource
+from services.reporting.schedule import every
 from shared.logging import get_logger
 
 log = get_logger(__name__)
@@ -27,6 +29,7 @@ log = get_logger(__name__)
 STREAMS: dict[str, tuple[str, str]] = {  # stream -> (site column, date column) of its partitions
     "person_events": ("site_id", "captured_at"),
     "incidents": ("site_id", "started_at"),
+    "audit": ("partition_site", "occurred_at"),
 }
 
 
@@ -93,15 +96,9 @@ class Exporter:
         return result
 
     async def run_forever(self, *, interval_s: float, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            try:
-                await self.run_once()
-            except Exception as exc:  # noqa: BLE001 - a failed run is redone at the next interval
-                log.exception("export failed; the same range is redone at the next interval", error=repr(exc))
-            try:
-                await asyncio.wait_for(stop.wait(), timeout=interval_s)
-            except TimeoutError:
-                pass
+        await every(
+            interval_s, stop, self.run_once, failure="export failed; the same range is redone at the next interval"
+        )
 
 
 async def main(argv: list[str] | None = None) -> int:
@@ -112,7 +109,7 @@ async def main(argv: list[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(
         prog="python -m services.reporting.export",
-        description="Export new person events and incidents as Parquet (incremental; safe to rerun).",
+        description="Export new person events, incidents and audit records as Parquet (incremental; safe to rerun).",
         epilog="example: python -m services.reporting.export --target s3://my-lake/ppe",
     )
     parser.add_argument("--target", help="s3://bucket/prefix or a folder (default: REPORTING_EXPORT_TARGET)")

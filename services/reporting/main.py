@@ -13,6 +13,7 @@ from typing import Any
 import uvicorn
 
 from services.reporting.adapters.datalake import Target
+from services.reporting.adapters.digest_repository import DigestRepository
 from services.reporting.adapters.export_source import ExportSource
 from services.reporting.adapters.ingest_admin import IngestAdmin
 from services.reporting.adapters.notifier_incidents import NotifierIncidents
@@ -21,6 +22,8 @@ from services.reporting.adapters.snapshots import Snapshots
 from services.reporting.api.app import build_app
 from services.reporting.api.deps import Tokens
 from services.reporting.config import ReportingSettings
+from services.reporting.digest.mail import SmtpSettings
+from services.reporting.digest.sender import DigestJob
 from services.reporting.export import Exporter
 from services.reporting.handlers import frame_handler, incident_handler
 from services.reporting.retention import RetentionJob
@@ -68,6 +71,15 @@ def reporting_access(settings: ReportingSettings, repository: ReportingRepositor
     """The analyst / admin tokens stay (machine use); users sign in here (PPE_SESSION_KEY) or use their tokens."""
     tokens = Tokens(analyst=settings.analyst_token, admin=settings.admin_token)
     return Access(engine=repository.engine, service_tokens=tokens.principals(), settings=AccessSettings())
+
+
+def digest_job(settings: ReportingSettings, repository: ReportingRepository) -> DigestJob:
+    """The scheduled digest e-mails (REPORTING_SMTP_HOST set)."""
+    smtp = SmtpSettings(
+        host=settings.smtp_host or "", port=settings.smtp_port, sender=settings.smtp_from,
+        username=settings.smtp_username, password=settings.smtp_password, starttls=settings.smtp_starttls,
+    )
+    return DigestJob(DigestRepository(repository), smtp, ready_hour=settings.digest_ready_hour)
 
 
 async def run(
@@ -159,6 +171,11 @@ async def run(
                 )
                 background.append(
                     asyncio.create_task(exporter.run_forever(interval_s=settings.export_interval_s, stop=stop))
+                )
+            if settings.smtp_host:
+                digests = digest_job(settings, repository)
+                background.append(
+                    asyncio.create_task(digests.run_forever(interval_s=settings.digest_interval_s, stop=stop))
                 )
             if serve_http:
                 background.append(asyncio.create_task(server.serve()))

@@ -7,6 +7,7 @@ from typing import Any
 from services.reporting.adapters.lifecycle import LifecycleError, request_frame_expiry
 from services.reporting.adapters.repository import PurgeResult, ReportingRepository
 from services.reporting.domain import rollup_bucket
+from services.reporting.schedule import every
 from shared.logging import get_logger
 
 log = get_logger(__name__)
@@ -55,12 +56,4 @@ class RetentionJob:
         return result
 
     async def run_forever(self, *, interval_s: float, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            try:
-                await self.run_once()
-            except Exception as exc:  # noqa: BLE001 - a failed run must not stop the schedule
-                log.exception("retention run failed; retrying at the next interval", error=repr(exc))
-            try:
-                await asyncio.wait_for(stop.wait(), timeout=interval_s)
-            except TimeoutError:
-                pass
+        await every(interval_s, stop, self.run_once, failure="retention run failed; retrying at the next interval")

@@ -103,17 +103,28 @@ async def recent(engine: AsyncEngine, *, actor: str, action: str, within_s: floa
 
 async def read(
     engine: AsyncEngine, *, sites: frozenset[str] | None, site_id: str | None = None, action: str | None = None,
+    actor: str | None = None, since: datetime | None = None, until: datetime | None = None,
     before_seq: int | None = None, limit: int = 100,
 ) -> list[dict[str, Any]]:
-    """Newest first. `sites`: the caller's sites (None = every site and the records of no site)."""
+    """Newest first. `sites`: the caller's sites (None = every site and the records of no site).
+    `action` ending in "." is a prefix (`incident.` = every incident action); `since` inclusive, `until`
+    exclusive; `before_seq` pages on (the last page's smallest seq)."""
     query = sa.select(audit).order_by(audit.c.seq.desc()).limit(limit)
     if sites is not None:
         query = query.where(audit.c.site_id.in_(sorted(sites)))
     if site_id is not None:
         query = query.where(audit.c.site_id == site_id)
     if action is not None:
-        query = query.where(audit.c.action == action)
+        query = query.where(audit.c.action.startswith(action, autoescape=True) if action.endswith(".")
+                            else audit.c.action == action)
+    if actor is not None:
+        query = query.where(audit.c.actor == actor)
+    if since is not None:
+        query = query.where(audit.c.occurred_at >= since)
+    if until is not None:
+        query = query.where(audit.c.occurred_at < until)
     if before_seq is not None:
         query = query.where(audit.c.seq < before_seq)
     async with engine.connect() as conn:
         return [dict(row._mapping) for row in await conn.execute(query)]
+

@@ -198,11 +198,42 @@ async def update_user(
     return _record(row, roles)
 
 
-async def list_users(engine: AsyncEngine) -> list[UserRecord]:
+async def list_users(engine: AsyncEngine, *, sites: frozenset[str] | None = None) -> list[UserRecord]:
+    """Every user (`sites` None), or the users holding a role on one of `sites`, with only those sites' roles."""
+    query = sa.select(users).order_by(users.c.id)
+    if sites is not None:
+        query = query.where(users.c.id.in_(sa.select(site_roles.c.user_id).where(site_roles.c.site_id.in_(sites))))
     async with engine.connect() as conn:
-        rows = (await conn.execute(sa.select(users).order_by(users.c.id))).all()
+        rows = (await conn.execute(query)).all()
         roles = await _roles_of(conn, [row.id for row in rows])
+    if sites is not None:
+        roles = {user: {s: r for s, r in held.items() if s in sites} for user, held in roles.items()}
     return [_record(row, roles.get(row.id, {})) for row in rows]
+
+
+async def set_site_role(conn: AsyncConnection, user_id: int, site_id: str, role: Role | None) -> Role | None:
+    """Give the user `role` on one site (None: take it away), leaving their other roles; returns the role they
+    held there before. LookupError: no such user."""
+    if await conn.scalar(sa.select(users.c.id).where(users.c.id == user_id)) is None:
+        raise LookupError(f"no user {user_id}")
+    where = (site_roles.c.user_id == user_id, site_roles.c.site_id == site_id)
+    before = await conn.scalar(sa.select(site_roles.c.role).where(*where).with_for_update())
+    await conn.execute(site_roles.delete().where(*where))
+    if role is not None:
+        await conn.execute(site_roles.insert().values(user_id=user_id, site_id=site_id, role=role.value))
+    await conn.execute(users.update().where(users.c.id == user_id).values(updated_at=sa.func.now()))
+    return Role(before) if before else None
+
+
+async def site_members(engine: AsyncEngine, site_id: str, *, at_least: Role) -> list[str]:
+    """Names of the enabled users holding `at_least` on the site (their site role or a global one)."""
+    ranks = [role.value for role in Role if role.covers(at_least)]
+    on_site = sa.select(site_roles.c.user_id).where(site_roles.c.site_id == site_id, site_roles.c.role.in_(ranks))
+    query = sa.select(users.c.username).where(
+        users.c.disabled.is_(False), sa.or_(users.c.global_role.in_(ranks), users.c.id.in_(on_site))
+    ).order_by(users.c.username)
+    async with engine.connect() as conn:
+        return list((await conn.scalars(query)).all())
 
 
 async def get_user(conn: AsyncConnection, user_id: int) -> UserRecord | None:

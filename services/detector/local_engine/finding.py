@@ -113,6 +113,13 @@ class PartFinding(LoadedModels):
             for hand, v in zip(hands.boxes, hands.scores, strict=True)
         )
 
+    def _is_scene(self, person_scores: np.ndarray) -> bool:
+        """Whether the person detector found someone confidently (`EngineSettings.scene_person_confidence`)."""
+        threshold = self.settings.scene_person_confidence
+        return threshold > 0 and any(
+            self._curve("person", float(v), person_confidence(float(v))) >= threshold for v in person_scores
+        )
+
     @staticmethod
     def _found(parts: PartBoxes, kind: str) -> tuple[Found, np.ndarray]:
         """Raw-score boxes of one part kind, and which of them may make a person of their own (the part head's

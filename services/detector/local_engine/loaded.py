@@ -21,7 +21,7 @@ from shared.rekognition import BodyPartName, EquipmentType
 
 log = structlog.get_logger(__name__)
 
-ENGINE_VERSION = "local-ppe-2.1"
+ENGINE_VERSION = "local-ppe-2.2"
 WEIGHTS_DIR = Path(__file__).with_name("weights")
 RETRAIN_COMMAND = "python -m model_workshop.training.train_all"
 
@@ -80,6 +80,11 @@ class EngineSettings:
     zoom_tiles: int = 4
     zoom_tile: float = 0.6
     zoom_head_side: float = 24.0
+    # A frame where the person detector found someone at this confidence or more is a scene, not a close-up of
+    # hands: there a hand no person box holds makes no person of its own (on the TRAIN side's validation slice
+    # such "hands" were big boxes on heads and torsos: the part head learned hands from glove close-ups only;
+    # docs/local-engine.md "Engine v2.2"). 0: lone hands make persons in every frame (v2.1).
+    scene_person_confidence: float = 80.0
 
 
 class LoadedModels:

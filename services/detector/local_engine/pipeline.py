@@ -59,6 +59,8 @@ class LocalPipeline(PartFinding, Responding):
         found, parts = self._find_persons(image_bgr)
         parts = self._zoom_small_heads(image_bgr, parts)
         (heads, lone_heads), (hands, lone_hands) = self._found(parts, "HEAD"), self._found(parts, "HAND")
+        if self._is_scene(found.scores):
+            lone_hands = np.zeros_like(lone_hands)
         faces = self._find_faces(image_bgr, self._face_canvases(image_bgr.shape, found, parts))
         persons = [
             PersonResult(box=box, score=float(score), keypoints=self._pose.estimate(image_bgr, box))

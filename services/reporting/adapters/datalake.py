@@ -64,7 +64,22 @@ INCIDENTS = pa.schema(
     metadata={"ppe.stream": "incidents", "ppe.version": "1"},
 )
 
-SCHEMAS: dict[str, pa.Schema] = {"person_events": PERSON_EVENTS, "incidents": INCIDENTS}
+AUDIT = pa.schema(
+    [
+        pa.field("seq", pa.int64(), nullable=False),
+        pa.field("occurred_at", pa.timestamp("us", tz="UTC"), nullable=False),
+        pa.field("actor", pa.string(), nullable=False),
+        pa.field("action", pa.string(), nullable=False),
+        pa.field("site_id", pa.string()),
+        pa.field("target", pa.string()),
+        pa.field("details", pa.string(), nullable=False),  # JSON text
+        pa.field("prev_hash", pa.string(), nullable=False),
+        pa.field("hash", pa.string(), nullable=False),
+    ],
+    metadata={"ppe.stream": "audit", "ppe.version": "1"},
+)
+
+SCHEMAS: dict[str, pa.Schema] = {"person_events": PERSON_EVENTS, "incidents": INCIDENTS, "audit": AUDIT}
 
 
 class ExportTargetError(ValueError):

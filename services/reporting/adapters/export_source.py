@@ -1,8 +1,9 @@
 """SQL of the data-lake export: the watermark row per stream, and the rows stored inside a run's range.
 
 A run's range is (from, to] over when reporting *stored* rows (frames.ingested_at for person events,
-incidents.recorded_at), with `to` = now - lag: a transaction still open at export time started less than `lag`
-ago (every reporting transaction is short), so no row can later appear inside an exported range.
+incidents.recorded_at; for the audit trail occurred_at, when a record was appended), with `to` = now - lag: a
+transaction still open at export time started less than `lag` ago (every reporting transaction is short, and so
+is every transaction that appends an audit record), so no row can later appear inside an exported range.
 """
 
 from collections.abc import AsyncIterator
@@ -17,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from services.reporting.adapters.models import export_state
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+NULL_PARTITION = "__HIVE_DEFAULT_PARTITION__"  # Hive, Athena and Spark read it as NULL
 LOCK_KEY = 0x5050_4558  # pg advisory lock: one exporter at a time across reporting replicas
 
 _QUERIES: dict[str, str] = {
@@ -32,6 +34,13 @@ _QUERIES: dict[str, str] = {
         "SELECT incident_id, status, site_id, zone_id, camera_id, missing_equipment, severity, started_at, "
         "last_seen_at, resolved_at, max_confidence, changed_at, recorded_at, version FROM reporting_incidents "
         "WHERE recorded_at > :start AND recorded_at <= :end ORDER BY recorded_at, incident_id"
+    ),
+    # the shared audit trail (every service appends; reporting may read it): records of no one site (sign-ins,
+    # users) go to the Hive null partition; each record keeps its hashes, so the lake holds the chain's head
+    "audit": (
+        "SELECT seq, occurred_at, actor, action, site_id, target, details::text AS details, prev_hash, hash, "
+        f"COALESCE(site_id, '{NULL_PARTITION}') AS partition_site FROM access_audit "
+        "WHERE occurred_at > :start AND occurred_at <= :end ORDER BY seq"
     ),
 }
 

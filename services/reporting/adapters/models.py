@@ -172,9 +172,44 @@ class ExportState(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, server_default=func.now())
 
 
+class DigestSubscription(Base):
+    """A user's subscription to one site's daily or weekly digest, sent to the address they gave."""
+
+    __tablename__ = "reporting_digest_subscriptions"
+
+    user_id: Mapped[int] = mapped_column(Integer, primary_key=True)  # access_users.id (another branch: no FK)
+    site_id: Mapped[str] = mapped_column(Text, primary_key=True)
+    period: Mapped[str] = mapped_column(Text, primary_key=True)
+    email: Mapped[str] = mapped_column(Text, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, server_default=func.now())
+
+    __table_args__ = (
+        CheckConstraint("period IN ('daily', 'weekly')", name="ck_reporting_digest_subscriptions_period"),
+    )
+
+
+class DigestSend(Base):
+    """The sent-digest ledger: one row per subscriber and period; its key makes a send happen once across
+    replicas and restarts (claimed with a lease, then marked sent)."""
+
+    __tablename__ = "reporting_digest_sends"
+
+    site_id: Mapped[str] = mapped_column(Text, primary_key=True)
+    period: Mapped[str] = mapped_column(Text, primary_key=True)
+    period_start: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
+    user_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    email: Mapped[str] = mapped_column(Text, nullable=False)
+    attempts: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
+    lease_until: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
 sites = cast(Table, Site.__table__)
 frames = cast(Table, Frame.__table__)
 person_events = cast(Table, PersonEvent.__table__)
 rollup = cast(Table, Rollup.__table__)
 incidents = cast(Table, Incident.__table__)
 export_state = cast(Table, ExportState.__table__)
+digest_subscriptions = cast(Table, DigestSubscription.__table__)
+digest_sends = cast(Table, DigestSend.__table__)

@@ -1,4 +1,5 @@
-"""The notifier's incident API, as the incident console needs it: list, read and act on incidents.
+"""The notifier's API, as the incident console needs it: list, read and act on incidents; and its rules and
+channels, as the admins' page manages them.
 
 Incidents belong to the notifier (it opens, escalates and resolves them), so reporting keeps no copy for the
 console: it calls the notifier over HTTP with the notifier's admin token, which stays on the server side, and
@@ -10,43 +11,29 @@ from typing import Any
 
 import httpx
 
-from services.reporting.adapters.ingest_admin import IngestRefused, IngestUnavailable, _message
+from services.reporting.adapters.service_client import ServiceClient, ServiceRefused, ServiceUnavailable
 
 ACTING_USER = "X-PPE-Acting-User"
 
 
-class NotifierUnavailable(IngestUnavailable):
+class NotifierUnavailable(ServiceUnavailable):
     """The notifier did not answer, or answered with a server error: try again later."""
 
 
-class NotifierRefused(IngestRefused):
+class NotifierRefused(ServiceRefused):
     """The notifier refused the call (unknown incident, invalid body): its status and message."""
 
 
-class NotifierIncidents:
+class NotifierIncidents(ServiceClient):
+    unavailable = NotifierUnavailable
+    refused = NotifierRefused
+
     def __init__(
         self, base_url: str, token: str, *, timeout_s: float = 10.0, transport: httpx.AsyncBaseTransport | None = None
     ) -> None:
-        """`transport`: how to reach the notifier (default: the network; tests pass its app in process)."""
-        self._client = httpx.AsyncClient(
-            base_url=base_url.rstrip("/"), headers={"Authorization": f"Bearer {token}"}, timeout=timeout_s,
-            transport=transport,
-        )
-
-    async def close(self) -> None:
-        await self._client.aclose()
-
-    async def _call(self, method: str, path: str, **kwargs: Any) -> Any:
-        try:
-            response = await self._client.request(method, path, **kwargs)
-        except httpx.HTTPError as exc:
-            raise NotifierUnavailable(f"the notifier's incident API did not answer: {type(exc).__name__}") from exc
-        if response.status_code >= 500 or response.status_code in (401, 403):
-            # 401 / 403: REPORTING_NOTIFIER_ADMIN_TOKEN is not the notifier's NOTIFIER_ADMIN_TOKEN
-            raise NotifierUnavailable(f"the notifier answered {response.status_code}: {_message(response)}")
-        if response.status_code >= 400:
-            raise NotifierRefused(response.status_code, _message(response))
-        return response.json()
+        # 401 / 403: REPORTING_NOTIFIER_ADMIN_TOKEN is not the notifier's NOTIFIER_ADMIN_TOKEN
+        super().__init__(base_url, token, service="the notifier", misconfigured={401, 403}, timeout_s=timeout_s,
+                         transport=transport)
 
     async def incidents(self, *, site_id: str | None, status: str | None, limit: int) -> list[dict[str, Any]]:
         params: dict[str, str | int] = {"limit": limit}
@@ -62,8 +49,17 @@ class NotifierIncidents:
         return found
 
     async def act(self, incident_id: str, action: str, body: dict[str, Any] | None, *, user: str) -> dict[str, Any]:
-        """`action`: acknowledge, comment, resolve or false-positive; `user`: who acts (checked by reporting)."""
+        """`action`: acknowledge, assign, comment, resolve, false-positive or confirm; `user`: who acts (checked
+        by reporting)."""
         done: dict[str, Any] = await self._call(
             "POST", f"/v1/incidents/{incident_id}/{action}", json=body, headers={ACTING_USER: user}
         )
         return done
+
+    async def manage(
+        self, method: str, path: str, *, user: str | None, body: Any = None, params: dict[str, str] | None = None
+    ) -> Any:
+        """Rules and channels (`/v1/rules...`, `/v1/channels...`) in the name of `user` (checked by reporting;
+        None: reporting itself, to look a site up); the notifier records a change as theirs."""
+        headers = {} if user is None else {ACTING_USER: user}
+        return await self._call(method, path, json=body, params=params, headers=headers)

@@ -4,15 +4,15 @@ serves these too; ingest and notifier verify the same sessions and tokens throug
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
+from fastapi import APIRouter, HTTPException, Request, Response
 from fastapi import Path as PathParam
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.reporting.api.deps import PRINTABLE, GlobalAdmin, SignedIn
+from services.reporting.api.deps import PRINTABLE, SignedIn, access_of
 from services.reporting.api.schemas import InvalidOut
 from shared.access import audit, credentials, store
-from shared.access.http import Access, Forbidden, Require, query
-from shared.access.roles import Principal, Role
+from shared.access.http import Access, Forbidden
+from shared.access.roles import Principal
 from shared.logging import get_logger
 
 log = get_logger(__name__)
@@ -56,30 +56,6 @@ class SessionOut(_Schema):
     expires_at: datetime = Field(description="When the session ends (sign in again then).")
 
 
-class UserIn(_Schema):
-    username: str = Field(min_length=1, max_length=128, pattern=store.USERNAME_PATTERN, description="Unique name.")
-    password: str = Field(min_length=store.MIN_PASSWORD_CHARS, max_length=1024, description="First password.")
-    global_role: RoleName | None = Field(default=None, description="Role on every site (a global admin: 'admin').")
-    site_roles: dict[SiteId, RoleName] = Field(default_factory=dict, description="Role per site.")
-
-
-class UserUpdate(_Schema):
-    global_role: RoleName | None = Field(default=None, description="Role on every site; null: none.")
-    site_roles: dict[SiteId, RoleName] = Field(default_factory=dict, description="Role per site (replaces all).")
-    disabled: bool = Field(default=False, description="A disabled user cannot sign in; their sessions end.")
-    password: str | None = Field(default=None, min_length=store.MIN_PASSWORD_CHARS, max_length=1024,
-                                 description="A new password (ends the user's sessions).")
-
-
-class UserOut(_Schema):
-    id: int = Field(description="User id.")
-    username: str = Field(description="Unique name.")
-    global_role: RoleName | None = Field(description="Role on every site, if any.")
-    site_roles: dict[str, RoleName] = Field(description="Role per site.")
-    disabled: bool = Field(description="Whether the user is locked out.")
-    created_at: datetime = Field(description="When the account was created.")
-
-
 class PasswordIn(_Schema):
     current_password: str = Field(min_length=1, max_length=1024, description="The password in use.")
     new_password: str = Field(min_length=store.MIN_PASSWORD_CHARS, max_length=1024, description="The new one.")
@@ -103,47 +79,11 @@ class NewTokenOut(TokenOut):
     token: str = Field(description="Shown once: send it as `Authorization: Bearer <token>`.")
 
 
-class AuditRecordOut(_Schema):
-    seq: int = Field(description="Position in the chain: 1, 2, 3... without gaps.")
-    occurred_at: datetime = Field(description="When it happened (UTC).")
-    actor: str = Field(description="user:<name> or service:<token name>.")
-    action: str = Field(description="What was done, e.g. auth.login, rule.update, camera.disable.")
-    site_id: str | None = Field(description="The site it concerns; null: no one site (sign-ins, users).")
-    target: str | None = Field(description="What it was done to, e.g. rule:7, camera:cam-1.")
-    details: dict[str, Any] = Field(description="What changed (never a password, secret or token).")
-    prev_hash: str = Field(description="The previous record's hash (64 zeros for the first).")
-    hash: str = Field(description="SHA-256 over prev_hash and this record's fields.")
-
-
-class VerifyOut(_Schema):
-    ok: bool = Field(description="Whether the whole chain is intact.")
-    records: int = Field(description="Records verified (up to the first broken one).")
-    head_seq: int = Field(description="Last record of the valid chain: keep it elsewhere to detect tail deletion.")
-    head_hash: str = Field(description="Its hash.")
-    problem: str | None = Field(description="What is wrong, if anything.")
-    bad_seq: int | None = Field(description="The first record that does not verify.")
-
-
-def _access(request: Request) -> Access:
-    access: Access = request.app.state.access
-    if access.engine is None:
-        raise HTTPException(503, "user accounts need the database: this app was built without one")
-    return access
-
-
 def _me(principal: Principal) -> MeOut:
     return MeOut(
         name=principal.name, kind="user" if principal.kind == "user" else "service", via=principal.via,
         global_role=principal.global_role.value if principal.global_role else None,
         site_roles={site: role.value for site, role in principal.site_roles.items()},
-    )
-
-
-def _user_out(user: store.UserRecord) -> UserOut:
-    return UserOut(
-        id=user.id, username=user.username, global_role=user.global_role.value if user.global_role else None,
-        site_roles={site: role.value for site, role in user.site_roles.items()}, disabled=user.disabled,
-        created_at=user.created_at,
     )
 
 
@@ -160,7 +100,7 @@ async def _audit(access: Access, actor: str, action: str, *, target: str | None,
 
 @router.post(LOGIN_PATH.removeprefix("/api/v1"), response_model=SessionOut, summary="Sign in (sets the session cookie)")
 async def login(body: LoginIn, request: Request, response: Response) -> SessionOut:
-    access = _access(request)
+    access = access_of(request)
     key = access.settings.session_key
     if key is None:
         # not a failure of the server: this deployment has not switched sign-in on
@@ -195,7 +135,7 @@ async def login(body: LoginIn, request: Request, response: Response) -> SessionO
 
 @router.post("/auth/logout", status_code=204, summary="Sign out (ends this session)")
 async def logout(who: SignedIn, request: Request) -> Response:
-    access = _access(request)
+    access = access_of(request)
     if who.session_id is not None:
         assert access.engine is not None
         await store.close_session(access.engine, who.session_id)
@@ -212,7 +152,7 @@ async def me(who: SignedIn) -> MeOut:
 
 @router.post("/auth/password", status_code=204, summary="Change my password (ends my other sessions)")
 async def change_password(body: PasswordIn, who: SignedIn, request: Request) -> Response:
-    access = _access(request)
+    access = access_of(request)
     assert access.engine is not None
     if await store.check_login(access.engine, who.name, body.current_password) is None or who.user_id is None:
         raise HTTPException(422, "the current password is wrong")
@@ -228,7 +168,7 @@ async def change_password(body: PasswordIn, who: SignedIn, request: Request) -> 
 
 @router.get("/auth/tokens", response_model=list[TokenOut], summary="My personal API tokens")
 async def list_tokens(who: SignedIn, request: Request) -> list[TokenOut]:
-    access = _access(request)
+    access = access_of(request)
     assert access.engine is not None
     return [TokenOut(**row) for row in await store.list_tokens(access.engine, _user_id(who))]
 
@@ -236,7 +176,7 @@ async def list_tokens(who: SignedIn, request: Request) -> list[TokenOut]:
 @router.post("/auth/tokens", response_model=NewTokenOut, status_code=201, summary="New personal API token")
 async def create_token(body: TokenIn, who: SignedIn, request: Request) -> NewTokenOut:
     """The token acts with my roles (as they are when it is used); it is shown once."""
-    access = _access(request)
+    access = access_of(request)
     assert access.engine is not None
     expires = datetime.now(UTC) + timedelta(days=body.expires_in_days) if body.expires_in_days else None
     row, token = await store.create_token(access.engine, user_id=_user_id(who), name=body.name, expires_at=expires)
@@ -249,85 +189,9 @@ async def revoke_token(
     token_id: Annotated[int, PathParam(ge=1, le=MAX_ID, description="The token's id.")], who: SignedIn,
     request: Request,
 ) -> Response:
-    access = _access(request)
+    access = access_of(request)
     assert access.engine is not None
     if not await store.revoke_token(access.engine, user_id=_user_id(who), token_id=token_id):
         raise HTTPException(404, f"you have no live token {token_id}")
     await _audit(access, who.audit_name(), "token.revoke", target=f"token:{token_id}", via=who.via)
     return Response(status_code=204)
-
-
-@router.get("/users", response_model=list[UserOut], summary="Users and their roles (global admin)")
-async def list_users(_: GlobalAdmin, request: Request) -> list[UserOut]:
-    access = _access(request)
-    assert access.engine is not None
-    return [_user_out(user) for user in await store.list_users(access.engine)]
-
-
-@router.post("/users", response_model=UserOut, status_code=201, summary="Create a user (global admin)")
-async def create_user(body: UserIn, who: GlobalAdmin, request: Request) -> UserOut:
-    access = _access(request)
-    assert access.engine is not None
-    roles = {site: Role(role) for site, role in body.site_roles.items()}
-    try:
-        async with access.engine.begin() as conn:
-            user = await store.create_user(
-                conn, username=body.username, password=body.password,
-                global_role=Role(body.global_role) if body.global_role else None, roles=roles,
-            )
-            await audit.append(conn, actor=who.audit_name(), action="user.create", target=f"user:{user.id}",
-                               details={"username": user.username, "global_role": body.global_role,
-                                        "site_roles": body.site_roles, "via": who.via})
-    except store.UserExists as exc:
-        raise HTTPException(409, str(exc)) from exc
-    return _user_out(user)
-
-
-@router.put("/users/{user_id}", response_model=UserOut, summary="Change a user's roles, state or password")
-async def update_user(
-    user_id: Annotated[int, PathParam(ge=1, le=MAX_ID, description="The user's id.")], body: UserUpdate,
-    who: GlobalAdmin, request: Request,
-) -> UserOut:
-    access = _access(request)
-    assert access.engine is not None
-    async with access.engine.begin() as conn:
-        user = await store.update_user(
-            conn, user_id, global_role=Role(body.global_role) if body.global_role else None,
-            roles={site: Role(role) for site, role in body.site_roles.items()}, disabled=body.disabled,
-            password=body.password,
-        )
-        if user is None:
-            raise HTTPException(404, f"no user {user_id}")
-        await audit.append(conn, actor=who.audit_name(), action="user.update", target=f"user:{user_id}",
-                           details={"global_role": body.global_role, "site_roles": body.site_roles,
-                                    "disabled": body.disabled, "password_reset": body.password is not None,
-                                    "via": who.via})
-    return _user_out(user)
-
-
-SiteAuditor = Annotated[Principal, Depends(Require(Role.ADMIN, query()))]
-
-
-@router.get("/audit", response_model=list[AuditRecordOut], summary="The audit trail, newest first")
-async def read_audit(
-    who: SiteAuditor,
-    request: Request,
-    site_id: Annotated[str | None, Query(max_length=128, pattern=PRINTABLE, description="Only this site.")] = None,
-    action: Annotated[str | None, Query(max_length=64, pattern=PRINTABLE, description="e.g. rule.update.")] = None,
-    before_seq: Annotated[int | None, Query(ge=1, le=2**63 - 1, description="Page: records before this seq.")] = None,
-    limit: Annotated[int, Query(ge=1, le=1000, description="Most records returned.")] = 100,
-) -> list[AuditRecordOut]:
-    """A site admin reads the records of their sites; a global admin every record (sign-ins, users too)."""
-    access = _access(request)
-    assert access.engine is not None
-    rows = await audit.read(access.engine, sites=who.sites(Role.ADMIN), site_id=site_id, action=action,
-                            before_seq=before_seq, limit=limit)
-    return [AuditRecordOut(**row) for row in rows]
-
-
-@router.get("/audit/verify", response_model=VerifyOut, summary="Check the audit chain (global admin)")
-async def verify_audit(_: GlobalAdmin, request: Request) -> VerifyOut:
-    access = _access(request)
-    assert access.engine is not None
-    verdict = await audit.verify(access.engine)
-    return VerifyOut(**verdict.__dict__)

@@ -7,12 +7,22 @@ from fastapi import FastAPI, Response
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.datastructures import Headers
+from starlette.types import Scope
 
 from services.reporting.adapters.ingest_admin import IngestAdmin
 from services.reporting.adapters.notifier_incidents import NotifierIncidents
 from services.reporting.adapters.repository import ReportingRepository
 from services.reporting.adapters.snapshots import Snapshots
-from services.reporting.api import access_routes, console_routes
+from services.reporting.api import (
+    access_routes,
+    audit_routes,
+    console_routes,
+    digest_routes,
+    notification_routes,
+    pages,
+    user_routes,
+)
 from services.reporting.api.deps import Tokens
 from services.reporting.api.routes import router
 from services.reporting.api.zone_routes import router as zone_router
@@ -21,12 +31,21 @@ from services.reporting.retention import RetentionJob
 from shared.access.config import AccessSettings
 from shared.access.http import Access
 from shared.equipment import Catalogue
-from shared.http_guard import OPEN_PATHS, Guard
+from shared.http_guard import OPEN_PATHS, Guard, Refusal
 from shared.logging import get_logger
 
 log = get_logger(__name__)
 
 STATIC = Path(__file__).resolve().parent.parent / "static"
+
+
+def _unauthorised(scope: Scope) -> Refusal:
+    """401; a browser asking for a page (an admin page, signed out) is sent to the sign-in page instead."""
+    accept = Headers(scope=scope).get("accept", "")
+    if scope.get("method") == "GET" and "text/html" in accept and not scope["path"].startswith("/api/"):
+        return 303, {"detail": "sign in first"}, {"Location": "/static/login.html"}
+    return (401, {"detail": "sign in (POST /api/v1/auth/login), or send `Authorization: Bearer <token>`"},
+            {"WWW-Authenticate": "Bearer"})
 
 
 def build_app(
@@ -63,13 +82,10 @@ def build_app(
     app.add_middleware(
         Guard,
         accepts=access.accepts,
-        unauthorised=lambda scope: (
-            401, {"detail": "sign in (POST /api/v1/auth/login), or send `Authorization: Bearer <token>`"},
-            {"WWW-Authenticate": "Bearer"},
-        ),
+        unauthorised=_unauthorised,
         too_large=lambda limit: (413, {"detail": f"body is over the {limit} byte limit"}, {}),
         # the dashboard's pages and assets hold no data; sign-in is how a caller gets credentials
-        open_paths=OPEN_PATHS | {"/", "/zones", "/incidents"},
+        open_paths=OPEN_PATHS | {"/"} | pages.OPEN_PAGES,
         public_paths={access_routes.LOGIN_PATH},  # no credentials yet, but a bounded body
         open_prefixes=("/static/",),
     )
@@ -84,20 +100,17 @@ def build_app(
     app.include_router(router)
     app.include_router(zone_router)
     app.include_router(access_routes.router)
+    app.include_router(user_routes.router)
+    app.include_router(audit_routes.router)
     app.include_router(console_routes.router)
+    app.include_router(digest_routes.router)
+    app.include_router(notification_routes.router)
+    app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.get("/", include_in_schema=False)
     async def dashboard() -> FileResponse:
         return FileResponse(STATIC / "index.html", media_type="text/html")
-
-    @app.get("/zones", include_in_schema=False)
-    async def zone_editor() -> FileResponse:
-        return FileResponse(STATIC / "zones.html", media_type="text/html")
-
-    @app.get("/incidents", include_in_schema=False)
-    async def incident_console() -> FileResponse:
-        return FileResponse(STATIC / "incidents.html", media_type="text/html")
 
     @app.get("/healthz", summary="Liveness")
     async def healthz() -> dict[str, str]:

@@ -12,8 +12,9 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.reporting.adapters.notifier_incidents import NotifierIncidents, NotifierRefused, NotifierUnavailable
-from services.reporting.api.deps import PRINTABLE
-from services.reporting.api.schemas import ErrorOut, InvalidOut
+from services.reporting.api.deps import PRINTABLE, upstream_error
+from services.reporting.api.schemas import error_responses
+from shared.access import store
 from shared.access.http import NOT_FOUND, Require, lookup, query
 from shared.access.roles import Principal, Role
 from shared.logging import get_logger
@@ -22,13 +23,11 @@ log = get_logger(__name__)
 
 router = APIRouter(
     prefix="/api/v1/console",
-    responses={
-        401: {"model": ErrorOut, "description": "Not signed in, and no or an unknown bearer token."},
-        403: {"model": ErrorOut, "description": "The caller lacks the role this needs on the incident's site."},
-        404: {"model": ErrorOut, "description": "Unknown incident, or the incident console is off."},
-        422: {"model": InvalidOut, "description": "Invalid parameters or body."},
-        503: {"model": ErrorOut, "description": "The notifier did not answer: retry later."},
-    },
+    responses=error_responses(
+        forbidden="The caller lacks the role this needs on the incident's site.",
+        not_found="Unknown incident, or the incident console is off.",
+        unavailable="The notifier did not answer: retry later.",
+    ),
 )
 IncidentId = Annotated[
     str, Path(max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$", description="Incident id (notifier).")
@@ -47,6 +46,11 @@ class Comment(_Body):
     text: str = Field(min_length=1, max_length=4000, description="The comment, kept in the incident's history.")
 
 
+class Assign(_Body):
+    user: str | None = Field(max_length=128, pattern=store.USERNAME_PATTERN,
+                             description="User name (an operator of the incident's site); null: nobody.")
+
+
 class FalsePositive(_Body):
     reason: str = Field(min_length=3, max_length=2000, description="Why it is not a violation (kept per camera).")
 
@@ -62,10 +66,7 @@ def _notifier(request: Request) -> NotifierIncidents:
 
 
 def _error(exc: NotifierRefused | NotifierUnavailable) -> HTTPException:
-    if isinstance(exc, NotifierUnavailable):
-        log.warning("notifier incident API unavailable", error=str(exc)[:300])
-        return HTTPException(503, "the notifier is not reachable; try again in a moment", {"Retry-After": "5"})
-    return HTTPException(exc.status if exc.status in (404, 409) else 422, f"the notifier refused: {exc.message}")
+    return upstream_error(exc, service="the notifier", passed=(404, 409))
 
 
 async def incident_site(request: Request) -> Any:
@@ -114,21 +115,29 @@ async def incident(incident_id: IncidentId, request: Request, _: IncidentViewer)
 
 
 async def _act(
-    request: Request, incident_id: str, action: str, body: BaseModel | None, principal: Principal
+    request: Request, incident_id: str, action: str, body: BaseModel | dict[str, Any] | None, principal: Principal
 ) -> dict[str, Any]:
     """The action at the notifier, in the name of the user reporting checked (a service token: its name)."""
-    payload = None if body is None else body.model_dump(exclude_none=True)
+    payload = body.model_dump(exclude_none=True) if isinstance(body, BaseModel) else body
     try:
         return await _notifier(request).act(incident_id, action, payload, user=principal.name)
     except (NotifierRefused, NotifierUnavailable) as exc:
         raise _error(exc) from exc
 
 
-@router.post("/incidents/{incident_id}/acknowledge", summary="Seen and being handled: stops the escalation")
-async def acknowledge(
-    incident_id: IncidentId, request: Request, principal: IncidentOperator, body: Note | None = None
-) -> dict[str, Any]:
-    return await _act(request, incident_id, "acknowledge", body, principal)
+def _note_action(action: str, summary: str) -> None:
+    """An action whose body is an optional note: acknowledge, resolve, confirm."""
+
+    @router.post(f"/incidents/{{incident_id}}/{action}", summary=summary, name=action)
+    async def noted(
+        incident_id: IncidentId, request: Request, principal: IncidentOperator, body: Note | None = None
+    ) -> dict[str, Any]:
+        return await _act(request, incident_id, action, body, principal)
+
+
+_note_action("acknowledge", "Seen and being handled: stops the escalation")
+_note_action("resolve", "Close the incident by hand")
+_note_action("confirm", "A real violation (the reviewer's verdict that precision counts)")
 
 
 @router.post("/incidents/{incident_id}/comment", summary="Add a comment to the incident's history")
@@ -136,15 +145,23 @@ async def comment(incident_id: IncidentId, body: Comment, request: Request, prin
     return await _act(request, incident_id, "comment", body, principal)
 
 
-@router.post("/incidents/{incident_id}/resolve", summary="Close the incident by hand")
-async def resolve(
-    incident_id: IncidentId, request: Request, principal: IncidentOperator, body: Note | None = None
-) -> dict[str, Any]:
-    return await _act(request, incident_id, "resolve", body, principal)
-
-
 @router.post("/incidents/{incident_id}/false-positive", summary="Not a violation (with the reason)")
 async def false_positive(
     incident_id: IncidentId, body: FalsePositive, request: Request, principal: IncidentOperator
 ) -> dict[str, Any]:
     return await _act(request, incident_id, "false-positive", body, principal)
+
+
+@router.post("/incidents/{incident_id}/assign", summary="Assign the incident to an operator of its site")
+async def assign(incident_id: IncidentId, body: Assign, request: Request, principal: IncidentOperator) -> Any:
+    return await _act(request, incident_id, "assign", body.model_dump(), principal)  # null user: unassign
+
+
+@router.get("/incidents/{incident_id}/assignees", summary="Who the incident may be assigned to")
+async def assignees(incident_id: IncidentId, request: Request, _: IncidentOperator) -> list[str]:
+    """The enabled users holding operator (or more) on the incident's site, by name."""
+    site = await incident_site(request)
+    engine = request.app.state.access.engine
+    if site is NOT_FOUND or engine is None:
+        raise HTTPException(404, f"no incident {incident_id}")
+    return await store.site_members(engine, str(site), at_least=Role.OPERATOR)

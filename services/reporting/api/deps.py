@@ -1,15 +1,21 @@
 """FastAPI dependencies: who may call (roles per site), the repository, common query parameters."""
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Query, Request
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.reporting.adapters.repository import Filters, ReportingRepository
+from services.reporting.adapters.service_client import ServiceRefused, ServiceUnavailable
 from services.reporting.domain import InvalidQuery, check_range, widen_to_rollup
-from shared.access.http import GLOBAL, SIGNED_IN, Require, path, principal_of, query, service_tokens
+from shared.access.http import GLOBAL, SIGNED_IN, Access, Require, path, principal_of, query, service_tokens
 from shared.access.roles import Principal, Role
+from shared.logging import get_logger
+
+log = get_logger(__name__)
 
 
 @dataclass(frozen=True)
@@ -31,6 +37,20 @@ Exporter = Annotated[Principal, Depends(Require(Role.ANALYST, query()))]
 SiteWriter = Annotated[Principal, Depends(Require(Role.ADMIN, path()))]
 GlobalAdmin = Annotated[Principal, Depends(Require(Role.ADMIN, GLOBAL))]
 SignedIn = Annotated[Principal, Depends(Require(Role.VIEWER, SIGNED_IN))]
+
+
+def access_of(request: Request) -> Access:
+    """The app's Access, with the database that user accounts and the audit trail live in (else 503)."""
+    access: Access = request.app.state.access
+    if access.engine is None:
+        raise HTTPException(503, "user accounts and the audit trail need the database: this app was built without one")
+    return access
+
+
+def access_engine(request: Request) -> AsyncEngine:
+    engine = access_of(request).engine
+    assert engine is not None  # access_of refused an app without one
+    return engine
 
 
 def repository(request: Request) -> ReportingRepository:
@@ -87,3 +107,14 @@ def time_range(
 Repo = Annotated[ReportingRepository, Depends(repository)]
 FiltersDep = Annotated[Filters, Depends(filters)]
 RangeDep = Annotated[TimeRange, Depends(time_range)]
+
+
+def upstream_error(
+    exc: ServiceRefused | ServiceUnavailable, *, service: str, passed: Collection[int] = (404, 409, 422)
+) -> HTTPException:
+    """What the caller gets when a service reporting calls for them (ingest, the notifier) failed: 503 to retry
+    when it did not answer, else its refusal (statuses in `passed` kept, others as 422) with its message."""
+    if isinstance(exc, ServiceUnavailable):
+        log.warning("service unavailable", service=service, error=str(exc)[:300])
+        return HTTPException(503, f"{service} is not reachable; try again in a moment", {"Retry-After": "5"})
+    return HTTPException(exc.status if exc.status in passed else 422, f"{service} refused: {exc.message}")

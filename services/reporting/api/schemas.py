@@ -215,3 +215,19 @@ class InvalidOut(Schema):
         description="A sentence saying what was wrong (a query the API refuses), or one entry per malformed "
         "parameter (FastAPI's validation: loc, msg, type, and input / ctx where given)."
     )
+
+
+def error_responses(*, forbidden: str, not_found: str | None = None, unavailable: str | None = None) -> dict[
+    int | str, dict[str, object]
+]:
+    """A router's documented error answers: what 403 / 404 / 503 mean there; 401 and 422 mean the same everywhere."""
+    found: dict[int | str, dict[str, object]] = {
+        401: {"model": ErrorOut, "description": "Not signed in, and no or an unknown bearer token."},
+        403: {"model": ErrorOut, "description": forbidden},
+        422: {"model": InvalidOut, "description": "Invalid input: a sentence, or FastAPI's list of field errors."},
+    }
+    if not_found is not None:
+        found[404] = {"model": ErrorOut, "description": not_found}
+    if unavailable is not None:
+        found[503] = {"model": ErrorOut, "description": unavailable}
+    return found

@@ -12,8 +12,8 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Res
 
 from services.reporting.adapters.ingest_admin import IngestAdmin, IngestRefused, IngestUnavailable
 from services.reporting.adapters.snapshots import Snapshots
-from services.reporting.api.deps import PRINTABLE
-from services.reporting.api.schemas import EditorCameraOut, EquipmentOut, ErrorOut
+from services.reporting.api.deps import PRINTABLE, upstream_error
+from services.reporting.api.schemas import EditorCameraOut, EquipmentOut, error_responses
 from shared.access.http import ANY, NOT_FOUND, Require, audit_change, lookup, query
 from shared.access.roles import Principal, Role
 from shared.contracts import ZoneLayout
@@ -25,12 +25,11 @@ log = get_logger(__name__)
 
 router = APIRouter(
     prefix="/api/v1",
-    responses={
-        401: {"model": ErrorOut, "description": "Not signed in, and no or an unknown bearer token."},
-        403: {"model": ErrorOut, "description": "The caller lacks the role this needs on the camera's site."},
-        404: {"model": ErrorOut, "description": "Unknown camera, no snapshot yet, or the zone editor is off."},
-        503: {"model": ErrorOut, "description": "Ingest or S3 did not answer: retry later."},
-    },
+    responses=error_responses(
+        forbidden="The caller lacks the role this needs on the camera's site.",
+        not_found="Unknown camera, no snapshot yet, or the zone editor is off.",
+        unavailable="Ingest or S3 did not answer: retry later.",
+    ),
 )
 CameraId = Annotated[
     str, Path(max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$", description="Camera id at ingest.")
@@ -68,10 +67,7 @@ def _camera(raw: dict[str, object]) -> EditorCameraOut:
 
 
 def _ingest_error(exc: IngestRefused | IngestUnavailable) -> HTTPException:
-    if isinstance(exc, IngestUnavailable):
-        log.warning("ingest admin API unavailable", error=str(exc)[:300])
-        return HTTPException(503, "ingest's admin API is not reachable; try again in a moment", {"Retry-After": "5"})
-    return HTTPException(exc.status if exc.status in (404, 409, 422) else 422, f"ingest refused: {exc.message}")
+    return upstream_error(exc, service="ingest's admin API")
 
 
 @router.get("/equipment", response_model=EquipmentOut, summary="Equipment names a zone may require")

@@ -1,52 +1,17 @@
 // Incident console: the incidents of the signed-in user's sites, refreshed every few seconds, and the
-// operators' actions on them (acknowledge, resolve, false positive with a reason, comment), all through
+// operators' actions on them (acknowledge, assign, resolve, confirm, false positive with a reason, comment), all through
 // reporting's /api/v1/console (which checks the user's role on the incident's site and calls the notifier).
 // No build step, no network beyond this service; the session cookie authorises, writes carry X-PPE-CSRF.
 // The snapshot is the camera's latest face-blurred frame (the zone editor's route), never a raw frame.
 "use strict";
 
-const $ = (id) => document.getElementById(id);
-const LOGIN_PAGE = "/static/login.html";
 const REFRESH_MS = 3000;
 const state = { incidents: [], selected: null, snapshotUrl: null };
-
-function setStatus(text, isError) {
-  $("status").textContent = text;
-  $("status").className = isError ? "error" : "";
-}
-
-function describe(body, response) {
-  const detail = body && body.detail;
-  if (Array.isArray(detail)) {
-    return detail.map((d) => `${(d.loc || []).filter((p) => p !== "body").join(".")}: ${d.msg}`).join("; ");
-  }
-  return detail || response.statusText;
-}
-
-async function api(method, path, body) {
-  const headers = method === "GET" ? {} : { "X-PPE-CSRF": "1" };
-  if (body !== undefined) headers["Content-Type"] = "application/json";
-  const response = await fetch(`/api/v1/${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
-  if (response.status === 401) {
-    window.location.assign(LOGIN_PAGE);
-  }
-  if (!response.ok) {
-    const payload = await response.json().catch(() => null);
-    throw new Error(`${response.status}: ${describe(payload, response)}`);
-  }
-  return response;
-}
 
 function duration(fromIso, toIso) {
   const seconds = Math.max(0, Math.round((new Date(toIso || Date.now()) - new Date(fromIso)) / 1000));
   const h = Math.floor(seconds / 3600), m = Math.floor((seconds % 3600) / 60), s = seconds % 60;
   return h ? `${h} h ${m} min` : m ? `${m} min ${s} s` : `${s} s`;
-}
-
-function cell(row, text) {
-  const td = document.createElement("td");
-  td.textContent = text;
-  row.appendChild(td);
 }
 
 function renderList() {
@@ -64,6 +29,7 @@ function renderList() {
     cell(row, duration(incident.started_at, incident.status === "resolved" ? incident.resolved_at : incident.last_seen_at));
     cell(row, incident.status + (incident.review ? ` (${incident.review.replace("_", " ")})` : ""));
     cell(row, incident.acknowledged_by ? incident.acknowledged_by.replace(/^user:/, "") : "not yet");
+    cell(row, incident.assigned_to || "");
     row.addEventListener("click", () => select(incident.id));
     body.appendChild(row);
   }
@@ -119,7 +85,25 @@ async function showDetail(withSnapshot) {
     item.textContent = `${entry.created_at || entry.at || ""} ${entry.action} by ${entry.actor}${details}`;
     history.appendChild(item);
   }
-  if (withSnapshot) await showSnapshot(incident.camera_id);
+  $("detail").dataset.assignedTo = incident.assigned_to || "";
+  if (withSnapshot) {
+    await showSnapshot(incident.camera_id);
+    await loadAssignees(incident);
+  }
+}
+
+// The operators of the incident's site (an operator's own list; a viewer cannot assign: no form).
+async function loadAssignees(incident) {
+  const select = $("assignee");
+  select.replaceChildren(new Option("nobody", ""));
+  try {
+    const names = await (await api("GET", `console/incidents/${encodeURIComponent(incident.id)}/assignees`)).json();
+    for (const name of names) select.appendChild(new Option(name, name));
+    select.value = incident.assigned_to || "";
+    $("assign-form").hidden = false;
+  } catch (error) {
+    $("assign-form").hidden = true;
+  }
 }
 
 async function act(action, body) {
@@ -134,9 +118,8 @@ async function act(action, body) {
 }
 
 async function init() {
-  const me = await (await api("GET", "auth/me")).json();
+  const me = await whoAmI();
   const sites = Object.keys(me.site_roles || {}).sort();
-  $("who-name").textContent = me.name;
   for (const site of sites) {
     const option = document.createElement("option");
     option.value = option.textContent = site;
@@ -145,6 +128,11 @@ async function init() {
   $("controls").addEventListener("submit", (event) => { event.preventDefault(); refresh(); });
   $("acknowledge").addEventListener("click", () => act("acknowledge"));
   $("resolve").addEventListener("click", () => act("resolve"));
+  $("confirm").addEventListener("click", () => act("confirm"));
+  $("assign-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    act("assign", { user: $("assignee").value || null });
+  });
   $("fp-form").addEventListener("submit", (event) => {
     event.preventDefault();
     act("false-positive", { reason: $("fp-reason").value.trim() });

@@ -5,47 +5,8 @@
 // the fragment too: /zones#camera=cam-1. Coordinates are normalised (0..1 of width and height, origin top left).
 "use strict";
 
-const $ = (id) => document.getElementById(id);
 const SVG = "http://www.w3.org/2000/svg";
-const LOGIN_PAGE = "/static/login.html";
-let token = "";
 const state = { cameras: [], camera: null, zones: [], draft: [], closed: false, snapshotUrl: null };
-
-function setStatus(text, isError) {
-  $("status").textContent = text;
-  $("status").className = isError ? "error" : "";
-}
-
-function describe(body, response) {
-  const detail = body && body.detail;
-  if (Array.isArray(detail)) {
-    return detail.map((d) => `${(d.loc || []).filter((p) => p !== "body").join(".")}: ${d.msg}`).join("; ");
-  }
-  return detail || response.statusText;
-}
-
-// Writes sent with the session cookie must carry X-PPE-CSRF (docs/access.md).
-function authHeaders(write) {
-  const headers = token ? { Authorization: `Bearer ${token}` } : {};
-  if (write) headers["X-PPE-CSRF"] = "1";
-  return headers;
-}
-
-async function api(method, path, body) {
-  const headers = authHeaders(method !== "GET");
-  if (body !== undefined) headers["Content-Type"] = "application/json";
-  const response = await fetch(`/api/v1/${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
-  if (response.status === 401 && !token) {
-    window.location.assign(LOGIN_PAGE);
-  }
-  if (!response.ok) {
-    const payload = await response.json().catch(() => null);
-    const error = new Error(`${response.status}: ${describe(payload, response)}`);
-    error.status = response.status;
-    throw error;
-  }
-  return response;
-}
 
 const round = (v) => Math.round(Math.min(1, Math.max(0, v)) * 10000) / 10000;
 const pointsAttr = (points) => points.map((p) => `${p.x},${p.y}`).join(" ");
@@ -218,7 +179,7 @@ async function load(event) {
 function init() {
   const fromFragment = new URLSearchParams(window.location.hash.slice(1)).get("token");
   if (fromFragment) sessionStorage.setItem("reporting-token", fromFragment);
-  token = fromFragment || sessionStorage.getItem("reporting-token") || "";
+  ppe.token = fromFragment || sessionStorage.getItem("reporting-token") || "";
   $("controls").addEventListener("submit", load);
   $("camera").addEventListener("change", loadCamera);
   $("overlay").addEventListener("click", onFrameClick);
@@ -227,6 +188,7 @@ function init() {
   $("clear").addEventListener("click", () => { state.draft = []; state.closed = false; draw(); });
   $("zone-form").addEventListener("submit", addZone);
   $("save").addEventListener("click", save);
+  whoAmI().catch(() => {});  // the name and the admin links; the page works without them
   load();
 }
 

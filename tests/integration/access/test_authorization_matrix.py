@@ -130,13 +130,22 @@ POLICY: dict[tuple[str, str, str], Policy] = {
     ("reporting", "DELETE", "/api/v1/auth/tokens/{token_id}"): Policy(
         Role.VIEWER, SELF, lambda ctx: f"/api/v1/auth/tokens/{ctx.token_id}"),
     # reporting: users and the audit trail
-    ("reporting", "GET", "/api/v1/users"): Policy(Role.ADMIN, GLOBAL),
+    ("reporting", "GET", "/api/v1/users"): Policy(Role.ADMIN, ANY),  # a site admin: the users of their sites
     ("reporting", "POST", "/api/v1/users"): Policy(
-        Role.ADMIN, GLOBAL, body=lambda ctx: {"username": unique("user"), "password": PASSWORD,
-                                              "site_roles": {SITE_A: "viewer"}}),
+        Role.ADMIN, SITE, body=lambda ctx: {"username": unique("user"), "password": PASSWORD,
+                                            "site_roles": {SITE_A: "viewer"}}),
     ("reporting", "PUT", "/api/v1/users/{user_id}"): Policy(
         Role.ADMIN, GLOBAL, lambda ctx: f"/api/v1/users/{ctx.target_user_id}",
         body=lambda ctx: {"site_roles": {SITE_A: "viewer"}}),
+    ("reporting", "PUT", "/api/v1/users/{user_id}/sites/{site_id}"): Policy(
+        Role.ADMIN, SITE, lambda ctx: f"/api/v1/users/{ctx.target_user_id}/sites/{SITE_A}",
+        body=lambda ctx: {"role": "viewer"}),
+    ("reporting", "DELETE", "/api/v1/users/{user_id}/sites/{site_id}"): Policy(
+        Role.ADMIN, SITE, lambda ctx: f"/api/v1/users/{ctx.target_user_id}/sites/{SITE_A}"),
+    ("reporting", "GET", "/api/v1/users/{user_id}/tokens"): Policy(
+        Role.ADMIN, GLOBAL, lambda ctx: f"/api/v1/users/{ctx.target_user_id}/tokens"),
+    ("reporting", "DELETE", "/api/v1/users/{user_id}/tokens/{token_id}"): Policy(
+        Role.ADMIN, GLOBAL, lambda ctx: f"/api/v1/users/{ctx.user_id}/tokens/{ctx.token_id}"),
     ("reporting", "GET", "/api/v1/audit"): Policy(Role.ADMIN, SITE, "/api/v1/audit" + Q),
     ("reporting", "GET", "/api/v1/audit/verify"): Policy(Role.ADMIN, GLOBAL),
     # reporting: the zone editor (cameras and zones live at ingest; the camera's site decides)
@@ -157,6 +166,35 @@ POLICY: dict[tuple[str, str, str], Policy] = {
     ("reporting", "POST", "/api/v1/console/incidents/{incident_id}/resolve"): Policy(Role.OPERATOR, SITE),
     ("reporting", "POST", "/api/v1/console/incidents/{incident_id}/false-positive"): Policy(
         Role.OPERATOR, SITE, body=lambda ctx: {"reason": "a shadow, not a person"}),
+    # reporting: digests (the site in the path) and the caller's own subscriptions
+    **{
+        ("reporting", "GET", f"/api/v1/digests/{{site_id}}.{fmt}"): Policy(
+            Role.VIEWER, SITE, f"/api/v1/digests/{SITE_A}.{fmt}?period=daily&end=2026-11-02")
+        for fmt in ("pdf", "html")
+    },
+    ("reporting", "GET", "/api/v1/digests/subscriptions"): Policy(Role.VIEWER, SELF),
+    ("reporting", "PUT", "/api/v1/digests/subscriptions/{site_id}/{period}"): Policy(
+        Role.VIEWER, SITE, f"/api/v1/digests/subscriptions/{SITE_A}/weekly",
+        body=lambda ctx: {"email": "someone@example.com"}),
+    ("reporting", "DELETE", "/api/v1/digests/subscriptions/{site_id}/{period}"): Policy(
+        Role.VIEWER, SELF, f"/api/v1/digests/subscriptions/{SITE_A}/weekly"),
+    ("reporting", "POST", "/api/v1/console/incidents/{incident_id}/confirm"): Policy(Role.OPERATOR, SITE),
+    ("reporting", "POST", "/api/v1/console/incidents/{incident_id}/assign"): Policy(
+        Role.OPERATOR, SITE, body=lambda ctx: {"user": f"operator-{SITE_A}"}),
+    ("reporting", "GET", "/api/v1/console/incidents/{incident_id}/assignees"): Policy(Role.OPERATOR, SITE),
+    # reporting: rules and channels (kept by the notifier; reporting checks, then acts in the user's name)
+    ("reporting", "GET", "/api/v1/notifications/rules"): Policy(Role.ADMIN, SITE, "/api/v1/notifications/rules" + Q),
+    ("reporting", "POST", "/api/v1/notifications/rules"): Policy(Role.ADMIN, SITE, body=rule_body),
+    ("reporting", "PUT", "/api/v1/notifications/rules/{rule_id}"): Policy(Role.ADMIN, SITE, body=rule_body),
+    ("reporting", "DELETE", "/api/v1/notifications/rules/{rule_id}"): Policy(Role.ADMIN, SITE),
+    ("reporting", "GET", "/api/v1/notifications/channels"): Policy(
+        Role.ADMIN, SITE, "/api/v1/notifications/channels" + Q),
+    ("reporting", "POST", "/api/v1/notifications/channels"): Policy(Role.ADMIN, SITE, body=channel_body()),
+    ("reporting", "PUT", "/api/v1/notifications/channels/{channel_id}"): Policy(
+        Role.ADMIN, SITE, body=channel_body("site-a-ops")),
+    ("reporting", "DELETE", "/api/v1/notifications/channels/{channel_id}"): Policy(Role.ADMIN, SITE),
+    # reporting: the admin pages (the page itself needs the role; their data is checked by the routes above)
+    **{("reporting", "GET", page): Policy(Role.ADMIN, ANY) for page in ("/audit", "/users", "/notifications")},
 }
 PATH_VALUES = {"camera_id": CAMERA_A, "rule_id": str(RULE_A), "channel_id": str(CHANNEL_A), "incident_id": INCIDENT_A}
 

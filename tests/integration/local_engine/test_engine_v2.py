@@ -8,6 +8,8 @@ never used to train or tune.
 from __future__ import annotations
 
 import json
+import os
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -112,3 +114,34 @@ def test_two_workers_side_by_side_each_get_their_own_head_verdict(engine: LocalP
 def test_a_blank_frame_has_no_persons(engine: LocalPipeline) -> None:
     frame = np.full((720, 1280, 3), 128, np.uint8)
     assert engine.detect(frame).Persons == []
+
+
+# TRAIN-side photos (the part detector's validation slice) where v2.1 made a person of a "hand" box lying on a
+# helmet or a torso beside confidently found workers (docs/local-engine.md "Engine v2.2").
+FALSE_LONE_HANDS = ("panly_000112.jpg", "panly_000460.jpg", "panly_000867.jpg")
+
+
+def _hand_only_persons(engine: LocalPipeline, data: Path) -> int:
+    count = 0
+    for name in FALSE_LONE_HANDS:
+        response = _respond(engine, data / "helmet_vest" / "images" / name, EquipmentType.HEAD_COVER)
+        for person in response["Persons"]:
+            parts = {part["Name"] for part in person["BodyParts"]}
+            count += bool(parts) and parts <= {"LEFT_HAND", "RIGHT_HAND"}
+    return count
+
+
+def test_a_scene_with_confident_workers_gets_no_person_made_of_a_lone_hand(
+    engine: LocalPipeline, model_dir: Path, data: Path
+) -> None:
+    # GIVEN site photos whose part head reads a helmet or a torso as a big hand that no person box holds
+    # WHEN the engine answers with the scene rule off (v2.1) and on (the default)
+    weights = os.environ.get("PPE_WEIGHTS_DIR")
+    v21 = LocalPipeline(
+        model_dir,
+        weights_dir=Path(weights) if weights else None,
+        settings=replace(engine.settings, scene_person_confidence=0.0),
+    )
+    # THEN only v2.1 returns persons made of such hands alone
+    assert _hand_only_persons(v21, data) >= 2
+    assert _hand_only_persons(engine, data) == 0

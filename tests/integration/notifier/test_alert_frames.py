@@ -15,8 +15,8 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.notifier.config import NotifierSettings
-from services.notifier.domain import RawFrameRefused, RulePolicy, check_raw_frame_view
 from services.notifier.main import run
+from services.notifier.policy import RawFrameRefused, RulePolicy, check_raw_frame_view
 from shared.aws import aws_client
 from shared.config import PlatformSettings
 from shared.s3 import FrameStore

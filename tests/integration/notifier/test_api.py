@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.notifier.adapters import db
+from services.notifier.adapters.rules import RuleRepository
 from services.notifier.config import NotifierSettings
 from services.notifier.handlers import publish_outbox
 from services.notifier.main import run
@@ -55,14 +56,15 @@ async def test_rules_crud_and_the_most_specific_rule_wins(admin: httpx.AsyncClie
 
     async def confidence(zone_id: str, camera_id: str) -> float | None:
         async with engine.connect() as conn:
-            _, policy = await db.matching_policy(conn, site_id="s", zone_id=zone_id, camera_id=camera_id)
+            _, policy = await RuleRepository(conn).matching_policy(site_id="s", zone_id=zone_id, camera_id=camera_id)
         return policy.min_confidence if policy else None
 
     assert await confidence("z", "c") == 90
     assert await confidence("z", "other") == 80
     assert await confidence("y", "other") == 70
     async with engine.connect() as conn:
-        assert await db.matching_policy(conn, site_id="elsewhere", zone_id="z", camera_id="c") == (None, None)
+        elsewhere = await RuleRepository(conn).matching_policy(site_id="elsewhere", zone_id="z", camera_id="c")
+    assert elsewhere == (None, None)
 
     rule_id = camera.json()["id"]
     changed = await admin.put(

@@ -19,6 +19,7 @@ from services.reporting.adapters.export_source import ExportSource
 from services.reporting.adapters.repository import ReportingRepository
 from services.reporting.domain import frame_record
 from services.reporting.export import Exporter
+from shared.access import audit
 from tests.conftest import REPO_ROOT
 from tests.integration.reporting.builders import incident
 from tests.integration.reporting.conftest import seed, seeded_frames
@@ -50,7 +51,7 @@ async def test_export_layout_read_back_and_incremental(repository: ReportingRepo
     # WHEN it is exported
     first = await job.run_once()
     # THEN every event is in a site=/date= partition, readable by pyarrow ...
-    assert {r.stream: r.rows for r in first} == {"person_events": SEEDED_EVENTS + 1, "incidents": 2}
+    assert {r.stream: r.rows for r in first} == {"person_events": SEEDED_EVENTS + 1, "incidents": 2, "audit": 0}
     files = sorted(str(p.relative_to(tmp_path).parent) for p in tmp_path.rglob("*.parquet"))
     assert files == [
         "incidents/site=site-a/date=2026-01-05",
@@ -84,7 +85,7 @@ async def test_export_layout_read_back_and_incremental(repository: ReportingRepo
     assert versions == [("i-1", 3), ("i-2", 0)]
     # WHEN it runs again with nothing new, THEN nothing is added
     second = await job.run_once()
-    assert {r.stream: r.rows for r in second} == {"person_events": 0, "incidents": 0}
+    assert {r.stream: r.rows for r in second} == {"person_events": 0, "incidents": 0, "audit": 0}
     assert events(tmp_path).count_rows() == SEEDED_EVENTS + 1
     # WHEN one more frame arrives (captured long ago: it is exported by when it was stored), THEN only it is added
     late = frame_analyzed("late-1", at=datetime(2026, 1, 5, 9, tzinfo=UTC), site_id="site-a", persons=[person(0)])
@@ -134,6 +135,43 @@ async def test_export_to_s3_on_the_emulator(repository: ReportingRepository, s3_
     keys = sorted(item["Key"] for item in listed["Contents"])
     assert len(keys) == 4 and keys[0].startswith("exports/ppe/person_events/site=site-a/date=2026-01-05/part-")
     assert results[0].files == [f"s3://ppe-lake/{key}" for key in keys]
+
+
+async def test_audit_records_are_exported_once_with_their_chain(
+    repository: ReportingRepository, tmp_path: Path
+) -> None:
+    # GIVEN a sign-in (no one site) and two changes on site-a in the audit trail
+    engine = repository._engine
+    await audit.record(engine, actor="user:alice", action="auth.login", target="user:1")
+    await audit.record(engine, actor="user:alice", action="rule.update", site_id="site-a", target="rule:7",
+                       details={"via": "session"})
+    await audit.record(engine, actor="user:alice", action="zone.update", site_id="site-a", target="camera:c-1")
+    job = exporter(repository, str(tmp_path), s3=None)
+    # WHEN it is exported
+    first = {r.stream: r.rows for r in await job.run_once()}
+    # THEN the records are in site= partitions (sign-ins in the Hive null partition), with their hashes
+    assert first["audit"] == 3
+    lake = tmp_path / "audit"
+    folders = sorted(str(p.relative_to(lake).parent.parent) for p in lake.rglob("*.parquet"))
+    assert folders == ["site=__HIVE_DEFAULT_PARTITION__", "site=site-a"]
+    glob = str(tmp_path / "audit" / "**" / "*.parquet")
+    con = duckdb.connect()
+    rows = con.execute(
+        f"SELECT seq, action, site_id, prev_hash, hash, json_extract_string(details, '$.via') "
+        f"FROM read_parquet('{glob}') ORDER BY seq"
+    ).fetchall()
+    assert [(r[0], r[1], r[2]) for r in rows] == [(1, "auth.login", None), (2, "rule.update", "site-a"),
+                                                  (3, "zone.update", "site-a")]
+    assert rows[1][5] == "session"
+    assert [r[3] for r in rows[1:]] == [r[4] for r in rows[:-1]]  # the chain, as in the database
+    verdict = await audit.verify(engine)
+    assert verdict.ok and (verdict.head_seq, verdict.head_hash) == (rows[-1][0], rows[-1][4])  # the head is kept
+    # WHEN it runs again, THEN nothing is added; WHEN one more record comes, THEN only it is added
+    assert {r.stream: r.rows for r in await job.run_once()}["audit"] == 0
+    await audit.record(engine, actor="user:bob", action="auth.logout", target="user:2")
+    assert {r.stream: r.rows for r in await job.run_once()}["audit"] == 1
+    count = con.execute(f"SELECT count(*), count(DISTINCT seq) FROM read_parquet('{glob}')").fetchone()
+    assert count == (4, 4)
 
 
 def test_the_command_runs_once_and_again(migrated_database_url: str, tmp_path: Path) -> None:

@@ -35,6 +35,7 @@ from tests.unit.notifier.builders import hat_scenario
 ESCALATE_AFTER_S = 10.0  # long enough for a person to acknowledge in a slow CI browser, short for the test
 HAVE_CHROMIUM = os.path.exists(CHROMIUM)
 DOCS_SCREENSHOT = Path(__file__).resolve().parents[3] / "docs" / "incident-console.png"
+AUDIT_SCREENSHOT = DOCS_SCREENSHOT.with_name("audit-trail.png")
 
 
 @pytest.fixture
@@ -69,6 +70,7 @@ async def people(migrated_database_url: str) -> None:
     engine = make_engine(migrated_database_url)
     await make_user(engine, "olga", roles={"site-1": Role.OPERATOR})
     await make_user(engine, "victor", roles={"site-b": Role.VIEWER})
+    await make_user(engine, "root", global_role=Role.ADMIN)
     await engine.dispose()
 
 
@@ -135,6 +137,11 @@ async def test_operator_acknowledges_one_the_other_escalates_once_and_another_si
             await page.fill("#comment-text", "hat handed out at the gate")
             await page.click("#comment")
             await page.wait_for_selector("#history li:has-text('comment by user:olga')", timeout=10_000)
+            # ... and assigns it to herself (the operators of site-1 are offered)
+            await page.select_option("#assignee", "olga")
+            await page.click("#assign")
+            await page.wait_for_selector(f"{row('cam-1')} td:nth-child(8):text-is('olga')", timeout=10_000)
+            assert await page.locator("a[href='/audit']").is_hidden()  # not an admin: no admin links
             # WHEN cam-2's incident opens and nobody acknowledges it
             await publish_frames(sqs_client, resolver, hat_scenario(camera_id="cam-2", prefix="g", before_s=2,
                                                                     without_s=6, after_s=0))
@@ -151,7 +158,7 @@ async def test_operator_acknowledges_one_the_other_escalates_once_and_another_si
             async with httpx.AsyncClient(base_url=notifier, headers={"Authorization": f"Bearer {token}"}) as admin:
                 history = (await admin.get(f"/v1/incidents/{first}")).json()["history"]
             assert [(h["action"], h["actor"]) for h in history] == [
-                ("acknowledge", "user:olga"), ("comment", "user:olga")]
+                ("acknowledge", "user:olga"), ("comment", "user:olga"), ("assign", "user:olga")]
             # ... and the console shows the second one's escalation in its history
             await page.click(row("cam-2"))
             await page.wait_for_selector("#history li:has-text('escalate by service:notifier-escalation')")
@@ -170,6 +177,47 @@ async def test_operator_acknowledges_one_the_other_escalates_once_and_another_si
                 assert acted.status == 403
             listed = await other.request.get(f"{reporting}/api/v1/console/incidents?site_id=site-1")
             assert listed.status == 403
+            # ... nor the admin pages
+            for admin_page in ("/audit", "/users"):
+                refused = await other.goto(f"{reporting}{admin_page}")
+                assert refused is not None and refused.status == 403
+            # WHEN root, a global admin, follows the console's link to the audit trail
+            admin = await sign_in(browser, reporting, "root")
+            admin.on("pageerror", lambda e: errors.append(str(e)))
+            await admin.click("a[href='/audit']")
+            await admin.wait_for_url(f"{reporting}/audit")
+            await admin.wait_for_selector("body[data-state=ready]")
+            # THEN olga's sign-in and her acknowledgement are there, newest first, and the chain verifies
+            for action in ("auth.login", "incident.acknowledge"):
+                await admin.wait_for_selector(f"#records tr[data-action='{action}']:has(td:text-is('user:olga'))")
+            seqs = [int(s) for s in await admin.locator("#records tbody tr").evaluate_all(
+                "rows => rows.map((r) => r.dataset.seq)")]
+            assert seqs == sorted(seqs, reverse=True)
+            await admin.click("#verify")
+            await admin.wait_for_selector("#verdict:has-text('intact')")
+            audit_shot = AUDIT_SCREENSHOT if os.environ.get("PPE_UPDATE_DOCS_SCREENSHOT") == "1" else tmp_path / "a.png"
+            await admin.screenshot(path=str(audit_shot), full_page=True)
+            # ... and filtered to olga, only hers
+            await admin.fill("#actor", "user:olga")
+            await admin.click("#controls button[type=submit]")
+            await admin.wait_for_function(
+                "() => [...document.querySelectorAll('#records tbody tr td:nth-child(3)')]"
+                ".every((td) => td.textContent === 'user:olga')")
+            # ... and on the users page gives victor the viewer role on site-1 (his site-b role stays)
+            await admin.click("a[href='/users']")
+            await admin.wait_for_selector("body[data-state=ready]")
+            await admin.wait_for_selector("#users tr[data-username='olga']:has-text('site-1: operator')")
+            await admin.select_option("#role-user", label="victor")
+            await admin.fill("#role-site", "site-1")
+            await admin.select_option("#role-role", "viewer")
+            await admin.click("#grant")
+            await admin.wait_for_selector("#users tr[data-username='victor']:has-text('site-1: viewer')")
+            assert "site-b: viewer" in await admin.inner_text("#users tr[data-username='victor']")
+            # ... and sees the rule of site-1 and its channels on the rules and channels page
+            await admin.click("a[href='/notifications']")
+            await admin.wait_for_selector("body[data-state=ready]")
+            await admin.wait_for_selector("#rules tbody tr:has(td:text-is('site-1'))")
+            await admin.wait_for_selector("#channels tr[data-channel-name='site-manager']")
         finally:
             await browser.close()
     assert errors == []

@@ -18,6 +18,8 @@ TABLES = {
     "reporting_rollup_15m",
     "reporting_incidents",
     "reporting_export_state",
+    "reporting_digest_subscriptions",
+    "reporting_digest_sends",
 }
 
 
