@@ -27,9 +27,7 @@ ATTRIBUTES = SummarizationAttributes(MinConfidence=80, RequiredEquipmentTypes=[E
 @pytest.fixture(scope="module")
 def engines(engine: LocalPipeline, model_dir: Path) -> tuple[LocalPipeline, LocalPipeline]:
     """The session's engine (pose where needed) and one that poses every person box, otherwise alike."""
-    every_box = LocalPipeline(
-        model_dir, weights_dir=None, settings=replace(engine.settings, pose_when_needed=False)
-    )
+    every_box = LocalPipeline(model_dir, weights_dir=None, settings=replace(engine.settings, pose_when_needed=False))
     assert engine.settings.pose_when_needed and engine.settings == EngineSettings()
     return engine, every_box
 
@@ -40,7 +38,10 @@ def _image(path: Path) -> np.ndarray:
     return image
 
 
-def _poses(engine: LocalPipeline, image: np.ndarray, *, torsos: bool = False) -> tuple[str, int, list[object]]:
+Run = tuple[str, int, list[object]]  # the response as JSON (no model version), MoveNet runs, torsos
+
+
+def _run(engine: LocalPipeline, image: np.ndarray, torsos: bool) -> Run:
     before = engine.poses_run
     if torsos:
         response, regions = engine.detect_with_torsos(image, ATTRIBUTES)
@@ -49,14 +50,17 @@ def _poses(engine: LocalPipeline, image: np.ndarray, *, torsos: bool = False) ->
     return response.model_dump_json(exclude={"ProtectiveEquipmentModelVersion"}), engine.poses_run - before, regions
 
 
+def _both(engines: tuple[LocalPipeline, LocalPipeline], photo: Path, *, torsos: bool = False) -> tuple[Run, Run]:
+    """The same photo through the engine that poses where needed, then through the one posing every box."""
+    image = _image(photo)
+    return _run(engines[0], image, torsos), _run(engines[1], image, torsos)
+
+
 def test_persons_whose_parts_decide_get_no_pose_and_the_same_answer(
     engines: tuple[LocalPipeline, LocalPipeline],
 ) -> None:
-    on_demand, every_box = engines
-    image = _image(DECIDED_BY_PARTS)
-    # WHEN the frame is analysed without a torso request
-    answer, poses, _ = _poses(on_demand, image)
-    reference, reference_poses, _ = _poses(every_box, image)
+    # WHEN a frame whose parts the detectors decide is analysed without a torso request
+    (answer, poses, _), (reference, reference_poses, _) = _both(engines, DECIDED_BY_PARTS)
     # THEN no person box was posed (every box got one before), and the response is the same
     assert reference_poses >= 1
     assert poses == 0
@@ -66,26 +70,21 @@ def test_persons_whose_parts_decide_get_no_pose_and_the_same_answer(
 def test_a_torso_request_poses_the_returned_persons_and_gets_the_same_torsos(
     engines: tuple[LocalPipeline, LocalPipeline],
 ) -> None:
-    on_demand, every_box = engines
-    image = _image(DECIDED_BY_PARTS)
     # WHEN the fused call asks for each returned person's torso (the vest model's region)
-    answer, poses, torsos = _poses(on_demand, image, torsos=True)
-    reference, reference_poses, reference_torsos = _poses(every_box, image, torsos=True)
-    # THEN only the returned persons were posed, and the torsos are the ones every-box posing gives
+    (answer, poses, torsos), (reference, reference_poses, reference_torsos) = _both(
+        engines, DECIDED_BY_PARTS, torsos=True
+    )
+    # THEN the returned persons were posed then, and the torsos are the ones every-box posing gives
     assert 0 < poses <= reference_poses
     assert poses <= len(torsos)  # a person made from a face has no box to pose
-    assert answer == reference
-    assert torsos == reference_torsos
+    assert (answer, torsos) == (reference, reference_torsos)
 
 
 def test_a_crowd_keeps_the_pose_where_boxes_and_hands_are_ambiguous(
     engines: tuple[LocalPipeline, LocalPipeline],
 ) -> None:
-    on_demand, every_box = engines
-    image = _image(CROWD)
-    answer, poses, _ = _poses(on_demand, image)
-    reference, reference_poses, _ = _poses(every_box, image)
+    # WHEN six persons close together are analysed
+    (answer, poses, _), (reference, reference_poses, _) = _both(engines, CROWD)
     # THEN the boxes nearly inside others and those sharing hands were posed, with the same response
-    assert poses >= 4
-    assert poses <= reference_poses
+    assert 4 <= poses <= reference_poses
     assert answer == reference
