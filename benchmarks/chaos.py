@@ -19,7 +19,6 @@ flight; and the time from each fault to the first frame stored after it. Exit 0 
 import argparse
 import asyncio
 import json
-import os
 import random
 import statistics
 import sys
@@ -35,8 +34,7 @@ import sqlalchemy as sa
 
 from benchmarks.chaos_platform import FAULTS, Platform
 from benchmarks.chaos_report import Counts, check, print_table
-
-ROOT = Path(__file__).resolve().parent.parent
+from model_workshop.settings import SharedDataMissing, shared_data_dir
 
 
 @dataclass
@@ -149,10 +147,13 @@ def photos_from(folder: Path | None) -> list[bytes]:
     """A photo with bare heads and one with hard hats only (by the scenes' YOLO labels), or `--photos` files."""
     if folder is not None:
         return [p.read_bytes() for p in sorted(folder.glob("*.jpg"))[:4]]
-    data = Path(os.environ.get("PPE_SHARED_DATA", ROOT.parent / "shared" / "data"))
+    try:
+        data = shared_data_dir()
+    except SharedDataMissing as missing:
+        raise SystemExit(f"no photos: {missing}; or pass --photos DIR") from None
     labels = data / "scenes" / "labels"
     if not labels.is_dir():
-        raise SystemExit(f"no photos: put the shared data at {data} (or set PPE_SHARED_DATA), or pass --photos DIR")
+        raise SystemExit(f"no photos: {data} has no scenes/labels; pass --photos DIR")
     bare, covered = [], []
     for label in sorted(labels.glob("*.txt")):
         classes = [row.split()[0] for row in label.read_text().splitlines() if row.strip()]

@@ -30,7 +30,7 @@ from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from model_workshop.shared_data import shared_data_dir  # noqa: E402
+from model_workshop.settings import shared_data_dir  # noqa: E402
 from services.detector.config import DetectorSettings  # noqa: E402
 from services.detector.engines.registry import build_engines  # noqa: E402
 from services.detector.main import build_consumer, build_handler  # noqa: E402

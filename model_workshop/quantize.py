@@ -102,7 +102,7 @@ def build_int8(fp32: Path, output: Path, cache: Path) -> None:
 
 def calibration_images(data_root: Path, weights_dir: Path = WEIGHTS_DIR, seed: int = 0) -> list[Path]:
     """A fixed draw of TRAIN-side images of the classifiers' splits (never the held-back side)."""
-    from model_workshop.evaluate import held_back
+    from model_workshop.eval_data import held_back
 
     rng = random.Random(seed)
     chosen: list[Path] = []
@@ -151,7 +151,7 @@ def calibrate(fp32: Path, data_root: Path, cache: Path, manifest: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     from model_workshop.model_store import default_model_dir, load_lock
-    from model_workshop.shared_data import shared_data_dir
+    from model_workshop.settings import shared_data_dir
 
     parser = argparse.ArgumentParser(prog="quantize", description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("command", choices=["calibrate"])

@@ -28,6 +28,8 @@ from typing import Any, Protocol
 import numpy as np
 from tqdm import tqdm
 
+from shared.boxes import Box, iou
+
 MATCH_IOU = 0.2
 CLOSE_UP_MIN_SIDE = 64
 RETURNED = 50.0  # Rekognition returns nothing under 50
@@ -46,13 +48,13 @@ class Endpoint(Protocol):
 
 
 @dataclass(frozen=True)
-class Box:
+class LabelledBox:
     cls: str
     xyxy: tuple[float, float, float, float]  # ratios of the image size
 
 
-def read_yolo_boxes(label_path: Path, names: tuple[str, ...]) -> list[Box]:
-    boxes: list[Box] = []
+def read_yolo_boxes(label_path: Path, names: tuple[str, ...]) -> list[LabelledBox]:
+    boxes: list[LabelledBox] = []
     if not label_path.is_file():
         return boxes
     for line in label_path.read_text().splitlines():
@@ -60,29 +62,13 @@ def read_yolo_boxes(label_path: Path, names: tuple[str, ...]) -> list[Box]:
         if len(parts) < 5:
             continue
         c, cx, cy, w, h = int(parts[0]), *(float(v) for v in parts[1:5])
-        boxes.append(Box(names[c], (cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2)))
+        boxes.append(LabelledBox(names[c], (cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2)))
     return boxes
 
 
 def _xyxy(bbox: Json) -> tuple[float, float, float, float]:
     left, top = float(bbox.get("Left", 0.0)), float(bbox.get("Top", 0.0))
     return (left, top, left + float(bbox.get("Width", 0.0)), top + float(bbox.get("Height", 0.0)))
-
-
-def iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
-
-
-def _holds(box: tuple[float, ...], point: tuple[float, float]) -> bool:
-    return box[0] <= point[0] <= box[2] and box[1] <= point[1] <= box[3]
-
-
-def _centre(box: tuple[float, ...]) -> tuple[float, float]:
-    return ((box[0] + box[2]) / 2, (box[1] + box[3]) / 2)
 
 
 def _part(person: Json, names: Iterable[str]) -> list[Json]:
@@ -148,7 +134,7 @@ TARGETS = {
 }
 
 
-def score_heads(response: Json, labels: list[Box], counts: Counts, min_confidence: float) -> None:
+def score_heads(response: Json, labels: list[LabelledBox], counts: Counts, min_confidence: float) -> None:
     """One helmet_vest image: per labelled head, and the Summary's indeterminate share."""
     persons = response.get("Persons", [])
     summary = response.get("Summary") or {}
@@ -172,11 +158,12 @@ def score_heads(response: Json, labels: list[Box], counts: Counts, min_confidenc
     for k, lab in enumerate(heads):
         if k in owner:
             continue
-        cx, cy = _centre(lab.xyxy)
+        cx, cy = Box.of(lab.xyxy).centre
         holders = []
         for pid, p in by_id.items():
             b = _xyxy(p["BoundingBox"])
-            if pid not in owner.values() and _part(p, ["HEAD"]) and _holds(b, (cx, cy)) and cy <= (b[1] + b[3]) / 2:
+            upper_half = cy <= (b[1] + b[3]) / 2
+            if pid not in owner.values() and _part(p, ["HEAD"]) and Box.of(b).holds((cx, cy)) and upper_half:
                 holders.append(((b[2] - b[0]) * (b[3] - b[1]), pid))
         if holders:
             owner[k] = min(holders)[1]
@@ -209,7 +196,7 @@ def score_face(response: Json, masked: bool, counts: Counts) -> None:
     counts.add(FACE_RIGHT, bool(_equipment(best, "FACE_COVER")) == masked)
 
 
-def score_hands(response: Json, labels: list[Box], counts: Counts) -> None:
+def score_hands(response: Json, labels: list[LabelledBox], counts: Counts) -> None:
     gloves = [
         box
         for p in response.get("Persons", [])
@@ -224,7 +211,7 @@ def score_hands(response: Json, labels: list[Box], counts: Counts) -> None:
 VEST_NAMES = {"hi_vis_vest": "wear", "no_hi_vis_vest": "no_wear", "wear": "wear", "no_wear": "no_wear"}
 
 
-def score_torsos(response: Json, labels: list[Box], counts: Counts) -> None:
+def score_torsos(response: Json, labels: list[LabelledBox], counts: Counts) -> None:
     found = [
         (VEST_NAMES.get(str(label.get("Name")), str(label.get("Name"))), _xyxy(label["Geometry"]["BoundingBox"]))
         for label in response.get("CustomLabels", [])

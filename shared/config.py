@@ -7,14 +7,19 @@ on which one it talks to.
 
 import json
 import re
-from typing import Any, Literal
+from pathlib import Path
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import AfterValidator, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.equipment import BUILT_IN, Catalogue, CustomEquipment, default_custom_equipment
 
 PLACEHOLDER_SECRETS = frozenset({"", "changeme", "change-me", "secret", "password", "xxx", "todo"})
+CACHE_ROOT = Path("~/.cache/ppe-platform")  # where built models and the workshop's caches live unless set
+
+# A folder setting: `~` is the user's home; an empty variable counts as unset (env_ignore_empty below).
+Folder = Annotated[Path, AfterValidator(lambda path: path.expanduser())]
 
 
 class PlatformSettings(BaseSettings):
@@ -80,6 +85,18 @@ class PlatformSettings(BaseSettings):
     @classmethod
     def _normalise_database_url(cls, value: str | None) -> str | None:
         return normalise_database_url(value) if value else value
+
+
+class ModelDirSettings(BaseSettings):
+    """Where the local engine's built model files live (`model_workshop.model_store fetch` writes them there)."""
+
+    model_config = SettingsConfigDict(extra="ignore", env_file=None, env_ignore_empty=True)
+
+    model_dir: Folder = Field(
+        default=CACHE_ROOT / "models",
+        validation_alias="PPE_MODEL_DIR",
+        description="Folder of the fetched and built ONNX models (default ~/.cache/ppe-platform/models).",
+    )
 
 
 def split_list(value: Any) -> Any:

@@ -19,12 +19,12 @@ import numpy as np
 from model_workshop.labels.errors import DatasetError, TrainingUnavailable
 from model_workshop.labels.model import Dataset, ImageRecord
 from model_workshop.labels.yolo import known_dimensions
+from model_workshop.scores import THRESHOLD_GRID, ClassScores, class_scores, predictions
 
 if TYPE_CHECKING:
     from model_workshop.training import CropSample
 
 Region = Literal["torso", "person", "image"]
-THRESHOLD_GRID = np.round(np.arange(0.05, 0.96, 0.01), 2)
 
 
 @dataclass(frozen=True)
@@ -46,14 +46,6 @@ class TrainOptions:
     data_source: str = ""
     license_status: str = "unknown: check the data's license before shipping a model trained on it"
     progress: bool = True
-
-
-@dataclass(frozen=True)
-class ClassScores:
-    precision: float
-    recall: float
-    f1: float
-    support: int
 
 
 @dataclass(frozen=True)
@@ -104,25 +96,11 @@ class TrainOutcome:
         return "\n".join(lines).rstrip()
 
 
-def _predict(probs: np.ndarray, threshold: float, positive_index: int | None) -> np.ndarray:
-    if positive_index is not None and probs.shape[1] == 2:
-        return np.where(probs[:, positive_index] >= threshold, positive_index, 1 - positive_index)
-    return np.where(probs.max(axis=1) >= threshold, probs.argmax(axis=1), -1)
-
-
 def threshold_report(
     labels: np.ndarray, probs: np.ndarray, classes: Sequence[str], threshold: float, positive_index: int | None = None
 ) -> ThresholdReport:
-    predicted = _predict(probs, threshold, positive_index)
-    per_class = {}
-    for index, name in enumerate(classes):
-        tp = int(np.sum((predicted == index) & (labels == index)))
-        fp = int(np.sum((predicted == index) & (labels != index)))
-        fn = int(np.sum((predicted != index) & (labels == index)))
-        precision = tp / (tp + fp) if tp + fp else 0.0
-        recall = tp / (tp + fn) if tp + fn else 0.0
-        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-        per_class[name] = ClassScores(round(precision, 4), round(recall, 4), round(f1, 4), int(np.sum(labels == index)))
+    predicted = predictions(probs, positive_index, threshold, abstain=True)
+    per_class = class_scores(labels, predicted, classes)
     macro = float(np.mean([s.f1 for s in per_class.values() if s.support])) if len(labels) else 0.0
     if positive_index is not None and probs.shape[1] == 2:
         positive, other = classes[positive_index], classes[1 - positive_index]

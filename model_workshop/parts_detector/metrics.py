@@ -7,22 +7,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from model_workshop.scores import precision, recall
 from services.detector.local_engine.parts import PARTS, PartBoxes
+from shared.boxes import iou_matrix
 
 STRICT_IOU = 0.2
-
-
-def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    if len(a) == 0 or len(b) == 0:
-        return np.zeros((len(a), len(b)))
-    x1 = np.maximum(a[:, None, 0], b[None, :, 0])
-    y1 = np.maximum(a[:, None, 1], b[None, :, 1])
-    x2 = np.minimum(a[:, None, 2], b[None, :, 2])
-    y2 = np.minimum(a[:, None, 3], b[None, :, 3])
-    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
-    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
-    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-    return inter / (area_a[:, None] + area_b[None, :] - inter + 1e-9)
 
 
 def greedy_match(ious: np.ndarray, threshold: float) -> np.ndarray:
@@ -92,9 +81,9 @@ class PartScore:
     def summary(self) -> dict[str, float | int]:
         out: dict[str, float | int] = {
             "labels": self.labels,
-            "recall_iou20": self.hit20 / max(self.labels, 1),
-            "recall_iou50": self.hit50 / max(self.labels, 1),
-            "precision_iou20": self.true_predicted / max(self.predicted, 1),
+            "recall_iou20": recall(self.hit20, self.labels - self.hit20),
+            "recall_iou50": recall(self.hit50, self.labels - self.hit50),
+            "precision_iou20": precision(self.true_predicted, self.predicted - self.true_predicted),
             "false_per_image": (self.predicted - self.true_predicted) / max(self.images, 1),
             "images": self.images,
         }

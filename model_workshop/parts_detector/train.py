@@ -39,6 +39,7 @@ from model_workshop.parts_detector.jobs import RUNTIME, jobs
 from model_workshop.parts_detector.metrics import calibration_table, fit_calibration, part_scores
 from model_workshop.parts_detector.model import N_PARTS, PartHead, export_onnx
 from model_workshop.parts_detector.targets import Targets, assign
+from model_workshop.scores import f1
 from services.detector.local_engine.model_files import default_model_dir
 from services.detector.local_engine.parts import PARTS, PartBoxes, decode_parts
 from services.detector.local_engine.persons import NANODET_STRIDES
@@ -159,9 +160,9 @@ def choose_threshold(rows: list[tuple[float, bool]], n_labels: int) -> float:
     for t in np.arange(0.1, 0.8, 0.025):
         kept = scores >= t
         tp = float(real[kept].sum())
-        f1 = 2 * tp / max(kept.sum() + n_labels, 1)
-        if f1 > best_f1:
-            best, best_f1 = round(float(t), 3), f1
+        score = f1(tp, float(kept.sum()) - tp, n_labels - tp)
+        if score > best_f1:
+            best, best_f1 = round(float(t), 3), score
     return best
 
 

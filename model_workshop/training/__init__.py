@@ -11,6 +11,7 @@ Library use (what `labels train` calls):
 CLI: `python -m model_workshop.training --help`.
 """
 
+from model_workshop.training.crops import runtime_probs
 from model_workshop.training.data import (
     CropSample,
     DatasetError,
@@ -19,13 +20,9 @@ from model_workshop.training.data import (
     make_split,
     yolo_samples,
 )
+from model_workshop.training.fit import TrainConfig
 from model_workshop.training.model import Augment
-from model_workshop.training.trainer import (
-    TrainConfig,
-    TrainResult,
-    runtime_probs,
-    train_crop_classifier,
-)
+from model_workshop.training.trainer import TrainResult, train_crop_classifier
 
 __all__ = [
     "Augment",

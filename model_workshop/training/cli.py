@@ -8,7 +8,8 @@ import sys
 from pathlib import Path
 
 from model_workshop.training.data import DatasetError, Split, folder_samples, yolo_samples
-from model_workshop.training.trainer import TrainConfig, train_crop_classifier
+from model_workshop.training.fit import TrainConfig
+from model_workshop.training.trainer import train_crop_classifier
 from shared.logging import configure_logging
 
 EXAMPLE = """\

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -30,6 +29,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from model_workshop.settings import FromSettings, WorkshopSettings
 from model_workshop.strict_eval import CLOSE_UP_MIN_SIDE
 from model_workshop.training.data import CropSample, Split, folder_samples, make_split, sha256_file
 from services.detector.local_engine.classifiers import CropClassifier, square_crop
@@ -37,7 +37,6 @@ from services.detector.local_engine.faces import MODEL_NAME, FaceDetector
 from services.detector.local_engine.model_files import default_model_dir, require_models
 
 Box = tuple[float, float, float, float]
-DEFAULT_CACHE = Path(os.environ.get("PPE_FACE_BOX_CACHE", Path.home() / ".cache" / "ppe-platform" / "face_boxes"))
 CLASSES = ["without_mask", "with_mask"]
 
 
@@ -49,13 +48,16 @@ def best_face_boxes(
     samples: Sequence[CropSample],
     model_path: Path,
     *,
-    cache_dir: Path | None = DEFAULT_CACHE,
+    cache_dir: Path | None | FromSettings = FromSettings.CACHE,
     progress: bool = True,
 ) -> dict[str, Box | None]:
     """The best-scoring detector box of each sample's image (normalised x1, y1, x2, y2), None when none is found.
 
-    Cached per detector file (sha256) and image file (size, mtime) under cache_dir, never in the repository.
+    Cached per detector file (sha256) and image file (size, mtime) under cache_dir, never in the repository
+    (default $PPE_FACE_BOX_CACHE).
     """
+    if cache_dir is FromSettings.CACHE:
+        cache_dir = WorkshopSettings().face_box_cache
     model_sha = sha256_file(model_path)
     cache_file = None
     cached: dict[str, list[float] | None] = {}

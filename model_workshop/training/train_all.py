@@ -14,7 +14,9 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from model_workshop.shared_data import shared_data_dir
+from model_workshop.scores import evaluate_probs
+from model_workshop.settings import shared_data_dir
+from model_workshop.training.crops import runtime_probs
 from model_workshop.training.data import (
     CropSample,
     Split,
@@ -30,14 +32,9 @@ from model_workshop.training.face_boxes import (
     positive_probs,
     validation_slice,
 )
-from model_workshop.training.metrics import evaluate_probs
+from model_workshop.training.fit import TrainConfig
 from model_workshop.training.model import Augment
-from model_workshop.training.trainer import (
-    TrainConfig,
-    TrainResult,
-    runtime_probs,
-    train_crop_classifier,
-)
+from model_workshop.training.trainer import TrainResult, train_crop_classifier
 from services.detector.local_engine.faces import MODEL_NAME as FACE_MODEL_NAME
 from shared.logging import configure_logging
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from model_workshop.shared_data import SharedDataMissing, shared_data_dir
+from model_workshop.settings import SharedDataMissing, shared_data_dir
 
 REQUIRE_ENV = "PPE_REQUIRE_SHARED_DATA"
 SKIP_PREFIX = "needs the real photos: "

@@ -14,7 +14,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from services.detector.local_engine.persons import nms, session
+from services.detector.local_engine.persons import session
+from shared.boxes import nms
 
 MODEL_NAME = "blazeface-back"  # the models.lock.json entry
 

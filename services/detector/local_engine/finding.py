@@ -13,30 +13,14 @@ from services.detector.local_engine.parts import PartBoxes, merge_parts
 from services.detector.local_engine.parts import calibrate as calibrate_part
 from services.detector.local_engine.persons import PersonBoxes
 from services.detector.local_engine.results import PersonResult, person_confidence
+from shared.boxes import Box, containment, iou
 from shared.rekognition import MIN_RETURNED_CONFIDENCE, BodyPartName
 
 POSE_ONLY_HEAD_MAX = 0.45  # the same for a HEAD only the pose placed (the head detector saw none)
 POSE_ONLY_FACE_MAX = 0.75  # confidence cap (0..1) of a FACE that only the pose placed (the face detector saw none)
 
 
-def box_iou(a: np.ndarray, b: np.ndarray) -> float:
-    ix = max(0.0, float(min(a[2], b[2]) - max(a[0], b[0])))
-    iy = max(0.0, float(min(a[3], b[3]) - max(a[1], b[1])))
-    inter = ix * iy
-    union = float((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1])) - inter
-    return inter / union if union > 0 else 0.0
-
-
-def _containment(a: np.ndarray, b: np.ndarray) -> float:
-    """Share of the smaller box inside the other."""
-    ix = max(0.0, float(min(a[2], b[2]) - max(a[0], b[0])))
-    iy = max(0.0, float(min(a[3], b[3]) - max(a[1], b[1])))
-    smaller = min(float((a[2] - a[0]) * (a[3] - a[1])), float((b[2] - b[0]) * (b[3] - b[1])))
-    return ix * iy / smaller if smaller > 0 else 0.0
-
-
-def _box_centre(box: np.ndarray) -> np.ndarray:
-    return np.array([(box[0] + box[2]) / 2.0, (box[1] + box[3]) / 2.0])
+WRIST_MARGIN = 0.1  # share of a person box's side around it where the pose may put a wrist (`_pose_needed`)
 
 
 class PartFinding(LoadedModels):
@@ -53,14 +37,62 @@ class PartFinding(LoadedModels):
         for person in sorted(persons, key=lambda p: -p.score):
             head = pose_head_box(person.keypoints, person.box)
             if any(
-                box_iou(head, other_head) > self.settings.same_head_iou
-                and _containment(person.box, other.box) > self.settings.same_person_containment
+                iou(head, other_head) > self.settings.same_head_iou
+                and containment(person.box, other.box) > self.settings.same_person_containment
                 for other, other_head in zip(kept, kept_heads, strict=True)
             ):
                 continue
             kept.append(person)
             kept_heads.append(head)
         return kept
+
+    @property
+    def _pose_on_demand(self) -> bool:
+        """Whether MoveNet runs only where needed (`EngineSettings.pose_when_needed`): only with both part and
+        face detectors loaded and no pose-placed FACE, since otherwise the pose places parts the response returns."""
+        s = self.settings
+        return s.pose_when_needed and not self._pose_faces and self._parts is not None
+
+    @property
+    def _pose_faces(self) -> bool:
+        """Whether a FACE may come from the pose where the face detector found none (`EngineSettings.pose_faces`)."""
+        return self._faces is None or self.settings.pose_faces
+
+    def _pose_needed(self, boxes: list[np.ndarray], hands: Found, lone_hands: np.ndarray) -> list[bool]:
+        """Which person boxes get a pose: one nearly inside another (or holding one), for
+        `_one_person_per_head`; one with a hand that could be returned (attached confidence >= 50, or one that
+        may make a person of its own: `lone_hands`) where the box alone cannot say whose it is: within reach of
+        this box's possible wrists and of another's, or outside this box's own hand area (`assign._hand_fit`).
+        Elsewhere the box fit places the hands (the side then from their place, `assign._side`; a weak hand a
+        wrist would have taken may leave a slot to another, so a close-up's hands can differ from v2.2's), a
+        pose-placed HEAD stays under 50 either way, and a torso gets its pose later (`detect_with_torsos`)."""
+        if not self._pose_on_demand:
+            return [True] * len(boxes)
+        limit = self.settings.same_person_containment
+        confident = np.array(
+            [self._curve("hand_attached", float(v), 100.0 * float(v)) >= MIN_RETURNED_CONFIDENCE for v in hands.scores],
+            bool,
+        ).reshape(-1) | lone_hands
+        shown = hands.boxes[confident].reshape(-1, 4)
+        cx, cy = (shown[:, 0] + shown[:, 2]) / 2.0, (shown[:, 1] + shown[:, 3]) / 2.0
+        sides = np.sqrt(np.maximum(np.prod(shown[:, 2:] - shown[:, :2], axis=1), 1.0))
+        reachable, own = [], []
+        for box in boxes:
+            x1, y1, x2, y2 = (float(v) for v in box)
+            # A wrist the pose places lies in (or just around) the person box; `assign` takes a hand up to 1.5 of
+            # its side from a wrist.
+            w, h = x2 - x1, y2 - y1
+            rx, ry = 1.5 * sides + WRIST_MARGIN * w, 1.5 * sides + WRIST_MARGIN * h
+            in_box = (x1 - 0.3 * w <= cx) & (cx <= x2 + 0.3 * w) & (y1 <= cy) & (cy <= y2 + 0.1 * h)
+            near = (cx >= x1 - rx) & (cx <= x2 + rx) & (cy >= y1 - ry) & (cy <= y2 + ry)
+            reachable.append(near | in_box)
+            own.append(in_box)
+        claims = np.sum(reachable, axis=0) if boxes else np.zeros(len(shown), int)
+        return [
+            any(j != i and containment(box, other) > limit for j, other in enumerate(boxes))
+            or bool((reachable[i] & ((claims > 1) | ~own[i])).any())
+            for i, box in enumerate(boxes)
+        ]
 
     def _find_persons(self, image_bgr: np.ndarray) -> tuple[PersonBoxes, PartBoxes]:
         """Person boxes, and every HEAD / HAND box down to `part_attach_score` when the part detector is loaded."""
@@ -96,7 +128,7 @@ class PartFinding(LoadedModels):
         centres = np.array([((t[0] + t[2]) / 2.0, (t[1] + t[3]) / 2.0) for t in tiles])
         counts = np.zeros(len(tiles), int)
         for box in heads.boxes[weak]:  # each weak head to the tile whose centre is nearest
-            counts[int(np.argmin(np.hypot(*(centres - _box_centre(box)).T)))] += 1
+            counts[int(np.argmin(np.hypot(*(centres - np.asarray(Box.of(box).centre)).T)))] += 1
         for k in np.argsort(-counts, kind="stable")[: s.zoom_tiles]:
             if counts[k]:
                 zoomed = self._parts.detect_in(image_bgr, tiles[k], min_score=s.part_attach_score)
@@ -221,7 +253,7 @@ class PartFinding(LoadedModels):
                 # so the head is someone else's or a false one (2 masked close-ups lost their FACE so in v2.1).
                 if any(
                     head_fit(owner_head, person.box) is not None
-                    and (box_iou(person.box, owner_box) > 0.4 or _containment(person.box, owner_box) > 0.7)
+                    and (iou(person.box, owner_box) > 0.4 or containment(person.box, owner_box) > 0.7)
                     for owner_head, owner_box in owners
                 ):
                     continue
@@ -238,7 +270,7 @@ class PartFinding(LoadedModels):
         parts: list[tuple[PartBox, str]] = []
         if holder.face is not None:
             parts.append((holder.face, "detector"))
-        elif BodyPartName.FACE in pose:
+        elif BodyPartName.FACE in pose and self._pose_faces:
             fallback = pose[BodyPartName.FACE]
             # The face detector looked and found no face here: a pose-only face stays under 80 (it is returned,
             # but decides nothing at the camera default MinConfidence); see docs/local-engine.md "Faces".
@@ -249,7 +281,7 @@ class PartFinding(LoadedModels):
         elif holder.face is not None:  # the face detector saw the face of a head the part head missed
             parts.append((PartBox(BodyPartName.HEAD, head_from_face(holder.face.box), holder.face.score), "face"))
         elif BodyPartName.HEAD in pose and not any(
-            box_iou(np.asarray(pose[BodyPartName.HEAD].box), taken) > self.settings.same_head_iou
+            iou(np.asarray(pose[BodyPartName.HEAD].box), taken) > self.settings.same_head_iou
             for taken in taken_heads
         ):
             fallback = pose[BodyPartName.HEAD]

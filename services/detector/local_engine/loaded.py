@@ -21,7 +21,7 @@ from shared.rekognition import BodyPartName, EquipmentType
 
 log = structlog.get_logger(__name__)
 
-ENGINE_VERSION = "local-ppe-2.2"
+ENGINE_VERSION = "local-ppe-2.3"
 WEIGHTS_DIR = Path(__file__).with_name("weights")
 RETRAIN_COMMAND = "python -m model_workshop.training.train_all"
 
@@ -85,6 +85,12 @@ class EngineSettings:
     # such "hands" were big boxes on heads and torsos: the part head learned hands from glove close-ups only;
     # docs/local-engine.md "Engine v2.2"). 0: lone hands make persons in every frame (v2.1).
     scene_person_confidence: float = 80.0
+    # Engine v2.3 (docs/local-engine.md): with the face detector loaded, a FACE comes from it only (True: also
+    # where only the pose placed one, under 75, as in v2.2); and MoveNet runs only for a person box whose
+    # keypoints can change the response (`PartFinding._pose_needed`), a torso asked for later getting its pose
+    # then (False: every person box gets a pose).
+    pose_faces: bool = False
+    pose_when_needed: bool = True
 
 
 class LoadedModels:

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from shared.config import ModelDirSettings
 
 LOCK_PATH = Path(__file__).with_name("models.lock.json")
 WEIGHTS_DIR = Path(__file__).with_name("weights")
@@ -35,8 +36,8 @@ class ModelsMissingError(ModelStoreError):
 
 
 def default_model_dir() -> Path:
-    env = os.environ.get("PPE_MODEL_DIR")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "ppe-platform" / "models"
+    """$PPE_MODEL_DIR, else ~/.cache/ppe-platform/models (shared.config.ModelDirSettings)."""
+    return ModelDirSettings().model_dir
 
 
 @dataclass(frozen=True)

@@ -21,9 +21,9 @@ from services.detector.local_engine.persons import (
     PersonBoxes,
     decode_persons,
     letterbox,
-    nms,
     session,
 )
+from shared.boxes import nms_by_label
 
 PARTS = ("HEAD", "HAND")
 PART_CHANNELS = 2 * len(PARTS) + 4  # scores, covered probabilities, ltrb
@@ -119,9 +119,7 @@ def decode_parts(
     h, w = image_hw
     boxes[:, [0, 2]] = boxes[:, [0, 2]].clip(0, w)
     boxes[:, [1, 3]] = boxes[:, [1, 3]].clip(0, h)
-    keep = np.concatenate(
-        [np.nonzero(labels == p)[0][nms(boxes[labels == p], scores[labels == p], iou)] for p in range(n_parts)]
-    )
+    keep = nms_by_label(boxes, scores, labels, iou, range(n_parts))
     keep = keep[np.argsort(-scores[keep], kind="stable")][:max_parts]
     names = np.asarray(PARTS)[labels[keep]]
     kept_scores = scores[keep].astype(np.float32)
@@ -243,9 +241,7 @@ def merge_parts(first: PartBoxes, second: PartBoxes, iou: float = DEFAULT_IOU) -
     boxes = np.concatenate([first.boxes, second.boxes])
     scores = np.concatenate([first.scores, second.scores])
     labels = np.concatenate([first.labels, second.labels])
-    keep = np.concatenate(
-        [np.nonzero(labels == p)[0][nms(boxes[labels == p], scores[labels == p], iou)] for p in PARTS]
-    )
+    keep = nms_by_label(boxes, scores, labels, iou, PARTS)
     keep = keep[np.argsort(-scores[keep], kind="stable")]
     covered = np.concatenate([first.covered, second.covered])
     confidence = np.concatenate([first.confidence, second.confidence])

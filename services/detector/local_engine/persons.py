@@ -10,6 +10,8 @@ import cv2
 import numpy as np
 import onnxruntime as ort
 
+from shared.boxes import nms
+
 # NanoDet's training normalisation, applied to BGR pixels (the original repo feeds OpenCV images).
 NANODET_MEAN = np.array([103.53, 116.28, 123.675], dtype=np.float32)
 NANODET_STD = np.array([57.375, 57.12, 58.395], dtype=np.float32)
@@ -26,38 +28,6 @@ def session(path: Path, threads: int) -> ort.InferenceSession:
     options.inter_op_num_threads = 1
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-
-
-def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarray:
-    """Indices kept by greedy non-maximum suppression, best first (equal scores: the lower index first).
-
-    OpenCV's NMSBoxes (C++): the NumPy loop below cost about 1 ms per 50 boxes and the engine runs it on hundreds
-    of weak part boxes per frame (docs/local-engine.md "Engine v2.1")."""
-    if len(boxes) == 0:
-        return np.zeros(0, dtype=np.int64)
-    xywh = np.concatenate([boxes[:, :2], boxes[:, 2:] - boxes[:, :2]], axis=1).astype(np.float64)
-    # +1: NMSBoxes keeps only scores above its threshold (0 here), and a score of 0 is still a box.
-    kept = cv2.dnn.NMSBoxes(xywh.tolist(), (scores.astype(np.float64) + 1.0).tolist(), 0.0, float(iou_threshold))
-    return np.asarray(kept, dtype=np.int64).reshape(-1)
-
-
-def nms_numpy(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarray:
-    """The same in NumPy (the reference the tests compare `nms` with)."""
-    order = np.argsort(-scores, kind="stable")
-    keep: list[int] = []
-    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
-    while order.size:
-        i = int(order[0])
-        keep.append(i)
-        rest = order[1:]
-        xx1 = np.maximum(boxes[i, 0], boxes[rest, 0])
-        yy1 = np.maximum(boxes[i, 1], boxes[rest, 1])
-        xx2 = np.minimum(boxes[i, 2], boxes[rest, 2])
-        yy2 = np.minimum(boxes[i, 3], boxes[rest, 3])
-        inter = np.clip(xx2 - xx1, 0, None) * np.clip(yy2 - yy1, 0, None)
-        iou = inter / (areas[i] + areas[rest] - inter + 1e-9)
-        order = rest[iou <= iou_threshold]
-    return np.asarray(keep, dtype=np.int64)
 
 
 def letterbox(image_bgr: np.ndarray, input_side: int, enlarge_to: int) -> tuple[np.ndarray, float]:

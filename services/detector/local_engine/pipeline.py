@@ -12,7 +12,7 @@ import numpy as np
 
 from services.detector.local_engine.assign import Holder, assign
 from services.detector.local_engine.bodyparts import keypoint_confidence
-from services.detector.local_engine.finding import PartFinding, box_iou
+from services.detector.local_engine.finding import PartFinding
 from services.detector.local_engine.loaded import (
     PART_EQUIPMENT,
     WEIGHTS_DIR,
@@ -24,6 +24,7 @@ from services.detector.local_engine.response import Responding, torso_box
 from services.detector.local_engine.results import PartResult, PersonResult, person_confidence
 from shared.images import InvalidImage
 from shared.rekognition import (
+    MIN_RETURNED_CONFIDENCE,
     BoundingBox,
     DetectProtectiveEquipmentResponse,
     EquipmentType,
@@ -35,7 +36,10 @@ class LocalPipeline(PartFinding, Responding):
     """Loads all models once; `detect` is safe to call repeatedly from one thread.
 
     Loading: loaded.py; finding persons and parts: finding.py; the Rekognition response: response.py.
+    `poses_run` counts the MoveNet runs since loading (what `EngineSettings.pose_when_needed` saves).
     """
+
+    poses_run: int = 0
 
     @staticmethod
     def _check_image(image_bgr: np.ndarray) -> None:
@@ -62,11 +66,19 @@ class LocalPipeline(PartFinding, Responding):
         if self._is_scene(found.scores):
             lone_hands = np.zeros_like(lone_hands)
         faces = self._find_faces(image_bgr, self._face_canvases(image_bgr.shape, found, parts))
-        persons = [
-            PersonResult(box=box, score=float(score), keypoints=self._pose.estimate(image_bgr, box))
+        kept = [
+            (box, float(score))
             for box, score in zip(found.boxes, found.scores, strict=True)
             if self._may_hold_parts(box, float(score), heads, hands, faces)
         ]
+        needs_pose = self._pose_needed([box for box, _ in kept], hands, lone_hands)
+        persons = [
+            PersonResult(box=box, score=score, keypoints=self._pose.estimate(image_bgr, box))
+            if needed
+            else PersonResult(box=box, score=score, keypoints=np.zeros((17, 3), np.float32), pose_skipped=True)
+            for (box, score), needed in zip(kept, needs_pose, strict=True)
+        ]
+        self.poses_run += sum(not p.pose_skipped for p in persons)
         persons = self._one_person_per_head(persons)[: s.max_persons]
         holders = assign(
             [Holder(box=p.box, keypoints=p.keypoints) for p in persons],
@@ -98,7 +110,10 @@ class LocalPipeline(PartFinding, Responding):
                 person.parts.append(result)
                 side = min(part.box[2] - part.box[0], part.box[3] - part.box[1])
                 equipment = PART_EQUIPMENT[part.name]
-                if equipment is EquipmentType.HAND_COVER and side < s.min_hand_side:
+                # A part under 50 is never returned (`_body_part`), so its cover is not worth classifying.
+                if 100.0 * part.score < MIN_RETURNED_CONFIDENCE or (
+                    equipment is EquipmentType.HAND_COVER and side < s.min_hand_side
+                ):
                     continue
                 by_equipment[equipment].append(result)
             detected = [p.score for p in (holder.head, holder.face, *holder.hands) if p is not None]
@@ -130,7 +145,12 @@ class LocalPipeline(PartFinding, Responding):
         analysed = self.analyse(image_bgr)
         height, width = image_bgr.shape[:2]
         response = self.respond(analysed, width, height, attributes)
-        torsos = self.torso_regions([person for person, _ in self._returned(analysed)], width, height)
+        returned = [person for person, _ in self._returned(analysed)]
+        for person in returned:  # the pose skipped in `analyse`: the torso needs it
+            if person.pose_skipped:
+                person.keypoints, person.pose_skipped = self._pose.estimate(image_bgr, person.box), False
+                self.poses_run += 1
+        torsos = self.torso_regions(returned, width, height)
         return response, torsos
 
 
@@ -143,7 +163,6 @@ __all__ = [
     "PartResult",
     "PersonResult",
     "WEIGHTS_DIR",
-    "box_iou",
     "keypoint_confidence",
     "person_confidence",
     "torso_box",

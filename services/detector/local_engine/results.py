@@ -30,6 +30,9 @@ class PersonResult:
     keypoints: np.ndarray  # [17, 3] x, y, score in pixels (all zero for a person made from parts)
     parts: list[PartResult] = field(default_factory=list)
     evidence: float = 0.0  # 0..100: confidence that this is a person from its detected parts (calibrated)
+    # True for a person box whose pose was not run (its keypoints change nothing in the response: see
+    # `PartFinding._pose_needed`); its keypoints are all zero until a torso asks for them.
+    pose_skipped: bool = False
 
 
 # NanoDet person score -> share of returned persons that are real persons, on the helmet_vest TRAIN split at

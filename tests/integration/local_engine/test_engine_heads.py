@@ -8,9 +8,10 @@ import cv2
 import numpy as np
 import pytest
 
+from model_workshop.eval_data import read_yolo
 from services.detector.local_engine.bodyparts import pose_head_box
-from model_workshop.evaluate import iou, read_yolo
 from services.detector.local_engine.pipeline import LocalPipeline
+from shared.boxes import iou
 from shared.rekognition import BodyPartName, EquipmentType
 
 pytestmark = pytest.mark.models

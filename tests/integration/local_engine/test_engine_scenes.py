@@ -9,8 +9,9 @@ import cv2
 import numpy as np
 import pytest
 
-from model_workshop.evaluate import iou, read_yolo
+from model_workshop.eval_data import read_yolo
 from services.detector.local_engine.pipeline import LocalPipeline
+from shared.boxes import iou
 from shared.images import InvalidImage
 from shared.rekognition import (
     MIN_RETURNED_CONFIDENCE,

@@ -80,7 +80,7 @@ def test_gloved_hands_get_hand_cover_and_bare_hands_mostly_do_not(engine: LocalP
     assert bare is None or bare <= 0.25, f"bare hands gloved: {bare}"
 
 
-def _side_by_side(labels: list[se.Box]) -> list[tuple[se.Box, se.Box]]:
+def _side_by_side(labels: list[se.LabelledBox]) -> list[tuple[se.LabelledBox, se.LabelledBox]]:
     heads = [lab for lab in labels if lab.cls in ("helmet", "no_helmet")]
     pairs = []
     for i, a in enumerate(heads):

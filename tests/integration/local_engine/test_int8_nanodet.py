@@ -11,14 +11,14 @@ import cv2
 import numpy as np
 import onnx
 
-from services.detector.local_engine.persons import PersonDetector
-from services.detector.local_engine.pipeline import box_iou
 from model_workshop.quantize import (
     CALIBRATION_MANIFEST,
     WEIGHTS_DIR,
     calibration_images,
     output_convs,
 )
+from services.detector.local_engine.persons import PersonDetector
+from shared.boxes import iou
 
 
 def _detectors(model_dir: Path) -> tuple[PersonDetector, PersonDetector]:
@@ -39,7 +39,7 @@ def test_int8_finds_the_people_the_float_model_finds(model_dir: Path, shared_dat
             if score < 0.4:  # a borderline box may fall either side of the threshold
                 continue
             confident += 1
-            ious = [box_iou(box, other) for other in quantized.boxes]
+            ious = [iou(box, other) for other in quantized.boxes]
             best = int(np.argmax(ious)) if ious else -1
             if best >= 0 and ious[best] >= 0.7:
                 matched += 1

@@ -12,11 +12,11 @@ import cv2
 import numpy as np
 import pytest
 
-from model_workshop.evaluate import read_yolo
-from model_workshop.parts_detector.metrics import iou_matrix
+from model_workshop.eval_data import read_yolo
 from services.detector.local_engine.model_files import require_models
 from services.detector.local_engine.parts import PartBoxes, PartDetector, merge_parts
 from services.detector.local_engine.persons import PersonDetector
+from shared.boxes import iou_matrix
 
 pytestmark = pytest.mark.models
 

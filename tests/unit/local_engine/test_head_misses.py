@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from model_workshop.evaluate import (
+from model_workshop.eval_data import Labelled
+from model_workshop.lenient_eval import (
     MISS_CAP,
     MISS_ELSEWHERE,
     MISS_NO_PERSON,
     MISS_SHARED,
-    Labelled,
     head_miss_cause,
 )
 

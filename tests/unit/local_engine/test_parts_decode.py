@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 
 from services.detector.local_engine.parts import PART_CHANNELS, PartBoxes, calibrate, decode_parts, merge_parts
-from services.detector.local_engine.persons import nms, nms_numpy
 
 TENSOR_HW = (64, 96)  # letterboxed input: strides 8 / 16 / 32 give 8x12, 4x6, 2x3 cells
 
@@ -91,14 +90,3 @@ def test_merging_a_zoomed_run_keeps_the_better_box_of_each_overlapping_pair() ->
     assert list(merged.scores) == sorted(merged.scores, reverse=True)
     assert merge_parts(first, PartBoxes.empty()) is first
 
-
-def test_opencv_nms_keeps_what_the_numpy_reference_keeps() -> None:
-    # GIVEN 300 random boxes with many equal scores (int8 outputs take few values) and some zero scores
-    rng = np.random.default_rng(1)
-    xy = rng.uniform(0, 600, (300, 2))
-    boxes = np.concatenate([xy, xy + rng.uniform(5, 80, (300, 2))], axis=1).astype(np.float32)
-    scores = (rng.integers(0, 20, 300) / 20).astype(np.float32)
-    # THEN the same boxes are kept, in the same order, at several IoU thresholds
-    for threshold in (0.3, 0.5, 0.65):
-        np.testing.assert_array_equal(nms(boxes, scores, threshold), nms_numpy(boxes, scores, threshold))
-    assert len(nms(np.zeros((0, 4), np.float32), np.zeros(0, np.float32), 0.5)) == 0

@@ -17,9 +17,9 @@ from model_workshop.tfjs_import import (
     TfjsImportError,
     UnsupportedOpError,
     convert,
-    hoist_input_transpose,
     load_weights,
 )
+from model_workshop.tfjs_passes import hoist_input_transpose
 
 RNG = np.random.default_rng(0)
 

@@ -7,7 +7,7 @@ import cv2
 import numpy as np
 import pytest
 
-from services.detector.local_engine.classifiers import CropClassifier
+from model_workshop.scores import best_f1_threshold, class_report
 from model_workshop.training import (
     DatasetError,
     Split,
@@ -18,7 +18,7 @@ from model_workshop.training import (
     yolo_samples,
 )
 from model_workshop.training.cli import main as cli_main
-from model_workshop.training.metrics import best_f1_threshold, class_report
+from services.detector.local_engine.classifiers import CropClassifier
 
 
 def test_split_keeps_groups_together_and_is_reproducible(shared_data: Path) -> None:

@@ -19,8 +19,8 @@ def person(pid: int, box: tuple[float, ...], parts: list[dict[str, Any]]) -> dic
     return {"Id": pid, "BoundingBox": bbox(*box), "Confidence": 99.0, "BodyParts": parts}
 
 
-HELMET = se.Box("helmet", (0.10, 0.10, 0.20, 0.20))
-BARE = se.Box("no_helmet", (0.60, 0.10, 0.70, 0.20))
+HELMET = se.LabelledBox("helmet", (0.10, 0.10, 0.20, 0.20))
+BARE = se.LabelledBox("no_helmet", (0.60, 0.10, 0.70, 0.20))
 
 
 def test_helmet_head_needs_a_head_cover_box_on_it_and_bare_head_needs_a_person_with_a_head() -> None:
@@ -63,9 +63,9 @@ def test_faces_hands_and_torsos() -> None:
     assert (counts.n[se.FACE_FOUND], counts.n[se.FACE_RIGHT], counts.d[se.FACE_RIGHT]) == (2, 1, 3)
 
     hands = person(0, (0, 0, 1, 1), [{"Name": "LEFT_HAND", "Confidence": 90, "EquipmentDetections": [cover("HAND_COVER", (0.1, 0.1, 0.3, 0.3))]}])
-    se.score_hands({"Persons": [hands]}, [se.Box("gloved_hand", (0.1, 0.1, 0.3, 0.3)), se.Box("gloved_hand", (0.6, 0.6, 0.8, 0.8)), se.Box("bare_hand", (0.12, 0.1, 0.3, 0.3))], counts)
+    se.score_hands({"Persons": [hands]}, [se.LabelledBox("gloved_hand", (0.1, 0.1, 0.3, 0.3)), se.LabelledBox("gloved_hand", (0.6, 0.6, 0.8, 0.8)), se.LabelledBox("bare_hand", (0.12, 0.1, 0.3, 0.3))], counts)
     assert counts.ratio(se.GLOVED_COVERED) == 0.5 and counts.ratio(se.BARE_GLOVED) == 1.0
 
     labels = {"CustomLabels": [{"Name": "hi_vis_vest", "Confidence": 90, "Geometry": {"BoundingBox": bbox(0.1, 0.3, 0.3, 0.6)}}]}
-    se.score_torsos(labels, [se.Box("wear", (0.1, 0.3, 0.3, 0.6)), se.Box("no_wear", (0.1, 0.3, 0.3, 0.6)), se.Box("wear", (0.7, 0.3, 0.9, 0.6))], counts)
+    se.score_torsos(labels, [se.LabelledBox("wear", (0.1, 0.3, 0.3, 0.6)), se.LabelledBox("no_wear", (0.1, 0.3, 0.3, 0.6)), se.LabelledBox("wear", (0.7, 0.3, 0.9, 0.6))], counts)
     assert counts.n[se.TORSO_RIGHT] == 1 and counts.d[se.TORSO_RIGHT] == 3
