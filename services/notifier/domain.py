@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from services.notifier.policy import RulePolicy as RulePolicy  # the rule every function here applies
 from services.notifier.policy import Severity
+from shared import boxes
 from shared.contracts import FrameAnalyzed
 from shared.equipment import Catalogue
 from shared.privacy import privacy_regions
@@ -37,18 +38,16 @@ class Box(_Model):
     def of(cls, box: BoundingBox) -> "Box":
         return cls(left=box.Left, top=box.Top, width=box.Width, height=box.Height)
 
+    @property
+    def corners(self) -> boxes.Box:
+        """The shared box type (IoU and distances are computed there, once for every service)."""
+        return boxes.Box.of_xywh(self.left, self.top, self.width, self.height)
+
     def iou(self, other: "Box") -> float:
-        x1, y1 = max(self.left, other.left), max(self.top, other.top)
-        x2 = min(self.left + self.width, other.left + other.width)
-        y2 = min(self.top + self.height, other.top + other.height)
-        inter = max(0.0, x2 - x1) * max(0.0, y2 - y1)
-        union = self.width * self.height + other.width * other.height - inter
-        return inter / union if union > 0 else 0.0
+        return self.corners.iou(other.corners)
 
     def centre_distance(self, other: "Box") -> float:
-        dx = (self.left + self.width / 2) - (other.left + other.width / 2)
-        dy = (self.top + self.height / 2) - (other.top + other.height / 2)
-        return float((dx * dx + dy * dy) ** 0.5)
+        return self.corners.centre_distance(other.corners)
 
 
 class Observation(_Model):
