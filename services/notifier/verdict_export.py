@@ -13,6 +13,7 @@ variables (PPE_FRAMES_BUCKET, AWS_ENDPOINT_URL...).
 import argparse
 import asyncio
 import csv
+import getpass
 import sys
 from dataclasses import dataclass
 from datetime import datetime
@@ -23,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from services.notifier.adapters.alert_frames import MAX_FRAME_BYTES
 from services.notifier.adapters.incidents import IncidentRepository
 from services.notifier.domain import Box
+from shared.access import audit
 from shared.aws import aws_clients
 from shared.config import PlatformSettings
 from shared.db import make_engine
@@ -45,13 +47,16 @@ class Exported:
 
 async def export_verdicts(
     engine: AsyncEngine, frames: FrameStore, out: Path, *, site_id: str | None = None,
-    camera_id: str | None = None, since: datetime | None = None,
+    camera_id: str | None = None, since: datetime | None = None, actor: str = "unknown",
 ) -> Exported:
+    """Write the reviewed frames under `out`; `actor` (the operating-system user of the command) goes into the
+    audit records of the export."""
     async with engine.connect() as conn:
         rows = await IncidentRepository(conn).reviewed(VERDICTS, site_id=site_id, camera_id=camera_id, since=since)
     for verdict in VERDICTS:  # both folders, so bin/labels sees two classes even when one is empty
         (out / verdict).mkdir(parents=True, exist_ok=True)
     written: dict[str, int] = {}
+    per_site: dict[str, int] = {}
     skipped = 0
     with (out / "verdicts.csv").open("w", newline="") as handle:
         table = csv.writer(handle)
@@ -71,6 +76,12 @@ async def export_verdicts(
             table.writerow([name, row.id, row.camera_id, row.site_id, row.zone_id,
                             " ".join(row.missing_equipment), row.review, row.review_reason or ""])
             written[row.review] = written.get(row.review, 0) + 1
+            per_site[row.site_id] = per_site.get(row.site_id, 0) + 1
+    async with engine.begin() as conn:  # frames leaving the platform are a download: one audit record per site
+        for site, count in sorted(per_site.items()):
+            await audit.append(conn, actor=f"service:verdict-export ({actor})", action="frame.export",
+                               site_id=site, target=f"folder:{out.name}",
+                               details={"frames": count, "camera_id": camera_id, "since": since})
     return Exported(written, skipped)
 
 
@@ -84,7 +95,8 @@ async def _main(args: argparse.Namespace) -> int:
     try:
         async with aws_clients(settings, "s3") as (s3,):
             done = await export_verdicts(engine, FrameStore(s3, settings.frames_bucket), args.out,
-                                         site_id=args.site_id, camera_id=args.camera_id, since=args.since)
+                                         site_id=args.site_id, camera_id=args.camera_id, since=args.since,
+                                         actor=getpass.getuser())
     finally:
         await engine.dispose()
     print(done.render(args.out))

@@ -17,6 +17,8 @@ from services.notifier.adapters import db
 from services.notifier.config import NotifierSettings
 from services.notifier.main import run
 from services.notifier.verdict_export import export_verdicts
+from shared.access import audit
+from shared.access import tables as access_tables
 from shared.s3 import FrameStore
 from shared.sqs import QueueResolver
 from tests.integration.notifier.conftest import bare_head_jpeg, publish_frames
@@ -53,7 +55,7 @@ async def test_false_positives_and_confirmed_frames_export_blurred_for_bin_label
         assert response.status_code == 200, response.text
 
     # WHEN the verdicts are exported
-    done = await export_verdicts(engine, FrameStore(s3_client, bucket), tmp_path / "verdicts")
+    done = await export_verdicts(engine, FrameStore(s3_client, bucket), tmp_path / "verdicts", actor="olga")
 
     # THEN one image per verdict, cam-3 skipped, and bin/labels reads the folder as two classes
     assert (done.written, done.skipped) == ({"false_positive": 1, "confirmed": 1}, 1)
@@ -72,3 +74,10 @@ async def test_false_positives_and_confirmed_frames_export_blurred_for_bin_label
     y1, y2, x1, x2 = int(top * h), int((top + height) * h), int(left * w), int((left + width) * w)
     ratio = _detail(exported[y1:y2, x1:x2]) / _detail(raw[y1:y2, x1:x2])
     assert ratio < 0.2, f"the exported head region keeps {ratio:.0%} of its detail"
+    # ... and the export is on the audit trail, in the name of who ran it, with the chain intact
+    async with engine.connect() as conn:
+        records = (await conn.execute(sa.select(access_tables.audit).where(
+            access_tables.audit.c.action == "frame.export"))).all()
+    assert [(r.actor, r.site_id, r.target, r.details["frames"]) for r in records] == [
+        ("service:verdict-export (olga)", "site-1", "folder:verdicts", 2)]
+    assert (await audit.verify(engine)).ok
