@@ -5,6 +5,7 @@ tables and its own Alembic branch (migrations/versions/<service>/), so services 
 `python -m shared.migrate` applies all heads.
 """
 
+import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
 from shared.config import normalise_database_url
@@ -25,3 +26,9 @@ def make_engine(url: str | None, *, pool_size: int = 5) -> AsyncEngine:
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker:  # type: ignore[type-arg]
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+async def ping(engine: AsyncEngine) -> None:
+    """One round trip to the database (readiness probes); raises what the driver raises when it is unreachable."""
+    async with engine.connect() as conn:
+        await conn.execute(sa.text("SELECT 1"))

@@ -6,7 +6,6 @@ Callers: users (session or personal token) with a role on the site, or NOTIFIER_
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, Literal
 
-import sqlalchemy as sa
 from fastapi import Depends, FastAPI, HTTPException, Query, Request, Response
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -23,6 +22,7 @@ from services.notifier.schemas import ChannelIn, ChannelOut, Filter, RowId, Rule
 from shared.access import audit
 from shared.access.http import NOT_FOUND, Access, Require, body, lookup, query, service_tokens
 from shared.access.roles import Principal, Role
+from shared.db import ping as db_ping
 from shared.equipment import Catalogue, UnknownEquipment, default_custom_equipment
 from shared.http import Readiness, instrument
 from shared.http_guard import Guard
@@ -133,8 +133,7 @@ def build_app(
 
     async def readiness() -> Readiness:
         try:
-            async with engine.connect() as conn:
-                await conn.execute(sa.text("SELECT 1"))
+            await db_ping(engine)
         except Exception as exc:  # noqa: BLE001 - report, do not crash the probe
             # the prober is unauthenticated: the error text (hosts, names) goes to the log only
             log.warning("readiness: database unreachable", error=str(exc)[:300])

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.ingest.domain import Camera, FrameRecord, IngestError, Reason
 from shared.contracts import ZoneLayout
+from shared.db import ping as db_ping
 from shared.purge import PurgeRule, PurgeSchedule
 
 metadata = sa.MetaData()
@@ -347,5 +348,4 @@ class FrameLedger:
             return int((await connection.execute(sa.select(sa.func.count()).select_from(frames))).scalar_one())
 
     async def ping(self) -> None:
-        async with self._engine.connect() as connection:
-            await connection.execute(sa.text("SELECT 1"))
+        await db_ping(self._engine)

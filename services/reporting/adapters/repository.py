@@ -24,6 +24,7 @@ from services.reporting.domain import (
     rollup_counts,
 )
 from shared.contracts import IncidentChanged
+from shared.db import ping as db_ping
 from shared.rekognition import Verdict
 
 __all__ = ["EXPORT_COLUMNS", "Counts", "Filters", "PurgeResult", "ReportingRepository", "decode_cursor",
@@ -247,8 +248,7 @@ class ReportingRepository(AggregateQueries):
         return PurgeResult(events_deleted, frames_deleted, rollup_deleted, incidents_deleted)
 
     async def ping(self) -> None:
-        async with self._engine.connect() as conn:
-            await conn.execute(sa.text("SELECT 1"))
+        await db_ping(self._engine)
 
 
 async def _delete(conn: AsyncConnection, sql: str, cutoff: datetime) -> int:
