@@ -13,6 +13,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from model_workshop.errors import WorkshopError
 from model_workshop.labels.errors import CheckFailed, LabelsError
 from shared.logging import configure_logging
 
@@ -293,7 +294,7 @@ def main(argv: list[str] | None = None) -> int:
     except CheckFailed as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    except LabelsError as exc:
+    except WorkshopError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return code

@@ -1,12 +1,14 @@
 """Typed errors. Each message says what is wrong and what to do about it; the CLI prints it and exits 2."""
 
 
-class LabelsError(Exception):
-    """Base class for every error the labels tool reports to a user."""
+from model_workshop.errors import DatasetError, WorkshopError
+
+__all__ = ["CheckFailed", "DatasetError", "LabelsError", "ManifestError", "TrainingUnavailable"]
 
 
-class DatasetError(LabelsError, ValueError):
-    """A dataset (or a file being imported into one) is malformed."""
+class LabelsError(WorkshopError):
+    """An error of the labels tool itself (arguments, S3, checks); malformed data raise the workshop's
+    DatasetError."""
 
 
 class ManifestError(DatasetError):

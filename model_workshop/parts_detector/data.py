@@ -10,14 +10,12 @@ from pathlib import Path
 
 import numpy as np
 
+from model_workshop.errors import DatasetError
 from services.detector.local_engine.parts import PARTS
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 SPLITS_DIR = Path(__file__).resolve().parents[2] / "services" / "detector" / "local_engine" / "weights"
 
-
-class DatasetError(ValueError):
-    """A source folder or class map that cannot be used."""
 
 
 @dataclass(frozen=True)

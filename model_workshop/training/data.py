@@ -13,11 +13,9 @@ from pathlib import Path
 
 import yaml
 
+from model_workshop.errors import DatasetError
+
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
-
-
-class DatasetError(ValueError):
-    """The labelled folder cannot be used as given; the message says what to fix."""
 
 
 @dataclass(frozen=True)
