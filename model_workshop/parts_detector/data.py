@@ -17,7 +17,6 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 SPLITS_DIR = Path(__file__).resolve().parents[2] / "services" / "detector" / "local_engine" / "weights"
 
 
-
 @dataclass(frozen=True)
 class Source:
     """One YOLO folder (`images/`, `labels/`); `classes` maps a YOLO class id to (part index, covered 0/1)."""
