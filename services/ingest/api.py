@@ -13,7 +13,6 @@ from fastapi import Depends, FastAPI, Query, Request, Response, Security
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import APIKeyHeader
-from prometheus_client import Counter
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException
@@ -27,6 +26,7 @@ from services.ingest.config import IngestSettings
 from services.ingest.deps import IngestDeps
 from services.ingest.domain import Camera, IngestError, Reason
 from services.ingest.handlers import FramePost, unavailable
+from services.ingest.metrics import ACCEPTED, BYTES
 from services.ingest.schemas import CameraOut, FrameAccepted, FrameMetadata, FrameQuery, Health
 from shared.access.http import Access, Forbidden, service_tokens
 from shared.access.roles import Role
@@ -39,8 +39,6 @@ __all__ = ["IngestDeps", "build_app"]
 
 log = get_logger(__name__)
 
-ACCEPTED = Counter("ingest_frames_accepted_total", "Frames accepted (duplicate = same client_frame_id).", ["duplicate"])
-BYTES = Counter("ingest_bytes_total", "Image bytes by outcome.", ["outcome"])
 
 FRAME_QUEUE = "frames-received"
 IMAGE_TYPES = ("image/jpeg", "image/png", "application/octet-stream")

@@ -5,15 +5,13 @@ from typing import Any
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from prometheus_client import Counter
 from pydantic import ValidationError
 
 from services.ingest.domain import IngestError, Reason
+from services.ingest.metrics import REJECTS
 from services.ingest.schemas import ErrorBody
 from shared.equipment import UnknownEquipment
 from shared.http_guard import Refusal
-
-REJECTS = Counter("ingest_rejects_total", "Refused requests by reason.", ["reason"])
 
 
 def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:

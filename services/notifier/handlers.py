@@ -12,7 +12,6 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
-from prometheus_client import Counter
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from services.notifier import domain
@@ -25,6 +24,7 @@ from services.notifier.adapters.rules import ChannelRepository, RuleRepository
 from services.notifier.adapters.secret_box import SecretBox, SecretUnreadable
 from services.notifier.config import NotifierSettings
 from services.notifier.messages import Alert, link_expiry, render
+from services.notifier.metrics import DELIVERIES, INCIDENTS, PERSONS
 from services.notifier.policy import channel_accepts
 from services.notifier.publishing import Outgoing, enqueue, publish_outbox, publish_written
 from shared.contracts import Envelope, FrameAnalyzed, IncidentChanged, NotificationRequested
@@ -35,13 +35,6 @@ from shared.s3 import FrameStore, StorageError
 from shared.sqs import MessageContext, Publisher, Reject, RetryLater
 
 log = get_logger(__name__)
-INCIDENTS = Counter(
-    "ppe_notifier_incidents_total", "Incident changes by status and whether they alerted.", ["status", "alert"]
-)
-DELIVERIES = Counter(
-    "ppe_notifier_deliveries_total", "Delivery attempts by channel kind and outcome.", ["kind", "outcome"]
-)
-PERSONS = Counter("ppe_notifier_persons_evaluated_total", "Persons judged against a rule.")
 # what an IncidentChanged takes from the IncidentEvent as it is
 _AS_EVENT_SAYS = ("incident_id", "status", "severity", "started_at", "last_seen_at", "resolved_at", "max_confidence")
 __all__ = ["DeliveryHandler", "FrameHandler", "publish_outbox"]  # publish_outbox: main.py's sweep imports it here

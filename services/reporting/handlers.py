@@ -1,11 +1,11 @@
 """Queue handlers: FrameAnalyzed -> anonymised person events, IncidentChanged -> incident list."""
 
-from prometheus_client import Counter
 from sqlalchemy.exc import IntegrityError
 
 from services.reporting.adapters.repository import ReportingRepository
 from services.reporting.adapters.snapshots import Snapshots
 from services.reporting.domain import DEFAULT_CATALOGUE, FrameRecord, frame_record
+from services.reporting.metrics import FRAMES, INCIDENTS, PERSONS
 from shared.contracts import Envelope, FrameAnalyzed, IncidentChanged
 from shared.equipment import Catalogue, UnknownEquipment
 from shared.handlers import BatchMessageHandler, MessageHandler
@@ -14,9 +14,6 @@ from shared.sqs import MessageContext, Reject
 
 log = get_logger(__name__)
 
-FRAMES = Counter("reporting_frames_total", "FrameAnalyzed messages by outcome.", ["outcome"])
-PERSONS = Counter("reporting_person_events_total", "Person events stored.")
-INCIDENTS = Counter("reporting_incident_changes_total", "IncidentChanged messages stored.", ["status"])
 
 class FrameHandler(BatchMessageHandler[FrameAnalyzed]):
     """The frames consumer's batch handler: the frames of one receive stored in one transaction.

@@ -7,18 +7,16 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from prometheus_client import Counter
-
 from services.reporting.adapters.digest_repository import DigestRepository, Subscription
 from services.reporting.digest import mail, render
 from services.reporting.digest.charts import charts
 from services.reporting.digest.figures import Digest, Period, Window, latest_end_day, window
+from services.reporting.metrics import DIGESTS_SENT as SENT
 from services.reporting.schedule import every
 from shared.logging import get_logger
 
 log = get_logger(__name__)
 
-SENT = Counter("reporting_digests_total", "Digest e-mails by outcome.", ["outcome"])
 
 
 @dataclass(frozen=True)
