@@ -27,7 +27,9 @@ async function api(method, path, body) {
   if (body !== undefined) headers["Content-Type"] = "application/json";
   const response = await fetch(`/api/v1/${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
   if (response.status === 401 && !ppe.token) {
-    window.location.assign(LOGIN_PAGE);
+    // back to this page after sign-in (login.js accepts local paths only)
+    const here = window.location.pathname + window.location.search;
+    window.location.assign(`${LOGIN_PAGE}?next=${encodeURIComponent(here)}${window.location.hash}`);
   }
   if (!response.ok) {
     const payload = await response.json().catch(() => null);

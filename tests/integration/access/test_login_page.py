@@ -1,6 +1,7 @@
 """The dashboard's sign-in page in headless Debian Chromium (Playwright): no token pasting. A viewer of
 site A signs in, sees site A's figures and none of site B's, and is refused site B; a wrong password stays on
-the page with the reason; signing out returns to it. Real PostgreSQL, the reporting app served by uvicorn."""
+the page with the reason; signing out returns to it. Sign-in returns to the page asked for, if it is a
+page of this site. Real PostgreSQL, the reporting app served by uvicorn."""
 
 import asyncio
 import os
@@ -33,6 +34,7 @@ async def served(migrated_database_url: str) -> AsyncIterator[str]:
     repository = ReportingRepository(engine)
     await seed(repository)  # site-a: cam-1, cam-2; site-b: cam-9
     await make_user(engine, "vera", roles={"site-a": Role.VIEWER})
+    await make_user(engine, "ada", roles={"site-a": Role.ADMIN})
     tokens = Tokens(analyst=REPORTING_ANALYST, admin=REPORTING_ADMIN)
     app = build_app(
         repository=repository, tokens=tokens,
@@ -96,3 +98,37 @@ async def test_a_viewer_signs_in_and_sees_only_their_site(served: str) -> None:
         finally:
             await browser.close()
     assert errors == []
+
+
+FOREIGN = ["//evil.example/x", "https://evil.example/", "/\\evil.example", "\\\\evil.example", "/\t/evil.example",
+           "/\n/evil.example", "javascript:alert(1)", "evil.example", "", "/%0a/x\u007f"]
+
+
+async def test_sign_in_returns_to_the_page_asked_for_and_only_to_a_local_one(served: str) -> None:
+    assert HAVE_CHROMIUM, "Debian chromium is missing: run `make test-deps` (apt-get install chromium)"
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = await browser.new_page()
+            # GIVEN nobody signed in, asking for the audit trail: reporting sends them to sign in (303)
+            await page.goto(f"{served}/audit#actor=vera")
+            await page.wait_for_url(f"{served}/static/login.html?next=/audit#actor=vera")
+            # WHEN an admin signs in THEN she lands on the audit trail, fragment kept
+            await sign_in(page, "ada", PASSWORD)
+            await page.wait_for_url(f"{served}/audit#actor=vera")
+            assert await page.title() == "Audit trail · PPE compliance"
+            # GIVEN an open page whose script finds no session (common.js's 401) WHEN vera signs in THEN back there
+            await page.context.clear_cookies()
+            await page.goto(f"{served}/zones?camera=cam-1")
+            await page.wait_for_url(f"{served}/static/login.html?next=%2Fzones%3Fcamera%3Dcam-1")
+            await sign_in(page, "vera", PASSWORD)
+            await page.wait_for_url(f"{served}/zones?camera=cam-1")
+            # THEN anything but a local path is refused: the dashboard instead (no open redirect)
+            await page.goto(f"{served}/static/login.html?next=%2F%2Fevil.example%2Fx")
+            checked = await page.evaluate("(targets) => targets.map((t) => localPage(t))",
+                                          FOREIGN + ["/audit?site=site-a", "/zones"])
+            assert checked == ["/"] * len(FOREIGN) + ["/audit?site=site-a", "/zones"]
+            await sign_in(page, "vera", PASSWORD)
+            await page.wait_for_url(f"{served}/")
+        finally:
+            await browser.close()
