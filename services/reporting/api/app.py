@@ -2,6 +2,7 @@
 
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import FastAPI
 from fastapi.responses import FileResponse
@@ -40,11 +41,25 @@ log = get_logger(__name__)
 STATIC = Path(__file__).resolve().parent.parent / "static"
 
 
+LOGIN_PAGE = "/static/login.html"
+
+
+def local_page(target: str) -> bool:
+    """A page of this site to return to after sign-in: a path starting with one "/", no backslash, no control
+    character; anything else ("//host", "https://...", "/\\host") would make the sign-in an open redirect."""
+    return (target.startswith("/") and not target.startswith("//") and "\\" not in target
+            and not any(ord(c) < 0x20 or ord(c) == 0x7F for c in target))
+
+
 def _unauthorised(scope: Scope) -> Refusal:
-    """401; a browser asking for a page (an admin page, signed out) is sent to the sign-in page instead."""
+    """401; a browser asking for a page (an admin page, signed out) is sent to the sign-in page instead, which
+    returns to the page asked for (`?next=`, a local path only; login.js checks it again)."""
     accept = Headers(scope=scope).get("accept", "")
     if scope.get("method") == "GET" and "text/html" in accept and not scope["path"].startswith("/api/"):
-        return 303, {"detail": "sign in first"}, {"Location": "/static/login.html"}
+        query = scope.get("query_string", b"").decode("latin-1")
+        target = scope["path"] + (f"?{query}" if query else "")
+        location = f"{LOGIN_PAGE}?next={quote(target, safe='/')}" if local_page(target) else LOGIN_PAGE
+        return 303, {"detail": "sign in first"}, {"Location": location}
     return (401, {"detail": "sign in (POST /api/v1/auth/login), or send `Authorization: Bearer <token>`"},
             {"WWW-Authenticate": "Bearer"})
 

@@ -1,4 +1,4 @@
-// Shared by the console's pages (incidents, zones, audit, users, notifications): one way to call reporting's
+// Shared by the console's pages (dashboard, incidents, zones, audit, users, notifications): one way to call reporting's
 // API. The signed-in session (an HttpOnly cookie set by the sign-in page) authorises; writes sent with the
 // cookie carry X-PPE-CSRF (docs/access.md); a kiosk or script may set `ppe.token` (a personal API token)
 // instead. A 401 without a token goes to the sign-in page. No build step, no network beyond this service.
@@ -27,7 +27,9 @@ async function api(method, path, body) {
   if (body !== undefined) headers["Content-Type"] = "application/json";
   const response = await fetch(`/api/v1/${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
   if (response.status === 401 && !ppe.token) {
-    window.location.assign(LOGIN_PAGE);
+    // back to this page after sign-in (login.js accepts local paths only)
+    const here = window.location.pathname + window.location.search;
+    window.location.assign(`${LOGIN_PAGE}?next=${encodeURIComponent(here)}${window.location.hash}`);
   }
   if (!response.ok) {
     const payload = await response.json().catch(() => null);
@@ -47,9 +49,10 @@ async function whoAmI() {
   return me;
 }
 
-function cell(row, text) {
+function cell(row, text, className) {
   const td = document.createElement("td");
   td.textContent = text;
+  if (className) td.className = className;
   row.appendChild(td);
   return td;
 }

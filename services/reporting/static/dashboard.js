@@ -1,12 +1,10 @@
 // Reporting dashboard: no build step, no network beyond this service. The signed-in session (an HttpOnly
 // cookie set by the sign-in page) authorises its requests. Options may come in the URL fragment (never sent
 // to a server): #site=...&bucket=day&start=ISO&end=ISO, and token=... (a personal API token) for a kiosk.
+// Runs after common.js ($, LOGIN_PAGE, ppe, cell).
 "use strict";
 
-const $ = (id) => document.getElementById(id);
-const LOGIN_PAGE = "/static/login.html";
 let trendChart = null;
-let token = "";
 
 function fragmentOptions() {
   const params = new URLSearchParams(window.location.hash.slice(1));
@@ -22,23 +20,23 @@ function init() {
   const options = fragmentOptions();
   const end = options.end ? new Date(options.end) : new Date();
   const start = options.start ? new Date(options.start) : new Date(end.getTime() - 30 * 86400e3);
-  token = options.token || "";
+  ppe.token = options.token || "";
   $("site").value = options.site || "";
   $("bucket").value = options.bucket || "day";
   $("start").value = toLocalInput(start);
   $("end").value = toLocalInput(end);
   $("controls").addEventListener("submit", (event) => { event.preventDefault(); refresh(); });
   $("signout").addEventListener("click", signOut);
-  whoAmI().then((me) => { if (me) refresh(); });
+  showWho().then((me) => { if (me) { refresh(); showDigests(me); } });
 }
 
 function toLogin() {
   window.location.assign(LOGIN_PAGE + window.location.hash);
 }
 
-async function whoAmI() {
+async function showWho() {
   const response = await fetch("/api/v1/auth/me", { headers: authHeaders() });
-  if (response.status === 401 && !token) { toLogin(); return null; }
+  if (response.status === 401 && !ppe.token) { toLogin(); return null; }
   if (!response.ok) { $("status").textContent = `sign-in check failed: ${response.status}`; return null; }
   const me = await response.json();
   const roles = me.global_role ? [`${me.global_role} of every site`] : [];
@@ -55,15 +53,15 @@ async function signOut() {
 
 // Writes sent with the session cookie must carry X-PPE-CSRF (docs/access.md): authHeaders(true).
 function authHeaders(write = false) {
-  const headers = token ? { Authorization: `Bearer ${token}` } : {};
+  const headers = ppe.token ? { Authorization: `Bearer ${ppe.token}` } : {};
   if (write) headers["X-PPE-CSRF"] = "1";
   return headers;
 }
 
-async function api(path, params) {
+async function query(path, params) {
   const query = new URLSearchParams(Object.entries(params).filter(([, v]) => v !== "" && v != null));
   const response = await fetch(`/api/v1/${path}?${query}`, { headers: authHeaders() });
-  if (response.status === 401 && !token) { toLogin(); throw new Error("signed out"); }
+  if (response.status === 401 && !ppe.token) { toLogin(); throw new Error("signed out"); }
   if (!response.ok) {
     const body = await response.json().catch(() => ({}));
     throw new Error(`${path}: ${response.status} ${body.detail || response.statusText}`);
@@ -72,13 +70,6 @@ async function api(path, params) {
 }
 
 const percent = (rate) => (rate == null ? "–" : `${(rate * 100).toFixed(1)} %`);
-
-function cell(row, text, className) {
-  const td = document.createElement("td");
-  td.textContent = text;
-  if (className) td.className = className;
-  row.appendChild(td);
-}
 
 function renderTrend(trend) {
   $("trend-tz").textContent = `(${trend.bucket}, ${trend.timezone})`;
@@ -128,9 +119,9 @@ async function refresh() {
   };
   try {
     const [trend, breakdown, incidents] = await Promise.all([
-      api("compliance/trend", { ...range, bucket: $("bucket").value }),
-      api("compliance/breakdown", { ...range, by: "camera" }),
-      api("incidents", { site_id: range.site_id, limit: 20 }),
+      query("compliance/trend", { ...range, bucket: $("bucket").value }),
+      query("compliance/breakdown", { ...range, by: "camera" }),
+      query("incidents", { site_id: range.site_id, limit: 20 }),
     ]);
     renderTrend(trend);
     renderBreakdown(breakdown);

@@ -1,5 +1,15 @@
-// Sign-in page: the session comes back as an HttpOnly cookie (the page never sees it), then the dashboard.
+// Sign-in page: the session comes back as an HttpOnly cookie (the page never sees it), then the page asked for
+// (`?next=/audit`, set by reporting's 303 or common.js) or the dashboard, with the URL fragment kept.
 "use strict";
+
+// Only a page of this site: a path starting with one "/", no backslash, no control character (a browser drops
+// tabs and newlines, so "/\t/host" would become "//host"). Anything else is the dashboard: no open redirect.
+function localPage(next) {
+  if (typeof next !== "string" || !next.startsWith("/") || next.startsWith("//")) return "/";
+  if (/[\\\u0000-\u001f\u007f]/.test(next)) return "/";
+  const url = new URL(next, window.location.origin);
+  return url.origin === window.location.origin ? url.pathname + url.search : "/";
+}
 
 document.getElementById("login").addEventListener("submit", async (event) => {
   event.preventDefault();
@@ -15,7 +25,8 @@ document.getElementById("login").addEventListener("submit", async (event) => {
     }),
   }).catch(() => null);
   if (response && response.ok) {
-    window.location.assign("/" + window.location.hash);
+    const next = new URLSearchParams(window.location.search).get("next");
+    window.location.assign(localPage(next) + window.location.hash);
     return;
   }
   const body = response ? await response.json().catch(() => ({})) : {};

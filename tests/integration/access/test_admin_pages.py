@@ -124,12 +124,19 @@ async def test_the_admin_pages_need_an_admin_role(apps: Apps) -> None:
     async with apps.client("reporting", **await bearer(apps, site_admin)) as client:
         pages = [await client.get(page) for page in ("/audit", "/users", "/notifications", "/cameras")]
     async with apps.client("reporting") as client:  # signed out: a browser is sent to sign in, a script gets 401
-        browser = await client.get("/audit", headers={"Accept": "text/html"})
+        browser = await client.get("/audit?site=site-a", headers={"Accept": "text/html"})
         script = await client.get("/audit")
+        # ... and back to the page asked for after sign-in, a local path only: no "//host", no backslash, no
+        # control character (percent-encoded in the request, decoded in the path) is carried to the sign-in page
+        foreign = [await client.get(path, headers={"Accept": "text/html"})
+                   for path in ("/%2F%2Fevil.example/x", "/%5Cevil.example", "/audit%0D%0ASet-Cookie:x=1",
+                                "/audit%09", "/%09/evil.example")]
     assert [r.status_code for r in refused + api] == [403] * 6
     assert [r.status_code for r in pages] == [200] * 4
     assert all('<script src="/static/common.js">' in r.text and "<title>" in r.text for r in pages)
-    assert browser.status_code == 303 and browser.headers["location"] == "/static/login.html"
+    assert browser.status_code == 303
+    assert browser.headers["location"] == "/static/login.html?next=/audit%3Fsite%3Dsite-a"
+    assert [(r.status_code, r.headers["location"]) for r in foreign] == [(303, "/static/login.html")] * 5
     assert script.status_code == 401
 
 
