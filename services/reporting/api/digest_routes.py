@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from services.reporting.adapters.digest_repository import DigestRepository
 from services.reporting.api.deps import PRINTABLE, SignedIn
+from services.reporting.api.headers import attachment
 from services.reporting.api.schemas import ErrorOut, InvalidOut
 from services.reporting.digest import render
 from services.reporting.digest.figures import Digest, Period, latest_end_day
@@ -71,8 +72,7 @@ async def _download(request: Request, who: Principal, digest: Digest, fmt: str, 
                        target=f"digest:{span.site_id}:{span.period.value}:{span.first_day.isoformat()}",
                        details={"format": fmt})
     name = filename(digest, fmt)
-    return Response(body, media_type=media, headers={"Content-Disposition": f'attachment; filename="{name}"',
-                                                     "Cache-Control": "no-store"})
+    return Response(body, media_type=media, headers={**attachment(name), "Cache-Control": "no-store"})
 
 
 @router.get("/{site_id}.pdf", response_class=Response, summary="A site's daily or weekly digest as PDF",

@@ -21,6 +21,7 @@ from services.reporting.api.deps import (
     SiteWriter,
     TimeRange,
 )
+from services.reporting.api.headers import attachment
 from services.reporting.api.schemas import (
     BreakdownOut,
     BreakdownRow,
@@ -300,7 +301,7 @@ async def export_events(
 
     name = f"person-events-{window.start:%Y%m%dT%H%M}-{window.end:%Y%m%dT%H%M}.csv"
     return StreamingResponse(
-        body(), media_type="text/csv", headers={"Content-Disposition": f'attachment; filename="{name}"'}
+        body(), media_type="text/csv", headers=attachment(name)
     )
 
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from email.message import Message
 from pathlib import Path
+from urllib.parse import quote, unquote
 from zoneinfo import ZoneInfo
 
 import pypdf
@@ -378,3 +379,14 @@ async def test_one_claim_wins_among_concurrent_senders_and_only_live_users_are_d
     span = await digests.window(Period.WEEKLY, site_id=SITE, end_day=END_DAY)
     claims = await asyncio.gather(*(digests.claim(ann, span, lease_s=600, max_attempts=5) for _ in range(20)))
     assert claims.count(True) == 1
+
+
+async def test_a_site_named_in_any_script_downloads_with_its_name_kept(week: ReportingRepository) -> None:
+    # found by the fuzzer: a site id outside latin-1 in Content-Disposition was a 500 (the header is latin-1)
+    site = 'Baustelle "Süd" 東京;x'
+    async with app_client(week) as client:
+        pdf = await client.get(f"/api/v1/digests/{quote(site, safe='')}.pdf?period=weekly&end={END_DAY}")
+    assert pdf.status_code == 200, pdf.text
+    disposition = pdf.headers["content-disposition"]
+    assert disposition.startswith('attachment; filename="ppe-digest-Baustelle _S_d_ ___x-weekly-20260302.pdf"; ')
+    assert unquote(disposition.split("filename*=UTF-8''", 1)[1]) == f"ppe-digest-{site}-weekly-20260302.pdf"
