@@ -25,9 +25,19 @@ function init() {
   $("bucket").value = options.bucket || "day";
   $("start").value = toLocalInput(start);
   $("end").value = toLocalInput(end);
+  showDigestLink();
+  $("site").addEventListener("input", showDigestLink);
   $("controls").addEventListener("submit", (event) => { event.preventDefault(); refresh(); });
   $("signout").addEventListener("click", signOut);
   showWho().then((me) => { if (me) { refresh(); showDigests(me); } });
+}
+
+// The header's digest link: the named site's latest weekly digest as PDF (the session cookie goes with it).
+function showDigestLink() {
+  const name = $("site").value.trim();
+  const link = $("digest-link");
+  link.href = name ? `/api/v1/digests/${encodeURIComponent(name)}.pdf?period=weekly` : "#site";
+  link.title = name ? `The latest weekly digest of ${name}` : "Name a site to download its digest";
 }
 
 function toLogin() {
